@@ -1,0 +1,409 @@
+//! Commands: everything the engine can be asked to do.
+
+use alloc::vec::Vec;
+
+use crate::profile::BatchPolicy;
+use crate::text::Str;
+
+/// Who performs a command, and who owns what it writes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Actor {
+    /// The application's server authority (Tencent `identifier=admin`, an app
+    /// token). Passes every membership, role and ownership check, but not the
+    /// size limits. Never exits, so what it owns is never auto-deleted.
+    Admin,
+    /// A user, by id.
+    User(Str),
+}
+
+impl Actor {
+    /// `Actor::User` from anything that converts into a [`Str`].
+    pub fn user(id: impl Into<Str>) -> Actor {
+        Actor::User(id.into())
+    }
+
+    /// The user id, `None` for `Admin`.
+    #[must_use]
+    pub fn as_user(&self) -> Option<&Str> {
+        match self {
+            Actor::Admin => None,
+            Actor::User(u) => Some(u),
+        }
+    }
+}
+
+/// A user's role in a room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Role {
+    /// An ordinary member (the default).
+    #[default]
+    Member,
+    /// A room administrator (may batch-update the queue).
+    Admin,
+    /// The user who created the room; fixed at creation.
+    Creator,
+}
+
+/// A compare-and-set expectation on one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Expect {
+    /// The key must not exist.
+    Absent,
+    /// The key must exist with exactly this revision.
+    Revision(u64),
+}
+
+/// One operation of an attribute write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Op {
+    /// Create or overwrite `key`.
+    Set {
+        /// The key.
+        key: Str,
+        /// The new value.
+        value: Str,
+        /// Delete when the owner exits; `None` takes the profile's default.
+        auto_delete: Option<bool>,
+        /// Compare-and-set expectation.
+        expect: Option<Expect>,
+    },
+    /// Delete `key`.
+    Delete {
+        /// The key.
+        key: Str,
+        /// Compare-and-set expectation.
+        expect: Option<Expect>,
+    },
+}
+
+impl Op {
+    /// A set with the profile's auto-delete default and no expectation.
+    pub fn set(key: impl Into<Str>, value: impl Into<Str>) -> Op {
+        Op::Set {
+            key: key.into(),
+            value: value.into(),
+            auto_delete: None,
+            expect: None,
+        }
+    }
+
+    /// A delete with no expectation.
+    pub fn delete(key: impl Into<Str>) -> Op {
+        Op::Delete {
+            key: key.into(),
+            expect: None,
+        }
+    }
+
+    /// This op with a compare-and-set expectation.
+    #[must_use]
+    pub fn expect(mut self, e: Expect) -> Op {
+        match &mut self {
+            Op::Set { expect, .. } | Op::Delete { expect, .. } => *expect = Some(e),
+        }
+        self
+    }
+
+    /// This op (a set) with an explicit auto-delete flag; no effect on a delete.
+    #[must_use]
+    pub fn auto_delete(mut self, on: bool) -> Op {
+        if let Op::Set { auto_delete, .. } = &mut self {
+            *auto_delete = Some(on);
+        }
+        self
+    }
+
+    /// The key the op names.
+    #[must_use]
+    pub fn key(&self) -> &Str {
+        match self {
+            Op::Set { key, .. } | Op::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// A batch write of attributes (SPEC §4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Write {
+    /// The room.
+    pub room: Str,
+    /// Who writes; becomes the owner of new keys.
+    pub operator: Actor,
+    /// The ops, applied in order.
+    pub ops: Vec<Op>,
+    /// Skip the ownership check (Easemob/Agora `/forced`).
+    pub force: bool,
+    /// Make the operator the owner of overwritten keys.
+    pub update_owner: bool,
+    /// Batch policy, where the profile lets the request choose (ZEGO).
+    pub policy: Option<BatchPolicy>,
+}
+
+impl Write {
+    /// An empty, unforced write by `operator` in `room`.
+    pub fn new(room: impl Into<Str>, operator: Actor) -> Write {
+        Write {
+            room: room.into(),
+            operator,
+            ops: Vec::new(),
+            force: false,
+            update_owner: false,
+            policy: None,
+        }
+    }
+
+    /// Adds an op.
+    #[must_use]
+    pub fn op(mut self, op: Op) -> Write {
+        self.ops.push(op);
+        self
+    }
+
+    /// Marks the write as forced.
+    #[must_use]
+    pub fn forced(mut self) -> Write {
+        self.force = true;
+        self
+    }
+
+    /// Makes the operator the owner of the keys it overwrites.
+    #[must_use]
+    pub fn update_owner(mut self) -> Write {
+        self.update_owner = true;
+        self
+    }
+
+    /// Chooses the batch policy (where the profile allows it).
+    #[must_use]
+    pub fn policy(mut self, p: BatchPolicy) -> Write {
+        self.policy = Some(p);
+        self
+    }
+}
+
+/// What to do with a high-priority notification over its budget (NetEase
+/// `highPriorityPolicy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum HighPolicy {
+    /// Send it as a normal notification (NetEase default).
+    #[default]
+    Downgrade,
+    /// Reject the command before it changes anything (NetEase 416).
+    Reject,
+}
+
+/// Notification options of a queue change (NetEase `needNotify`,
+/// `notifyExt`, `highPriority`, `highPriorityPolicy`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Notify {
+    /// Emit an event. `false`: the change still advances the room's sequence
+    /// number, but no event is produced.
+    pub notify: bool,
+    /// Extension string carried on the event (≤ `max_ext_chars`).
+    pub ext: Option<Str>,
+    /// `Some` for a high-priority notification, with its over-budget policy.
+    pub high: Option<HighPolicy>,
+}
+
+impl Default for Notify {
+    fn default() -> Notify {
+        Notify {
+            notify: true,
+            ext: None,
+            high: None,
+        }
+    }
+}
+
+/// One element of a queue batch offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NewElement {
+    /// Element key.
+    pub key: Str,
+    /// Element value.
+    pub value: Str,
+    /// Owning user; `None` means the operator.
+    pub owner: Option<Str>,
+    /// Removed when the owner exits; `None` takes the batch's flag.
+    pub transient: Option<bool>,
+}
+
+/// A command, applied with [`Engine::handle`](crate::Engine::handle).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Command {
+    /// Create an empty room; `creator` gets the `Creator` role (but is not
+    /// connected until it joins).
+    CreateRoom {
+        /// Room id (non-empty).
+        room: Str,
+        /// Creator's user id (non-empty).
+        creator: Str,
+    },
+    /// Drop a room with its attributes, queue and members, in one event.
+    DestroyRoom {
+        /// Room id.
+        room: Str,
+    },
+    /// Add one connection of `user`.
+    Join {
+        /// Room id.
+        room: Str,
+        /// User id (non-empty).
+        user: Str,
+    },
+    /// Remove one connection of `user`; at zero the user exits.
+    Leave {
+        /// Room id.
+        room: Str,
+        /// User id.
+        user: Str,
+    },
+    /// A connection of `user` dropped without a leave: it counts until the
+    /// profile's grace period passes without a re-join.
+    Disconnect {
+        /// Room id.
+        room: Str,
+        /// User id.
+        user: Str,
+    },
+    /// Remove all of `user`'s connections at once (a kick).
+    Exit {
+        /// Room id.
+        room: Str,
+        /// User id.
+        user: Str,
+    },
+    /// Set a user's role to `Member` or `Admin`.
+    SetRole {
+        /// Room id.
+        room: Str,
+        /// User id.
+        user: Str,
+        /// `Member` or `Admin`; `Creator` is rejected.
+        role: Role,
+    },
+    /// Write attributes.
+    Write(Write),
+    /// Read attributes: `None` for all, else the named ones that exist, in
+    /// listing order.
+    Read {
+        /// Room id.
+        room: Str,
+        /// Keys to read.
+        keys: Option<Vec<Str>>,
+    },
+    /// Create the room's queue with a capacity, or change its capacity.
+    QueueInit {
+        /// Room id.
+        room: Str,
+        /// Who asks.
+        operator: Actor,
+        /// Maximum elements (1..=`max_capacity`, ≥ current length).
+        capacity: u32,
+    },
+    /// Remove the room's queue.
+    QueueDrop {
+        /// Room id.
+        room: Str,
+        /// Who asks.
+        operator: Actor,
+    },
+    /// Append an element, or update it in place; the operator becomes its owner.
+    QueueOffer {
+        /// Room id.
+        room: Str,
+        /// Who offers; must be in the room when `transient`.
+        operator: Actor,
+        /// Element key.
+        key: Str,
+        /// Element value.
+        value: Str,
+        /// Removed when the owner exits.
+        transient: bool,
+        /// Notification options.
+        notify: Notify,
+    },
+    /// Offer up to `max_batch_offer` elements; each stands alone.
+    QueueBatchOffer {
+        /// Room id.
+        room: Str,
+        /// Who offers; owner of elements that name none.
+        operator: Actor,
+        /// The elements.
+        elements: Vec<NewElement>,
+        /// Default `transient` of the elements.
+        transient: bool,
+        /// Notification options.
+        notify: Notify,
+    },
+    /// Update existing elements (operator must be admin or creator); the
+    /// operator becomes their owner.
+    QueueBatchUpdate {
+        /// Room id.
+        room: Str,
+        /// Who updates.
+        operator: Actor,
+        /// `(key, value)` pairs.
+        elements: Vec<(Str, Str)>,
+        /// Notification options.
+        notify: Notify,
+    },
+    /// All elements, in order.
+    QueueList {
+        /// Room id.
+        room: Str,
+    },
+    /// Remove and return the named element, or the head.
+    QueuePoll {
+        /// Room id.
+        room: Str,
+        /// Who polls.
+        operator: Actor,
+        /// Element key; `None` for the head.
+        key: Option<Str>,
+        /// Notification options.
+        notify: Notify,
+    },
+    /// The named elements that exist, in the order asked.
+    QueueMultiGet {
+        /// Room id.
+        room: Str,
+        /// Keys (≤ `max_multi_get`).
+        keys: Vec<Str>,
+    },
+    /// Expire what is due at `now` (disconnect grace periods).
+    Tick,
+}
+
+impl Command {
+    /// Whether the command is an API request that counts against the
+    /// profile's request rate (attribute and queue commands). Membership,
+    /// room lifecycle and ticks are the server's own bookkeeping and never
+    /// rate limited.
+    #[must_use]
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(
+            self,
+            Command::Write(_)
+                | Command::Read { .. }
+                | Command::QueueInit { .. }
+                | Command::QueueDrop { .. }
+                | Command::QueueOffer { .. }
+                | Command::QueueBatchOffer { .. }
+                | Command::QueueBatchUpdate { .. }
+                | Command::QueueList { .. }
+                | Command::QueuePoll { .. }
+                | Command::QueueMultiGet { .. }
+        )
+    }
+}

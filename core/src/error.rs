@@ -1,0 +1,172 @@
+//! Errors are data: small `Copy` enums, no strings inside.
+
+/// Why one op of a batch (or the single element of a queue command) failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum OpError {
+    /// The key is empty.
+    KeyEmpty,
+    /// The key is longer than the profile allows (in the profile's unit).
+    KeyTooLong,
+    /// The key has a character outside the profile's charset.
+    KeyCharset,
+    /// The value is longer than the profile allows (in the profile's unit).
+    ValueTooLong,
+    /// The op's expectation did not hold; `current` is the key's revision,
+    /// `None` when the key is absent.
+    Conflict {
+        /// Revision of the key now, `None` when absent.
+        current: Option<u64>,
+    },
+    /// The key belongs to someone else and the op was not forced.
+    NotOwner,
+    /// The key (or queue element) does not exist.
+    NotFound,
+    /// The room would hold more keys than the profile allows.
+    KeyCountLimit,
+    /// The room's values would exceed the profile's total size.
+    RoomSizeLimit,
+    /// All rooms' values together would exceed the profile's engine-wide total.
+    EngineSizeLimit,
+    /// `StopOnError`: an earlier op failed, so this one was not tried.
+    NotAttempted,
+    /// Queue batch offer: the element's owner is not in the room and is not
+    /// the creator (NetEase).
+    OwnerNotInRoom,
+    /// The queue is at capacity.
+    QueueFull,
+}
+
+/// Why a whole command was rejected. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No room with that id.
+    RoomNotFound,
+    /// A room with that id exists already (Tencent 100003).
+    RoomExists,
+    /// The user (or the user operator) has no connection in the room.
+    NotInRoom,
+    /// The operator's role does not allow this command.
+    NoPermission,
+    /// More ops or elements than the profile allows in one request.
+    TooManyOps {
+        /// The profile's limit.
+        max: u32,
+    },
+    /// The request has no ops or no keys.
+    Empty,
+    /// A parameter other than a key or value is invalid (a capacity of zero,
+    /// an over-long notification extension, the `Creator` role).
+    InvalidParameter,
+    /// The request names a batch policy the profile does not let it choose.
+    PolicyNotAllowed,
+    /// An op failed and the command is all-or-nothing: an `Atomic` batch, a
+    /// single-element queue command, or a malformed element of a queue batch.
+    Op {
+        /// Position of the op in the request.
+        index: u16,
+        /// Why it failed.
+        error: OpError,
+    },
+    /// A delete-only batch deleted nothing (Tencent 100503).
+    NothingDeleted,
+    /// The application's request rate is exhausted.
+    RateLimited,
+    /// A high-priority notification was over budget and its policy is `Reject`.
+    NotificationBudget,
+    /// Polling the head of an empty or missing queue.
+    QueueEmpty,
+}
+
+/// Vendor-neutral classes that profiles map to vendor codes (SPEC §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Malformed key, value or parameter.
+    InvalidParameter,
+    /// The room exists.
+    RoomExists,
+    /// The room does not exist.
+    RoomNotFound,
+    /// Ownership or role forbids it.
+    NoPermission,
+    /// The operator is not in the room.
+    NotInRoom,
+    /// Too many ops in one request.
+    TooManyOps,
+    /// Too many keys in the room.
+    KeyCount,
+    /// A value is too long.
+    ValueSize,
+    /// The room's (or engine's) total value size is exceeded.
+    TotalSize,
+    /// A delete removed nothing.
+    NothingDeleted,
+    /// Request or notification rate exceeded.
+    RateLimited,
+    /// A compare-and-set expectation failed.
+    Conflict,
+    /// A key or element does not exist.
+    NotFound,
+}
+
+impl OpError {
+    /// The class a profile maps to a vendor code.
+    #[must_use]
+    pub const fn class(self) -> ErrorClass {
+        match self {
+            OpError::KeyEmpty | OpError::KeyTooLong | OpError::KeyCharset | OpError::QueueFull => {
+                ErrorClass::InvalidParameter
+            }
+            OpError::ValueTooLong => ErrorClass::ValueSize,
+            OpError::Conflict { .. } => ErrorClass::Conflict,
+            OpError::NotOwner => ErrorClass::NoPermission,
+            OpError::NotFound | OpError::NotAttempted => ErrorClass::NotFound,
+            OpError::KeyCountLimit => ErrorClass::KeyCount,
+            OpError::RoomSizeLimit | OpError::EngineSizeLimit => ErrorClass::TotalSize,
+            OpError::OwnerNotInRoom => ErrorClass::NotInRoom,
+        }
+    }
+}
+
+impl Rejection {
+    /// The class a profile maps to a vendor code.
+    #[must_use]
+    pub const fn class(self) -> ErrorClass {
+        match self {
+            Rejection::RoomNotFound => ErrorClass::RoomNotFound,
+            Rejection::RoomExists => ErrorClass::RoomExists,
+            Rejection::NotInRoom => ErrorClass::NotInRoom,
+            Rejection::NoPermission => ErrorClass::NoPermission,
+            Rejection::TooManyOps { .. } => ErrorClass::TooManyOps,
+            Rejection::Empty | Rejection::InvalidParameter | Rejection::PolicyNotAllowed => {
+                ErrorClass::InvalidParameter
+            }
+            Rejection::Op { error, .. } => error.class(),
+            Rejection::NothingDeleted => ErrorClass::NothingDeleted,
+            Rejection::RateLimited | Rejection::NotificationBudget => ErrorClass::RateLimited,
+            Rejection::QueueEmpty => ErrorClass::NotFound,
+        }
+    }
+}
+
+impl core::fmt::Display for OpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl core::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for OpError {}
+#[cfg(feature = "std")]
+impl std::error::Error for Rejection {}

@@ -1,0 +1,208 @@
+//! # roomstate
+//!
+//! A pure, deterministic state machine for the shared state of chat and
+//! live-streaming rooms: attributes with owners, an ordered queue per room,
+//! membership with connection counts and roles, auto-delete on exit, and the
+//! limits and semantics of five vendors (Tencent, Easemob, Agora Chat,
+//! NetEase Yunxin, ZEGO). Commands go in with the time, outcomes and events
+//! come out. No I/O, no clock, no randomness, no threads.
+//!
+//! ## The drive loop
+//!
+//! ```
+//! use roomstate::{Actor, Command, Engine, Event, Millis, Op, Profile, Write};
+//!
+//! let mut engine = Engine::new(Profile::easemob());
+//! let mut events: Vec<Event> = Vec::new();
+//! let now = Millis(1_000);
+//!
+//! // 1. Every input is a command applied at `now`; each returns an outcome.
+//! engine.handle(now, Command::CreateRoom { room: "r1".into(), creator: "host".into() })?;
+//! engine.handle(now, Command::Join { room: "r1".into(), user: "host".into() })?;
+//! let write = Write::new("r1", Actor::user("host")).op(Op::set("title", "Friday quiz"));
+//! engine.handle(now, Command::Write(write))?;
+//!
+//! // 2. Drain the events and hand them to your transport.
+//! engine.drain_events(&mut events);
+//! assert_eq!(events.len(), 3); // created, joined, written
+//! assert_eq!(events[2].seq, 3);
+//!
+//! // 3. Ask when the engine next needs a tick, and send one then.
+//! if let Some(at) = engine.poll_timeout() {
+//!     let _ = engine.handle(at, Command::Tick);
+//! }
+//! # Ok::<(), roomstate::Rejection>(())
+//! ```
+//!
+//! Call [`Engine::handle`] for every input, then [`Engine::drain_events`]
+//! (or [`Engine::poll_event`]), then [`Engine::poll_timeout`]. Reads that
+//! must not copy use [`Engine::room`], which borrows.
+//!
+//! ## Semantics
+//!
+//! These are the rules of SPEC.md, plus the choices made where it and the
+//! vendor documents are silent.
+//!
+//! **Time.** Each command carries `now`. The engine keeps the latest `now`
+//! seen; an earlier one is treated as that latest one. Before any command
+//! (not only [`Command::Tick`]) the engine expires what is due at `now`, so
+//! the state is always that of `now`; a tick only does that.
+//!
+//! **Request rate.** Attribute and queue commands
+//! ([`Command::is_rate_limited`]) take a token from the application's
+//! bucket (`per_second` capacity, refilled continuously at `per_second`
+//! tokens per 1000 ms, starting full) *before* anything else is checked; an
+//! empty bucket gives [`Rejection::RateLimited`]. A request that passes the
+//! rate check spends its token even if it is rejected afterwards, as a
+//! vendor's gateway would.
+//!
+//! **Sequence numbers.** Each room has a sequence number, 0 before
+//! creation. Every command that changes a room's shared state adds exactly
+//! one and emits at most one event carrying the new number. Reads return
+//! it. Shared state is: attributes, the queue, the set of present users, and
+//! roles. A second connection of a present user, a leave that leaves
+//! connections behind, a disconnect inside its grace period and a re-join
+//! that cancels it change connection counts only: no event, no number. A
+//! queue change with `notify: false` advances the number but emits no event.
+//! A destroyed room's number is gone; a room created again starts over.
+//!
+//! **Events.** A room's creation emits `RoomCreated` (seq 1). A user's
+//! first connection emits `MemberJoined` (cause `Membership`); a role
+//! change, `RoleSet`. A write emits one event, cause `Forced` if the write
+//! was forced else `Written`, with one `AttributeSet` / `AttributeDeleted`
+//! per applied op in request order. An exit emits one event with cause
+//! `OwnerExited`: `MemberExited`, then the user's auto-delete attributes in
+//! listing order, then the user's transient queue elements in queue order.
+//! Destroying a room emits one `RoomDestroyed` event (its number is the
+//! room's last plus one); listeners drop everything they hold for the room.
+//! Events come out in the order they happened, across rooms.
+//!
+//! **Membership.** A user is *present* while it holds at least one
+//! connection, live or dropped-in-grace. `Join` adds a live connection; if
+//! the user has dropped connections, it reclaims one of them instead (the
+//! re-join cancels that drop). `Leave` removes a live connection, or a
+//! dropped one if none is live. `Disconnect` turns a live connection into a
+//! dropped one and (re)starts the user's grace timer at `now + grace`; all
+//! the user's dropped connections expire together when it fires. With a
+//! grace of 0 a disconnect is a leave. `Exit` removes every connection. A
+//! user whose connection count reaches zero *exits* ([`ExitKind`]). Leave,
+//! disconnect and exit of a user who is not present: [`Rejection::NotInRoom`].
+//! The creator has role `Creator` from creation but is not present until it
+//! joins. `SetRole` sets `Member` or `Admin` on any user, present or not;
+//! `Creator`, or any change of the creator's role, is
+//! [`Rejection::InvalidParameter`]; setting the role a user has is a no-op.
+//! Membership commands, room creation and destruction are the server's own
+//! authority and take no operator.
+//!
+//! **Attribute writes.** Request-level checks, in order: rate; room exists;
+//! at least one op ([`Rejection::Empty`]); at most `max_ops_per_write`
+//! ([`Rejection::TooManyOps`]); a request policy where the profile's rule is
+//! `Fixed` and differs from it ([`Rejection::PolicyNotAllowed`]); a user
+//! operator must be present where the profile requires it
+//! ([`Rejection::NotInRoom`]). The batch policy is the request's when the
+//! rule is `PerRequest` and it names one, else the rule's; a batch with any
+//! set uses `set_policy`, a delete-only batch `delete_policy`.
+//! Then per op, in order, seeing the effects of the ops applied before it:
+//! 1. key non-empty ([`OpError::KeyEmpty`]), within `max_key_len`
+//!    ([`OpError::KeyTooLong`]), in the charset ([`OpError::KeyCharset`]);
+//!    value within `max_value_len` ([`OpError::ValueTooLong`]);
+//! 2. expectation: `Absent` needs the key absent, `Revision(n)` needs it
+//!    present at revision `n`, else [`OpError::Conflict`];
+//! 3. a delete of a missing key is [`OpError::NotFound`]; a non-forced op
+//!    by a user on a key whose owner is someone else (another user, or
+//!    `Admin`) is [`OpError::NotOwner`];
+//! 4. for a set: a new key must fit `max_keys_per_room`
+//!    ([`OpError::KeyCountLimit`]); the room's value bytes after the op must
+//!    fit `max_room_value_bytes` ([`OpError::RoomSizeLimit`]) and the
+//!    engine's must fit `max_engine_value_bytes`
+//!    ([`OpError::EngineSizeLimit`]);
+//! 5. apply: a new key is owned by the operator; an overwrite keeps its
+//!    position and its owner, unless `update_owner`, or the profile's
+//!    [`OwnerRule`] says the operator takes it. `auto_delete` is the op's,
+//!    else the profile's default (also on overwrite). The revision becomes
+//!    the event's sequence number.
+//!
+//! `Atomic`: the first failing op rejects the command
+//! ([`Rejection::Op`]) and nothing is applied. `BestEffort`: failing ops are
+//! reported, the rest applied. `StopOnError`: ops after the first failure
+//! are reported [`OpError::NotAttempted`]. A delete-only batch that deleted
+//! nothing is [`Rejection::NothingDeleted`] where the profile says so
+//! (Tencent 100503). A batch that applied nothing emits no event.
+//!
+//! **Auto-delete on exit.** Each room keeps an owner index: for every user,
+//! the keys of the auto-delete attributes and transient queue elements it
+//! owns. An exit removes exactly those, at a cost proportional to their
+//! number, not to the room's size. A key set with auto-delete by a user who
+//! is not present stays until that user joins and then exits. `Admin` never
+//! exits.
+//!
+//! **Reads** need no membership. `Read { keys: None }` lists every
+//! attribute in listing order (insertion order of the key; an overwrite
+//! keeps the position; delete then set appends). `Some(keys)` returns the
+//! named keys that exist, each once, in listing order.
+//!
+//! **Queue** (NetEase, SPEC §5). See [`Command::QueueOffer`] and its
+//! siblings. Key and value limits, batch sizes and an over-long `ext` are
+//! request-level rejections ([`Rejection::Op`] with the element's index,
+//! [`Rejection::TooManyOps`], [`Rejection::InvalidParameter`]). A first
+//! offer (single or batch) creates the queue with `default_capacity` and
+//! its event starts with `QueueInit`. An offer of an existing key updates it
+//! in place (position kept); the operator (single offer, batch update) or
+//! the element's owner (batch offer) becomes its owner and the transient
+//! flag is the request's (kept by batch update). A transient single offer
+//! by a user not present is [`Rejection::NotInRoom`] (NetEase 302); a batch
+//! offer element whose owner is neither present nor the creator fails with
+//! [`OpError::OwnerNotInRoom`]; a new key in a full queue fails with
+//! [`OpError::QueueFull`]. Batch update needs `Admin`, or a user with role
+//! `Admin` or `Creator` ([`Rejection::NoPermission`]); missing keys fail
+//! with [`OpError::NotFound`]. Poll of a named key that is missing is
+//! `Rejection::Op { index: 0, error: NotFound }`; poll of the head of an
+//! empty or missing queue is [`Rejection::QueueEmpty`]. `QueueInit` on an
+//! existing queue changes its capacity (not below its length); `QueueDrop`
+//! of a missing queue is a no-op. List and multi-get of a missing queue are
+//! empty.
+//!
+//! **Notification flow.** Where the profile has a [`Flow`], each room has a
+//! one-second window that opens at the first event after the previous one
+//! closed. An event from a high-priority queue command is `High` while the
+//! window's high count is under `high_per_second`; over it, `Downgrade`
+//! treats it as normal and `Reject` rejects the command
+//! ([`Rejection::NotificationBudget`]) before it changes anything. Every
+//! other event is `Normal` while the normal count is under
+//! `normal_per_second`, else `Overflow`. Without a flow, events are `High`
+//! or `Normal` as asked.
+//!
+//! **Determinism.** Hash maps are used for lookup only, seeded per process
+//! against collision attacks; nothing that leaves the engine (event order,
+//! listing order, reports) depends on their order.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+
+extern crate alloc;
+
+mod command;
+mod engine;
+mod error;
+mod event;
+mod flow;
+mod members;
+mod ordered;
+mod outcome;
+mod profile;
+mod queue;
+mod room;
+mod text;
+mod time;
+
+pub use command::{Actor, Command, Expect, HighPolicy, NewElement, Notify, Op, Role, Write};
+pub use engine::{Engine, RoomView, Violation};
+pub use error::{ErrorClass, OpError, Rejection};
+pub use event::{Cause, Change, Delivery, Event, ExitKind};
+pub use outcome::{
+    Attribute, BatchReport, ElementsReport, OpFailure, Outcome, QueueElement, ReadReport, Success,
+};
+pub use profile::{
+    BatchPolicy, Charset, Flow, Limits, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Rules,
+    Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS,
+};
+pub use text::Str;
+pub use time::Millis;

@@ -1,0 +1,106 @@
+//! Outcomes: what a command returns.
+
+use alloc::vec::Vec;
+
+use crate::command::Actor;
+use crate::error::{OpError, Rejection};
+use crate::text::Str;
+use crate::time::Millis;
+
+/// The result of every command: a success, or a rejection with nothing changed.
+pub type Outcome = Result<Success, Rejection>;
+
+/// A successful command's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Success {
+    /// Applied (or nothing needed changing); no data to return.
+    Done,
+    /// A write's per-op report.
+    Written(BatchReport),
+    /// A queue batch's per-element report.
+    QueueBatch(BatchReport),
+    /// Attributes read.
+    Read(ReadReport),
+    /// Queue elements listed or fetched.
+    Elements(ElementsReport),
+    /// The element a poll removed.
+    Polled(QueueElement),
+}
+
+/// One failed op of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct OpFailure {
+    /// Position of the op in the request.
+    pub index: u16,
+    /// The op's key.
+    pub key: Str,
+    /// Why it failed.
+    pub error: OpError,
+}
+
+/// What a batch did: the ops not listed in `failed` were applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct BatchReport {
+    /// The room's sequence number after the command.
+    pub seq: u64,
+    /// Number of ops applied.
+    pub applied: u32,
+    /// Failed (or not attempted) ops, in request order.
+    pub failed: Vec<OpFailure>,
+}
+
+/// A stored attribute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Attribute {
+    /// Key.
+    pub key: Str,
+    /// Value.
+    pub value: Str,
+    /// Owner.
+    pub owner: Actor,
+    /// Deleted when its (user) owner exits.
+    pub auto_delete: bool,
+    /// Room sequence number of its last change.
+    pub revision: u64,
+    /// Time of its last change.
+    pub changed_at: Millis,
+}
+
+/// Attributes read, in listing order, with the room's sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ReadReport {
+    /// The room's sequence number: apply events after it to stay current.
+    pub seq: u64,
+    /// The attributes.
+    pub attributes: Vec<Attribute>,
+}
+
+/// A queue element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct QueueElement {
+    /// Key.
+    pub key: Str,
+    /// Value.
+    pub value: Str,
+    /// Owner.
+    pub owner: Actor,
+    /// Removed when its (user) owner exits.
+    pub transient: bool,
+}
+
+/// Queue elements, with the room's sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ElementsReport {
+    /// The room's sequence number.
+    pub seq: u64,
+    /// The elements.
+    pub elements: Vec<QueueElement>,
+}

@@ -1,0 +1,499 @@
+//! Vendor profiles: every limit and semantic switch, as plain data, in one place.
+//!
+//! A [`Profile`] is a plain struct with public fields. The five built-ins
+//! carry the documented values of each vendor (SPEC §7); a custom profile is
+//! a struct literal, usually `Profile { limits: Limits { .. }, ..Profile::zego() }`.
+
+use crate::error::ErrorClass;
+
+/// Which vendor a profile models. Informational: behaviour comes from the
+/// limits and rules, never from this tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Vendor {
+    /// Tencent Cloud live room engine (room metadata).
+    Tencent,
+    /// Easemob chatroom custom attributes.
+    Easemob,
+    /// Agora Chat chatroom custom attributes.
+    AgoraChat,
+    /// NetEase Yunxin chatroom queue.
+    NetEase,
+    /// ZEGO ZIM room attributes.
+    Zego,
+    /// A profile built by the caller.
+    Custom,
+}
+
+/// The unit a length limit counts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Unit {
+    /// UTF-8 bytes.
+    Bytes,
+    /// Unicode scalar values.
+    Chars,
+}
+
+impl Unit {
+    /// The length of `s` in this unit.
+    #[must_use]
+    pub fn len(self, s: &str) -> usize {
+        match self {
+            Unit::Bytes => s.len(),
+            Unit::Chars => s.chars().count(),
+        }
+    }
+}
+
+/// Characters a key may contain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Charset {
+    /// Any non-empty string.
+    Any,
+    /// `A-Z a-z 0-9 _ . -` only (Easemob, Agora Chat).
+    Restricted,
+}
+
+impl Charset {
+    /// Whether `key` uses only characters of this set.
+    #[must_use]
+    pub fn allows(self, key: &str) -> bool {
+        match self {
+            Charset::Any => true,
+            Charset::Restricted => key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')),
+        }
+    }
+}
+
+/// How a batch of operations is applied (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum BatchPolicy {
+    /// Any failing op rejects the whole batch; nothing is applied (Tencent).
+    Atomic,
+    /// Every op stands alone; failures are reported per key (Easemob, Agora,
+    /// ZEGO `StopOnError=0`).
+    BestEffort,
+    /// Ops apply in order until the first failure; what was applied stays and
+    /// the rest is reported as not attempted (ZEGO `StopOnError=1`).
+    StopOnError,
+}
+
+/// Where the batch policy of a write comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum PolicyRule {
+    /// Always this policy; a request naming a different one is rejected with
+    /// [`Rejection::PolicyNotAllowed`](crate::Rejection::PolicyNotAllowed).
+    Fixed(BatchPolicy),
+    /// The request may choose; this one applies when it does not.
+    PerRequest(BatchPolicy),
+}
+
+/// Who owns an attribute after a successful overwrite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum OwnerRule {
+    /// The owner stays unless the request sets `update_owner` (Tencent, ZEGO).
+    Keep,
+    /// The operator becomes the owner when the write is forced (Easemob, Agora).
+    OperatorWhenForced,
+    /// The operator always becomes the owner (NetEase).
+    Operator,
+}
+
+/// A token-bucket request rate: `per_second` requests, bursting to the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Rate {
+    /// Requests per second, also the bucket's capacity. Zero means every
+    /// rate-limited request is refused.
+    pub per_second: u32,
+}
+
+/// Per-room notification budgets per one-second window (NetEase flow control).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Flow {
+    /// Normal-class events per window before they become `Overflow`.
+    pub normal_per_second: u32,
+    /// High-priority events per window before they are downgraded or refused.
+    pub high_per_second: u32,
+}
+
+/// Queue limits (NetEase chatroom queue, SPEC §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct QueueLimits {
+    /// Capacity of a queue created by a first offer.
+    pub default_capacity: u32,
+    /// Largest capacity `QueueInit` accepts.
+    pub max_capacity: u32,
+    /// Elements per batch offer.
+    pub max_batch_offer: u32,
+    /// Elements per batch update.
+    pub max_batch_update: u32,
+    /// Keys per multi-get.
+    pub max_multi_get: u32,
+    /// Longest element key, in `key_unit`.
+    pub max_key_len: u32,
+    /// Unit of `max_key_len`.
+    pub key_unit: Unit,
+    /// Longest element value, in `value_unit`.
+    pub max_value_len: u32,
+    /// Unit of `max_value_len`.
+    pub value_unit: Unit,
+    /// Longest notification extension string, in chars.
+    pub max_ext_chars: u32,
+}
+
+/// Every numeric limit of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Limits {
+    /// Attributes per room; `None` is unlimited.
+    pub max_keys_per_room: Option<u32>,
+    /// Ops in one write request.
+    pub max_ops_per_write: u32,
+    /// Longest key, in `key_unit`.
+    pub max_key_len: u32,
+    /// Unit of `max_key_len`.
+    pub key_unit: Unit,
+    /// Longest value, in `value_unit`.
+    pub max_value_len: u32,
+    /// Unit of `max_value_len`.
+    pub value_unit: Unit,
+    /// Characters allowed in keys.
+    pub key_charset: Charset,
+    /// Sum of value sizes (UTF-8 bytes) in one room; `None` is unlimited.
+    pub max_room_value_bytes: Option<u64>,
+    /// Sum of value sizes (UTF-8 bytes) over all rooms; `None` is unlimited.
+    pub max_engine_value_bytes: Option<u64>,
+    /// Application-wide request rate; `None` is unlimited.
+    pub request_rate: Option<Rate>,
+    /// Per-room notification budgets; `None` means every event is `Normal`.
+    pub notification_flow: Option<Flow>,
+    /// How long a dropped connection still counts before its user exits.
+    pub disconnect_grace_ms: u64,
+    /// Queue limits.
+    pub queue: QueueLimits,
+}
+
+/// The semantic switches of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Rules {
+    /// A user operator must be in the room to write attributes.
+    pub writer_must_be_member: bool,
+    /// `auto_delete` of a set op that does not say.
+    pub default_auto_delete: bool,
+    /// Owner after an overwrite (on top of the request's `update_owner`).
+    pub owner_on_overwrite: OwnerRule,
+    /// Policy of a batch that contains at least one set.
+    pub set_policy: PolicyRule,
+    /// Policy of a batch of deletes only.
+    pub delete_policy: PolicyRule,
+    /// A delete-only batch in which no key could be deleted is rejected with
+    /// [`Rejection::NothingDeleted`](crate::Rejection::NothingDeleted) (Tencent 100503).
+    pub reject_if_nothing_deleted: bool,
+}
+
+/// The code a vendor returns for each class of engine error (SPEC §8).
+/// `None` where the vendor documents none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[allow(missing_docs)] // one field per `ErrorClass` variant, documented there
+pub struct VendorCodes {
+    pub invalid_parameter: Option<u32>,
+    pub room_exists: Option<u32>,
+    pub room_not_found: Option<u32>,
+    pub no_permission: Option<u32>,
+    pub not_in_room: Option<u32>,
+    pub too_many_ops: Option<u32>,
+    pub key_count: Option<u32>,
+    pub value_size: Option<u32>,
+    pub total_size: Option<u32>,
+    pub nothing_deleted: Option<u32>,
+    pub rate_limited: Option<u32>,
+}
+
+impl VendorCodes {
+    /// No codes at all.
+    pub const NONE: VendorCodes = VendorCodes {
+        invalid_parameter: None,
+        room_exists: None,
+        room_not_found: None,
+        no_permission: None,
+        not_in_room: None,
+        too_many_ops: None,
+        key_count: None,
+        value_size: None,
+        total_size: None,
+        nothing_deleted: None,
+        rate_limited: None,
+    };
+
+    /// The vendor's code for an error class, if it documents one.
+    #[must_use]
+    pub fn code(&self, class: ErrorClass) -> Option<u32> {
+        match class {
+            ErrorClass::InvalidParameter => self.invalid_parameter,
+            ErrorClass::RoomExists => self.room_exists,
+            ErrorClass::RoomNotFound => self.room_not_found,
+            ErrorClass::NoPermission => self.no_permission,
+            ErrorClass::NotInRoom => self.not_in_room,
+            ErrorClass::TooManyOps => self.too_many_ops,
+            ErrorClass::KeyCount => self.key_count,
+            ErrorClass::ValueSize => self.value_size,
+            ErrorClass::TotalSize => self.total_size,
+            ErrorClass::NothingDeleted => self.nothing_deleted,
+            ErrorClass::RateLimited => self.rate_limited,
+            ErrorClass::Conflict | ErrorClass::NotFound => None,
+        }
+    }
+}
+
+/// A vendor profile: limits, semantic rules and error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Profile {
+    /// Which vendor this models.
+    pub vendor: Vendor,
+    /// Numeric limits.
+    pub limits: Limits,
+    /// Semantic switches.
+    pub rules: Rules,
+    /// Vendor error codes.
+    pub codes: VendorCodes,
+}
+
+/// NetEase's queue limits (seed 003); other vendors have no queue API, so
+/// their profiles carry the same values for the engine's queue.
+const NETEASE_QUEUE: QueueLimits = QueueLimits {
+    // Not documented in the seeds; SPEC §7 fixes 1000, configurable by init.
+    default_capacity: 1000,
+    max_capacity: 100_000,
+    max_batch_offer: 20,
+    max_batch_update: 200,
+    max_multi_get: 100,
+    max_key_len: 128,
+    key_unit: Unit::Chars,
+    max_value_len: 4096,
+    value_unit: Unit::Chars,
+    max_ext_chars: 2048,
+};
+
+/// Grace period of every built-in profile. No seed documents one; 30 s is a
+/// common reconnect window for mobile clients. Set your own in a custom profile.
+pub const DEFAULT_DISCONNECT_GRACE_MS: u64 = 30_000;
+
+/// Easemob and Agora's application-wide attribute total: "10 GB", read as GiB.
+const TEN_GB: u64 = 10 * 1024 * 1024 * 1024;
+
+impl Profile {
+    /// Tencent Cloud room metadata (seed 000): 10 keys of ≤50 B, values
+    /// ≤2048 B, ≤16384 B per room, atomic sets, 200 requests/s.
+    #[must_use]
+    pub const fn tencent() -> Profile {
+        Profile {
+            vendor: Vendor::Tencent,
+            limits: Limits {
+                max_keys_per_room: Some(10),
+                max_ops_per_write: 10,
+                max_key_len: 50,
+                key_unit: Unit::Bytes,
+                max_value_len: 2048,
+                value_unit: Unit::Bytes,
+                key_charset: Charset::Any,
+                max_room_value_bytes: Some(16384),
+                max_engine_value_bytes: None,
+                request_rate: Some(Rate { per_second: 200 }),
+                notification_flow: None,
+                disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
+                queue: NETEASE_QUEUE,
+            },
+            rules: Rules {
+                writer_must_be_member: false,
+                default_auto_delete: false,
+                owner_on_overwrite: OwnerRule::Keep,
+                set_policy: PolicyRule::Fixed(BatchPolicy::Atomic),
+                delete_policy: PolicyRule::Fixed(BatchPolicy::BestEffort),
+                reject_if_nothing_deleted: true,
+            },
+            codes: VendorCodes {
+                invalid_parameter: Some(100_002),
+                room_exists: Some(100_003),
+                room_not_found: Some(100_002),
+                no_permission: Some(100_006),
+                not_in_room: Some(100_006),
+                too_many_ops: Some(100_002),
+                key_count: Some(100_500),
+                value_size: Some(100_501),
+                total_size: Some(100_502),
+                nothing_deleted: Some(100_503),
+                rate_limited: None,
+            },
+        }
+    }
+
+    /// Easemob chatroom custom attributes (seed 001): 100 keys per room of
+    /// ≤128 chars in `A-Za-z0-9_.-`, values ≤4096 chars, 10 per request,
+    /// writer must be in the room, auto-delete by default, 100 requests/s.
+    #[must_use]
+    pub const fn easemob() -> Profile {
+        Profile {
+            vendor: Vendor::Easemob,
+            limits: Limits {
+                max_keys_per_room: Some(100),
+                max_ops_per_write: 10,
+                max_key_len: 128,
+                key_unit: Unit::Chars,
+                max_value_len: 4096,
+                value_unit: Unit::Chars,
+                key_charset: Charset::Restricted,
+                max_room_value_bytes: None,
+                max_engine_value_bytes: Some(TEN_GB),
+                request_rate: Some(Rate { per_second: 100 }),
+                notification_flow: None,
+                disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
+                queue: NETEASE_QUEUE,
+            },
+            rules: Rules {
+                writer_must_be_member: true,
+                default_auto_delete: true,
+                owner_on_overwrite: OwnerRule::OperatorWhenForced,
+                set_policy: PolicyRule::Fixed(BatchPolicy::BestEffort),
+                delete_policy: PolicyRule::Fixed(BatchPolicy::BestEffort),
+                reject_if_nothing_deleted: false,
+            },
+            codes: VendorCodes {
+                invalid_parameter: Some(400),
+                not_in_room: Some(401),
+                too_many_ops: Some(400),
+                ..VendorCodes::NONE
+            },
+        }
+    }
+
+    /// Agora Chat chatroom custom attributes (seed 002): as Easemob, but
+    /// values are limited to 4086 chars.
+    #[must_use]
+    pub const fn agora_chat() -> Profile {
+        let mut p = Profile::easemob();
+        p.vendor = Vendor::AgoraChat;
+        p.limits.max_value_len = 4086;
+        p
+    }
+
+    /// NetEase Yunxin chatroom queue (seed 003): keys ≤128 chars, values
+    /// ≤4096 chars, the updater becomes the owner, notification flow
+    /// 20/s normal and 10/s high per room.
+    ///
+    /// NetEase has no attribute API; its attribute limits follow the queue's
+    /// (20 ops per write, as a batch offer).
+    #[must_use]
+    pub const fn netease() -> Profile {
+        Profile {
+            vendor: Vendor::NetEase,
+            limits: Limits {
+                max_keys_per_room: None,
+                max_ops_per_write: 20,
+                max_key_len: 128,
+                key_unit: Unit::Chars,
+                max_value_len: 4096,
+                value_unit: Unit::Chars,
+                key_charset: Charset::Any,
+                max_room_value_bytes: None,
+                max_engine_value_bytes: None,
+                request_rate: None,
+                notification_flow: Some(Flow {
+                    normal_per_second: 20,
+                    high_per_second: 10,
+                }),
+                disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
+                queue: NETEASE_QUEUE,
+            },
+            rules: Rules {
+                writer_must_be_member: false,
+                default_auto_delete: false,
+                owner_on_overwrite: OwnerRule::Operator,
+                set_policy: PolicyRule::Fixed(BatchPolicy::BestEffort),
+                delete_policy: PolicyRule::Fixed(BatchPolicy::BestEffort),
+                reject_if_nothing_deleted: false,
+            },
+            codes: VendorCodes {
+                invalid_parameter: Some(414),
+                room_not_found: Some(414),
+                no_permission: Some(403),
+                not_in_room: Some(302),
+                too_many_ops: Some(414),
+                key_count: Some(414),
+                value_size: Some(414),
+                total_size: Some(414),
+                rate_limited: Some(416),
+                ..VendorCodes::NONE
+            },
+        }
+    }
+
+    /// ZEGO ZIM room attributes (seed 004 and ZEGO's public limits): 20 keys
+    /// per room of ≤16 B, values ≤1024 B, ≤5120 B per room, 20 ops per
+    /// request, policy per request (`StopOnError`), 20 requests/s.
+    #[must_use]
+    pub const fn zego() -> Profile {
+        Profile {
+            vendor: Vendor::Zego,
+            limits: Limits {
+                max_keys_per_room: Some(20),
+                max_ops_per_write: 20,
+                max_key_len: 16,
+                key_unit: Unit::Bytes,
+                max_value_len: 1024,
+                value_unit: Unit::Bytes,
+                key_charset: Charset::Any,
+                max_room_value_bytes: Some(5120),
+                max_engine_value_bytes: None,
+                request_rate: Some(Rate { per_second: 20 }),
+                notification_flow: None,
+                disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
+                queue: NETEASE_QUEUE,
+            },
+            rules: Rules {
+                writer_must_be_member: false,
+                default_auto_delete: false,
+                owner_on_overwrite: OwnerRule::Keep,
+                set_policy: PolicyRule::PerRequest(BatchPolicy::BestEffort),
+                delete_policy: PolicyRule::PerRequest(BatchPolicy::BestEffort),
+                reject_if_nothing_deleted: false,
+            },
+            codes: VendorCodes {
+                invalid_parameter: Some(660_000_002),
+                too_many_ops: Some(660_000_002),
+                rate_limited: Some(660_300_005),
+                ..VendorCodes::NONE
+            },
+        }
+    }
+
+    /// The five built-in profiles, in the order of SPEC §7.
+    #[must_use]
+    pub const fn builtins() -> [Profile; 5] {
+        [
+            Profile::tencent(),
+            Profile::easemob(),
+            Profile::agora_chat(),
+            Profile::netease(),
+            Profile::zego(),
+        ]
+    }
+
+    /// The vendor's code for an error class, if it documents one.
+    #[must_use]
+    pub fn code(&self, class: ErrorClass) -> Option<u32> {
+        self.codes.code(class)
+    }
+}
