@@ -206,3 +206,8 @@ pub use profile::{
 };
 pub use text::Str;
 pub use time::Millis;
+
+/// The README's code runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
