@@ -21,15 +21,15 @@ use crate::time::Millis;
 /// The room-state engine. See the [crate docs](crate) for the drive loop
 /// and the rules it applies.
 pub struct Engine {
-    profile: Profile,
-    rooms: HashMap<Str, Room>,
-    now: Millis,
-    events: VecDeque<Event>,
-    bucket: TokenBucket,
+    pub(crate) profile: Profile,
+    pub(crate) rooms: HashMap<Str, Room>,
+    pub(crate) now: Millis,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) bucket: TokenBucket,
     /// Sum of all rooms' attribute value bytes.
-    value_bytes: u64,
+    pub(crate) value_bytes: u64,
     /// Grace deadlines: `(deadline, room, user)`, in firing order.
-    timers: BTreeSet<(Millis, Str, Str)>,
+    pub(crate) timers: BTreeSet<(Millis, Str, Str)>,
 }
 
 /// A broken internal invariant, found by [`Engine::check_invariants`]. Its
@@ -323,7 +323,7 @@ impl Engine {
     }
 
     /// Expires every grace deadline at or before `now`, in deadline order.
-    fn expire(&mut self, now: Millis) {
+    pub(crate) fn expire(&mut self, now: Millis) {
         while let Some((at, room_id, user)) = self.timers.first().cloned() {
             if at > now {
                 break;
@@ -1166,7 +1166,7 @@ fn check_op(
     }
 }
 
-fn check_key(key: &str, max: u32, unit: Unit) -> Result<(), OpError> {
+pub(crate) fn check_key(key: &str, max: u32, unit: Unit) -> Result<(), OpError> {
     if key.is_empty() {
         Err(OpError::KeyEmpty)
     } else if unit.len(key) > max as usize {
@@ -1176,7 +1176,7 @@ fn check_key(key: &str, max: u32, unit: Unit) -> Result<(), OpError> {
     }
 }
 
-fn check_element(key: &str, value: &str, ql: &QueueLimits) -> Result<(), OpError> {
+pub(crate) fn check_element(key: &str, value: &str, ql: &QueueLimits) -> Result<(), OpError> {
     check_key(key, ql.max_key_len, ql.key_unit)?;
     if ql.value_unit.len(value) > ql.max_value_len as usize {
         return Err(OpError::ValueTooLong);

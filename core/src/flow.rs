@@ -13,8 +13,8 @@ const MILLI: u64 = 1000;
 /// Application-wide token bucket (SPEC §6), starting full.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenBucket {
-    milli_tokens: u64,
-    last: Millis,
+    pub(crate) milli_tokens: u64,
+    pub(crate) last: Millis,
 }
 
 impl TokenBucket {
@@ -48,9 +48,9 @@ const WINDOW_MS: u64 = 1000;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FlowWindow {
     /// Start of the current window; `None` before the first event.
-    start: Option<Millis>,
-    normal: u32,
-    high: u32,
+    pub(crate) start: Option<Millis>,
+    pub(crate) normal: u32,
+    pub(crate) high: u32,
 }
 
 impl FlowWindow {

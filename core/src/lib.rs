@@ -190,6 +190,8 @@ mod outcome;
 mod profile;
 mod queue;
 mod room;
+#[cfg(feature = "serde")]
+mod snapshot;
 mod text;
 mod time;
 
@@ -204,6 +206,8 @@ pub use profile::{
     BatchPolicy, Charset, Flow, Limits, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Rules,
     Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS,
 };
+#[cfg(feature = "serde")]
+pub use snapshot::{SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use text::Str;
 pub use time::Millis;
 
