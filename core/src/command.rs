@@ -8,6 +8,7 @@ use crate::text::Str;
 /// Who performs a command, and who owns what it writes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Actor {
     /// The application's server authority (Tencent `identifier=admin`, an app
     /// token). Passes every membership, role and ownership check, but not the
@@ -36,6 +37,7 @@ impl Actor {
 /// A user's role in a room.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Role {
     /// An ordinary member (the default).
     #[default]
@@ -49,6 +51,7 @@ pub enum Role {
 /// A compare-and-set expectation on one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Expect {
     /// The key must not exist.
     Absent,
@@ -59,6 +62,7 @@ pub enum Expect {
 /// One operation of an attribute write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Op {
     /// Create or overwrite `key`.
     Set {
@@ -129,6 +133,7 @@ impl Op {
 /// A batch write of attributes (SPEC §4).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Write {
     /// The room.
     pub room: Str,
@@ -190,6 +195,7 @@ impl Write {
 /// `highPriorityPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum HighPolicy {
     /// Send it as a normal notification (NetEase default).
     #[default]
@@ -202,6 +208,7 @@ pub enum HighPolicy {
 /// `notifyExt`, `highPriority`, `highPriorityPolicy`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Notify {
     /// Emit an event. `false`: the change still advances the room's sequence
     /// number, but no event is produced.
@@ -225,6 +232,7 @@ impl Default for Notify {
 /// One element of a queue batch offer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct NewElement {
     /// Element key.
     pub key: Str,
@@ -239,6 +247,7 @@ pub struct NewElement {
 /// A command, applied with [`Engine::handle`](crate::Engine::handle).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub enum Command {
     /// Create an empty room; `creator` gets the `Creator` role (but is not

@@ -605,6 +605,7 @@ impl Engine {
     fn read(&self, id: &str, keys: Option<&[Str]>) -> Outcome {
         let room = self.rooms.get(id).ok_or(Rejection::RoomNotFound)?;
         let attributes = match keys {
+            Some([]) => return Err(Rejection::Empty),
             None => room.attrs.iter().map(|s| s.attr.clone()).collect(),
             Some(keys) => {
                 let mut found: Vec<usize> =
@@ -910,6 +911,9 @@ impl Engine {
     fn queue_multi_get(&self, id: &str, keys: &[Str]) -> Outcome {
         let ql = self.profile.limits.queue;
         let room = self.rooms.get(id).ok_or(Rejection::RoomNotFound)?;
+        if keys.is_empty() {
+            return Err(Rejection::Empty);
+        }
         if keys.len() > ql.max_multi_get as usize {
             return Err(Rejection::TooManyOps {
                 max: ql.max_multi_get,

@@ -84,7 +84,11 @@
 //! dropped one if none is live. `Disconnect` turns a live connection into a
 //! dropped one and (re)starts the user's grace timer at `now + grace`; all
 //! the user's dropped connections expire together when it fires. With a
-//! grace of 0 a disconnect is a leave. `Exit` removes every connection. A
+//! grace of 0 a disconnect is a leave, except that an exit it causes is
+//! `Disconnected` with operator `Admin`, like an expiry. Join and leave
+//! events name the user as operator; kicks, expiries, role changes, room
+//! creation and destruction name `Admin`. A deadline is due when `now`
+//! reaches it (`now >= deadline`). `Exit` removes every connection. A
 //! user whose connection count reaches zero *exits* ([`ExitKind`]). Leave,
 //! disconnect and exit of a user who is not present: [`Rejection::NotInRoom`].
 //! The creator has role `Creator` from creation but is not present until it
@@ -139,7 +143,8 @@
 //! **Reads** need no membership. `Read { keys: None }` lists every
 //! attribute in listing order (insertion order of the key; an overwrite
 //! keeps the position; delete then set appends). `Some(keys)` returns the
-//! named keys that exist, each once, in listing order.
+//! named keys that exist, each once, in listing order; `Some` of an empty
+//! list is [`Rejection::Empty`], as is a multi-get of no keys.
 //!
 //! **Queue** (NetEase, SPEC §5). See [`Command::QueueOffer`] and its
 //! siblings. Key and value limits, batch sizes and an over-long `ext` are

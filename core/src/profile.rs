@@ -10,6 +10,7 @@ use crate::error::ErrorClass;
 /// limits and rules, never from this tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Vendor {
     /// Tencent Cloud live room engine (room metadata).
     Tencent,
@@ -28,6 +29,7 @@ pub enum Vendor {
 /// The unit a length limit counts in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Unit {
     /// UTF-8 bytes.
     Bytes,
@@ -49,6 +51,7 @@ impl Unit {
 /// Characters a key may contain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Charset {
     /// Any non-empty string.
     Any,
@@ -72,6 +75,7 @@ impl Charset {
 /// How a batch of operations is applied (SPEC §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum BatchPolicy {
     /// Any failing op rejects the whole batch; nothing is applied (Tencent).
     Atomic,
@@ -86,6 +90,7 @@ pub enum BatchPolicy {
 /// Where the batch policy of a write comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum PolicyRule {
     /// Always this policy; a request naming a different one is rejected with
     /// [`Rejection::PolicyNotAllowed`](crate::Rejection::PolicyNotAllowed).
@@ -97,6 +102,7 @@ pub enum PolicyRule {
 /// Who owns an attribute after a successful overwrite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum OwnerRule {
     /// The owner stays unless the request sets `update_owner` (Tencent, ZEGO).
     Keep,
@@ -109,6 +115,7 @@ pub enum OwnerRule {
 /// A token-bucket request rate: `per_second` requests, bursting to the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Rate {
     /// Requests per second, also the bucket's capacity. Zero means every
     /// rate-limited request is refused.
@@ -118,6 +125,7 @@ pub struct Rate {
 /// Per-room notification budgets per one-second window (NetEase flow control).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Flow {
     /// Normal-class events per window before they become `Overflow`.
     pub normal_per_second: u32,
@@ -128,6 +136,7 @@ pub struct Flow {
 /// Queue limits (NetEase chatroom queue, SPEC §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct QueueLimits {
     /// Capacity of a queue created by a first offer.
     pub default_capacity: u32,
@@ -154,6 +163,7 @@ pub struct QueueLimits {
 /// Every numeric limit of a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Limits {
     /// Attributes per room; `None` is unlimited.
     pub max_keys_per_room: Option<u32>,
@@ -186,6 +196,7 @@ pub struct Limits {
 /// The semantic switches of a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Rules {
     /// A user operator must be in the room to write attributes.
     pub writer_must_be_member: bool,
@@ -206,6 +217,7 @@ pub struct Rules {
 /// `None` where the vendor documents none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[allow(missing_docs)] // one field per `ErrorClass` variant, documented there
 pub struct VendorCodes {
     pub invalid_parameter: Option<u32>,
@@ -260,6 +272,7 @@ impl VendorCodes {
 /// A vendor profile: limits, semantic rules and error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Profile {
     /// Which vendor this models.
     pub vendor: Vendor,
@@ -291,8 +304,9 @@ const NETEASE_QUEUE: QueueLimits = QueueLimits {
 /// common reconnect window for mobile clients. Set your own in a custom profile.
 pub const DEFAULT_DISCONNECT_GRACE_MS: u64 = 30_000;
 
-/// Easemob and Agora's application-wide attribute total: "10 GB", read as GiB.
-const TEN_GB: u64 = 10 * 1024 * 1024 * 1024;
+/// Easemob and Agora's application-wide attribute total: "10 GB", read
+/// literally as 10^10 bytes.
+const TEN_GB: u64 = 10_000_000_000;
 
 impl Profile {
     /// Tencent Cloud room metadata (seed 000): 10 keys of ≤50 B, values
@@ -442,7 +456,9 @@ impl Profile {
 
     /// ZEGO ZIM room attributes (seed 004 and ZEGO's public limits): 20 keys
     /// per room of ≤16 B, values ≤1024 B, ≤5120 B per room, 20 ops per
-    /// request, policy per request (`StopOnError`), 20 requests/s.
+    /// request, 20 requests/s. The policy is the request's (`StopOnError=1`
+    /// is [`BatchPolicy::StopOnError`]); best effort when it names none, as
+    /// `StopOnError` defaults to off.
     #[must_use]
     pub const fn zego() -> Profile {
         Profile {
