@@ -1,0 +1,347 @@
+//! Criterion benchmarks of issue 5: the engine and the naive baseline side
+//! by side, under the same IDs (`<group>/{engine,naive}/<case>`).
+//!
+//! Inputs model a server that has decoded a request: each side gets its own
+//! owned command (`Command` of `Str`s, `NaiveCmd` of `String`s), built
+//! outside the timing. Timed: the command path, draining the events into a
+//! reused buffer and dropping them. State that a command destroys (exits)
+//! is rebuilt outside the timing, in chunks.
+//!
+//! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p roomstate-benches`,
+//! then `cargo run -p roomstate-benches --release --bin ratios`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use roomstate::{Engine, Event};
+use roomstate_benches::naive::NaiveEvent;
+use roomstate_benches::workload::{
+    run_engine, run_naive, ExitFixture, Grid, Mixed, QueueFixture, Rng, NOW, SEED,
+};
+
+/// Inputs built per batch: small enough to stay in cache, large enough
+/// that the timer's cost vanishes.
+const BATCH: BatchSize = BatchSize::NumIterations(256);
+
+/// Rooms re-armed per timed chunk of exits.
+const EXIT_ROOMS: usize = 64;
+
+/// One overwrite per iteration: a pseudo-random room and key, the key's
+/// owner writes a new 64-byte value.
+fn write_case(
+    c: &mut Criterion,
+    group: &str,
+    engine_id: BenchmarkId,
+    naive_id: Option<BenchmarkId>,
+    rooms: usize,
+    keys: usize,
+) {
+    let mut g = c.benchmark_group(group);
+    let grid = Grid::new(rooms, keys);
+    {
+        let mut engine = None;
+        let mut events: Vec<Event> = Vec::new();
+        let mut rng = Rng::new(SEED);
+        let mut v = 0usize;
+        g.bench_function(engine_id, |b| {
+            let engine = engine.get_or_insert_with(|| grid.engine());
+            b.iter_batched(
+                || {
+                    v += 1;
+                    grid.engine_overwrite(rng.below(rooms), rng.below(keys), v)
+                },
+                |cmd| {
+                    let out = engine.handle(NOW, cmd);
+                    engine.drain_events(&mut events);
+                    events.clear();
+                    out
+                },
+                BATCH,
+            );
+        });
+    }
+    if let Some(naive_id) = naive_id {
+        let mut naive = None;
+        let mut events: Vec<NaiveEvent> = Vec::new();
+        let mut rng = Rng::new(SEED);
+        let mut v = 0usize;
+        g.bench_function(naive_id, |b| {
+            let naive = naive.get_or_insert_with(|| grid.naive());
+            b.iter_batched(
+                || {
+                    v += 1;
+                    grid.naive_overwrite(rng.below(rooms), rng.below(keys), v)
+                },
+                |cmd| {
+                    let out = naive.handle(cmd);
+                    naive.drain_events(&mut events);
+                    events.clear();
+                    out
+                },
+                BATCH,
+            );
+        });
+    }
+    g.finish();
+}
+
+fn write(c: &mut Criterion) {
+    for (case, rooms) in [("hot", 100), ("cold", 10_000)] {
+        write_case(
+            c,
+            "write",
+            BenchmarkId::new("engine", case),
+            Some(BenchmarkId::new("naive", case)),
+            rooms,
+            20,
+        );
+    }
+}
+
+/// Times exits only: every `rooms` exits, `arm` re-joins the leavers,
+/// re-sets their key and builds the exit command, outside the timing.
+fn time_exits<S, C>(
+    iters: u64,
+    rooms: usize,
+    state: &mut S,
+    mut arm: impl FnMut(&mut S, usize) -> C,
+    mut exit: impl FnMut(&mut S, C),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0u64;
+    let mut cmds = Vec::with_capacity(rooms);
+    while done < iters {
+        let n = usize::try_from(iters - done).map_or(rooms, |left| left.min(rooms));
+        cmds.clear();
+        for r in 0..n {
+            cmds.push(arm(state, r));
+        }
+        let start = Instant::now();
+        for cmd in cmds.drain(..) {
+            exit(state, cmd);
+        }
+        total += start.elapsed();
+        done += n as u64;
+    }
+    total
+}
+
+fn exit_case(
+    c: &mut Criterion,
+    group: &str,
+    engine_id: BenchmarkId,
+    naive_id: Option<BenchmarkId>,
+    keys: usize,
+) {
+    let mut g = c.benchmark_group(group);
+    let fx = ExitFixture::new(EXIT_ROOMS, keys);
+    {
+        let mut state = None;
+        g.bench_function(engine_id, |b| {
+            let state = state.get_or_insert_with(|| (fx.engine(), Vec::<Event>::new()));
+            b.iter_custom(|iters| {
+                time_exits(
+                    iters,
+                    fx.rooms(),
+                    state,
+                    |(engine, events), r| {
+                        fx.engine_arm(engine, r, events);
+                        fx.engine_exit(r)
+                    },
+                    |(engine, events), cmd| {
+                        black_box(engine.handle(NOW, cmd)).ok();
+                        engine.drain_events(events);
+                        events.clear();
+                    },
+                )
+            });
+        });
+    }
+    if let Some(naive_id) = naive_id {
+        let mut state = None;
+        g.bench_function(naive_id, |b| {
+            let state = state.get_or_insert_with(|| (fx.naive(), Vec::<NaiveEvent>::new()));
+            b.iter_custom(|iters| {
+                time_exits(
+                    iters,
+                    fx.rooms(),
+                    state,
+                    |(naive, events), r| {
+                        fx.naive_arm(naive, r, events);
+                        fx.naive_exit(r)
+                    },
+                    |(naive, events), cmd| {
+                        black_box(naive.handle(cmd)).ok();
+                        naive.drain_events(events);
+                        events.clear();
+                    },
+                )
+            });
+        });
+    }
+    g.finish();
+}
+
+fn exit(c: &mut Criterion) {
+    for keys in [10, 100] {
+        let case = format!("keys{keys}");
+        exit_case(
+            c,
+            "exit",
+            BenchmarkId::new("engine", &case),
+            Some(BenchmarkId::new("naive", &case)),
+            keys,
+        );
+    }
+}
+
+fn read_all(c: &mut Criterion) {
+    let mut g = c.benchmark_group("read_all");
+    let grid = Grid::new(1, 20);
+    let id = grid.rooms[0].as_str();
+    let mut engine = None;
+    g.bench_function(BenchmarkId::new("engine", 20), |b| {
+        let engine = engine.get_or_insert_with(|| grid.engine());
+        b.iter(|| {
+            let view = engine.room(black_box(id)).expect("room exists");
+            for a in view.attributes() {
+                black_box(a);
+            }
+        });
+    });
+    let mut naive = None;
+    g.bench_function(BenchmarkId::new("naive", 20), |b| {
+        let naive = naive.get_or_insert_with(|| grid.naive());
+        b.iter(|| naive.read_all(black_box(id)));
+    });
+    g.finish();
+}
+
+fn queue(c: &mut Criterion) {
+    let mut g = c.benchmark_group("queue");
+    let fx = QueueFixture::new(1_000);
+    {
+        let mut engine = None;
+        let mut events: Vec<Event> = Vec::new();
+        let mut i = 0usize;
+        g.bench_function(BenchmarkId::new("engine", "offer_poll"), |b| {
+            let engine = engine.get_or_insert_with(|| fx.engine());
+            b.iter_batched(
+                || {
+                    i += 1;
+                    fx.engine_step(i - 1)
+                },
+                |(offer, poll)| {
+                    let a = engine.handle(NOW, offer);
+                    let p = engine.handle(NOW, poll);
+                    engine.drain_events(&mut events);
+                    events.clear();
+                    (a, p)
+                },
+                BATCH,
+            );
+        });
+    }
+    {
+        let mut naive = None;
+        let mut events: Vec<NaiveEvent> = Vec::new();
+        let mut i = 0usize;
+        g.bench_function(BenchmarkId::new("naive", "offer_poll"), |b| {
+            let naive = naive.get_or_insert_with(|| fx.naive());
+            b.iter_batched(
+                || {
+                    i += 1;
+                    fx.naive_step(i - 1)
+                },
+                |(offer, poll)| {
+                    let a = naive.handle(offer);
+                    let p = naive.handle(poll);
+                    naive.drain_events(&mut events);
+                    events.clear();
+                    (a, p)
+                },
+                BATCH,
+            );
+        });
+    }
+    g.finish();
+}
+
+fn mixed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mixed");
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(8));
+    let mixed = Mixed::standard();
+    let mut events: Vec<Event> = Vec::new();
+    g.bench_function(BenchmarkId::new("engine", "10k"), |b| {
+        b.iter_batched(
+            || (mixed.engine(), mixed.engine_commands()),
+            |(mut engine, commands)| {
+                black_box(run_engine(&mut engine, commands, &mut events));
+                engine
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    let mut events: Vec<NaiveEvent> = Vec::new();
+    g.bench_function(BenchmarkId::new("naive", "10k"), |b| {
+        b.iter_batched(
+            || (mixed.naive(), mixed.naive_commands()),
+            |(mut naive, commands)| {
+                black_box(run_naive(&mut naive, commands, &mut events));
+                naive
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+fn scaling(c: &mut Criterion) {
+    for keys in [10, 100, 1_000] {
+        exit_case(
+            c,
+            "scaling",
+            BenchmarkId::new("engine/exit", keys),
+            None,
+            keys,
+        );
+    }
+    for keys in [10, 100, 1_000] {
+        write_case(
+            c,
+            "scaling",
+            BenchmarkId::new("engine/write", keys),
+            None,
+            100,
+            keys,
+        );
+    }
+}
+
+fn snapshot(c: &mut Criterion) {
+    let mut g = c.benchmark_group("snapshot");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    // Built even when filtered out: the throughput needs the size.
+    let engine = Grid::new(10_000, 20).engine();
+    let bytes = engine.snapshot();
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function(BenchmarkId::new("engine", "encode"), |b| {
+        b.iter(|| engine.snapshot());
+    });
+    drop(engine);
+    g.bench_function(BenchmarkId::new("engine", "restore"), |b| {
+        // The restored engine is dropped outside the timing.
+        b.iter_batched(
+            || (),
+            |()| Engine::restore(black_box(&bytes)).expect("snapshot restores"),
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(benches, write, exit, read_all, queue, mixed, scaling, snapshot);
+criterion_main!(benches);

@@ -1,0 +1,179 @@
+//! A benchmark's timed loop alone, for a profiler. The timed part is the
+//! function `measured`; with callgrind, collect only inside it:
+//!
+//! ```text
+//! cargo build -p roomstate-benches --release --bin profile
+//! valgrind --tool=callgrind --toggle-collect='profile::measured*' \
+//!     target/release/profile write-hot 20000
+//! callgrind_annotate --inclusive=yes callgrind.out.<pid>
+//! ```
+//!
+//! Cases: `write-hot`, `write-cold`, `exit10`, `exit100`, `queue`,
+//! `mixed`, `read-command`, and `naive-` before any of the first five for
+//! the baseline.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use roomstate::{Command, Engine, Event};
+use roomstate_benches::naive::{Naive, NaiveCmd, NaiveEvent};
+use roomstate_benches::workload::{
+    run_engine, ExitFixture, Grid, Mixed, QueueFixture, Rng, NOW, SEED,
+};
+
+#[inline(never)]
+fn measured(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>) {
+    let n = cmds.len();
+    let start = std::time::Instant::now();
+    measured_engine(engine, cmds, events);
+    report(start, n);
+}
+
+static NANOS: AtomicU64 = AtomicU64::new(0);
+static COMMANDS: AtomicU64 = AtomicU64::new(0);
+
+fn report(start: std::time::Instant, n: usize) {
+    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    NANOS.fetch_add(ns, Relaxed);
+    COMMANDS.fetch_add(n as u64, Relaxed);
+}
+
+#[inline(never)]
+fn measured_engine(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>) {
+    for cmd in cmds {
+        let _ = black_box(engine.handle(NOW, cmd));
+        engine.drain_events(events);
+        events.clear();
+    }
+}
+
+#[inline(never)]
+fn measured_naive(naive: &mut Naive, cmds: Vec<NaiveCmd>, events: &mut Vec<NaiveEvent>) {
+    let n = cmds.len();
+    let start = std::time::Instant::now();
+    measured_naive_inner(naive, cmds, events);
+    report(start, n);
+}
+
+#[inline(never)]
+fn measured_naive_inner(naive: &mut Naive, cmds: Vec<NaiveCmd>, events: &mut Vec<NaiveEvent>) {
+    for cmd in cmds {
+        let _ = black_box(naive.handle(cmd));
+        naive.drain_events(events);
+        events.clear();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let case = args.get(1).map_or("write-hot", String::as_str);
+    let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let (naive, case) = match case.strip_prefix("naive-") {
+        Some(c) => (true, c),
+        None => (false, case),
+    };
+    let mut events = Vec::new();
+    let mut nevents = Vec::new();
+    let mut rng = Rng::new(SEED);
+    match case {
+        "write-hot" | "write-cold" => {
+            let rooms = if case == "write-hot" { 100 } else { 10_000 };
+            let grid = Grid::new(rooms, 20);
+            let picks: Vec<(usize, usize)> =
+                (0..n).map(|_| (rng.below(rooms), rng.below(20))).collect();
+            if naive {
+                let mut s = grid.naive();
+                let cmds = picks
+                    .iter()
+                    .enumerate()
+                    .map(|(v, &(r, k))| grid.naive_overwrite(r, k, v))
+                    .collect();
+                measured_naive(&mut s, cmds, &mut nevents);
+            } else {
+                let mut s = grid.engine();
+                let cmds = picks
+                    .iter()
+                    .enumerate()
+                    .map(|(v, &(r, k))| grid.engine_overwrite(r, k, v))
+                    .collect();
+                measured(&mut s, cmds, &mut events);
+            }
+        }
+        "exit10" | "exit100" => {
+            let keys = if case == "exit10" { 10 } else { 100 };
+            let fx = ExitFixture::new(64, keys);
+            if naive {
+                let mut s = fx.naive();
+                for _ in 0..n / 64 {
+                    let cmds = (0..64)
+                        .map(|r| {
+                            fx.naive_arm(&mut s, r, &mut nevents);
+                            fx.naive_exit(r)
+                        })
+                        .collect();
+                    measured_naive(&mut s, cmds, &mut nevents);
+                }
+            } else {
+                let mut s = fx.engine();
+                for _ in 0..n / 64 {
+                    let cmds = (0..64)
+                        .map(|r| {
+                            fx.engine_arm(&mut s, r, &mut events);
+                            fx.engine_exit(r)
+                        })
+                        .collect();
+                    measured(&mut s, cmds, &mut events);
+                }
+            }
+        }
+        "queue" => {
+            let fx = QueueFixture::new(1_000);
+            if naive {
+                let mut s = fx.naive();
+                let cmds = (0..n)
+                    .flat_map(|i| {
+                        let (a, b) = fx.naive_step(i);
+                        [a, b]
+                    })
+                    .collect();
+                measured_naive(&mut s, cmds, &mut nevents);
+            } else {
+                let mut s = fx.engine();
+                let cmds = (0..n)
+                    .flat_map(|i| {
+                        let (a, b) = fx.engine_step(i);
+                        [a, b]
+                    })
+                    .collect();
+                measured(&mut s, cmds, &mut events);
+            }
+        }
+        "mixed" => {
+            let mixed = Mixed::standard();
+            let mut s = mixed.engine();
+            let cmds = mixed.engine_commands();
+            measured(&mut s, cmds, &mut events);
+            black_box(run_engine(&mut s, Vec::new(), &mut events));
+        }
+        "read-command" => {
+            let grid = Grid::new(1, 20);
+            let mut s = grid.engine();
+            let cmds = (0..n)
+                .map(|_| Command::Read {
+                    room: grid.rooms[0].as_str().into(),
+                    keys: None,
+                })
+                .collect();
+            measured(&mut s, cmds, &mut events);
+        }
+        other => {
+            eprintln!("unknown case {other}");
+            std::process::exit(2);
+        }
+    }
+    let (ns, n) = (NANOS.load(Relaxed), COMMANDS.load(Relaxed));
+    eprintln!(
+        "{n} commands, {:.1} ns per command (timed part only)",
+        ns as f64 / n.max(1) as f64
+    );
+}

@@ -1,0 +1,550 @@
+//! # roomstate-dialects
+//!
+//! Each vendor's documented REST API over the [`roomstate`] engine: a
+//! request is data ([`Request`]), mapped to engine [`Command`]s; the
+//! [`Outcome`] is mapped to the vendor's documented
+//! response JSON and HTTP status ([`Response`]). No HTTP server, no clock,
+//! no randomness: the same lines in give the same bytes out.
+//!
+//! A [`Dialect`] is one vendor over one [`Engine`] with that vendor's
+//! built-in profile; a [`Replayer`] holds one per vendor (Agora Chat is the
+//! Easemob dialect with Agora's profile) and answers replay lines;
+//! [`replay_line`] is the entry point of the `roomstate-replay` binary and
+//! of fuzz targets.
+//!
+//! ## Replay lines
+//!
+//! One JSON object per line, one output line
+//! `{"status": <HTTP status>, "body": <vendor JSON>}` per input line:
+//!
+//! ```text
+//! {"vendor": "tencent" | "easemob" | "agora_chat" | "netease" | "zego",
+//!  "method": "POST", "path": "/the/path", "query": {…}, "form": {…}, "body": <json>, "now": <ms>}
+//! {"vendor": "…", "control": "create_room", "room": "…", "creator": "…"}
+//! {"vendor": "…", "control": "join" | "leave" | "exit", "room": "…", "user": "…"}
+//! {"vendor": "…", "control": "set_role", "room": "…", "user": "…", "role": "admin" | "member"}
+//! ```
+//!
+//! - `query`, `form`, `body` and `now` are optional. A `?a=b&…` in `path`
+//!   is parsed (percent-decoded) as query parameters too; the `query`
+//!   object's values win over it. Form and query values are text: a JSON
+//!   number or boolean stands for its text, an array or object is a
+//!   parameter error.
+//! - `now` (milliseconds, a non-negative integer) defaults to the previous
+//!   well-formed line's, starting at 0; control lines may carry one too.
+//!   The clock is shared by the five engines; each engine treats an earlier
+//!   `now` as the latest it has seen.
+//! - Control lines answer `{"status": 200, "body": {}}`, or the vendor's
+//!   own error response (for example Tencent 100003 for a room that exists).
+//! - Request ids come from a per-vendor counter of the lines that vendor
+//!   answered (requests, control lines and bad input alike): Tencent
+//!   `Id-<32 hex digits>-O-Seq-<n>`, ZEGO `req-<n>`. Easemob/Agora
+//!   `timestamp` is the line's `now`.
+//! - Events are kept per line ([`Dialect::events`]) and not printed.
+//!
+//! ## Bad input
+//!
+//! Malformed JSON, a wrong type, a missing field, an unknown path or a
+//! non-numeric NetEase `roomid` give the vendor's parameter error and
+//! change nothing in any engine: Tencent HTTP 200 `ErrorCode` 100002,
+//! Easemob/Agora HTTP 400 `illegal_argument`, NetEase HTTP 200 `code` 414,
+//! ZEGO HTTP 200 `Code` 660000002. An unknown path (or a known path with
+//! the wrong method, or an unknown ZEGO `Action`) is the same body with
+//! HTTP 404. For a line that is not valid JSON the vendor is picked out of
+//! its text (`"vendor": "<name>"`) if possible; a line naming no known
+//! vendor gets HTTP 400 `{"error": "…"}`. Objects with a repeated member
+//! name are malformed. Nothing panics.
+//!
+//! ## Tencent (seed 000)
+//!
+//! `POST /v4/live_engine_http_srv/set_room_metadata`, `get_room_metadata`,
+//! `delete_room_metadata`; body `RoomId` and `Metadata: [{Key, Value}]`
+//! (set) or `Keys` (get: optional; delete: required). Answer
+//! `{ActionStatus, ErrorInfo, ErrorCode, RequestId}`, get adds
+//! `Metadata: [{Key, Value}]` in listing order; HTTP 200 always (404 for
+//! an unknown path).
+//!
+//! - Set is atomic (any bad key rejects all); ≤10 keys per request
+//!   (more: 100002), key ≤50 B (100002), value ≤2048 B (100501), ≤10 keys
+//!   per room (100500), ≤16384 B per room (100502). A key that exists is
+//!   updated in place.
+//! - Delete is best effort with no per-key report; 100503 when none of the
+//!   keys could be deleted.
+//! - Room exists (control `create_room`): 100003. Unknown room: 100002.
+//! - *Choice:* query `identifier=admin` (or none) is the app admin
+//!   ([`Actor::Admin`]); any other identifier is that user, who may write
+//!   new keys but not keys someone else owns: 100006 (on delete too, when
+//!   that is why nothing was deleted).
+//! - *Choice:* `Keys: []` on get means all keys, like no `Keys`.
+//! - *Choice:* the rate limit (200/s, public docs) answers 100001
+//!   ("internal error, please retry"): the seed names no rate-limit code.
+//! - Not modelled: 100007 (no payment).
+//!
+//! ## Easemob and Agora Chat (seeds 001, 002)
+//!
+//! `PUT /{org}/{app}/metadata/chatroom/{id}/user/{user}` (set; `/forced`
+//! forced set), `POST /{org}/{app}/metadata/chatroom/{id}` (get; `keys`
+//! optional), `DELETE …/user/{user}` (delete; `/forced` forced delete).
+//! Success: HTTP 200 `{uri, timestamp, action, data, duration}` with
+//! `data: {successKeys: [...], errorKeys: {key: reason}}` for writes (also
+//! when every key failed) and `data: {key: value}` for get.
+//!
+//! - The path user must be in the chatroom, forced or not: 401
+//!   `{"error": "MetadataException", "error_description": "user is not in chatroom"}`.
+//! - More than 10 keys in one set or delete: 400
+//!   `exceed allowed batch size 10`.
+//! - Per key, in `errorKeys`: key longer than 128 characters
+//!   (`properties key 'k' is exceeding maximum limit 128`, the seed's
+//!   wording), key outside `A-Za-z0-9_.-`, value longer than 4096 (Easemob)
+//!   or 4086 (Agora) characters, the room's 100th key, the app's 10 GB,
+//!   a key another user owns (unforced set or delete), a key that does not
+//!   exist (delete). *Choice:* the wording of every reason but the first.
+//! - `autoDelete`: `DELETE` (default) or `NO_DELETE`; a key set with
+//!   `DELETE` goes when its owner leaves. A forced set makes the path user
+//!   the owner.
+//! - *Choice:* error bodies are
+//!   `{error, exception, timestamp, duration, error_description}`; an
+//!   unknown chatroom is 404 `service_resource_not_found`; the rate limit
+//!   (100/s) is 429 `reach_limit`; other parameter errors are 400
+//!   `illegal_argument`.
+//! - *Choice:* a delete without `keys` (or with `[]`) is 400, although the
+//!   seed marks `keys` optional there; `keys: []` on get means all keys.
+//!
+//! ## NetEase (seed 003)
+//!
+//! `POST /nimserver/chatroom/{queueOffer, queueBatchOffer,
+//! queueBatchUpdateElements, queueList, queuePoll, queueMultiGet,
+//! queueInit, queueDrop}.action` with form fields; `elements` and `keys`
+//! are JSON inside the form field, as documented. Answer HTTP 200
+//! `{"code": 200, "desc": {…}}` or `{"code": <error>, "desc": "<text>"}`.
+//!
+//! - `roomid` is a Long: non-numeric or out of range is 414; `036` is `36`.
+//!   Unknown room: 414 `roomid not exsit` (the vendor's spelling).
+//! - Offer: `key` ≤128 and `value` ≤4096 characters (414); `operator`
+//!   defaults to the creator; `transient=true` with the operator not in the
+//!   room is 302; the operator becomes the owner of an updated element.
+//! - Batch offer (≤20 elements, else 414): an element whose `accid` (default
+//!   the operator) is neither in the room nor the creator fails and is listed
+//!   in `desc.failedKeys`; `desc` is `{}` when none failed.
+//! - Batch update (≤200): the operator (required) must be creator or admin
+//!   (403); keys that do not exist are listed in `desc.noExistElementKey`
+//!   (*choice:* always present, possibly empty).
+//! - List: `desc.list: [{key: value}, …]` in queue order; multi-get (≤100
+//!   keys, else 414): the existing ones in the order asked; poll:
+//!   `desc: {key, value}`, the named element or the head.
+//! - `needNotify`, `notifyExt` (≤2048 characters, else 414) where
+//!   documented (batch offer and update); `highPriority=1` with
+//!   `highPriorityPolicy=1` over 10 high-priority notifications per second
+//!   per room is 416; with policy 0 it is downgraded.
+//! - *Choice:* `queueInit` takes `sizeLimit` (1..=100000, not below the
+//!   queue's length, else 414) and `queueDrop` only `roomid`; both answer
+//!   `desc: {}`.
+//! - *Choice:* an `operator` that names no known account is 404 (the seed's
+//!   "account does not exist"). Known accounts are the room creators and the
+//!   users of successful `join` / `set_role` control lines of this vendor.
+//! - *Choice:* polling a missing key or an empty queue is 404 (NetEase's
+//!   "object does not exist"); a full queue is 414; creating a room that
+//!   exists (control line) is 417 ("duplicate operation").
+//! - *Choice:* poll, init and drop act as the app server
+//!   ([`Actor::Admin`]), since they take no operator.
+//! - Not modelled: 403 "chatroom not enabled", 500.
+//!
+//! ## ZEGO (seed 004)
+//!
+//! `POST /?Action=ModifyRoomAttribute` with `RoomId`, `FromUserId` and
+//! `Attributes: [{Action, Key, Value, AutoDelete, StopOnError}]`;
+//! `POST /?Action=QueryRoomAttributes` (ZEGO's public name
+//! `QueryRoomAttribute` too) with `RoomId`. Answer HTTP 200
+//! `{Code, Message, RequestId}`; modify adds `ErrKeyList: [{SubCode, Key}]`
+//! only when some attribute failed (with `Code` 0: the others were
+//! applied); query adds `AttributeSeq` (the room's sequence number) and
+//! `Attributes: [{Key, Value, AutoDelete}]` in listing order.
+//!
+//! - `Action` 0 sets, 1 deletes; `Value` defaults to `""`; `AutoDelete` 1
+//!   deletes the key when `FromUserId` exits, even if it only joins later.
+//! - ≤20 attributes per request, else 660000002; key ≤16 B, value ≤1024 B,
+//!   ≤20 keys and ≤5120 B per room (public docs); 20 requests/s, else
+//!   660300005.
+//! - *Choice:* `StopOnError` is documented per attribute; the request stops
+//!   at the first error if any attribute sets `StopOnError: 1`.
+//! - *Choice:* `SubCode`s (the seed gives none): 1 key empty or too long,
+//!   2 value too long, 3 room key count, 4 room total size, 5 key owned by
+//!   another user, 6 deleted key does not exist, 7 not attempted (after a
+//!   `StopOnError` failure), 8 revision conflict, 9 other.
+//! - *Choice:* `RoomId` and `FromUserId` are checked against the seed's
+//!   charset and ZEGO's public 32-character limit (660000002); an unknown
+//!   room is 660000002.
+//! - `FromUserId` need not be in the room; a key another user owns cannot
+//!   be changed or deleted by it (SubCode 5): the server API has no
+//!   force or update-owner flag.
+
+mod easemob;
+mod json;
+mod netease;
+mod replay;
+mod request;
+mod tencent;
+mod zego;
+
+use std::collections::BTreeSet;
+
+#[cfg(doc)]
+use roomstate::Actor;
+use roomstate::{
+    Command, Engine, Event, Limits, Millis, OpError, Outcome, QueueLimits, Rejection, Str, Unit,
+};
+
+pub use json::{obj, Json};
+pub use replay::{replay_line, Replayer};
+pub use request::{parse_line, percent_decode, Control, Line, LineError, Request, VendorId};
+
+/// A vendor response: HTTP status and JSON body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The vendor's response body.
+    pub body: Json,
+}
+
+impl Response {
+    /// The replay output line: `{"status": …, "body": …}`, no newline.
+    #[must_use]
+    pub fn to_line(&self) -> String {
+        obj([
+            ("status", Json::from(self.status)),
+            ("body", self.body.clone()),
+        ])
+        .to_text()
+    }
+
+    fn ok(body: Json) -> Response {
+        Response { status: 200, body }
+    }
+}
+
+/// Why a request did not succeed, before it is put in a vendor's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Malformed request: a missing field, a wrong type, a bad value.
+    BadParam(String),
+    /// No API at this method and path (HTTP 404).
+    NoRoute(String),
+    /// The engine rejected the command; nothing changed.
+    Rejected(Rejection),
+    /// NetEase: the operator account does not exist (code 404).
+    NoAccount(String),
+}
+
+impl From<String> for Failure {
+    fn from(m: String) -> Failure {
+        Failure::BadParam(m)
+    }
+}
+
+/// One vendor's API over one engine with that vendor's built-in profile.
+pub struct Dialect {
+    vendor: VendorId,
+    engine: Engine,
+    requests: u64,
+    /// NetEase accounts: room creators and users named by control lines.
+    accounts: BTreeSet<String>,
+    events: Vec<Event>,
+    /// The `now` of the line being answered (Easemob `timestamp`).
+    stamp: Millis,
+}
+
+impl Dialect {
+    /// A dialect with a fresh engine.
+    #[must_use]
+    pub fn new(vendor: VendorId) -> Dialect {
+        Dialect {
+            vendor,
+            engine: Engine::new(vendor.profile()),
+            requests: 0,
+            accounts: BTreeSet::new(),
+            events: Vec::new(),
+            stamp: Millis::ZERO,
+        }
+    }
+
+    /// Whose API this is.
+    #[must_use]
+    pub fn vendor(&self) -> VendorId {
+        self.vendor
+    }
+
+    /// The engine behind it.
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The events the last line produced (the replay tool prints responses
+    /// only; a server would hand these to its transport).
+    #[must_use]
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Number of lines this dialect has answered; the last request id.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Answers a vendor API request at `now`.
+    pub fn request(&mut self, now: Millis, req: &Request) -> Response {
+        self.begin(now);
+        let result = match self.vendor {
+            VendorId::Tencent => tencent::request(self, now, req),
+            VendorId::Easemob | VendorId::AgoraChat => easemob::request(self, now, req),
+            VendorId::NetEase => netease::request(self, now, req),
+            VendorId::Zego => zego::request(self, now, req),
+        };
+        result.unwrap_or_else(|f| self.failure(f))
+    }
+
+    /// Applies a control line at `now`: `200 {}` or the vendor's error.
+    pub fn control(&mut self, now: Millis, control: &Control) -> Response {
+        self.begin(now);
+        match self.apply_control(now, control) {
+            Ok(()) => Response::ok(Json::Obj(Vec::new())),
+            Err(f) => self.failure(f),
+        }
+    }
+
+    /// The vendor's parameter-error response, at `now`, for input that
+    /// could not be parsed. Changes nothing but the request counter.
+    pub fn bad_input(&mut self, now: Millis, message: &str) -> Response {
+        self.begin(now);
+        self.failure(Failure::BadParam(message.to_owned()))
+    }
+
+    fn begin(&mut self, now: Millis) {
+        self.requests += 1;
+        // The engine never goes back in time; neither do timestamps.
+        self.stamp = now.max(self.engine.now());
+        self.events.clear();
+    }
+
+    fn failure(&self, f: Failure) -> Response {
+        match self.vendor {
+            VendorId::Tencent => tencent::failure(self, f),
+            VendorId::Easemob | VendorId::AgoraChat => easemob::failure(self, f),
+            VendorId::NetEase => netease::failure(self, f),
+            VendorId::Zego => zego::failure(self, f),
+        }
+    }
+
+    fn apply_control(&mut self, now: Millis, control: &Control) -> Result<(), Failure> {
+        let canon = |room: &str| -> Result<Str, Failure> {
+            if self.vendor == VendorId::NetEase {
+                netease::room_id(room).map(Str::from)
+            } else {
+                Ok(Str::from(room))
+            }
+        };
+        let (command, account) = match control {
+            Control::CreateRoom { room, creator } => (
+                Command::CreateRoom {
+                    room: canon(room)?,
+                    creator: creator.into(),
+                },
+                Some(creator),
+            ),
+            Control::Join { room, user } => (
+                Command::Join {
+                    room: canon(room)?,
+                    user: user.into(),
+                },
+                Some(user),
+            ),
+            Control::Leave { room, user } => (
+                Command::Leave {
+                    room: canon(room)?,
+                    user: user.into(),
+                },
+                None,
+            ),
+            Control::Exit { room, user } => (
+                Command::Exit {
+                    room: canon(room)?,
+                    user: user.into(),
+                },
+                None,
+            ),
+            Control::SetRole { room, user, role } => (
+                Command::SetRole {
+                    room: canon(room)?,
+                    user: user.into(),
+                    role: *role,
+                },
+                Some(user),
+            ),
+        };
+        self.run(now, command).map_err(Failure::Rejected)?;
+        if let Some(user) = account {
+            self.accounts.insert(user.clone());
+        }
+        Ok(())
+    }
+
+    /// Runs one engine command and keeps its events.
+    fn run(&mut self, now: Millis, command: Command) -> Outcome {
+        let outcome = self.engine.handle(now, command);
+        self.engine.drain_events(&mut self.events);
+        outcome
+    }
+
+    /// The vendor code the profile names for a rejection.
+    fn code(&self, r: Rejection) -> Option<u32> {
+        self.engine.profile().code(r.class())
+    }
+}
+
+// ----- shared field readers -----
+
+/// The body as an object, or a parameter error.
+pub(crate) fn body_obj(body: Option<&Json>) -> Result<&Json, Failure> {
+    match body {
+        Some(b @ Json::Obj(_)) => Ok(b),
+        Some(other) => Err(Failure::BadParam(format!(
+            "request body must be a JSON object, not {}",
+            other.type_name()
+        ))),
+        None => Err(Failure::BadParam("request body is required".into())),
+    }
+}
+
+/// A member that is present and not `null`.
+pub(crate) fn member<'a>(obj: &'a Json, name: &str) -> Option<&'a Json> {
+    obj.get(name).filter(|v| !matches!(v, Json::Null))
+}
+
+/// A required string member.
+pub(crate) fn req_str<'a>(obj: &'a Json, name: &str) -> Result<&'a str, Failure> {
+    match member(obj, name) {
+        Some(Json::Str(s)) => Ok(s),
+        Some(other) => Err(Failure::BadParam(format!(
+            "{name} must be a string, not {}",
+            other.type_name()
+        ))),
+        None => Err(Failure::BadParam(format!("{name} is required"))),
+    }
+}
+
+/// An optional array of strings.
+pub(crate) fn opt_str_array(obj: &Json, name: &str) -> Result<Option<Vec<Str>>, Failure> {
+    match member(obj, name) {
+        None => Ok(None),
+        Some(v) => str_array(v, name).map(Some),
+    }
+}
+
+/// An array of strings.
+pub(crate) fn str_array(v: &Json, name: &str) -> Result<Vec<Str>, Failure> {
+    let items = v.as_arr().ok_or_else(|| {
+        Failure::BadParam(format!(
+            "{name} must be an array of strings, not {}",
+            v.type_name()
+        ))
+    })?;
+    items
+        .iter()
+        .map(|k| {
+            k.as_str().map(Str::from).ok_or_else(|| {
+                Failure::BadParam(format!(
+                    "{name} must be an array of strings, not hold {}",
+                    k.type_name()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// An array of JSON strings.
+pub(crate) fn strings<I: IntoIterator<Item = S>, S: AsRef<str>>(items: I) -> Json {
+    Json::Arr(items.into_iter().map(|s| Json::from(s.as_ref())).collect())
+}
+
+// ----- shared wording -----
+
+fn unit_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Bytes => "bytes",
+        Unit::Chars => "characters",
+    }
+}
+
+/// Why one op failed, in plain words, with the profile's attribute limits.
+pub(crate) fn op_error_text(e: OpError, limits: &Limits) -> String {
+    match e {
+        OpError::KeyEmpty => "key is empty".into(),
+        OpError::KeyTooLong => format!(
+            "key exceeds {} {}",
+            limits.max_key_len,
+            unit_name(limits.key_unit)
+        ),
+        OpError::KeyCharset => "key may only contain A-Z a-z 0-9 _ - .".into(),
+        OpError::ValueTooLong => format!(
+            "value exceeds {} {}",
+            limits.max_value_len,
+            unit_name(limits.value_unit)
+        ),
+        OpError::Conflict { .. } => "the key changed since it was read".into(),
+        OpError::NotOwner => "key is owned by another user".into(),
+        OpError::NotFound => "key does not exist".into(),
+        OpError::KeyCountLimit => match limits.max_keys_per_room {
+            Some(n) => format!("room already holds the maximum of {n} keys"),
+            None => "room holds too many keys".into(),
+        },
+        OpError::RoomSizeLimit => match limits.max_room_value_bytes {
+            Some(n) => format!("room's values would exceed {n} bytes in total"),
+            None => "room's values are too large".into(),
+        },
+        OpError::EngineSizeLimit => "application's values would exceed their total limit".into(),
+        OpError::NotAttempted => "not attempted: an earlier attribute failed".into(),
+        OpError::OwnerNotInRoom => "owner is not in the room and is not its creator".into(),
+        OpError::QueueFull => "queue is full".into(),
+        _ => format!("{e:?}"),
+    }
+}
+
+/// Why a queue element failed, with the queue's limits.
+pub(crate) fn queue_error_text(e: OpError, limits: &Limits) -> String {
+    let ql: &QueueLimits = &limits.queue;
+    match e {
+        OpError::KeyTooLong => format!("key exceeds {} {}", ql.max_key_len, unit_name(ql.key_unit)),
+        OpError::ValueTooLong => format!(
+            "value exceeds {} {}",
+            ql.max_value_len,
+            unit_name(ql.value_unit)
+        ),
+        OpError::NotFound => "element does not exist".into(),
+        other => op_error_text(other, limits),
+    }
+}
+
+/// A rejection in plain words; `keys` names the request's ops by index.
+pub(crate) fn rejection_text(r: Rejection, limits: &Limits, keys: &[Str]) -> String {
+    match r {
+        Rejection::RoomNotFound => "room does not exist".into(),
+        Rejection::RoomExists => "room already exists".into(),
+        Rejection::NotInRoom => "user is not in the room".into(),
+        Rejection::NoPermission => "no permission".into(),
+        Rejection::TooManyOps { max } => format!("too many keys in one request (at most {max})"),
+        Rejection::Empty => "the request names no key".into(),
+        Rejection::InvalidParameter => "invalid parameter".into(),
+        Rejection::PolicyNotAllowed => "batch policy not allowed".into(),
+        Rejection::Op { index, error } => match keys.get(usize::from(index)) {
+            Some(key) => format!("key {:?}: {}", key.as_str(), op_error_text(error, limits)),
+            None => op_error_text(error, limits),
+        },
+        Rejection::NothingDeleted => "none of the keys could be deleted".into(),
+        Rejection::RateLimited => "request rate limit exceeded".into(),
+        Rejection::NotificationBudget => "high-priority notification budget exceeded".into(),
+        Rejection::QueueEmpty => "queue is empty".into(),
+        _ => format!("{r:?}"),
+    }
+}

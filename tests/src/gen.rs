@@ -1,0 +1,462 @@
+//! Proptest strategies: profiles and `(Millis, Command)` sequences over
+//! small alphabets, so that commands collide on the same rooms, users and
+//! keys and hit every limit of the tiny profiles.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::select;
+
+use roomstate::{
+    Actor, BatchPolicy, Charset, Command, Expect, Flow, HighPolicy, Limits, Millis, NewElement,
+    Notify, Op, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Role, Rules, Str, Unit, Vendor,
+    Write,
+};
+
+/// Rooms commands name.
+pub const ROOMS: [&str; 3] = ["r0", "r1", "r2"];
+/// Users commands name.
+pub const USERS: [&str; 4] = ["u0", "u1", "u2", "u3"];
+
+/// Keys: valid ones (weighted up), then the empty key, one over-long for the
+/// tiny profiles (4 chars), one over-long for every profile (>128 chars, >50
+/// bytes), one outside the restricted charset, and a multi-byte one (3 chars,
+/// 5 bytes: fits a 3-char limit, not a 3-byte one).
+fn key() -> BoxedStrategy<Str> {
+    let long: String = "k".repeat(130);
+    prop_oneof![
+        30 => select(vec!["a", "b", "c", "d"]).prop_map(Str::from),
+        1 => Just(Str::from("")),
+        1 => Just(Str::from("abcd")),
+        1 => Just(Str::from("seventeen_bytes_k")),
+        1 => Just(Str::from(long)),
+        1 => Just(Str::from("k!")),
+        1 => Just(Str::from("kéé")),
+    ]
+    .boxed()
+}
+
+/// Values: short ones of every size around the tiny limits (4 bytes per
+/// value, 8 per room, 12 per engine), multi-byte ones (so `Bytes` and
+/// `Chars` differ), and rare long ones that cross the built-ins' limits
+/// (ZEGO 1024 B, Tencent 2048 B, Agora 4086 chars, Easemob 4096 chars).
+fn value() -> BoxedStrategy<Str> {
+    prop_oneof![
+        3 => Just(Str::from("")),
+        10 => select(vec!["x", "xy", "xyz", "wxyz", "é", "éé"]).prop_map(Str::from),
+        2 => select(vec!["vwxyz", "ééé"]).prop_map(Str::from),
+        1 => select(vec![1000usize, 1030, 2049, 4087, 4097]).prop_map(|n| Str::from("v".repeat(n))),
+        1 => select(vec![600usize, 1030, 4090]).prop_map(|n| Str::from("é".repeat(n))),
+    ]
+    .boxed()
+}
+
+/// Rooms, skewed so that most commands meet in `r0` and `r1`.
+fn room() -> BoxedStrategy<Str> {
+    prop_oneof![
+        12 => Just(Str::from(ROOMS[0])),
+        6 => Just(Str::from(ROOMS[1])),
+        3 => Just(Str::from(ROOMS[2])),
+        1 => Just(Str::from("")),
+    ]
+    .boxed()
+}
+
+fn user() -> BoxedStrategy<Str> {
+    select(USERS.to_vec()).prop_map(Str::from).boxed()
+}
+
+/// A user for join and create: rarely the empty id.
+fn user_or_empty() -> BoxedStrategy<Str> {
+    prop_oneof![
+        30 => user(),
+        1 => Just(Str::from("")),
+    ]
+    .boxed()
+}
+
+fn actor() -> BoxedStrategy<Actor> {
+    prop_oneof![
+        6 => user().prop_map(Actor::User),
+        1 => Just(Actor::Admin),
+    ]
+    .boxed()
+}
+
+fn expect() -> BoxedStrategy<Option<Expect>> {
+    prop_oneof![
+        8 => Just(None),
+        1 => Just(Some(Expect::Absent)),
+        2 => (0u64..8).prop_map(|n| Some(Expect::Revision(n))),
+    ]
+    .boxed()
+}
+
+fn op() -> BoxedStrategy<Op> {
+    prop_oneof![
+        3 => (key(), value(), prop::option::of(any::<bool>()), expect()).prop_map(
+            |(key, value, auto_delete, expect)| Op::Set { key, value, auto_delete, expect }
+        ),
+        1 => (key(), expect()).prop_map(|(key, expect)| Op::Delete { key, expect }),
+    ]
+    .boxed()
+}
+
+fn policy() -> BoxedStrategy<Option<BatchPolicy>> {
+    prop_oneof![
+        6 => Just(None),
+        1 => Just(Some(BatchPolicy::Atomic)),
+        1 => Just(Some(BatchPolicy::BestEffort)),
+        1 => Just(Some(BatchPolicy::StopOnError)),
+    ]
+    .boxed()
+}
+
+fn write(max_ops: usize) -> BoxedStrategy<Write> {
+    // Mostly within the limit, sometimes empty or one over.
+    let n = prop_oneof![
+        1 => Just(0usize),
+        24 => 1..=max_ops.min(4),
+        1 => Just(max_ops + 1),
+    ];
+    (
+        room(),
+        actor(),
+        n.prop_flat_map(|n| vec(op(), n)),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.2),
+        policy(),
+    )
+        .prop_map(|(room, operator, ops, force, update_owner, policy)| Write {
+            room,
+            operator,
+            ops,
+            force,
+            update_owner,
+            policy,
+        })
+        .boxed()
+}
+
+fn ext() -> BoxedStrategy<Option<Str>> {
+    prop_oneof![
+        6 => Just(None),
+        2 => select(vec!["", "e", "éxt", "ext!"]).prop_map(|s| Some(Str::from(s))),
+        1 => Just(Some(Str::from("e".repeat(2049)))),
+    ]
+    .boxed()
+}
+
+fn notify() -> BoxedStrategy<Notify> {
+    (
+        prop::bool::weighted(0.85),
+        ext(),
+        prop_oneof![
+            4 => Just(None),
+            1 => Just(Some(HighPolicy::Downgrade)),
+            1 => Just(Some(HighPolicy::Reject)),
+        ],
+    )
+        .prop_map(|(notify, ext, high)| Notify { notify, ext, high })
+        .boxed()
+}
+
+/// How many items a batch gets: mostly within `max`, sometimes empty or
+/// one over.
+fn batch_len(max: u32) -> BoxedStrategy<usize> {
+    let max = max as usize;
+    prop_oneof![
+        1 => Just(0usize),
+        12 => 1..=max.min(4),
+        1 => Just(max + 1),
+    ]
+    .boxed()
+}
+
+fn new_element() -> BoxedStrategy<NewElement> {
+    (
+        key(),
+        value(),
+        prop::option::weighted(0.4, user()),
+        prop::option::weighted(0.3, any::<bool>()),
+    )
+        .prop_map(|(key, value, owner, transient)| NewElement {
+            key,
+            value,
+            owner,
+            transient,
+        })
+        .boxed()
+}
+
+/// One command, sized for `profile`.
+pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
+    let max_ops = profile.limits.max_ops_per_write as usize;
+    let q = profile.limits.queue;
+    let capacity = prop_oneof![
+        1 => Just(0u32),
+        4 => 1u32..=4,
+        1 => Just(q.default_capacity),
+        1 => Just(q.max_capacity),
+        1 => Just(q.max_capacity + 1),
+    ];
+    prop_oneof![
+        6 => (room(), user_or_empty())
+            .prop_map(|(room, creator)| Command::CreateRoom { room, creator }),
+        1 => room().prop_map(|room| Command::DestroyRoom { room }),
+        10 => (room(), user_or_empty()).prop_map(|(room, user)| Command::Join { room, user }),
+        3 => (room(), user()).prop_map(|(room, user)| Command::Leave { room, user }),
+        4 => (room(), user()).prop_map(|(room, user)| Command::Disconnect { room, user }),
+        1 => (room(), user()).prop_map(|(room, user)| Command::Exit { room, user }),
+        2 => (room(), user(), select(vec![Role::Member, Role::Admin, Role::Admin, Role::Creator]))
+            .prop_map(|(room, user, role)| Command::SetRole { room, user, role }),
+        22 => write(max_ops).prop_map(Command::Write),
+        3 => (room(), prop::option::weighted(0.5, vec(key(), 0..4)))
+            .prop_map(|(room, keys)| Command::Read { room, keys }),
+        2 => (room(), actor(), capacity)
+            .prop_map(|(room, operator, capacity)| Command::QueueInit { room, operator, capacity }),
+        1 => (room(), actor()).prop_map(|(room, operator)| Command::QueueDrop { room, operator }),
+        7 => (room(), actor(), key(), value(), prop::bool::weighted(0.4), notify()).prop_map(
+            |(room, operator, key, value, transient, notify)| Command::QueueOffer {
+                room, operator, key, value, transient, notify,
+            }
+        ),
+        3 => (
+            room(),
+            actor(),
+            batch_len(q.max_batch_offer).prop_flat_map(|n| vec(new_element(), n)),
+            prop::bool::weighted(0.4),
+            notify(),
+        )
+            .prop_map(|(room, operator, elements, transient, notify)| Command::QueueBatchOffer {
+                room, operator, elements, transient, notify,
+            }),
+        2 => (
+            room(),
+            prop_oneof![
+                2 => Just(Actor::Admin),
+                3 => select(vec!["u0", "u1"]).prop_map(Actor::user),
+                2 => actor(),
+            ],
+            batch_len(q.max_batch_update).prop_flat_map(|n| vec((key(), value()), n)),
+            notify(),
+        )
+            .prop_map(|(room, operator, elements, notify)| Command::QueueBatchUpdate {
+                room, operator, elements, notify,
+            }),
+        1 => room().prop_map(|room| Command::QueueList { room }),
+        3 => (room(), actor(), prop::option::weighted(0.5, key()), notify())
+            .prop_map(|(room, operator, key, notify)| Command::QueuePoll {
+                room, operator, key, notify,
+            }),
+        1 => (room(), batch_len(q.max_multi_get).prop_flat_map(|n| vec(key(), n)))
+            .prop_map(|(room, keys)| Command::QueueMultiGet { room, keys }),
+        2 => Just(Command::Tick),
+    ]
+    .boxed()
+}
+
+/// How the clock moves before a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Forward by this many ms (0 repeats the time).
+    Forward(u64),
+    /// Backward by this many ms.
+    Back(u64),
+}
+
+fn clock(grace: u64) -> BoxedStrategy<Clock> {
+    prop_oneof![
+        12 => (0u64..1500).prop_map(Clock::Forward),
+        3 => Just(Clock::Forward(0)),
+        2 => select(vec![1u64, 999, 1000, 1001]).prop_map(Clock::Forward),
+        1 => (grace..grace.saturating_mul(2).saturating_add(2)).prop_map(Clock::Forward),
+        1 => (1u64..3000).prop_map(Clock::Back),
+    ]
+    .boxed()
+}
+
+/// The clock the sequences start at (far from zero, so going back is real).
+pub const START: Millis = Millis(1_000_000);
+
+/// Commands every sequence starts with, at [`START`]: rooms `r0` (by
+/// `u0`) and `r1` (by `u1`) exist, `u0` and `u1` are in `r0`, `u1` and `u2`
+/// in `r1`. Without them most of a short sequence would hit missing rooms.
+#[must_use]
+pub fn setup() -> Vec<Command> {
+    let create = |room: &str, creator: &str| Command::CreateRoom {
+        room: room.into(),
+        creator: creator.into(),
+    };
+    let join = |room: &str, user: &str| Command::Join {
+        room: room.into(),
+        user: user.into(),
+    };
+    vec![
+        create("r0", "u0"),
+        create("r1", "u1"),
+        join("r0", "u0"),
+        join("r0", "u1"),
+        join("r1", "u1"),
+        join("r1", "u2"),
+    ]
+}
+
+/// Turns clock moves into absolute times, after [`setup`].
+#[must_use]
+pub fn timeline(steps: Vec<(Clock, Command)>) -> Vec<(Millis, Command)> {
+    let mut out: Vec<(Millis, Command)> = setup().into_iter().map(|c| (START, c)).collect();
+    let mut t = START.0;
+    out.extend(steps.into_iter().map(|(c, cmd)| {
+        t = match c {
+            Clock::Forward(d) => t + d,
+            Clock::Back(d) => t.saturating_sub(d),
+        };
+        (Millis(t), cmd)
+    }));
+    out
+}
+
+/// Sequences of `1..=max_len` `(clock move, command)` pairs for `profile`.
+/// Map them with [`timeline`]; shrinking works on the moves.
+pub fn steps(profile: &Profile, max_len: usize) -> BoxedStrategy<Vec<(Clock, Command)>> {
+    vec(
+        (clock(profile.limits.disconnect_grace_ms), command(profile)),
+        1..=max_len,
+    )
+    .boxed()
+}
+
+/// The tiny base profile: every limit within reach of a few commands.
+#[must_use]
+pub fn tiny() -> Profile {
+    Profile {
+        vendor: Vendor::Custom,
+        limits: Limits {
+            max_keys_per_room: Some(3),
+            max_ops_per_write: 3,
+            max_key_len: 3,
+            key_unit: Unit::Chars,
+            max_value_len: 4,
+            value_unit: Unit::Bytes,
+            key_charset: Charset::Restricted,
+            max_room_value_bytes: Some(8),
+            max_engine_value_bytes: Some(12),
+            request_rate: Some(Rate { per_second: 3 }),
+            notification_flow: Some(Flow {
+                normal_per_second: 2,
+                high_per_second: 1,
+            }),
+            disconnect_grace_ms: 500,
+            queue: QueueLimits {
+                default_capacity: 3,
+                max_capacity: 5,
+                max_batch_offer: 2,
+                max_batch_update: 2,
+                max_multi_get: 2,
+                max_key_len: 3,
+                key_unit: Unit::Chars,
+                max_value_len: 4,
+                value_unit: Unit::Bytes,
+                max_ext_chars: 3,
+            },
+        },
+        rules: Rules {
+            writer_must_be_member: true,
+            default_auto_delete: true,
+            owner_on_overwrite: OwnerRule::OperatorWhenForced,
+            set_policy: PolicyRule::PerRequest(BatchPolicy::StopOnError),
+            delete_policy: PolicyRule::PerRequest(BatchPolicy::BestEffort),
+            reject_if_nothing_deleted: false,
+        },
+        codes: roomstate::VendorCodes::NONE,
+    }
+}
+
+/// Tiny variant A: policy per request (default `StopOnError`), owner
+/// taken on forced writes, writer must be a member, auto-delete by default.
+#[must_use]
+pub fn tiny_per_request() -> Profile {
+    tiny()
+}
+
+/// Tiny variant B: everything `Atomic` and fixed, owner kept, Tencent's
+/// "nothing deleted" rejection; keys in bytes, values in chars, any charset.
+#[must_use]
+pub fn tiny_atomic() -> Profile {
+    let mut p = tiny();
+    p.limits.key_unit = Unit::Bytes;
+    p.limits.value_unit = Unit::Chars;
+    p.limits.key_charset = Charset::Any;
+    p.limits.queue.key_unit = Unit::Bytes;
+    p.limits.queue.value_unit = Unit::Chars;
+    p.rules = Rules {
+        writer_must_be_member: false,
+        default_auto_delete: false,
+        owner_on_overwrite: OwnerRule::Keep,
+        set_policy: PolicyRule::Fixed(BatchPolicy::Atomic),
+        delete_policy: PolicyRule::Fixed(BatchPolicy::Atomic),
+        reject_if_nothing_deleted: true,
+    };
+    p
+}
+
+/// Tiny variant C: fixed `BestEffort`, the operator always takes the key
+/// (NetEase), "nothing deleted" rejected, a grace of 0 (a disconnect is a
+/// leave), no request rate, no key count limit, a high budget of 0.
+#[must_use]
+pub fn tiny_best_effort() -> Profile {
+    let mut p = tiny();
+    p.limits.max_keys_per_room = None;
+    p.limits.request_rate = None;
+    p.limits.disconnect_grace_ms = 0;
+    p.limits.notification_flow = Some(Flow {
+        normal_per_second: 3,
+        high_per_second: 1, // TEMP-DISCOVERY
+    });
+    p.rules = Rules {
+        writer_must_be_member: false,
+        default_auto_delete: true,
+        owner_on_overwrite: OwnerRule::Operator,
+        set_policy: PolicyRule::Fixed(BatchPolicy::BestEffort),
+        delete_policy: PolicyRule::Fixed(BatchPolicy::BestEffort),
+        reject_if_nothing_deleted: true,
+    };
+    p
+}
+
+/// Tiny variant D: sets per request (default `Atomic`), deletes fixed
+/// `StopOnError`, owner kept, no flow, a slow bucket (1/s), no engine total.
+#[must_use]
+pub fn tiny_mixed() -> Profile {
+    let mut p = tiny();
+    p.limits.request_rate = Some(Rate { per_second: 1 });
+    p.limits.notification_flow = None;
+    p.limits.max_engine_value_bytes = None;
+    p.limits.disconnect_grace_ms = 1200;
+    p.rules = Rules {
+        writer_must_be_member: true,
+        default_auto_delete: false,
+        owner_on_overwrite: OwnerRule::Keep,
+        set_policy: PolicyRule::PerRequest(BatchPolicy::Atomic),
+        delete_policy: PolicyRule::Fixed(BatchPolicy::StopOnError),
+        reject_if_nothing_deleted: false,
+    };
+    p
+}
+
+/// Every profile the differential test runs, with a name.
+#[must_use]
+pub fn profiles() -> Vec<(&'static str, Profile)> {
+    let [tencent, easemob, agora, netease, zego] = Profile::builtins();
+    vec![
+        ("tencent", tencent),
+        ("easemob", easemob),
+        ("agora_chat", agora),
+        ("netease", netease),
+        ("zego", zego),
+        ("tiny_per_request", tiny_per_request()),
+        ("tiny_atomic", tiny_atomic()),
+        ("tiny_best_effort", tiny_best_effort()),
+        ("tiny_mixed", tiny_mixed()),
+    ]
+}

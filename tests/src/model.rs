@@ -1,0 +1,1436 @@
+//! A naive reference model of the engine's semantics (the crate docs of
+//! `roomstate`), written independently of the engine.
+//!
+//! Everything here is deliberately simple: `BTreeMap`s and `Vec`s, linear
+//! scans, no indexes, no caches. Totals (value bytes, key counts, the next
+//! deadline) are recomputed from scratch every time they are needed. An
+//! `Atomic` batch is run against a copy of the room's attributes that is
+//! thrown away on failure.
+//!
+//! Where the crate docs leave a detail open, the choice made here is marked
+//! `// READING:`. Those are the places where engine and model may disagree.
+
+use std::collections::BTreeMap;
+
+use roomstate::{
+    Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, Delivery, ElementsReport,
+    Event, ExitKind, Expect, HighPolicy, Millis, NewElement, Notify, Op, OpError, OpFailure,
+    Outcome, OwnerRule, PolicyRule, Profile, QueueElement, ReadReport, Rejection, Role, Str,
+    Success, Write,
+};
+
+/// Connections of one present user.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conns {
+    /// Live connections.
+    pub live: u32,
+    /// Dropped connections still inside their grace period.
+    pub dropped: u32,
+    /// When the dropped connections expire (`Some` iff `dropped > 0`).
+    pub deadline: Option<Millis>,
+}
+
+/// A room's queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelQueue {
+    /// Capacity.
+    pub capacity: u32,
+    /// Elements, in queue order.
+    pub elements: Vec<QueueElement>,
+}
+
+/// The notification-flow window of one room.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Window {
+    start: Option<Millis>,
+    normal: u32,
+    high: u32,
+}
+
+/// One room.
+#[derive(Clone, Debug)]
+pub struct ModelRoom {
+    /// The creator (role `Creator`).
+    pub creator: Str,
+    /// The room's sequence number.
+    pub seq: u64,
+    /// Attributes in listing order.
+    pub attributes: Vec<Attribute>,
+    /// The queue, if any.
+    pub queue: Option<ModelQueue>,
+    /// Present users (at least one connection, live or dropped).
+    pub members: BTreeMap<Str, Conns>,
+    /// Roles set with `SetRole` (the creator's is implicit).
+    pub roles: BTreeMap<Str, Role>,
+    window: Window,
+}
+
+impl ModelRoom {
+    /// Whether `user` holds at least one connection.
+    #[must_use]
+    pub fn is_present(&self, user: &str) -> bool {
+        self.members
+            .get(user)
+            .is_some_and(|c| c.live + c.dropped > 0)
+    }
+
+    /// The role of `user`.
+    #[must_use]
+    pub fn role(&self, user: &str) -> Role {
+        if self.creator.as_str() == user {
+            Role::Creator
+        } else {
+            self.roles.get(user).copied().unwrap_or_default()
+        }
+    }
+
+    /// Sum of the attribute values' UTF-8 bytes, recomputed.
+    #[must_use]
+    pub fn value_bytes(&self) -> u64 {
+        bytes_of(&self.attributes)
+    }
+}
+
+fn bytes_of(attrs: &[Attribute]) -> u64 {
+    attrs.iter().map(|a| a.value.len() as u64).sum()
+}
+
+/// Choices where the crate docs are silent and a second reading is as
+/// defensible as this model's own. `Readings::default()` is the model's own
+/// reading (each `false`); a `true` switches to the alternative, which is
+/// the one the engine was seen to take. Every switch is an open point of
+/// the contract: the crate docs should settle it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readings {
+    /// An empty user id in `Join` is `InvalidParameter` even when the room
+    /// does not exist (`true`), or `RoomNotFound` comes first (`false`).
+    pub ids_checked_before_room: bool,
+    /// Queue changes check `ext` right after the room, before the batch's
+    /// size (`true`), or after it (`false`).
+    pub queue_ext_first: bool,
+    /// The high-priority `Reject` budget is checked right after `ext`, for
+    /// every queue change naming `Reject`, even with `notify: false` or
+    /// when nothing would change (`true`); or last, only when an event
+    /// would be emitted (`false`).
+    pub budget_checked_early: bool,
+    /// Batch update checks the operator's role before the batch's size and
+    /// elements (`true`), or after its size (`false`).
+    pub batch_update_permission_first: bool,
+    /// A transient offer validates its key and value before the operator's
+    /// presence, and batch update its elements before the role (`true`);
+    /// or presence / role first (`false`, as a write checks membership
+    /// before its ops).
+    pub queue_elements_before_permission: bool,
+    /// A polled key is validated like an offered one (`Rejection::Op`
+    /// with `KeyEmpty` / `KeyTooLong`) before it is looked up (`true`), or
+    /// is a plain lookup (`false`).
+    pub poll_key_validated: bool,
+    /// A first batch offer creates the queue (and announces `QueueInit`)
+    /// even when every element failed (`true`), or changes nothing then
+    /// (`false`).
+    pub failed_batch_offer_creates_queue: bool,
+    /// A disconnect of a present user with no live connection (all of
+    /// them dropped already) is `NotInRoom` (`true`), or changes nothing
+    /// (`false`: the user is present, so `NotInRoom` does not apply).
+    pub disconnect_without_live_is_not_in_room: bool,
+}
+
+/// The reference model.
+#[derive(Clone, Debug)]
+pub struct Model {
+    profile: Profile,
+    readings: Readings,
+    /// Latest `now` seen.
+    now: Millis,
+    /// Rate bucket in milli-tokens.
+    tokens_milli: u64,
+    /// Time of the bucket's last refill.
+    refilled_at: Millis,
+    rooms: BTreeMap<Str, ModelRoom>,
+    events: Vec<Event>,
+}
+
+/// What an op did to the working copy of a room's attributes.
+type OpResult = Result<Change, OpError>;
+
+impl Model {
+    /// A model with no rooms, with the model's own readings.
+    #[must_use]
+    pub fn new(profile: Profile) -> Model {
+        Model::with_readings(profile, Readings::default())
+    }
+
+    /// A model with no rooms and the given readings of the open points.
+    #[must_use]
+    pub fn with_readings(profile: Profile, readings: Readings) -> Model {
+        let tokens_milli = profile
+            .limits
+            .request_rate
+            .map_or(0, |r| u64::from(r.per_second) * 1000);
+        Model {
+            profile,
+            readings,
+            now: Millis::ZERO,
+            tokens_milli,
+            refilled_at: Millis::ZERO,
+            rooms: BTreeMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The profile.
+    #[must_use]
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// A room, if it exists.
+    #[must_use]
+    pub fn room(&self, id: &str) -> Option<&ModelRoom> {
+        self.rooms.get(id)
+    }
+
+    /// Ids of all rooms, sorted.
+    #[must_use]
+    pub fn room_ids(&self) -> Vec<Str> {
+        self.rooms.keys().cloned().collect()
+    }
+
+    /// Appends the pending events, in order.
+    pub fn drain_events(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.events);
+    }
+
+    /// The earliest grace deadline of any dropped connection, recomputed.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.rooms
+            .values()
+            .flat_map(|r| r.members.values())
+            .filter_map(|c| c.deadline)
+            .min()
+    }
+
+    /// Applies one command at `now`.
+    pub fn handle(&mut self, now: Millis, command: Command) -> Outcome {
+        let now = if now > self.now { now } else { self.now };
+        self.now = now;
+        self.expire(now);
+        if command.is_rate_limited() && !self.take_token(now) {
+            return Err(Rejection::RateLimited);
+        }
+        match command {
+            Command::CreateRoom { room, creator } => self.create_room(now, room, creator),
+            Command::DestroyRoom { room } => self.destroy_room(now, &room),
+            Command::Join { room, user } => self.join(now, &room, user),
+            Command::Leave { room, user } => self.leave(now, &room, &user),
+            Command::Disconnect { room, user } => self.disconnect(now, &room, &user),
+            Command::Exit { room, user } => self.exit(now, &room, &user),
+            Command::SetRole { room, user, role } => self.set_role(now, &room, user, role),
+            Command::Write(w) => self.write(now, w),
+            Command::Read { room, keys } => self.read(&room, keys),
+            Command::QueueInit {
+                room,
+                operator,
+                capacity,
+            } => self.queue_init(now, &room, operator, capacity),
+            Command::QueueDrop { room, operator } => self.queue_drop(now, &room, operator),
+            Command::QueueOffer {
+                room,
+                operator,
+                key,
+                value,
+                transient,
+                notify,
+            } => self.queue_offer(now, &room, operator, key, value, transient, notify),
+            Command::QueueBatchOffer {
+                room,
+                operator,
+                elements,
+                transient,
+                notify,
+            } => self.queue_batch_offer(now, &room, operator, elements, transient, notify),
+            Command::QueueBatchUpdate {
+                room,
+                operator,
+                elements,
+                notify,
+            } => self.queue_batch_update(now, &room, operator, elements, notify),
+            Command::QueueList { room } => self.queue_list(&room),
+            Command::QueuePoll {
+                room,
+                operator,
+                key,
+                notify,
+            } => self.queue_poll(now, &room, operator, key, notify),
+            Command::QueueMultiGet { room, keys } => self.queue_multi_get(&room, keys),
+            Command::Tick => Ok(Success::Done),
+            // `Command` is non-exhaustive; a new variant must be modelled.
+            other => unimplemented!("model does not know {other:?}"),
+        }
+    }
+
+    // ----- time -----------------------------------------------------------
+
+    /// Expires every grace deadline that is due at `now`.
+    fn expire(&mut self, now: Millis) {
+        // READING: several due deadlines are processed in order of
+        // (deadline, room id, user id); every event they cause carries the
+        // command's `now` as `at` (not the deadline), and is classed by the
+        // flow window at `now`.
+        let mut due: Vec<(Millis, Str, Str)> = Vec::new();
+        for (rid, room) in &self.rooms {
+            for (uid, c) in &room.members {
+                if let Some(d) = c.deadline {
+                    if d <= now {
+                        due.push((d, rid.clone(), uid.clone()));
+                    }
+                }
+            }
+        }
+        due.sort();
+        for (_, rid, uid) in due {
+            let Some(room) = self.rooms.get_mut(&rid) else {
+                continue;
+            };
+            let Some(c) = room.members.get_mut(&uid) else {
+                continue;
+            };
+            c.dropped = 0;
+            c.deadline = None;
+            if c.live == 0 {
+                self.exit_user(now, &rid, &uid, ExitKind::Disconnected, Actor::Admin);
+            }
+        }
+    }
+
+    /// Refills the bucket and takes one token; `false` when it is empty.
+    fn take_token(&mut self, now: Millis) -> bool {
+        let Some(rate) = self.profile.limits.request_rate else {
+            return true;
+        };
+        let per_second = u64::from(rate.per_second);
+        let cap = per_second * 1000;
+        let elapsed = now.since(self.refilled_at);
+        self.tokens_milli = self
+            .tokens_milli
+            .saturating_add(elapsed.saturating_mul(per_second))
+            .min(cap);
+        self.refilled_at = now;
+        if self.tokens_milli >= 1000 {
+            self.tokens_milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+
+    // ----- events ---------------------------------------------------------
+
+    /// The delivery class of an event in `room` at `now`, counting it.
+    fn classify(&mut self, room: &str, now: Millis, high: bool) -> Delivery {
+        let flow = self.profile.limits.notification_flow;
+        let Some(r) = self.rooms.get_mut(room) else {
+            return Delivery::Normal;
+        };
+        let Some(flow) = flow else {
+            return if high {
+                Delivery::High
+            } else {
+                Delivery::Normal
+            };
+        };
+        let w = &mut r.window;
+        // READING: the window covers [start, start + 1000); an event at
+        // start + 1000 or later opens a new one.
+        if w.start.is_none_or(|s| now.0 >= s.0.saturating_add(1000)) {
+            *w = Window {
+                start: Some(now),
+                normal: 0,
+                high: 0,
+            };
+        }
+        // READING: a `High` event counts against the high budget only; a
+        // downgraded one counts against the normal budget like any other
+        // normal event. `Overflow` events are not counted (it makes no
+        // difference: the count is already at the limit).
+        if high && w.high < flow.high_per_second {
+            w.high += 1;
+            return Delivery::High;
+        }
+        if w.normal < flow.normal_per_second {
+            w.normal += 1;
+            Delivery::Normal
+        } else {
+            Delivery::Overflow
+        }
+    }
+
+    /// Whether a high-priority event with policy `Reject` would be refused
+    /// in `room` at `now`.
+    fn over_high_budget(&self, room: &str, now: Millis, notify: &Notify) -> bool {
+        let Some(flow) = self.profile.limits.notification_flow else {
+            return false;
+        };
+        if notify.high != Some(HighPolicy::Reject) {
+            return false;
+        }
+        // READING: with `notify: false` there is no event, so no budget is
+        // consumed or checked.
+        if !notify.notify {
+            return false;
+        }
+        let Some(r) = self.rooms.get(room) else {
+            return false;
+        };
+        let w = &r.window;
+        let used = match w.start {
+            Some(s) if now.0 < s.0.saturating_add(1000) => w.high,
+            _ => 0,
+        };
+        used >= flow.high_per_second
+    }
+
+    /// Advances `room`'s sequence number and, when `notify`, emits one event.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        cause: Cause,
+        changes: Vec<Change>,
+        notify: bool,
+        high: bool,
+        ext: Option<Str>,
+    ) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        r.seq += 1;
+        let seq = r.seq;
+        if !notify {
+            return;
+        }
+        let delivery = self.classify(room, now, high);
+        self.events.push(Event {
+            room: Str::from(room),
+            seq,
+            at: now,
+            operator,
+            cause,
+            delivery,
+            ext,
+            changes,
+        });
+    }
+
+    /// A plain event (not a queue command): always notified, never high.
+    fn emit_plain(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        cause: Cause,
+        changes: Vec<Change>,
+    ) {
+        self.emit(now, room, operator, cause, changes, true, false, None);
+    }
+
+    // ----- rooms and membership ------------------------------------------
+
+    fn create_room(&mut self, now: Millis, room: Str, creator: Str) -> Outcome {
+        // READING: empty ids are InvalidParameter, checked before existence.
+        if room.is_empty() || creator.is_empty() {
+            return Err(Rejection::InvalidParameter);
+        }
+        if self.rooms.contains_key(&room) {
+            return Err(Rejection::RoomExists);
+        }
+        self.rooms.insert(
+            room.clone(),
+            ModelRoom {
+                creator: creator.clone(),
+                seq: 0,
+                attributes: Vec::new(),
+                queue: None,
+                members: BTreeMap::new(),
+                roles: BTreeMap::new(),
+                window: Window::default(),
+            },
+        );
+        self.emit_plain(
+            now,
+            &room,
+            Actor::Admin,
+            Cause::RoomCreated,
+            vec![Change::RoomCreated { creator }],
+        );
+        Ok(Success::Done)
+    }
+
+    fn destroy_room(&mut self, now: Millis, room: &str) -> Outcome {
+        if !self.rooms.contains_key(room) {
+            return Err(Rejection::RoomNotFound);
+        }
+        // READING: the destruction event is classed by the room's flow
+        // window like any other event.
+        self.emit_plain(
+            now,
+            room,
+            Actor::Admin,
+            Cause::RoomDestroyed,
+            vec![Change::RoomDestroyed],
+        );
+        self.rooms.remove(room);
+        Ok(Success::Done)
+    }
+
+    fn join(&mut self, now: Millis, room: &str, user: Str) -> Outcome {
+        if user.is_empty() && self.readings.ids_checked_before_room {
+            return Err(Rejection::InvalidParameter);
+        }
+        let Some(r) = self.rooms.get_mut(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        // READING: an empty user id is InvalidParameter (after the room check).
+        if user.is_empty() {
+            return Err(Rejection::InvalidParameter);
+        }
+        let c = r.members.entry(user.clone()).or_default();
+        let was_present = c.live + c.dropped > 0;
+        if c.dropped > 0 {
+            c.dropped -= 1;
+            if c.dropped == 0 {
+                c.deadline = None;
+            }
+        }
+        c.live += 1;
+        if !was_present {
+            self.emit_plain(
+                now,
+                room,
+                Actor::User(user.clone()),
+                Cause::Membership,
+                vec![Change::MemberJoined { user }],
+            );
+        }
+        Ok(Success::Done)
+    }
+
+    fn leave(&mut self, now: Millis, room: &str, user: &str) -> Outcome {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        let Some(c) = r.members.get_mut(user) else {
+            return Err(Rejection::NotInRoom);
+        };
+        if c.live > 0 {
+            c.live -= 1;
+        } else if c.dropped > 0 {
+            c.dropped -= 1;
+            if c.dropped == 0 {
+                c.deadline = None;
+            }
+        } else {
+            return Err(Rejection::NotInRoom);
+        }
+        if c.live + c.dropped == 0 {
+            self.exit_user(now, room, user, ExitKind::Left, Actor::user(user));
+        }
+        Ok(Success::Done)
+    }
+
+    fn disconnect(&mut self, now: Millis, room: &str, user: &str) -> Outcome {
+        let grace = self.profile.limits.disconnect_grace_ms;
+        let Some(r) = self.rooms.get_mut(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        let Some(c) = r.members.get_mut(user) else {
+            return Err(Rejection::NotInRoom);
+        };
+        if c.live + c.dropped == 0 {
+            return Err(Rejection::NotInRoom);
+        }
+        // READING: a disconnect of a present user with no live connection
+        // (all dropped) changes nothing and does not restart the timer.
+        // With a grace of 0 a disconnect is a leave, but the exit it causes
+        // is `Disconnected` by `Admin`, like an expiry.
+        if c.live > 0 && grace == 0 {
+            c.live -= 1;
+            if c.live + c.dropped == 0 {
+                self.exit_user(now, room, user, ExitKind::Disconnected, Actor::Admin);
+            }
+        } else if c.live > 0 {
+            c.live -= 1;
+            c.dropped += 1;
+            c.deadline = Some(now.saturating_add(grace));
+        } else if self.readings.disconnect_without_live_is_not_in_room {
+            return Err(Rejection::NotInRoom);
+        }
+        Ok(Success::Done)
+    }
+
+    fn exit(&mut self, now: Millis, room: &str, user: &str) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if !r.is_present(user) {
+            return Err(Rejection::NotInRoom);
+        }
+        self.exit_user(now, room, user, ExitKind::Kicked, Actor::Admin);
+        Ok(Success::Done)
+    }
+
+    /// Removes `user` from `room` and everything it owns that goes with it,
+    /// in one event. Scans the room (no owner index).
+    fn exit_user(&mut self, now: Millis, room: &str, user: &str, how: ExitKind, operator: Actor) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        r.members.remove(user);
+        let owner = Actor::user(user);
+        let mut changes = vec![Change::MemberExited {
+            user: Str::from(user),
+            how,
+        }];
+        let mut kept = Vec::new();
+        for a in r.attributes.drain(..) {
+            if a.auto_delete && a.owner == owner {
+                changes.push(Change::AttributeDeleted { key: a.key });
+            } else {
+                kept.push(a);
+            }
+        }
+        r.attributes = kept;
+        if let Some(q) = &mut r.queue {
+            let mut kept = Vec::new();
+            for e in q.elements.drain(..) {
+                if e.transient && e.owner == owner {
+                    changes.push(Change::QueueRemoved { key: e.key });
+                } else {
+                    kept.push(e);
+                }
+            }
+            q.elements = kept;
+        }
+        self.emit_plain(now, room, operator, Cause::OwnerExited, changes);
+    }
+
+    fn set_role(&mut self, now: Millis, room: &str, user: Str, role: Role) -> Outcome {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if role == Role::Creator || r.creator == user {
+            return Err(Rejection::InvalidParameter);
+        }
+        if r.role(&user) == role {
+            return Ok(Success::Done);
+        }
+        // READING: roles are kept whether or not the user is present, and
+        // survive its exit and re-join (until the room is destroyed).
+        if role == Role::Member {
+            r.roles.remove(&user);
+        } else {
+            r.roles.insert(user.clone(), role);
+        }
+        self.emit_plain(
+            now,
+            room,
+            Actor::Admin,
+            Cause::Membership,
+            vec![Change::RoleSet { user, role }],
+        );
+        Ok(Success::Done)
+    }
+
+    // ----- attributes -----------------------------------------------------
+
+    fn write(&mut self, now: Millis, w: Write) -> Outcome {
+        let profile = self.profile;
+        let limits = profile.limits;
+        let rules = profile.rules;
+        let Some(room) = self.rooms.get(&w.room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if w.ops.is_empty() {
+            return Err(Rejection::Empty);
+        }
+        if w.ops.len() > limits.max_ops_per_write as usize {
+            return Err(Rejection::TooManyOps {
+                max: limits.max_ops_per_write,
+            });
+        }
+        let has_set = w.ops.iter().any(|op| matches!(op, Op::Set { .. }));
+        let rule = if has_set {
+            rules.set_policy
+        } else {
+            rules.delete_policy
+        };
+        let policy = match rule {
+            PolicyRule::Fixed(p) => {
+                if w.policy.is_some_and(|q| q != p) {
+                    return Err(Rejection::PolicyNotAllowed);
+                }
+                p
+            }
+            PolicyRule::PerRequest(p) => w.policy.unwrap_or(p),
+        };
+        if rules.writer_must_be_member {
+            if let Actor::User(u) = &w.operator {
+                if !room.is_present(u) {
+                    return Err(Rejection::NotInRoom);
+                }
+            }
+        }
+
+        let new_seq = room.seq + 1;
+        let other_rooms_bytes: u64 = self
+            .rooms
+            .iter()
+            .filter(|(id, _)| id.as_str() != w.room.as_str())
+            .map(|(_, r)| r.value_bytes())
+            .sum();
+        let mut work = room.attributes.clone();
+        let mut changes = Vec::new();
+        let mut failed = Vec::new();
+        let mut applied: u32 = 0;
+        let mut stopped = false;
+        for (i, op) in w.ops.iter().enumerate() {
+            let index = u16::try_from(i).unwrap();
+            if stopped {
+                failed.push(OpFailure {
+                    index,
+                    key: op.key().clone(),
+                    error: OpError::NotAttempted,
+                });
+                continue;
+            }
+            match self.apply_op(&mut work, &w, op, now, new_seq, other_rooms_bytes) {
+                Ok(change) => {
+                    changes.push(change);
+                    applied += 1;
+                }
+                Err(error) => match policy {
+                    BatchPolicy::Atomic => return Err(Rejection::Op { index, error }),
+                    BatchPolicy::BestEffort => failed.push(OpFailure {
+                        index,
+                        key: op.key().clone(),
+                        error,
+                    }),
+                    BatchPolicy::StopOnError => {
+                        failed.push(OpFailure {
+                            index,
+                            key: op.key().clone(),
+                            error,
+                        });
+                        stopped = true;
+                    }
+                },
+            }
+        }
+        // READING: for an `Atomic` delete-only batch the first failing op's
+        // `Rejection::Op` wins over `NothingDeleted` (it comes first).
+        if !has_set && applied == 0 && rules.reject_if_nothing_deleted {
+            return Err(Rejection::NothingDeleted);
+        }
+        if applied > 0 {
+            if let Some(r) = self.rooms.get_mut(&w.room) {
+                r.attributes = work;
+            }
+            let cause = if w.force {
+                Cause::Forced
+            } else {
+                Cause::Written
+            };
+            self.emit_plain(now, &w.room, w.operator.clone(), cause, changes);
+        }
+        let seq = self.rooms.get(&w.room).map_or(0, |r| r.seq);
+        Ok(Success::Written(BatchReport {
+            seq,
+            applied,
+            failed,
+        }))
+    }
+
+    /// Checks one op against the working attributes and applies it there.
+    fn apply_op(
+        &self,
+        work: &mut Vec<Attribute>,
+        w: &Write,
+        op: &Op,
+        now: Millis,
+        new_seq: u64,
+        other_rooms_bytes: u64,
+    ) -> OpResult {
+        let limits = self.profile.limits;
+        let rules = self.profile.rules;
+        // 1. key and value
+        let key = op.key();
+        if key.is_empty() {
+            return Err(OpError::KeyEmpty);
+        }
+        if limits.key_unit.len(key) > limits.max_key_len as usize {
+            return Err(OpError::KeyTooLong);
+        }
+        if !limits.key_charset.allows(key) {
+            return Err(OpError::KeyCharset);
+        }
+        if let Op::Set { value, .. } = op {
+            if limits.value_unit.len(value) > limits.max_value_len as usize {
+                return Err(OpError::ValueTooLong);
+            }
+        }
+        let pos = work.iter().position(|a| a.key == *key);
+        let current = pos.map(|p| work[p].revision);
+        // 2. expectation
+        // READING: a key written by an earlier op of the same batch has
+        // the batch's new sequence number as its revision when a later
+        // op's expectation is checked.
+        let expect = match op {
+            Op::Set { expect, .. } | Op::Delete { expect, .. } => *expect,
+        };
+        match expect {
+            None => {}
+            Some(Expect::Absent) => {
+                if current.is_some() {
+                    return Err(OpError::Conflict { current });
+                }
+            }
+            Some(Expect::Revision(n)) => {
+                if current != Some(n) {
+                    return Err(OpError::Conflict { current });
+                }
+            }
+        }
+        // 3. existence and ownership
+        if matches!(op, Op::Delete { .. }) && pos.is_none() {
+            return Err(OpError::NotFound);
+        }
+        if let (false, Actor::User(_), Some(p)) = (w.force, &w.operator, pos) {
+            if work[p].owner != w.operator {
+                return Err(OpError::NotOwner);
+            }
+        }
+        match op {
+            Op::Delete { .. } => {
+                let p = pos.unwrap();
+                work.remove(p);
+                Ok(Change::AttributeDeleted { key: key.clone() })
+            }
+            Op::Set {
+                value, auto_delete, ..
+            } => {
+                // 4. limits
+                if pos.is_none() {
+                    if let Some(max) = limits.max_keys_per_room {
+                        if work.len() + 1 > max as usize {
+                            return Err(OpError::KeyCountLimit);
+                        }
+                    }
+                }
+                let old = pos.map_or(0, |p| work[p].value.len() as u64);
+                let room_after = bytes_of(work) - old + value.len() as u64;
+                if let Some(max) = limits.max_room_value_bytes {
+                    if room_after > max {
+                        return Err(OpError::RoomSizeLimit);
+                    }
+                }
+                if let Some(max) = limits.max_engine_value_bytes {
+                    if other_rooms_bytes + room_after > max {
+                        return Err(OpError::EngineSizeLimit);
+                    }
+                }
+                // 5. apply
+                let auto_delete = auto_delete.unwrap_or(rules.default_auto_delete);
+                let take_owner = w.update_owner
+                    || match rules.owner_on_overwrite {
+                        OwnerRule::Keep => false,
+                        OwnerRule::OperatorWhenForced => w.force,
+                        OwnerRule::Operator => true,
+                    };
+                let owner = match pos {
+                    Some(p) => {
+                        let a = &mut work[p];
+                        if take_owner {
+                            a.owner = w.operator.clone();
+                        }
+                        a.value = value.clone();
+                        a.auto_delete = auto_delete;
+                        a.revision = new_seq;
+                        a.changed_at = now;
+                        a.owner.clone()
+                    }
+                    None => {
+                        work.push(Attribute {
+                            key: key.clone(),
+                            value: value.clone(),
+                            owner: w.operator.clone(),
+                            auto_delete,
+                            revision: new_seq,
+                            changed_at: now,
+                        });
+                        w.operator.clone()
+                    }
+                };
+                Ok(Change::AttributeSet {
+                    key: key.clone(),
+                    value: value.clone(),
+                    owner,
+                    auto_delete,
+                })
+            }
+        }
+    }
+
+    fn read(&self, room: &str, keys: Option<Vec<Str>>) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        let attributes = match keys {
+            None => r.attributes.clone(),
+            Some(keys) => {
+                if keys.is_empty() {
+                    return Err(Rejection::Empty);
+                }
+                // READING: read keys are not validated; an invalid key simply
+                // does not exist.
+                r.attributes
+                    .iter()
+                    .filter(|a| keys.contains(&a.key))
+                    .cloned()
+                    .collect()
+            }
+        };
+        Ok(Success::Read(ReadReport {
+            seq: r.seq,
+            attributes,
+        }))
+    }
+
+    // ----- queue ----------------------------------------------------------
+
+    /// Key and value of a queue element, against the queue limits.
+    // READING: queue keys have no charset restriction (only attribute keys
+    // do); a queue key is checked for empty, then length; then the value.
+    fn check_element(&self, key: &str, value: &str) -> Result<(), OpError> {
+        let q = self.profile.limits.queue;
+        if key.is_empty() {
+            return Err(OpError::KeyEmpty);
+        }
+        if q.key_unit.len(key) > q.max_key_len as usize {
+            return Err(OpError::KeyTooLong);
+        }
+        if q.value_unit.len(value) > q.max_value_len as usize {
+            return Err(OpError::ValueTooLong);
+        }
+        Ok(())
+    }
+
+    fn check_ext(&self, notify: &Notify) -> Result<(), Rejection> {
+        let max = self.profile.limits.queue.max_ext_chars as usize;
+        match &notify.ext {
+            Some(ext) if ext.chars().count() > max => Err(Rejection::InvalidParameter),
+            _ => Ok(()),
+        }
+    }
+
+    /// The queue of `room` as it is, or a new empty one with the default
+    /// capacity; the flag says whether it had to be created.
+    fn queue_or_new(&self, r: &ModelRoom) -> (ModelQueue, bool) {
+        match &r.queue {
+            Some(q) => (q.clone(), false),
+            None => (
+                ModelQueue {
+                    capacity: self.profile.limits.queue.default_capacity,
+                    elements: Vec::new(),
+                },
+                true,
+            ),
+        }
+    }
+
+    /// Commits a changed queue and announces it.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_queue(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        queue: Option<ModelQueue>,
+        changes: Vec<Change>,
+        notify: &Notify,
+    ) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.queue = queue;
+        }
+        self.emit(
+            now,
+            room,
+            operator,
+            Cause::Written,
+            changes,
+            notify.notify,
+            notify.high.is_some(),
+            notify.ext.clone(),
+        );
+    }
+
+    // READING (all queue commands): checks run in the order rate, room,
+    // empty batch, batch size, `ext` length, presence/permission, element
+    // key/value validation (by index), per-element semantics, then the
+    // high-priority budget (only when an event would be emitted), as the
+    // request-level checks of a write put membership before the ops.
+    // READING: queue element values do not count against the attribute
+    // value-byte totals (room or engine).
+    // READING: init, drop, offer (non-transient) and poll need no presence
+    // or role; any operator may do them.
+
+    fn queue_init(&mut self, now: Millis, room: &str, operator: Actor, capacity: u32) -> Outcome {
+        let max = self.profile.limits.queue.max_capacity;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if capacity == 0 || capacity > max {
+            return Err(Rejection::InvalidParameter);
+        }
+        let queue = match &r.queue {
+            Some(q) => {
+                if (capacity as usize) < q.elements.len() {
+                    return Err(Rejection::InvalidParameter);
+                }
+                // READING: init of an existing queue with its current
+                // capacity changes nothing: no event, no number.
+                if q.capacity == capacity {
+                    return Ok(Success::Done);
+                }
+                ModelQueue {
+                    capacity,
+                    elements: q.elements.clone(),
+                }
+            }
+            None => ModelQueue {
+                capacity,
+                elements: Vec::new(),
+            },
+        };
+        self.commit_queue(
+            now,
+            room,
+            operator,
+            Some(queue),
+            vec![Change::QueueInit { capacity }],
+            &Notify::default(),
+        );
+        Ok(Success::Done)
+    }
+
+    fn queue_drop(&mut self, now: Millis, room: &str, operator: Actor) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if r.queue.is_none() {
+            return Ok(Success::Done);
+        }
+        // READING: dropping a queue emits only `QueueDropped`, not one
+        // `QueueRemoved` per element.
+        self.commit_queue(
+            now,
+            room,
+            operator,
+            None,
+            vec![Change::QueueDropped],
+            &Notify::default(),
+        );
+        Ok(Success::Done)
+    }
+
+    /// The checks every queue change starts with, after the room: `ext`
+    /// and (read so) the early high-priority budget.
+    fn queue_prelude(&self, room: &str, now: Millis, notify: &Notify) -> Result<(), Rejection> {
+        self.check_ext(notify)?;
+        if self.readings.budget_checked_early {
+            let always = Notify {
+                notify: true,
+                ..notify.clone()
+            };
+            if self.over_high_budget(room, now, &always) {
+                return Err(Rejection::NotificationBudget);
+            }
+        }
+        Ok(())
+    }
+
+    /// The late high-priority budget check, just before a change is applied.
+    fn late_budget(&self, room: &str, now: Millis, notify: &Notify) -> Result<(), Rejection> {
+        if !self.readings.budget_checked_early && self.over_high_budget(room, now, notify) {
+            return Err(Rejection::NotificationBudget);
+        }
+        Ok(())
+    }
+
+    /// Empty and too-long batches.
+    fn check_batch_len(len: usize, max: u32) -> Result<(), Rejection> {
+        if len == 0 {
+            return Err(Rejection::Empty);
+        }
+        if len > max as usize {
+            return Err(Rejection::TooManyOps { max });
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_offer(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        key: Str,
+        value: Str,
+        transient: bool,
+        notify: Notify,
+    ) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        self.queue_prelude(room, now, &notify)?;
+        let elements_first = self.readings.queue_elements_before_permission;
+        if elements_first {
+            self.check_element(&key, &value)
+                .map_err(|error| Rejection::Op { index: 0, error })?;
+        }
+        if transient {
+            if let Actor::User(u) = &operator {
+                if !r.is_present(u) {
+                    return Err(Rejection::NotInRoom);
+                }
+            }
+        }
+        if !elements_first {
+            self.check_element(&key, &value)
+                .map_err(|error| Rejection::Op { index: 0, error })?;
+        }
+        let (mut q, created) = self.queue_or_new(r);
+        let element = QueueElement {
+            key: key.clone(),
+            value: value.clone(),
+            owner: operator.clone(),
+            transient,
+        };
+        let pos = q.elements.iter().position(|e| e.key == key);
+        if pos.is_none() && q.elements.len() >= q.capacity as usize {
+            return Err(Rejection::Op {
+                index: 0,
+                error: OpError::QueueFull,
+            });
+        }
+        self.late_budget(room, now, &notify)?;
+        match pos {
+            Some(p) => q.elements[p] = element,
+            None => q.elements.push(element),
+        }
+        let mut changes = Vec::new();
+        if created {
+            changes.push(Change::QueueInit {
+                capacity: q.capacity,
+            });
+        }
+        changes.push(Change::QueueSet {
+            key,
+            value,
+            owner: operator.clone(),
+            transient,
+        });
+        self.commit_queue(now, room, operator, Some(q), changes, &notify);
+        // READING: a single offer answers `Done`.
+        Ok(Success::Done)
+    }
+
+    fn queue_batch_offer(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        elements: Vec<NewElement>,
+        transient: bool,
+        notify: Notify,
+    ) -> Outcome {
+        let ql = self.profile.limits.queue;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if self.readings.queue_ext_first {
+            self.queue_prelude(room, now, &notify)?;
+            Self::check_batch_len(elements.len(), ql.max_batch_offer)?;
+        } else {
+            Self::check_batch_len(elements.len(), ql.max_batch_offer)?;
+            self.queue_prelude(room, now, &notify)?;
+        }
+        for (i, e) in elements.iter().enumerate() {
+            self.check_element(&e.key, &e.value)
+                .map_err(|error| Rejection::Op {
+                    index: u16::try_from(i).unwrap(),
+                    error,
+                })?;
+        }
+        let (mut q, created) = self.queue_or_new(r);
+        let mut changes = Vec::new();
+        let mut failed = Vec::new();
+        let mut applied = 0u32;
+        for (i, e) in elements.iter().enumerate() {
+            let index = u16::try_from(i).unwrap();
+            let owner = match &e.owner {
+                Some(u) => Actor::User(u.clone()),
+                None => operator.clone(),
+            };
+            // READING: an `Admin` owner (operator `Admin`, no owner named)
+            // passes the owner check.
+            if let Actor::User(u) = &owner {
+                if !r.is_present(u) && r.creator != *u {
+                    failed.push(OpFailure {
+                        index,
+                        key: e.key.clone(),
+                        error: OpError::OwnerNotInRoom,
+                    });
+                    continue;
+                }
+            }
+            let pos = q.elements.iter().position(|x| x.key == e.key);
+            if pos.is_none() && q.elements.len() >= q.capacity as usize {
+                failed.push(OpFailure {
+                    index,
+                    key: e.key.clone(),
+                    error: OpError::QueueFull,
+                });
+                continue;
+            }
+            let t = e.transient.unwrap_or(transient);
+            let element = QueueElement {
+                key: e.key.clone(),
+                value: e.value.clone(),
+                owner: owner.clone(),
+                transient: t,
+            };
+            match pos {
+                Some(p) => q.elements[p] = element,
+                None => q.elements.push(element),
+            }
+            changes.push(Change::QueueSet {
+                key: e.key.clone(),
+                value: e.value.clone(),
+                owner,
+                transient: t,
+            });
+            applied += 1;
+        }
+        let seq = r.seq;
+        // READING: a batch offer in which every element failed changes
+        // nothing: the queue is not created, no event, no number.
+        if applied == 0 && !(created && self.readings.failed_batch_offer_creates_queue) {
+            return Ok(Success::QueueBatch(BatchReport {
+                seq,
+                applied,
+                failed,
+            }));
+        }
+        self.late_budget(room, now, &notify)?;
+        if created {
+            changes.insert(
+                0,
+                Change::QueueInit {
+                    capacity: q.capacity,
+                },
+            );
+        }
+        self.commit_queue(now, room, operator, Some(q), changes, &notify);
+        Ok(Success::QueueBatch(BatchReport {
+            seq: seq + 1,
+            applied,
+            failed,
+        }))
+    }
+
+    fn queue_batch_update(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        elements: Vec<(Str, Str)>,
+        notify: Notify,
+    ) -> Outcome {
+        let ql = self.profile.limits.queue;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        let permitted = match &operator {
+            Actor::Admin => true,
+            Actor::User(u) => matches!(r.role(u), Role::Admin | Role::Creator),
+        };
+        let readings = self.readings;
+        if readings.queue_ext_first {
+            self.queue_prelude(room, now, &notify)?;
+        }
+        if readings.batch_update_permission_first && !permitted {
+            return Err(Rejection::NoPermission);
+        }
+        Self::check_batch_len(elements.len(), ql.max_batch_update)?;
+        if !readings.queue_ext_first {
+            self.queue_prelude(room, now, &notify)?;
+        }
+        if readings.queue_elements_before_permission {
+            self.check_update_elements(&elements)?;
+        }
+        if !permitted {
+            return Err(Rejection::NoPermission);
+        }
+        if !readings.queue_elements_before_permission {
+            self.check_update_elements(&elements)?;
+        }
+        let mut q = r.queue.clone();
+        let mut changes = Vec::new();
+        let mut failed = Vec::new();
+        let mut applied = 0u32;
+        for (i, (k, v)) in elements.iter().enumerate() {
+            let index = u16::try_from(i).unwrap();
+            let found = q
+                .as_mut()
+                .and_then(|q| q.elements.iter_mut().find(|e| e.key == *k));
+            let Some(e) = found else {
+                failed.push(OpFailure {
+                    index,
+                    key: k.clone(),
+                    error: OpError::NotFound,
+                });
+                continue;
+            };
+            e.value = v.clone();
+            e.owner = operator.clone();
+            changes.push(Change::QueueSet {
+                key: k.clone(),
+                value: v.clone(),
+                owner: operator.clone(),
+                transient: e.transient,
+            });
+            applied += 1;
+        }
+        let seq = r.seq;
+        if applied == 0 {
+            return Ok(Success::QueueBatch(BatchReport {
+                seq,
+                applied,
+                failed,
+            }));
+        }
+        self.late_budget(room, now, &notify)?;
+        self.commit_queue(now, room, operator, q, changes, &notify);
+        Ok(Success::QueueBatch(BatchReport {
+            seq: seq + 1,
+            applied,
+            failed,
+        }))
+    }
+
+    fn check_update_elements(&self, elements: &[(Str, Str)]) -> Result<(), Rejection> {
+        for (i, (k, v)) in elements.iter().enumerate() {
+            self.check_element(k, v).map_err(|error| Rejection::Op {
+                index: u16::try_from(i).unwrap(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn queue_list(&self, room: &str) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        Ok(Success::Elements(ElementsReport {
+            seq: r.seq,
+            elements: r.queue.as_ref().map_or(Vec::new(), |q| q.elements.clone()),
+        }))
+    }
+
+    fn queue_poll(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        key: Option<Str>,
+        notify: Notify,
+    ) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        self.queue_prelude(room, now, &notify)?;
+        let mut q = r.queue.clone();
+        let elements = q.as_mut().map(|q| &mut q.elements);
+        // READING: a polled key is not validated (it is a lookup).
+        if let (true, Some(k)) = (self.readings.poll_key_validated, &key) {
+            let q = self.profile.limits.queue;
+            let error = if k.is_empty() {
+                Some(OpError::KeyEmpty)
+            } else if q.key_unit.len(k) > q.max_key_len as usize {
+                Some(OpError::KeyTooLong)
+            } else {
+                None
+            };
+            if let Some(error) = error {
+                return Err(Rejection::Op { index: 0, error });
+            }
+        }
+        let pos = match (&key, &elements) {
+            (Some(k), Some(els)) => els.iter().position(|e| e.key == *k),
+            (Some(_), None) => None,
+            (None, Some(els)) if !els.is_empty() => Some(0),
+            (None, _) => None,
+        };
+        let (Some(p), Some(els)) = (pos, elements) else {
+            return Err(match key {
+                Some(_) => Rejection::Op {
+                    index: 0,
+                    error: OpError::NotFound,
+                },
+                None => Rejection::QueueEmpty,
+            });
+        };
+        self.late_budget(room, now, &notify)?;
+        let removed = els.remove(p);
+        self.commit_queue(
+            now,
+            room,
+            operator,
+            q,
+            vec![Change::QueueRemoved {
+                key: removed.key.clone(),
+            }],
+            &notify,
+        );
+        Ok(Success::Polled(removed))
+    }
+
+    fn queue_multi_get(&self, room: &str, keys: Vec<Str>) -> Outcome {
+        let max = self.profile.limits.queue.max_multi_get;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if keys.is_empty() {
+            return Err(Rejection::Empty);
+        }
+        if keys.len() > max as usize {
+            return Err(Rejection::TooManyOps { max });
+        }
+        // READING: a key asked twice is returned twice ("in the order asked").
+        let elements = match &r.queue {
+            None => Vec::new(),
+            Some(q) => keys
+                .iter()
+                .filter_map(|k| q.elements.iter().find(|e| e.key == *k).cloned())
+                .collect(),
+        };
+        Ok(Success::Elements(ElementsReport {
+            seq: r.seq,
+            elements,
+        }))
+    }
+}
