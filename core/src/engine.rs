@@ -736,8 +736,10 @@ impl Engine {
             ql.max_batch_offer,
             &ql,
         )?;
-        let mut changes = Vec::with_capacity(elements.len() + 1);
-        if room.queue.is_none() {
+        let n = elements.len();
+        let mut changes = Vec::with_capacity(n + 1);
+        let created = room.queue.is_none();
+        if created {
             room.queue = Some(Queue::new(ql.default_capacity));
             changes.push(Change::QueueInit {
                 capacity: ql.default_capacity,
@@ -768,27 +770,23 @@ impl Engine {
             }
             changes.push(room.put_elem(e.key, e.value, owner, e.transient.unwrap_or(transient)));
         }
-        let applied = changes
-            .iter()
-            .filter(|c| matches!(c, Change::QueueSet { .. }))
-            .count();
-        if !changes.is_empty() {
-            commit(
-                &mut self.events,
-                &self.profile,
-                room,
-                now,
-                operator,
-                Cause::Written,
-                changes,
-                Some(notify),
-            );
+        let applied = failed.len() < n;
+        if !applied && created {
+            // Nothing applied: the first offer creates no queue either.
+            room.queue = None;
+            changes.clear();
         }
-        Ok(Success::QueueBatch(BatchReport {
-            seq: room.seq,
-            applied: u32::try_from(applied).unwrap_or(u32::MAX),
+        Ok(batch_done(
+            &mut self.events,
+            &self.profile,
+            room,
+            now,
+            operator,
+            changes,
+            n,
             failed,
-        }))
+            notify,
+        ))
     }
 
     fn queue_batch_update(
@@ -811,8 +809,9 @@ impl Engine {
             ql.max_batch_update,
             &ql,
         )?;
+        let n = elements.len();
         let mut failed = Vec::new();
-        let mut changes = Vec::with_capacity(elements.len());
+        let mut changes = Vec::with_capacity(n);
         for (i, (key, value)) in elements.into_iter().enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);
             let existing = room
@@ -831,24 +830,17 @@ impl Engine {
                 }),
             }
         }
-        let applied = changes.len();
-        if applied > 0 {
-            commit(
-                &mut self.events,
-                &self.profile,
-                room,
-                now,
-                operator,
-                Cause::Written,
-                changes,
-                Some(notify),
-            );
-        }
-        Ok(Success::QueueBatch(BatchReport {
-            seq: room.seq,
-            applied: u32::try_from(applied).unwrap_or(u32::MAX),
+        Ok(batch_done(
+            &mut self.events,
+            &self.profile,
+            room,
+            now,
+            operator,
+            changes,
+            n,
             failed,
-        }))
+            notify,
+        ))
     }
 
     fn queue_list(&self, id: &str) -> Outcome {
@@ -1101,6 +1093,40 @@ fn commit(
         ext,
         changes,
     });
+}
+
+/// Ends a queue batch of `n` elements: one event for its changes (none if
+/// nothing was applied) and the per-element report.
+#[allow(clippy::too_many_arguments)] // the parts of an event and a report
+fn batch_done(
+    events: &mut VecDeque<Event>,
+    profile: &Profile,
+    room: &mut Room,
+    now: Millis,
+    operator: Actor,
+    changes: Vec<Change>,
+    n: usize,
+    failed: Vec<OpFailure>,
+    notify: Notify,
+) -> Success {
+    let applied = n - failed.len();
+    if applied > 0 {
+        commit(
+            events,
+            profile,
+            room,
+            now,
+            operator,
+            Cause::Written,
+            changes,
+            Some(notify),
+        );
+    }
+    Success::QueueBatch(BatchReport {
+        seq: room.seq,
+        applied: u32::try_from(applied).unwrap_or(u32::MAX),
+        failed,
+    })
 }
 
 /// Checks shared by every queue change: the room exists, `ext` fits and a

@@ -151,7 +151,9 @@
 //! request-level rejections ([`Rejection::Op`] with the element's index,
 //! [`Rejection::TooManyOps`], [`Rejection::InvalidParameter`]). A first
 //! offer (single or batch) creates the queue with `default_capacity` and
-//! its event starts with `QueueInit`. An offer of an existing key updates it
+//! its event starts with `QueueInit`; a first batch offer in which every
+//! element failed creates nothing. A queue batch that applied nothing
+//! emits no event and keeps the sequence number. An offer of an existing key updates it
 //! in place (position kept); the operator (single offer, batch update) or
 //! the element's owner (batch offer) becomes its owner and the transient
 //! flag is the request's (kept by batch update). A transient single offer

@@ -8,7 +8,7 @@
 //! input runs out.
 
 use arbitrary::{Arbitrary, Unstructured};
-use roomstate::{Command, Engine, Event, Millis, Profile};
+use roomstate::{Command, Engine, Event, Millis, Outcome, Profile};
 
 use crate::gen;
 use crate::model::Model;
@@ -55,9 +55,15 @@ pub fn profile(u: &mut Unstructured<'_>) -> arbitrary::Result<Profile> {
     }
 }
 
-/// Applies one command to engine and model and checks that outcomes,
-/// events, timers and invariants agree.
-pub fn lockstep(engine: &mut Engine, model: &mut Model, now: u64, command: Command, step: usize) {
+/// Applies one command to engine and model, checks that outcomes, events,
+/// timers and invariants agree, and returns the engine's outcome and events.
+pub fn lockstep(
+    engine: &mut Engine,
+    model: &mut Model,
+    now: u64,
+    command: Command,
+    step: usize,
+) -> (Outcome, Vec<Event>) {
     // Formatting the trace costs more than the step: only on a finding.
     let trace = |c: &Command| format!("step {step} at {now} ms: {c:?}");
     let a = engine.handle(Millis(now), command.clone());
@@ -87,6 +93,7 @@ pub fn lockstep(engine: &mut Engine, model: &mut Model, now: u64, command: Comma
     if let Err(v) = engine.check_invariants() {
         panic!("invariant broken: {v:?}, {}", trace(&command));
     }
+    (a, ea)
 }
 
 /// Target `commands`: a command sequence against engine and model.
@@ -101,7 +108,7 @@ pub fn commands(data: &[u8]) {
             return;
         };
         now = advance(now, s.clock);
-        lockstep(&mut engine, &mut model, now, s.command, step);
+        let _ = lockstep(&mut engine, &mut model, now, s.command, step);
     }
 }
 

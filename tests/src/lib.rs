@@ -4,3 +4,4 @@
 pub mod fuzzing;
 pub mod gen;
 pub mod model;
+pub mod sim;

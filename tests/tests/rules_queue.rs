@@ -921,3 +921,47 @@ fn batch_offer_updates_existing_key_in_place_with_element_owner() {
     );
     d.check();
 }
+
+// lib.rs "Queue": a first batch offer in which every element failed
+// creates nothing (no queue, no event, same sequence number); seed 003 says
+// a batch offer initialises the queue, which we read as "when it offers".
+#[test]
+fn first_batch_offer_with_every_element_failing_creates_no_queue() {
+    let mut e = roomstate::Engine::new(Profile::netease());
+    let now = roomstate::Millis(1);
+    e.handle(
+        now,
+        Command::CreateRoom {
+            room: "r".into(),
+            creator: "host".into(),
+        },
+    )
+    .unwrap();
+    let mut sink = Vec::new();
+    e.drain_events(&mut sink);
+    let seq = e.room("r").unwrap().seq();
+    let out = e.handle(
+        now,
+        Command::QueueBatchOffer {
+            room: "r".into(),
+            operator: roomstate::Actor::user("host"),
+            elements: vec![roomstate::NewElement {
+                key: "k".into(),
+                value: "v".into(),
+                owner: Some("absent-user".into()),
+                transient: None,
+            }],
+            transient: false,
+            notify: roomstate::Notify::default(),
+        },
+    );
+    let Ok(roomstate::Success::QueueBatch(report)) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report.applied, 0);
+    assert_eq!(report.failed[0].error, roomstate::OpError::OwnerNotInRoom);
+    assert_eq!(report.seq, seq);
+    assert_eq!(e.room("r").unwrap().queue_capacity(), None);
+    assert!(e.poll_event().is_none());
+    e.check_invariants().unwrap();
+}
