@@ -289,8 +289,13 @@ impl Engine {
         let rec = room
             .users
             .get_mut(&**user)
-            .filter(|r| r.live > 0)
+            .filter(|r| r.is_present())
             .ok_or(Rejection::NotInRoom)?;
+        if rec.live == 0 {
+            // Every connection has dropped already: a repeated drop report
+            // changes nothing (and does not restart the grace period).
+            return Ok(Success::Done);
+        }
         if grace == 0 {
             rec.live -= 1;
             if !rec.is_present() {
@@ -681,15 +686,15 @@ impl Engine {
         transient: bool,
         notify: Notify,
     ) -> Outcome {
-        let ql = self.profile.limits.queue;
-        let room = queue_room(&mut self.rooms, &self.profile.limits, now, id, &notify)?;
-        check_element(&key, &value, &ql).map_err(|error| Rejection::Op { index: 0, error })?;
+        let limits = self.profile.limits;
+        let room = queue_room(&mut self.rooms, &limits, id, &notify)?;
         if let Actor::User(u) = &operator {
             if transient && !room.is_present(u) {
                 return Err(Rejection::NotInRoom);
             }
         }
-        let mut changes = Vec::with_capacity(1);
+        check_element(&key, &value, &limits.queue)
+            .map_err(|error| Rejection::Op { index: 0, error })?;
         let exists = room
             .queue
             .as_ref()
@@ -700,10 +705,12 @@ impl Engine {
                 error: OpError::QueueFull,
             });
         }
+        check_budget(room, now, &limits, &notify)?;
+        let mut changes = Vec::with_capacity(1);
         if room.queue.is_none() {
-            room.queue = Some(Queue::new(ql.default_capacity));
+            room.queue = Some(Queue::new(limits.queue.default_capacity));
             changes.push(Change::QueueInit {
-                capacity: ql.default_capacity,
+                capacity: limits.queue.default_capacity,
             });
         }
         changes.push(room.put_elem(key, value, operator.clone(), transient));
@@ -729,52 +736,74 @@ impl Engine {
         transient: bool,
         notify: Notify,
     ) -> Outcome {
-        let ql = self.profile.limits.queue;
-        let room = queue_room(&mut self.rooms, &self.profile.limits, now, id, &notify)?;
-        check_batch(
-            elements.iter().map(|e| (&e.key, &e.value)),
-            ql.max_batch_offer,
-            &ql,
-        )?;
-        let n = elements.len();
-        let mut changes = Vec::with_capacity(n + 1);
-        let created = room.queue.is_none();
-        if created {
-            room.queue = Some(Queue::new(ql.default_capacity));
-            changes.push(Change::QueueInit {
-                capacity: ql.default_capacity,
+        let limits = self.profile.limits;
+        let ql = limits.queue;
+        let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
+        check_batch_size(elements.len(), ql.max_batch_offer)?;
+        check_ext(&limits, &notify)?;
+        check_elements(elements.iter().map(|e| (&e.key, &e.value)), &ql)?;
+
+        // Decide every element first (owner present, room in the queue), so
+        // the notification budget is only judged for a batch that changes
+        // something, and is judged before anything changes.
+        let (len, capacity) = room
+            .queue
+            .as_ref()
+            .map_or((0, ql.default_capacity as usize), |q| {
+                (q.elems.len(), q.capacity as usize)
             });
-        }
-        let mut failed = Vec::new();
-        for (i, e) in elements.into_iter().enumerate() {
-            let index = u16::try_from(i).unwrap_or(u16::MAX);
-            let owner = e.owner.map_or_else(|| operator.clone(), Actor::User);
-            let error = match &owner {
-                Actor::User(u) if !room.is_present(u) && *u != room.creator => {
-                    Some(OpError::OwnerNotInRoom)
-                }
-                _ => match &room.queue {
-                    Some(q) if q.elems.get(&e.key).is_none() && !q.has_room() => {
-                        Some(OpError::QueueFull)
-                    }
-                    _ => None,
+        let mut added: Vec<&str> = Vec::new();
+        let mut verdicts = Vec::with_capacity(elements.len());
+        for e in &elements {
+            let owner_ok = match &e.owner {
+                Some(u) => room.is_present(u) || *u == room.creator,
+                None => match &operator {
+                    Actor::User(u) => room.is_present(u) || *u == room.creator,
+                    Actor::Admin => true,
                 },
             };
-            if let Some(error) = error {
+            let exists = room
+                .queue
+                .as_ref()
+                .is_some_and(|q| q.elems.get(&e.key).is_some())
+                || added.contains(&&*e.key);
+            let verdict = if !owner_ok {
+                Err(OpError::OwnerNotInRoom)
+            } else if !exists && len + added.len() >= capacity {
+                Err(OpError::QueueFull)
+            } else {
+                if !exists {
+                    added.push(&e.key);
+                }
+                Ok(())
+            };
+            verdicts.push(verdict);
+        }
+        drop(added);
+        let n = elements.len();
+        if verdicts.iter().any(Result::is_ok) {
+            check_budget(room, now, &limits, &notify)?;
+        }
+
+        let mut changes = Vec::with_capacity(n + 1);
+        let mut failed = Vec::new();
+        for (i, (e, verdict)) in elements.into_iter().zip(verdicts).enumerate() {
+            if let Err(error) = verdict {
                 failed.push(OpFailure {
-                    index,
+                    index: u16::try_from(i).unwrap_or(u16::MAX),
                     key: e.key,
                     error,
                 });
                 continue;
             }
+            if room.queue.is_none() {
+                room.queue = Some(Queue::new(ql.default_capacity));
+                changes.push(Change::QueueInit {
+                    capacity: ql.default_capacity,
+                });
+            }
+            let owner = e.owner.map_or_else(|| operator.clone(), Actor::User);
             changes.push(room.put_elem(e.key, e.value, owner, e.transient.unwrap_or(transient)));
-        }
-        let applied = failed.len() < n;
-        if !applied && created {
-            // Nothing applied: the first offer creates no queue either.
-            room.queue = None;
-            changes.clear();
         }
         Ok(batch_done(
             &mut self.events,
@@ -797,34 +826,36 @@ impl Engine {
         elements: Vec<(Str, Str)>,
         notify: Notify,
     ) -> Outcome {
-        let ql = self.profile.limits.queue;
-        let room = queue_room(&mut self.rooms, &self.profile.limits, now, id, &notify)?;
+        let limits = self.profile.limits;
+        let ql = limits.queue;
+        let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
+        check_batch_size(elements.len(), ql.max_batch_update)?;
+        check_ext(&limits, &notify)?;
         if let Actor::User(u) = &operator {
             if room.role(u) == Role::Member {
                 return Err(Rejection::NoPermission);
             }
         }
-        check_batch(
-            elements.iter().map(|(k, v)| (k, v)),
-            ql.max_batch_update,
-            &ql,
-        )?;
+        check_elements(elements.iter().map(|(k, v)| (k, v)), &ql)?;
+        let existing = |room: &Room, key: &str| {
+            room.queue
+                .as_ref()
+                .and_then(|q| q.elems.get(key))
+                .map(|s| s.elem.transient)
+        };
+        if elements.iter().any(|(k, _)| existing(room, k).is_some()) {
+            check_budget(room, now, &limits, &notify)?;
+        }
         let n = elements.len();
         let mut failed = Vec::new();
         let mut changes = Vec::with_capacity(n);
         for (i, (key, value)) in elements.into_iter().enumerate() {
-            let index = u16::try_from(i).unwrap_or(u16::MAX);
-            let existing = room
-                .queue
-                .as_ref()
-                .and_then(|q| q.elems.get(&key))
-                .map(|s| s.elem.transient);
-            match existing {
+            match existing(room, &key) {
                 Some(transient) => {
                     changes.push(room.put_elem(key, value, operator.clone(), transient))
                 }
                 None => failed.push(OpFailure {
-                    index,
+                    index: u16::try_from(i).unwrap_or(u16::MAX),
                     key,
                     error: OpError::NotFound,
                 }),
@@ -865,19 +896,24 @@ impl Engine {
         key: Option<Str>,
         notify: Notify,
     ) -> Outcome {
-        let ql = self.profile.limits.queue;
-        let room = queue_room(&mut self.rooms, &self.profile.limits, now, id, &notify)?;
+        let limits = self.profile.limits;
+        let room = queue_room(&mut self.rooms, &limits, id, &notify)?;
         let key = match key {
-            Some(k) => {
-                check_key(&k, ql.max_key_len, ql.key_unit)
-                    .map_err(|error| Rejection::Op { index: 0, error })?;
-                if room.queue.as_ref().and_then(|q| q.elems.get(&k)).is_none() {
-                    return Err(Rejection::Op {
-                        index: 0,
-                        error: OpError::NotFound,
-                    });
-                }
+            // A named key is a plain lookup: any key that is not there,
+            // well-formed or not, is not found.
+            Some(k)
+                if room
+                    .queue
+                    .as_ref()
+                    .is_some_and(|q| q.elems.get(&k).is_some()) =>
+            {
                 k
+            }
+            Some(_) => {
+                return Err(Rejection::Op {
+                    index: 0,
+                    error: OpError::NotFound,
+                })
             }
             None => room
                 .queue
@@ -886,6 +922,7 @@ impl Engine {
                 .map(|s| s.elem.key.clone())
                 .ok_or(Rejection::QueueEmpty)?,
         };
+        check_budget(room, now, &limits, &notify)?;
         let elem = room.remove_elem(&key).ok_or(Rejection::QueueEmpty)?;
         commit(
             &mut self.events,
@@ -1129,29 +1166,47 @@ fn batch_done(
     })
 }
 
-/// Checks shared by every queue change: the room exists, `ext` fits and a
-/// high-priority `Reject` is within budget.
+/// The room of a single-element queue change, after its `ext` check.
 fn queue_room<'a>(
     rooms: &'a mut HashMap<Str, Room>,
     limits: &Limits,
-    now: Millis,
     id: &str,
     notify: &Notify,
 ) -> Result<&'a mut Room, Rejection> {
     let room = rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
-    if notify
+    check_ext(limits, notify)?;
+    Ok(room)
+}
+
+/// The notification extension fits `max_ext_chars`.
+fn check_ext(limits: &Limits, notify: &Notify) -> Result<(), Rejection> {
+    let too_long = notify
         .ext
         .as_ref()
-        .is_some_and(|e| Unit::Chars.len(e) > limits.queue.max_ext_chars as usize)
-    {
-        return Err(Rejection::InvalidParameter);
+        .is_some_and(|e| Unit::Chars.len(e) > limits.queue.max_ext_chars as usize);
+    if too_long {
+        Err(Rejection::InvalidParameter)
+    } else {
+        Ok(())
     }
-    if notify.high == Some(HighPolicy::Reject)
-        && room.flow.high_exhausted(now, limits.notification_flow)
-    {
-        return Err(Rejection::NotificationBudget);
+}
+
+/// A command about to emit a high-priority notification with the `Reject`
+/// policy is refused when the room's high budget is spent. Called last,
+/// and only when the command will change something; a `notify: false`
+/// command emits nothing and is never refused.
+fn check_budget(
+    room: &Room,
+    now: Millis,
+    limits: &Limits,
+    notify: &Notify,
+) -> Result<(), Rejection> {
+    let reject = notify.notify && notify.high == Some(HighPolicy::Reject);
+    if reject && room.flow.high_exhausted(now, limits.notification_flow) {
+        Err(Rejection::NotificationBudget)
+    } else {
+        Ok(())
     }
-    Ok(room)
 }
 
 /// Steps 1–3 of SPEC §4 for one op: key and value shape, expectation,
@@ -1214,19 +1269,23 @@ pub(crate) fn check_element(key: &str, value: &str, ql: &QueueLimits) -> Result<
     Ok(())
 }
 
-/// Request-level checks of a queue batch: not empty, not too long, every
-/// element well-formed.
-fn check_batch<'a>(
-    elements: impl ExactSizeIterator<Item = (&'a Str, &'a Str)>,
-    max: u32,
+/// A queue batch has at least one and at most `max` elements.
+fn check_batch_size(n: usize, max: u32) -> Result<(), Rejection> {
+    if n == 0 {
+        Err(Rejection::Empty)
+    } else if n > max as usize {
+        Err(Rejection::TooManyOps { max })
+    } else {
+        Ok(())
+    }
+}
+
+/// Every element of a queue batch is well-formed; the first that is not
+/// rejects the request.
+fn check_elements<'a>(
+    elements: impl Iterator<Item = (&'a Str, &'a Str)>,
     ql: &QueueLimits,
 ) -> Result<(), Rejection> {
-    if elements.len() == 0 {
-        return Err(Rejection::Empty);
-    }
-    if elements.len() > max as usize {
-        return Err(Rejection::TooManyOps { max });
-    }
     for (i, (k, v)) in elements.enumerate() {
         check_element(k, v, ql).map_err(|error| Rejection::Op {
             index: u16::try_from(i).unwrap_or(u16::MAX),

@@ -61,7 +61,10 @@ impl FlowWindow {
 
     /// Whether a high-priority event at `now` would be over budget.
     pub(crate) fn high_exhausted(&self, now: Millis, flow: Option<Flow>) -> bool {
-        flow.is_some_and(|f| self.current(now) && self.high >= f.high_per_second)
+        // Outside a window nothing is spent yet, but a budget of 0 is
+        // exhausted all the same.
+        let spent = if self.current(now) { self.high } else { 0 };
+        flow.is_some_and(|f| spent >= f.high_per_second)
     }
 
     /// The delivery class of an event at `now`, spending budget.

@@ -91,6 +91,10 @@
 //! reaches it (`now >= deadline`). `Exit` removes every connection. A
 //! user whose connection count reaches zero *exits* ([`ExitKind`]). Leave,
 //! disconnect and exit of a user who is not present: [`Rejection::NotInRoom`].
+//! A disconnect of a present user whose connections have all dropped
+//! already is a no-op (a repeated drop report). Ids are validated before
+//! the room is looked up: an empty user or room id is
+//! [`Rejection::InvalidParameter`] even for a room that does not exist.
 //! The creator has role `Creator` from creation but is not present until it
 //! joins. `SetRole` sets `Member` or `Admin` on any user, present or not;
 //! `Creator`, or any change of the creator's role, is
@@ -147,37 +151,48 @@
 //! list is [`Rejection::Empty`], as is a multi-get of no keys.
 //!
 //! **Queue** (NetEase, SPEC §5). See [`Command::QueueOffer`] and its
-//! siblings. Key and value limits, batch sizes and an over-long `ext` are
-//! request-level rejections ([`Rejection::Op`] with the element's index,
-//! [`Rejection::TooManyOps`], [`Rejection::InvalidParameter`]). A first
-//! offer (single or batch) creates the queue with `default_capacity` and
-//! its event starts with `QueueInit`; a first batch offer in which every
-//! element failed creates nothing. A queue batch that applied nothing
-//! emits no event and keeps the sequence number. An offer of an existing key updates it
-//! in place (position kept); the operator (single offer, batch update) or
-//! the element's owner (batch offer) becomes its owner and the transient
-//! flag is the request's (kept by batch update). A transient single offer
-//! by a user not present is [`Rejection::NotInRoom`] (NetEase 302); a batch
-//! offer element whose owner is neither present nor the creator fails with
-//! [`OpError::OwnerNotInRoom`]; a new key in a full queue fails with
-//! [`OpError::QueueFull`]. Batch update needs `Admin`, or a user with role
-//! `Admin` or `Creator` ([`Rejection::NoPermission`]); missing keys fail
-//! with [`OpError::NotFound`]. Poll of a named key that is missing is
-//! `Rejection::Op { index: 0, error: NotFound }`; poll of the head of an
-//! empty or missing queue is [`Rejection::QueueEmpty`]. `QueueInit` on an
-//! existing queue changes its capacity (not below its length); `QueueDrop`
-//! of a missing queue is a no-op. List and multi-get of a missing queue are
-//! empty.
+//! siblings. A queue command's checks, in order: rate; room exists; batch
+//! size ([`Rejection::Empty`], [`Rejection::TooManyOps`]); `ext` length
+//! ([`Rejection::InvalidParameter`]); who may (batch update needs `Admin`,
+//! or a user with role `Admin` or `Creator`: [`Rejection::NoPermission`];
+//! a transient single offer by a user not present is
+//! [`Rejection::NotInRoom`], NetEase 302); element shapes ([`Rejection::Op`]
+//! with the element's index: key non-empty and within `max_key_len`, value
+//! within `max_value_len`; no charset); then per element; and last the
+//! high-priority budget (below). A first offer (single or batch) creates
+//! the queue with `default_capacity` and its event starts with
+//! `QueueInit`; a first batch offer in which every element failed creates
+//! nothing. A queue batch that applied nothing emits no event and keeps the
+//! sequence number. An offer of an existing key updates it in place
+//! (position kept); the operator (single offer, batch update) or the
+//! element's owner (batch offer) becomes its owner and the transient flag
+//! is the request's (kept by batch update). A batch offer element whose
+//! owner is neither present nor the creator fails with
+//! [`OpError::OwnerNotInRoom`] (an `Admin` owner passes); a new key in a
+//! full queue fails with [`OpError::QueueFull`]. Batch update of a missing
+//! key fails with [`OpError::NotFound`]. Poll of a named key is a plain
+//! lookup: a key that is not there is `Rejection::Op { index: 0, error:
+//! NotFound }`; poll of the head of an empty or missing queue is
+//! [`Rejection::QueueEmpty`]. `QueueInit` on an existing queue changes its
+//! capacity (not below its length; the same capacity is a no-op);
+//! `QueueDrop` of a missing queue is a no-op. List and multi-get of a
+//! missing queue are empty; multi-get returns a key asked twice twice.
+//! Queue values do not count toward the attribute byte totals.
 //!
 //! **Notification flow.** Where the profile has a [`Flow`], each room has a
 //! one-second window that opens at the first event after the previous one
 //! closed. An event from a high-priority queue command is `High` while the
 //! window's high count is under `high_per_second`; over it, `Downgrade`
 //! treats it as normal and `Reject` rejects the command
-//! ([`Rejection::NotificationBudget`]) before it changes anything. Every
-//! other event is `Normal` while the normal count is under
-//! `normal_per_second`, else `Overflow`. Without a flow, events are `High`
-//! or `Normal` as asked.
+//! ([`Rejection::NotificationBudget`]) before it changes anything. The
+//! budget is judged last, and only for a command that will emit an event:
+//! a `notify: false` change, or one that fails for another reason, is
+//! never refused for budget; a budget of 0 refuses every such command.
+//! Every other event (a downgraded one included) is `Normal` while the
+//! normal count is under `normal_per_second`, else `Overflow`; a `High`
+//! event spends only the high budget. Expiries, joins and writes spend the
+//! budget like queue changes. Without a flow, events are `High` or
+//! `Normal` as asked.
 //!
 //! **Determinism.** Hash maps are used for lookup only, seeded per process
 //! against collision attacks; nothing that leaves the engine (event order,

@@ -86,7 +86,10 @@ fn expect() -> BoxedStrategy<Option<Expect>> {
     prop_oneof![
         8 => Just(None),
         1 => Just(Some(Expect::Absent)),
-        2 => (0u64..8).prop_map(|n| Some(Expect::Revision(n))),
+        // Revisions are room sequence numbers: small ones early in a
+        // sequence, larger ones later.
+        1 => (0u64..8).prop_map(|n| Some(Expect::Revision(n))),
+        1 => (0u64..64).prop_map(|n| Some(Expect::Revision(n))),
     ]
     .boxed()
 }
@@ -112,16 +115,10 @@ fn policy() -> BoxedStrategy<Option<BatchPolicy>> {
 }
 
 fn write(max_ops: usize) -> BoxedStrategy<Write> {
-    // Mostly within the limit, sometimes empty or one over.
-    let n = prop_oneof![
-        1 => Just(0usize),
-        24 => 1..=max_ops.min(4),
-        1 => Just(max_ops + 1),
-    ];
     (
         room(),
         actor(),
-        n.prop_flat_map(|n| vec(op(), n)),
+        batch(op(), max_ops, 24),
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.2),
         policy(),
@@ -160,14 +157,20 @@ fn notify() -> BoxedStrategy<Notify> {
         .boxed()
 }
 
-/// How many items a batch gets: mostly within `max`, sometimes empty or
-/// one over.
-fn batch_len(max: u32) -> BoxedStrategy<usize> {
-    let max = max as usize;
+/// A batch of `item`s: mostly 1 to `max` (at most 4), sometimes empty or
+/// one over `max` (`weight` against 1 each). Built from whole vectors, not
+/// with `prop_flat_map`, so that building and shrinking stay cheap.
+fn batch<T: std::fmt::Debug + Clone + 'static>(
+    item: BoxedStrategy<T>,
+    max: usize,
+    weight: u32,
+) -> BoxedStrategy<Vec<T>> {
     prop_oneof![
-        1 => Just(0usize),
-        12 => 1..=max.min(4),
-        1 => Just(max + 1),
+        1 => Just(Vec::new()),
+        weight => vec(item.clone(), 1..=max.clamp(1, 4)),
+        // One item repeated: generating 201 distinct ones is slow and
+        // tells nothing more.
+        1 => item.prop_map(move |x| vec![x; max + 1]),
     ]
     .boxed()
 }
@@ -199,22 +202,22 @@ pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
         1 => Just(q.max_capacity),
         1 => Just(q.max_capacity + 1),
     ];
-    prop_oneof![
+    // Nested groups of few arms: a union prepares a (lazy) tree for every
+    // arm before the one it picks, which is slow with many arms. Within a
+    // group the commonest come first.
+    let membership = prop_oneof![
+        10 => (room(), user_or_empty()).prop_map(|(room, user)| Command::Join { room, user }),
         6 => (room(), user_or_empty())
             .prop_map(|(room, creator)| Command::CreateRoom { room, creator }),
-        1 => room().prop_map(|room| Command::DestroyRoom { room }),
-        10 => (room(), user_or_empty()).prop_map(|(room, user)| Command::Join { room, user }),
-        3 => (room(), user()).prop_map(|(room, user)| Command::Leave { room, user }),
         4 => (room(), user()).prop_map(|(room, user)| Command::Disconnect { room, user }),
-        1 => (room(), user()).prop_map(|(room, user)| Command::Exit { room, user }),
+        3 => (room(), user()).prop_map(|(room, user)| Command::Leave { room, user }),
         2 => (room(), user(), select(vec![Role::Member, Role::Admin, Role::Admin, Role::Creator]))
             .prop_map(|(room, user, role)| Command::SetRole { room, user, role }),
-        22 => write(max_ops).prop_map(Command::Write),
-        3 => (room(), prop::option::weighted(0.5, vec(key(), 0..4)))
-            .prop_map(|(room, keys)| Command::Read { room, keys }),
-        2 => (room(), actor(), capacity)
-            .prop_map(|(room, operator, capacity)| Command::QueueInit { room, operator, capacity }),
-        1 => (room(), actor()).prop_map(|(room, operator)| Command::QueueDrop { room, operator }),
+        2 => Just(Command::Tick),
+        1 => (room(), user()).prop_map(|(room, user)| Command::Exit { room, user }),
+        1 => room().prop_map(|room| Command::DestroyRoom { room }),
+    ];
+    let queue = prop_oneof![
         7 => (room(), actor(), key(), value(), prop::bool::weighted(0.4), notify()).prop_map(
             |(room, operator, key, value, transient, notify)| Command::QueueOffer {
                 room, operator, key, value, transient, notify,
@@ -223,12 +226,16 @@ pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
         3 => (
             room(),
             actor(),
-            batch_len(q.max_batch_offer).prop_flat_map(|n| vec(new_element(), n)),
+            batch(new_element(), q.max_batch_offer as usize, 12),
             prop::bool::weighted(0.4),
             notify(),
         )
             .prop_map(|(room, operator, elements, transient, notify)| Command::QueueBatchOffer {
                 room, operator, elements, transient, notify,
+            }),
+        3 => (room(), actor(), prop::option::weighted(0.5, key()), notify())
+            .prop_map(|(room, operator, key, notify)| Command::QueuePoll {
+                room, operator, key, notify,
             }),
         2 => (
             room(),
@@ -237,20 +244,25 @@ pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
                 3 => select(vec!["u0", "u1"]).prop_map(Actor::user),
                 2 => actor(),
             ],
-            batch_len(q.max_batch_update).prop_flat_map(|n| vec((key(), value()), n)),
+            batch((key(), value()).boxed(), q.max_batch_update as usize, 12),
             notify(),
         )
             .prop_map(|(room, operator, elements, notify)| Command::QueueBatchUpdate {
                 room, operator, elements, notify,
             }),
+        2 => (room(), actor(), capacity)
+            .prop_map(|(room, operator, capacity)| Command::QueueInit { room, operator, capacity }),
+        1 => (room(), actor()).prop_map(|(room, operator)| Command::QueueDrop { room, operator }),
         1 => room().prop_map(|room| Command::QueueList { room }),
-        3 => (room(), actor(), prop::option::weighted(0.5, key()), notify())
-            .prop_map(|(room, operator, key, notify)| Command::QueuePoll {
-                room, operator, key, notify,
-            }),
-        1 => (room(), batch_len(q.max_multi_get).prop_flat_map(|n| vec(key(), n)))
+        1 => (room(), batch(key(), q.max_multi_get as usize, 12))
             .prop_map(|(room, keys)| Command::QueueMultiGet { room, keys }),
-        2 => Just(Command::Tick),
+    ];
+    prop_oneof![
+        29 => membership,
+        22 => write(max_ops).prop_map(Command::Write),
+        20 => queue,
+        3 => (room(), prop::option::weighted(0.5, vec(key(), 0..4)))
+            .prop_map(|(room, keys)| Command::Read { room, keys }),
     ]
     .boxed()
 }
@@ -411,7 +423,7 @@ pub fn tiny_best_effort() -> Profile {
     p.limits.disconnect_grace_ms = 0;
     p.limits.notification_flow = Some(Flow {
         normal_per_second: 3,
-        high_per_second: 1, // TEMP-DISCOVERY
+        high_per_second: 0,
     });
     p.rules = Rules {
         writer_must_be_member: false,

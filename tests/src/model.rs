@@ -95,51 +95,10 @@ fn bytes_of(attrs: &[Attribute]) -> u64 {
     attrs.iter().map(|a| a.value.len() as u64).sum()
 }
 
-/// Choices where the crate docs are silent and a second reading is as
-/// defensible as this model's own. `Readings::default()` is the model's own
-/// reading (each `false`); a `true` switches to the alternative, which is
-/// the one the engine was seen to take. Every switch is an open point of
-/// the contract: the crate docs should settle it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Readings {
-    /// An empty user id in `Join` is `InvalidParameter` even when the room
-    /// does not exist (`true`), or `RoomNotFound` comes first (`false`).
-    pub ids_checked_before_room: bool,
-    /// Queue changes check `ext` right after the room, before the batch's
-    /// size (`true`), or after it (`false`).
-    pub queue_ext_first: bool,
-    /// The high-priority `Reject` budget is checked right after `ext`, for
-    /// every queue change naming `Reject`, even with `notify: false` or
-    /// when nothing would change (`true`); or last, only when an event
-    /// would be emitted (`false`).
-    pub budget_checked_early: bool,
-    /// Batch update checks the operator's role before the batch's size and
-    /// elements (`true`), or after its size (`false`).
-    pub batch_update_permission_first: bool,
-    /// A transient offer validates its key and value before the operator's
-    /// presence, and batch update its elements before the role (`true`);
-    /// or presence / role first (`false`, as a write checks membership
-    /// before its ops).
-    pub queue_elements_before_permission: bool,
-    /// A polled key is validated like an offered one (`Rejection::Op`
-    /// with `KeyEmpty` / `KeyTooLong`) before it is looked up (`true`), or
-    /// is a plain lookup (`false`).
-    pub poll_key_validated: bool,
-    /// A first batch offer creates the queue (and announces `QueueInit`)
-    /// even when every element failed (`true`), or changes nothing then
-    /// (`false`).
-    pub failed_batch_offer_creates_queue: bool,
-    /// A disconnect of a present user with no live connection (all of
-    /// them dropped already) is `NotInRoom` (`true`), or changes nothing
-    /// (`false`: the user is present, so `NotInRoom` does not apply).
-    pub disconnect_without_live_is_not_in_room: bool,
-}
-
 /// The reference model.
 #[derive(Clone, Debug)]
 pub struct Model {
     profile: Profile,
-    readings: Readings,
     /// Latest `now` seen.
     now: Millis,
     /// Rate bucket in milli-tokens.
@@ -154,22 +113,15 @@ pub struct Model {
 type OpResult = Result<Change, OpError>;
 
 impl Model {
-    /// A model with no rooms, with the model's own readings.
+    /// A model with no rooms.
     #[must_use]
     pub fn new(profile: Profile) -> Model {
-        Model::with_readings(profile, Readings::default())
-    }
-
-    /// A model with no rooms and the given readings of the open points.
-    #[must_use]
-    pub fn with_readings(profile: Profile, readings: Readings) -> Model {
         let tokens_milli = profile
             .limits
             .request_rate
             .map_or(0, |r| u64::from(r.per_second) * 1000);
         Model {
             profile,
-            readings,
             now: Millis::ZERO,
             tokens_milli,
             refilled_at: Millis::ZERO,
@@ -487,7 +439,8 @@ impl Model {
     }
 
     fn join(&mut self, now: Millis, room: &str, user: Str) -> Outcome {
-        if user.is_empty() && self.readings.ids_checked_before_room {
+        // Ids are validated before the room is looked up (crate docs).
+        if user.is_empty() {
             return Err(Rejection::InvalidParameter);
         }
         let Some(r) = self.rooms.get_mut(room) else {
@@ -565,9 +518,8 @@ impl Model {
             c.live -= 1;
             c.dropped += 1;
             c.deadline = Some(now.saturating_add(grace));
-        } else if self.readings.disconnect_without_live_is_not_in_room {
-            return Err(Rejection::NotInRoom);
         }
+        // Otherwise every connection has dropped already: a no-op.
         Ok(Success::Done)
     }
 
@@ -790,18 +742,13 @@ impl Model {
         let expect = match op {
             Op::Set { expect, .. } | Op::Delete { expect, .. } => *expect,
         };
-        match expect {
-            None => {}
-            Some(Expect::Absent) => {
-                if current.is_some() {
-                    return Err(OpError::Conflict { current });
-                }
-            }
-            Some(Expect::Revision(n)) => {
-                if current != Some(n) {
-                    return Err(OpError::Conflict { current });
-                }
-            }
+        let holds = match expect {
+            None => true,
+            Some(Expect::Absent) => current.is_none(),
+            Some(Expect::Revision(n)) => current == Some(n),
+        };
+        if !holds {
+            return Err(OpError::Conflict { current });
         }
         // 3. existence and ownership
         if matches!(op, Op::Delete { .. }) && pos.is_none() {
@@ -1045,25 +992,9 @@ impl Model {
         Ok(Success::Done)
     }
 
-    /// The checks every queue change starts with, after the room: `ext`
-    /// and (read so) the early high-priority budget.
-    fn queue_prelude(&self, room: &str, now: Millis, notify: &Notify) -> Result<(), Rejection> {
-        self.check_ext(notify)?;
-        if self.readings.budget_checked_early {
-            let always = Notify {
-                notify: true,
-                ..notify.clone()
-            };
-            if self.over_high_budget(room, now, &always) {
-                return Err(Rejection::NotificationBudget);
-            }
-        }
-        Ok(())
-    }
-
-    /// The late high-priority budget check, just before a change is applied.
+    /// The high-priority budget check, just before a change is applied.
     fn late_budget(&self, room: &str, now: Millis, notify: &Notify) -> Result<(), Rejection> {
-        if !self.readings.budget_checked_early && self.over_high_budget(room, now, notify) {
+        if self.over_high_budget(room, now, notify) {
             return Err(Rejection::NotificationBudget);
         }
         Ok(())
@@ -1094,12 +1025,7 @@ impl Model {
         let Some(r) = self.rooms.get(room) else {
             return Err(Rejection::RoomNotFound);
         };
-        self.queue_prelude(room, now, &notify)?;
-        let elements_first = self.readings.queue_elements_before_permission;
-        if elements_first {
-            self.check_element(&key, &value)
-                .map_err(|error| Rejection::Op { index: 0, error })?;
-        }
+        self.check_ext(&notify)?;
         if transient {
             if let Actor::User(u) = &operator {
                 if !r.is_present(u) {
@@ -1107,10 +1033,8 @@ impl Model {
                 }
             }
         }
-        if !elements_first {
-            self.check_element(&key, &value)
-                .map_err(|error| Rejection::Op { index: 0, error })?;
-        }
+        self.check_element(&key, &value)
+            .map_err(|error| Rejection::Op { index: 0, error })?;
         let (mut q, created) = self.queue_or_new(r);
         let element = QueueElement {
             key: key.clone(),
@@ -1160,13 +1084,8 @@ impl Model {
         let Some(r) = self.rooms.get(room) else {
             return Err(Rejection::RoomNotFound);
         };
-        if self.readings.queue_ext_first {
-            self.queue_prelude(room, now, &notify)?;
-            Self::check_batch_len(elements.len(), ql.max_batch_offer)?;
-        } else {
-            Self::check_batch_len(elements.len(), ql.max_batch_offer)?;
-            self.queue_prelude(room, now, &notify)?;
-        }
+        Self::check_batch_len(elements.len(), ql.max_batch_offer)?;
+        self.check_ext(&notify)?;
         for (i, e) in elements.iter().enumerate() {
             self.check_element(&e.key, &e.value)
                 .map_err(|error| Rejection::Op {
@@ -1225,9 +1144,9 @@ impl Model {
             applied += 1;
         }
         let seq = r.seq;
-        // READING: a batch offer in which every element failed changes
-        // nothing: the queue is not created, no event, no number.
-        if applied == 0 && !(created && self.readings.failed_batch_offer_creates_queue) {
+        // A batch offer in which every element failed changes nothing: the
+        // queue is not created, no event, no number.
+        if applied == 0 {
             return Ok(Success::QueueBatch(BatchReport {
                 seq,
                 applied,
@@ -1267,26 +1186,12 @@ impl Model {
             Actor::Admin => true,
             Actor::User(u) => matches!(r.role(u), Role::Admin | Role::Creator),
         };
-        let readings = self.readings;
-        if readings.queue_ext_first {
-            self.queue_prelude(room, now, &notify)?;
-        }
-        if readings.batch_update_permission_first && !permitted {
-            return Err(Rejection::NoPermission);
-        }
         Self::check_batch_len(elements.len(), ql.max_batch_update)?;
-        if !readings.queue_ext_first {
-            self.queue_prelude(room, now, &notify)?;
-        }
-        if readings.queue_elements_before_permission {
-            self.check_update_elements(&elements)?;
-        }
+        self.check_ext(&notify)?;
         if !permitted {
             return Err(Rejection::NoPermission);
         }
-        if !readings.queue_elements_before_permission {
-            self.check_update_elements(&elements)?;
-        }
+        self.check_update_elements(&elements)?;
         let mut q = r.queue.clone();
         let mut changes = Vec::new();
         let mut failed = Vec::new();
@@ -1362,23 +1267,10 @@ impl Model {
         let Some(r) = self.rooms.get(room) else {
             return Err(Rejection::RoomNotFound);
         };
-        self.queue_prelude(room, now, &notify)?;
+        self.check_ext(&notify)?;
         let mut q = r.queue.clone();
         let elements = q.as_mut().map(|q| &mut q.elements);
-        // READING: a polled key is not validated (it is a lookup).
-        if let (true, Some(k)) = (self.readings.poll_key_validated, &key) {
-            let q = self.profile.limits.queue;
-            let error = if k.is_empty() {
-                Some(OpError::KeyEmpty)
-            } else if q.key_unit.len(k) > q.max_key_len as usize {
-                Some(OpError::KeyTooLong)
-            } else {
-                None
-            };
-            if let Some(error) = error {
-                return Err(Rejection::Op { index: 0, error });
-            }
-        }
+        // A polled key is not validated: it is a lookup.
         let pos = match (&key, &elements) {
             (Some(k), Some(els)) => els.iter().position(|e| e.key == *k),
             (Some(_), None) => None,
