@@ -98,6 +98,8 @@ impl Scenario {
         }
         weights[7] += 10; // writes dominate, as on a real server
         weights[2] += 3; // and joins keep rooms populated
+        weights[0] = 2 + weights[0] / 3; // rooms are always created,
+        weights[1] = u32::from(r.chance(50)); // and destroyed rarely if at all
         let names = |r: &mut Rng, prefix: &str, lo: u64, hi: u64| -> Vec<Str> {
             (0..lo + r.below(hi - lo + 1))
                 .map(|i| Str::from(format!("{prefix}{i}")))
