@@ -395,6 +395,21 @@ pub enum Command {
 }
 
 impl Command {
+    /// The operator the command names, if it names one.
+    #[must_use]
+    pub fn operator(&self) -> Option<&Actor> {
+        match self {
+            Command::Write(w) => Some(&w.operator),
+            Command::QueueInit { operator, .. }
+            | Command::QueueDrop { operator, .. }
+            | Command::QueueOffer { operator, .. }
+            | Command::QueueBatchOffer { operator, .. }
+            | Command::QueueBatchUpdate { operator, .. }
+            | Command::QueuePoll { operator, .. } => Some(operator),
+            _ => None,
+        }
+    }
+
     /// Whether the command is an API request that counts against the
     /// profile's request rate (attribute and queue commands). Membership,
     /// room lifecycle and ticks are the server's own bookkeeping and never

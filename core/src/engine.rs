@@ -112,6 +112,14 @@ impl Engine {
                 }
             }
         }
+        if command
+            .operator()
+            .and_then(Actor::as_user)
+            .is_some_and(|u| u.is_empty())
+        {
+            // An empty user id would become an owner no snapshot accepts.
+            return Err(Rejection::InvalidParameter);
+        }
         match command {
             Command::CreateRoom { room, creator } => self.create_room(now, room, creator),
             Command::DestroyRoom { room } => self.destroy_room(now, &room),
@@ -376,8 +384,11 @@ impl Engine {
     }
 
     fn set_role(&mut self, now: Millis, id: &str, user: Str, role: Role) -> Outcome {
+        if user.is_empty() {
+            return Err(Rejection::InvalidParameter);
+        }
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
-        if role == Role::Creator || user == room.creator || user.is_empty() {
+        if role == Role::Creator || user == room.creator {
             return Err(Rejection::InvalidParameter);
         }
         if room.role(&user) == role {

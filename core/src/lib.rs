@@ -92,9 +92,13 @@
 //! user whose connection count reaches zero *exits* ([`ExitKind`]). Leave,
 //! disconnect and exit of a user who is not present: [`Rejection::NotInRoom`].
 //! A disconnect of a present user whose connections have all dropped
-//! already is a no-op (a repeated drop report). Ids are validated before
-//! the room is looked up: an empty user or room id is
-//! [`Rejection::InvalidParameter`] even for a room that does not exist.
+//! already is a no-op (a repeated drop report). The commands that record
+//! a user id (`CreateRoom`, `Join`, `SetRole`) validate ids before anything
+//! else: an empty id is [`Rejection::InvalidParameter`] even for a room
+//! that does not exist. A command whose operator is
+//! `Actor::User("")` is `InvalidParameter` right after the rate check.
+//! Every other command treats an empty id like any unknown one (a leave of
+//! `""` is `NotInRoom`).
 //! The creator has role `Creator` from creation but is not present until it
 //! joins. `SetRole` sets `Member` or `Admin` on any user, present or not;
 //! `Creator`, or any change of the creator's role, is

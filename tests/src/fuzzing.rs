@@ -36,6 +36,15 @@ pub struct Step {
     pub command: Command,
 }
 
+/// The next step, `None` once the input is used up (`arbitrary` would go
+/// on producing zeros, and every input would run `MAX_STEPS` steps).
+fn next_step(u: &mut Unstructured<'_>) -> Option<Step> {
+    if u.is_empty() {
+        return None;
+    }
+    Step::arbitrary(u).ok()
+}
+
 fn advance(now: u64, clock: Clock) -> u64 {
     match clock {
         Clock::Forward(ms) => now + u64::from(ms),
@@ -104,7 +113,7 @@ pub fn commands(data: &[u8]) {
     let mut model = Model::new(profile);
     let mut now = 0;
     for step in 0..MAX_STEPS {
-        let Ok(s) = Step::arbitrary(&mut u) else {
+        let Some(s) = next_step(&mut u) else {
             return;
         };
         now = advance(now, s.clock);
@@ -150,7 +159,7 @@ pub fn roundtrip(data: &[u8]) {
     let mut sink = Vec::new();
     let mut now = 0;
     for _ in 0..split {
-        let Ok(s) = Step::arbitrary(&mut u) else {
+        let Some(s) = next_step(&mut u) else {
             break;
         };
         now = advance(now, s.clock);
@@ -168,7 +177,7 @@ pub fn roundtrip(data: &[u8]) {
         "snapshot → restore → snapshot changed the bytes"
     );
     for step in 0..MAX_STEPS {
-        let Ok(s) = Step::arbitrary(&mut u) else {
+        let Some(s) = next_step(&mut u) else {
             break;
         };
         now = advance(now, s.clock);

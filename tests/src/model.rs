@@ -171,6 +171,11 @@ impl Model {
         if command.is_rate_limited() && !self.take_token(now) {
             return Err(Rejection::RateLimited);
         }
+        if let Some(Actor::User(u)) = command.operator() {
+            if u.is_empty() {
+                return Err(Rejection::InvalidParameter);
+            }
+        }
         match command {
             Command::CreateRoom { room, creator } => self.create_room(now, room, creator),
             Command::DestroyRoom { room } => self.destroy_room(now, &room),
@@ -570,6 +575,10 @@ impl Model {
     }
 
     fn set_role(&mut self, now: Millis, room: &str, user: Str, role: Role) -> Outcome {
+        // Ids are validated before the room is looked up (crate docs).
+        if user.is_empty() {
+            return Err(Rejection::InvalidParameter);
+        }
         let Some(r) = self.rooms.get_mut(room) else {
             return Err(Rejection::RoomNotFound);
         };

@@ -214,3 +214,67 @@ fn a_repeated_disconnect_is_a_no_op_and_keeps_the_deadline() {
     assert!(!e.room("r").unwrap().is_present("ann"));
     e.check_invariants().unwrap();
 }
+
+/// Regression (found by `cargo fuzz run commands`; input kept in
+/// `fuzz/regressions/commands/set_role_empty_user_same_role`): `SetRole` of
+/// an empty user id to the role it already "has" (`Member`) was a no-op in
+/// the model and `InvalidParameter` in the engine. The crate docs now say:
+/// commands that record a user id validate it before anything else.
+#[test]
+fn regression_set_role_of_an_empty_user_id_is_invalid_even_if_unchanged() {
+    let mut e = room(Profile::zego());
+    for role in [Role::Member, Role::Admin] {
+        let cmd = Command::SetRole {
+            room: "r".into(),
+            user: "".into(),
+            role,
+        };
+        assert_eq!(
+            e.handle(Millis(2_000), cmd),
+            Err(Rejection::InvalidParameter)
+        );
+        let missing_room = Command::SetRole {
+            room: "nope".into(),
+            user: "".into(),
+            role,
+        };
+        assert_eq!(
+            e.handle(Millis(2_000), missing_room),
+            Err(Rejection::InvalidParameter)
+        );
+    }
+    assert!(e.poll_event().is_none());
+}
+
+/// Regression (found by `cargo fuzz run roundtrip`; input kept in
+/// `fuzz/regressions/roundtrip/write_by_empty_user_id`): a write by
+/// `Actor::User("")` in a profile that does not require membership stored
+/// an attribute owned by the empty id, and the engine's own snapshot was
+/// then refused on restore. An empty operator is now `InvalidParameter`.
+#[test]
+fn regression_an_empty_user_operator_is_invalid_and_changes_nothing() {
+    let mut e = room(Profile::zego());
+    let write = roomstate::Write::new("r", Actor::user("")).op(roomstate::Op::set("k", "v"));
+    assert_eq!(
+        e.handle(Millis(2_000), Command::Write(write)),
+        Err(Rejection::InvalidParameter)
+    );
+    assert_eq!(
+        e.handle(Millis(2_000), offer("k", Notify::default())),
+        Ok(Success::Done)
+    );
+    let by_nobody = Command::QueuePoll {
+        room: "r".into(),
+        operator: Actor::user(""),
+        key: None,
+        notify: Notify::default(),
+    };
+    assert_eq!(
+        e.handle(Millis(2_000), by_nobody),
+        Err(Rejection::InvalidParameter)
+    );
+    assert_eq!(e.room("r").unwrap().attribute_count(), 0);
+    assert_eq!(e.room("r").unwrap().queue_len(), 1);
+    let bytes = e.snapshot();
+    assert_eq!(Engine::restore(&bytes).unwrap().snapshot(), bytes);
+}
