@@ -195,7 +195,7 @@ use roomstate::{
 };
 
 pub use json::{obj, Json};
-pub use replay::{replay_line, Replayer};
+pub use replay::{check_replay, replay_line, Replayer};
 pub use request::{parse_line, percent_decode, Control, Line, LineError, Request, VendorId};
 
 /// A vendor response: HTTP status and JSON body.
