@@ -27,8 +27,10 @@ const BATCH: BatchSize = BatchSize::NumIterations(256);
 /// Rooms re-armed per timed chunk of exits.
 const EXIT_ROOMS: usize = 64;
 
-/// One overwrite per iteration: a pseudo-random room and key, the key's
-/// owner writes a new 64-byte value.
+/// One overwrite per iteration: a pseudo-random room and one of its first
+/// `written` keys; the key's owner writes a new 64-byte value. The scaling
+/// cases write the same 10 keys of rooms of 10, 100 or 1000 keys, so the
+/// working set stays the same and only the room's size changes.
 fn write_case(
     c: &mut Criterion,
     group: &str,
@@ -36,6 +38,7 @@ fn write_case(
     naive_id: Option<BenchmarkId>,
     rooms: usize,
     keys: usize,
+    written: usize,
 ) {
     let mut g = c.benchmark_group(group);
     let grid = Grid::new(rooms, keys);
@@ -49,7 +52,7 @@ fn write_case(
             b.iter_batched(
                 || {
                     v += 1;
-                    grid.engine_overwrite(rng.below(rooms), rng.below(keys), v)
+                    grid.engine_overwrite(rng.below(rooms), rng.below(written), v)
                 },
                 |cmd| {
                     let out = engine.handle(NOW, cmd);
@@ -71,7 +74,7 @@ fn write_case(
             b.iter_batched(
                 || {
                     v += 1;
-                    grid.naive_overwrite(rng.below(rooms), rng.below(keys), v)
+                    grid.naive_overwrite(rng.below(rooms), rng.below(written), v)
                 },
                 |cmd| {
                     let out = naive.handle(cmd);
@@ -94,6 +97,7 @@ fn write(c: &mut Criterion) {
             BenchmarkId::new("engine", case),
             Some(BenchmarkId::new("naive", case)),
             rooms,
+            20,
             20,
         );
     }
@@ -316,6 +320,7 @@ fn scaling(c: &mut Criterion) {
             None,
             100,
             keys,
+            10,
         );
     }
 }

@@ -105,13 +105,17 @@ pub fn replay_line(replayer: &mut Replayer, line: &str) -> String {
 /// corpus replay test: replays every line of `data` (invalid UTF-8 lossily
 /// decoded) through one [`Replayer`] and panics if an answer is not exactly
 /// one line of the form `{"status":...}`, or if an engine's invariants break.
+#[allow(clippy::panic)] // a test oracle: panicking is how it reports a finding
 pub fn check_replay(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut replayer = Replayer::new();
     for line in text.lines().take(256) {
         let out = replay_line(&mut replayer, line);
         assert!(!out.contains('\n'), "answer spans lines: {out}");
-        assert!(out.starts_with("{\"status\":"), "answer is not a response: {out}");
+        assert!(
+            out.starts_with("{\"status\":"),
+            "answer is not a response: {out}"
+        );
         for vendor in VendorId::ALL {
             if let Err(v) = replayer.dialect(vendor).engine().check_invariants() {
                 panic!("{vendor:?} engine broke an invariant after {line:?}: {v:?}");

@@ -1,31 +1,30 @@
 //! A benchmark's timed loop alone, for a profiler. The timed part is the
-//! function `measured`; with callgrind, collect only inside it:
+//! function `timed_engine` (`timed_naive`, `restore`); with callgrind,
+//! collect only inside it (or use `perf record --call-graph dwarf`):
 //!
 //! ```text
 //! cargo build -p roomstate-benches --release --bin profile
-//! valgrind --tool=callgrind --toggle-collect='profile::measured*' \
+//! valgrind --tool=callgrind --toggle-collect='profile::timed_engine' \
 //!     target/release/profile write-hot 20000
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
-//! Cases: `write-hot`, `write-cold`, `exit10`, `exit100`, `queue`,
-//! `mixed`, `read-command`, and `naive-` before any of the first five for
-//! the baseline.
+//! Cases: `write-hot`, `write-cold`, `write10`/`write100`/`write1000`, `write10`/`write100`/`write1000`, `exit10`, `exit100`, `queue`,
+//! `mixed`, `restore` (attributes per second), `read-command`, and `naive-` before any but the last for the
+//! baseline. The second argument is the number of commands (default 20,000).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use roomstate::{Command, Engine, Event};
 use roomstate_benches::naive::{Naive, NaiveCmd, NaiveEvent};
-use roomstate_benches::workload::{
-    run_engine, ExitFixture, Grid, Mixed, QueueFixture, Rng, NOW, SEED,
-};
+use roomstate_benches::workload::{ExitFixture, Grid, Mixed, QueueFixture, Rng, NOW, SEED};
 
 #[inline(never)]
 fn measured(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>) {
     let n = cmds.len();
     let start = std::time::Instant::now();
-    measured_engine(engine, cmds, events);
+    timed_engine(engine, cmds, events);
     report(start, n);
 }
 
@@ -39,7 +38,7 @@ fn report(start: std::time::Instant, n: usize) {
 }
 
 #[inline(never)]
-fn measured_engine(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>) {
+fn timed_engine(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>) {
     for cmd in cmds {
         let _ = black_box(engine.handle(NOW, cmd));
         engine.drain_events(events);
@@ -48,15 +47,20 @@ fn measured_engine(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Eve
 }
 
 #[inline(never)]
+fn restore(bytes: &[u8]) -> Engine {
+    Engine::restore(black_box(bytes)).expect("snapshot restores")
+}
+
+#[inline(never)]
 fn measured_naive(naive: &mut Naive, cmds: Vec<NaiveCmd>, events: &mut Vec<NaiveEvent>) {
     let n = cmds.len();
     let start = std::time::Instant::now();
-    measured_naive_inner(naive, cmds, events);
+    timed_naive(naive, cmds, events);
     report(start, n);
 }
 
 #[inline(never)]
-fn measured_naive_inner(naive: &mut Naive, cmds: Vec<NaiveCmd>, events: &mut Vec<NaiveEvent>) {
+fn timed_naive(naive: &mut Naive, cmds: Vec<NaiveCmd>, events: &mut Vec<NaiveEvent>) {
     for cmd in cmds {
         let _ = black_box(naive.handle(cmd));
         naive.drain_events(events);
@@ -76,11 +80,17 @@ fn main() {
     let mut nevents = Vec::new();
     let mut rng = Rng::new(SEED);
     match case {
-        "write-hot" | "write-cold" => {
-            let rooms = if case == "write-hot" { 100 } else { 10_000 };
-            let grid = Grid::new(rooms, 20);
-            let picks: Vec<(usize, usize)> =
-                (0..n).map(|_| (rng.below(rooms), rng.below(20))).collect();
+        "write-hot" | "write-cold" | "write10" | "write100" | "write1000" => {
+            // `writeK`: the scaling case, the first 10 keys of 100 rooms of K keys.
+            let (rooms, keys, written) = match case {
+                "write-hot" => (100, 20, 20),
+                "write-cold" => (10_000, 20, 20),
+                _ => (100, case[5..].parse().unwrap_or(10), 10),
+            };
+            let grid = Grid::new(rooms, keys);
+            let picks: Vec<(usize, usize)> = (0..n)
+                .map(|_| (rng.below(rooms), rng.below(written)))
+                .collect();
             if naive {
                 let mut s = grid.naive();
                 let cmds = picks
@@ -150,10 +160,25 @@ fn main() {
         }
         "mixed" => {
             let mixed = Mixed::standard();
-            let mut s = mixed.engine();
-            let cmds = mixed.engine_commands();
-            measured(&mut s, cmds, &mut events);
-            black_box(run_engine(&mut s, Vec::new(), &mut events));
+            for _ in 0..n.div_ceil(10_000) {
+                if naive {
+                    let mut s = mixed.naive();
+                    measured_naive(&mut s, mixed.naive_commands(), &mut nevents);
+                } else {
+                    let mut s = mixed.engine();
+                    measured(&mut s, mixed.engine_commands(), &mut events);
+                }
+            }
+        }
+        "restore" => {
+            let bytes = Grid::new(10_000, 20).engine().snapshot();
+            for _ in 0..n.div_ceil(200_000) {
+                let start = std::time::Instant::now();
+                let engine = restore(&bytes);
+                report(start, 200_000);
+                drop(engine);
+            }
+            eprintln!("snapshot of {} bytes for 200,000 attributes", bytes.len());
         }
         "read-command" => {
             let grid = Grid::new(1, 20);
