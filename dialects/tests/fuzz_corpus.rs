@@ -1,6 +1,8 @@
 //! Replays the committed corpus and regression inputs of the `replay_line`
 //! fuzz target on the stable toolchain.
 
+#![allow(clippy::unwrap_used)] // a test: a failed read is a failed test
+
 use std::path::PathBuf;
 
 #[test]
