@@ -43,8 +43,8 @@ pub struct Violation {
 }
 
 /// How one op of a write fared in the dry run.
-struct Shadow {
-    owner: Actor,
+struct Shadow<'a> {
+    owner: &'a Actor,
     bytes: u64,
     revision: u64,
 }
@@ -363,14 +363,14 @@ impl Engine {
             return;
         };
         let before = room.value_bytes;
-        let removed = room.exit(user);
+        let changes = room.exit(
+            user,
+            Change::MemberExited {
+                user: user.clone(),
+                how,
+            },
+        );
         self.value_bytes = self.value_bytes - before + room.value_bytes;
-        let mut changes = Vec::with_capacity(removed.len() + 1);
-        changes.push(Change::MemberExited {
-            user: user.clone(),
-            how,
-        });
-        changes.extend(removed);
         commit(
             &mut self.events,
             &self.profile,
@@ -455,7 +455,8 @@ impl Engine {
 
         // Dry run: decide every op against the state the ops before it leave.
         let new_seq = room.seq + 1;
-        let mut overlay: Vec<(&str, Option<Shadow>)> = Vec::new();
+        let mut overlay: Vec<(&str, Option<Shadow<'_>>)> = Vec::new();
+        let attrs = &room.attrs;
         let mut failed: Vec<OpFailure> = Vec::new();
         let mut keys = room.attrs.len();
         let mut room_bytes = room.value_bytes;
@@ -472,14 +473,10 @@ impl Engine {
                 continue;
             }
             let current = match overlay.iter().rev().find(|(k, _)| *k == &**op.key()) {
-                Some((_, s)) => s.as_ref().map(|s| (s.owner.clone(), s.bytes, s.revision)),
-                None => room.attrs.get(op.key()).map(|s| {
-                    (
-                        s.attr.owner.clone(),
-                        s.attr.value.len() as u64,
-                        s.attr.revision,
-                    )
-                }),
+                Some((_, s)) => s.as_ref().map(|s| (s.owner, s.bytes, s.revision)),
+                None => attrs
+                    .get(op.key())
+                    .map(|s| (&s.attr.owner, s.attr.value.len() as u64, s.attr.revision)),
             };
             let verdict =
                 check_op(op, &w.operator, w.force, current.as_ref(), &limits).and_then(|()| {
@@ -526,7 +523,7 @@ impl Engine {
                             engine_bytes = engine_bytes - old_bytes + bytes;
                             let owner = match current {
                                 Some((owner, ..)) if !take_owner => owner,
-                                _ => w.operator.clone(),
+                                _ => &w.operator,
                             };
                             Some(Shadow {
                                 owner,
@@ -1226,7 +1223,7 @@ fn check_op(
     op: &Op,
     operator: &Actor,
     force: bool,
-    current: Option<&(Actor, u64, u64)>,
+    current: Option<&(&Actor, u64, u64)>,
     limits: &Limits,
 ) -> Result<(), OpError> {
     let key = op.key();
@@ -1255,7 +1252,7 @@ fn check_op(
     }
     match current {
         None if matches!(op, Op::Delete { .. }) => Err(OpError::NotFound),
-        Some((owner, ..)) if !force && matches!(operator, Actor::User(_)) && owner != operator => {
+        Some((owner, ..)) if !force && matches!(operator, Actor::User(_)) && *owner != operator => {
             Err(OpError::NotOwner)
         }
         _ => Ok(()),

@@ -71,6 +71,10 @@ impl<V: Keyed> OrderedMap<V> {
         self.slots.get_mut(i)?.as_mut()
     }
 
+    pub(crate) fn at_mut(&mut self, position: usize) -> Option<&mut V> {
+        self.slots.get_mut(position)?.as_mut()
+    }
+
     pub(crate) fn at(&self, position: usize) -> Option<&V> {
         self.slots.get(position)?.as_ref()
     }

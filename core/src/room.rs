@@ -154,6 +154,23 @@ impl Room {
         revision: u64,
         at: Millis,
     ) -> Change {
+        // Fast path: an overwrite that keeps owner and flag touches no index.
+        if let Some(s) = self.attrs.position(&key).and_then(|p| self.attrs.at_mut(p)) {
+            if (!take_owner || s.attr.owner == *operator) && s.attr.auto_delete == auto_delete {
+                let old_bytes = s.attr.value.len() as u64;
+                let change = Change::AttributeSet {
+                    key,
+                    value: value.clone(),
+                    owner: s.attr.owner.clone(),
+                    auto_delete,
+                };
+                self.value_bytes = self.value_bytes - old_bytes + value.len() as u64;
+                s.attr.value = value;
+                s.attr.revision = revision;
+                s.attr.changed_at = at;
+                return change;
+            }
+        }
         let existing = self.attrs.get(&key).map(|s| {
             (
                 s.attr.owner.clone(),
@@ -319,23 +336,23 @@ impl Room {
     /// Ends `user`'s presence: clears its connections and removes what it
     /// owns with auto-delete / transient, in listing then queue order.
     /// Returns the removal changes (without the `MemberExited` one).
-    pub(crate) fn exit(&mut self, user: &str) -> Vec<Change> {
+    pub(crate) fn exit(&mut self, user: &str, first: Change) -> Vec<Change> {
         let Some(rec) = self.users.get_mut(user) else {
-            return Vec::new();
+            return alloc::vec![first];
         };
         rec.live = 0;
         rec.dropped = 0;
         rec.grace_until = None;
-        let attrs = core::mem::take(&mut rec.auto_attrs);
+        let mut attrs = core::mem::take(&mut rec.auto_attrs);
         let elems = core::mem::take(&mut rec.transient);
         let mut changes = Vec::with_capacity(attrs.len() + elems.len() + 1);
+        changes.push(first);
 
-        let mut found: Vec<(usize, Str)> = attrs
-            .into_iter()
-            .filter_map(|k| self.attrs.position(&k).map(|p| (p, k)))
-            .collect();
-        found.sort_unstable_by_key(|(p, _)| *p);
-        for (_, key) in found {
+        // Listing order: sort the user's keys by slot position, in place.
+        if attrs.len() > 1 {
+            attrs.sort_by_cached_key(|k| self.attrs.position(k).unwrap_or(usize::MAX));
+        }
+        for key in attrs {
             if let Some(slot) = self.attrs.remove(&key) {
                 self.value_bytes -= slot.attr.value.len() as u64;
                 changes.push(Change::AttributeDeleted { key });

@@ -6,100 +6,156 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::ops::Deref;
 
-/// An immutable, reference-counted UTF-8 string.
+/// Longest string stored inline, in bytes.
+pub(crate) const INLINE: usize = 22;
+
+/// An immutable UTF-8 string that is cheap to clone.
 ///
-/// Room ids, user ids, keys and values are `Str`: a value moves into the
-/// engine once and is then shared, not copied, by the stored attribute, the
-/// event that announces it and any owner index that names it. Cloning is a
-/// reference-count increment.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Str(Arc<str>);
+/// Room ids, user ids, keys and values are `Str`. Strings of up to 22 bytes
+/// (ids and most keys) are stored inline: a clone is a 24-byte copy, with
+/// no allocation and no atomic. Longer ones (most values) are shared by
+/// reference count: a value moves into the engine once and is then shared,
+/// not copied, by the stored attribute and the event that announces it.
+/// Equality, order and hashing are those of the text, whichever way it is
+/// stored.
+#[derive(Clone)]
+pub struct Str(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(heapless::String<INLINE, u8>),
+    Shared(Arc<str>),
+}
 
 impl Str {
     /// The string's contents.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Inline(s) => s.as_str(),
+            Repr::Shared(s) => s,
+        }
     }
 
     /// Length in UTF-8 bytes.
     #[must_use]
     pub fn byte_len(&self) -> usize {
-        self.0.len()
+        self.as_str().len()
     }
 
     /// Length in Unicode scalar values ("characters" in the vendors' docs).
     #[must_use]
     pub fn char_len(&self) -> usize {
-        self.0.chars().count()
+        self.as_str().chars().count()
+    }
+
+    fn new(s: &str) -> Str {
+        match heapless::String::try_from(s) {
+            Ok(inline) => Str(Repr::Inline(inline)),
+            Err(_) => Str(Repr::Shared(Arc::from(s))),
+        }
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Str {}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Str) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl core::hash::Hash for Str {
+    /// Hashes like the `str` it holds, so maps keyed by `Str` can be
+    /// searched with a `&str`.
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl Deref for Str {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Borrow<str> for Str {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for Str {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Str {
-        Str(Arc::from(s))
+        Str::new(s)
     }
 }
 
 impl From<String> for Str {
+    /// Short strings move inline; long ones become shared without copying
+    /// twice (`Arc<str>` from a `String` copies once).
     fn from(s: String) -> Str {
-        Str(Arc::from(s))
+        if s.len() <= INLINE {
+            Str::new(&s)
+        } else {
+            Str(Repr::Shared(Arc::from(s)))
+        }
     }
 }
 
 impl From<&String> for Str {
     fn from(s: &String) -> Str {
-        Str(Arc::from(s.as_str()))
+        Str::new(s)
     }
 }
 
 impl PartialEq<str> for Str {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Str {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl fmt::Debug for Str {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for Str {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.0, f)
+        fmt::Display::fmt(self.as_str(), f)
     }
 }
 
 #[cfg(feature = "serde")]
 impl serde::Serialize for Str {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
