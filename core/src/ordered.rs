@@ -42,6 +42,16 @@ impl<V: Keyed> OrderedMap<V> {
         }
     }
 
+    /// Reserves room for `n` more entries.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.table.reserve(n, |&i| match slots.get(i as usize) {
+            Some(Some(v)) => hasher.hash_one(v.key()),
+            _ => 0,
+        });
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.live
     }

@@ -236,6 +236,20 @@ impl Room {
         change
     }
 
+    /// Appends a restored attribute whose key is new (checked by the
+    /// caller), indexing its owner; no change record is built.
+    pub(crate) fn restore_attr(&mut self, attr: Attribute) {
+        let pos = match indexed_owner(&attr.owner, attr.auto_delete) {
+            Some(u) => self.index(&u.clone(), List::Attrs, attr.key.clone()),
+            None => 0,
+        };
+        self.value_bytes += attr.value.len() as u64;
+        self.attrs.push(AttrSlot {
+            attr,
+            owned_pos: pos,
+        });
+    }
+
     /// Deletes an attribute, keeping the owner index and byte total right.
     pub(crate) fn delete_attr(&mut self, key: &str) -> Option<Attribute> {
         let slot = self.attrs.remove(key)?;

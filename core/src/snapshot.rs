@@ -292,6 +292,9 @@ fn build_room(
         return invalid("creator has no record");
     }
 
+    // The attributes are in memory already: their count is no longer an
+    // untrusted length prefix.
+    room.attrs.reserve(snap.attributes.0.len());
     for a in snap.attributes.0 {
         check_key(&a.key, limits.max_key_len, limits.key_unit)
             .map_err(|_| SnapshotError::Invalid("attribute key"))?;
@@ -314,15 +317,7 @@ fn build_room(
         {
             return invalid("more attributes than the profile allows");
         }
-        let _ = room.put_attr(
-            a.key,
-            a.value,
-            &a.owner,
-            true,
-            a.auto_delete,
-            a.revision,
-            a.changed_at,
-        );
+        room.restore_attr(a);
         if limits
             .max_room_value_bytes
             .is_some_and(|m| room.value_bytes > m)
@@ -387,6 +382,8 @@ impl Engine {
             milli_tokens: snap.bucket_milli_tokens,
             last: snap.bucket_last,
         };
+        // Decoded already, so the count is no longer an untrusted prefix.
+        engine.rooms.reserve(snap.rooms.0.len());
         let mut previous: Option<Str> = None;
         for r in snap.rooms.0 {
             if previous.as_ref().is_some_and(|p| *p >= r.id) {
