@@ -286,7 +286,16 @@ impl Engine {
             }
         }
         if !rec.is_present() {
-            self.exit_user(now, id, user, ExitKind::Left, Actor::User(user.clone()));
+            exit_user(
+                &mut self.events,
+                &self.profile,
+                &mut self.value_bytes,
+                room,
+                now,
+                user,
+                ExitKind::Left,
+                Actor::User(user.clone()),
+            );
         }
         Ok(Success::Done)
     }
@@ -307,7 +316,16 @@ impl Engine {
         if grace == 0 {
             rec.live -= 1;
             if !rec.is_present() {
-                self.exit_user(now, id, user, ExitKind::Disconnected, Actor::Admin);
+                exit_user(
+                    &mut self.events,
+                    &self.profile,
+                    &mut self.value_bytes,
+                    room,
+                    now,
+                    user,
+                    ExitKind::Disconnected,
+                    Actor::Admin,
+                );
             }
             return Ok(Success::Done);
         }
@@ -331,7 +349,16 @@ impl Engine {
         if let Some(at) = rec.grace_until {
             self.timers.remove(&(at, room.id.clone(), user.clone()));
         }
-        self.exit_user(now, id, user, ExitKind::Kicked, Actor::Admin);
+        exit_user(
+            &mut self.events,
+            &self.profile,
+            &mut self.value_bytes,
+            room,
+            now,
+            user,
+            ExitKind::Kicked,
+            Actor::Admin,
+        );
         Ok(Success::Done)
     }
 
@@ -351,36 +378,18 @@ impl Engine {
             rec.dropped = 0;
             rec.grace_until = None;
             if !rec.is_present() {
-                self.exit_user(now, &room_id, &user, ExitKind::Disconnected, Actor::Admin);
+                exit_user(
+                    &mut self.events,
+                    &self.profile,
+                    &mut self.value_bytes,
+                    room,
+                    now,
+                    &user,
+                    ExitKind::Disconnected,
+                    Actor::Admin,
+                );
             }
         }
-    }
-
-    /// The user has no connection left: one `OwnerExited` event with the
-    /// exit and everything the owner index says goes with it.
-    fn exit_user(&mut self, now: Millis, id: &str, user: &Str, how: ExitKind, operator: Actor) {
-        let Some(room) = self.rooms.get_mut(id) else {
-            return;
-        };
-        let before = room.value_bytes;
-        let changes = room.exit(
-            user,
-            Change::MemberExited {
-                user: user.clone(),
-                how,
-            },
-        );
-        self.value_bytes = self.value_bytes - before + room.value_bytes;
-        commit(
-            &mut self.events,
-            &self.profile,
-            room,
-            now,
-            operator,
-            Cause::OwnerExited,
-            changes,
-            None,
-        );
     }
 
     fn set_role(&mut self, now: Millis, id: &str, user: Str, role: Role) -> Outcome {
@@ -1104,6 +1113,39 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The user has no connection left: one `OwnerExited` event with the exit
+/// and everything the owner index says goes with it. Takes the room the
+/// caller already holds, so an exit looks it up once.
+#[allow(clippy::too_many_arguments)] // the engine's fields it touches, then the exit
+fn exit_user(
+    events: &mut VecDeque<Event>,
+    profile: &Profile,
+    engine_bytes: &mut u64,
+    room: &mut Room,
+    now: Millis,
+    user: &Str,
+    how: ExitKind,
+    operator: Actor,
+) {
+    let before = room.value_bytes;
+    let first = Change::MemberExited {
+        user: user.clone(),
+        how,
+    };
+    let changes = room.exit(user, first);
+    *engine_bytes = *engine_bytes - before + room.value_bytes;
+    commit(
+        events,
+        profile,
+        room,
+        now,
+        operator,
+        Cause::OwnerExited,
+        changes,
+        None,
+    );
 }
 
 /// Advances the room's sequence number and, unless `notify` says not to,

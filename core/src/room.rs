@@ -359,6 +359,9 @@ impl Room {
         rec.grace_until = None;
         let mut attrs = core::mem::take(&mut rec.auto_attrs);
         let elems = core::mem::take(&mut rec.transient);
+        // With no connections and nothing owned left, the record stays only
+        // for a role; decided now, while it is in hand.
+        let idle = rec.is_idle();
         let mut changes = Vec::with_capacity(attrs.len() + elems.len() + 1);
         changes.push(first);
 
@@ -385,7 +388,9 @@ impl Room {
                 }
             }
         }
-        self.gc_user(user);
+        if idle {
+            self.users.remove(user);
+        }
         changes
     }
 }
