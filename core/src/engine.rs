@@ -465,6 +465,8 @@ impl Engine {
         // Dry run: decide every op against the state the ops before it leave.
         let new_seq = room.seq + 1;
         let mut overlay: Vec<(&str, Option<Shadow<'_>>)> = Vec::new();
+        // Slot positions seen by the dry run, for the first ops of a batch.
+        let mut hints: heapless::Vec<(usize, Option<usize>), 8> = heapless::Vec::new();
         let attrs = &room.attrs;
         let mut failed: Vec<OpFailure> = Vec::new();
         let mut keys = room.attrs.len();
@@ -483,9 +485,14 @@ impl Engine {
             }
             let current = match overlay.iter().rev().find(|(k, _)| *k == &**op.key()) {
                 Some((_, s)) => s.as_ref().map(|s| (s.owner, s.bytes, s.revision)),
-                None => attrs
-                    .get(op.key())
-                    .map(|s| (&s.attr.owner, s.attr.value.len() as u64, s.attr.revision)),
+                None => {
+                    let pos = attrs.position(op.key());
+                    // Remember where the key was, so applying the op need
+                    // not hash it again (a hint: checked before use).
+                    let _ = hints.push((i, pos));
+                    pos.and_then(|p| attrs.at(p))
+                        .map(|s| (&s.attr.owner, s.attr.value.len() as u64, s.attr.revision))
+                }
             };
             let verdict =
                 check_op(op, &w.operator, w.force, current.as_ref(), &limits).and_then(|()| {
@@ -584,6 +591,7 @@ impl Engine {
                     ..
                 } => {
                     let auto = auto_delete.unwrap_or(rules.default_auto_delete);
+                    let hint = hints.iter().find(|(j, _)| *j == i).and_then(|(_, p)| *p);
                     changes.push(room.put_attr(
                         key,
                         value,
@@ -592,6 +600,7 @@ impl Engine {
                         auto,
                         new_seq,
                         now,
+                        hint,
                     ));
                 }
                 Op::Delete { key, .. } => {

@@ -43,6 +43,7 @@ impl<V: Keyed> OrderedMap<V> {
     }
 
     /// Reserves room for `n` more entries.
+    #[cfg(feature = "serde")]
     pub(crate) fn reserve(&mut self, n: usize) {
         self.slots.reserve(n);
         let (slots, hasher) = (&self.slots, &self.hasher);

@@ -153,9 +153,16 @@ impl Room {
         auto_delete: bool,
         revision: u64,
         at: Millis,
+        hint: Option<usize>,
     ) -> Change {
+        // Where the key lives: the caller's hint if that slot still holds
+        // it (an earlier op may have compacted the slots), else a lookup.
+        let pos = match hint {
+            Some(p) if self.attrs.at(p).is_some_and(|s| s.attr.key == key) => Some(p),
+            _ => self.attrs.position(&key),
+        };
         // Fast path: an overwrite that keeps owner and flag touches no index.
-        if let Some(s) = self.attrs.position(&key).and_then(|p| self.attrs.at_mut(p)) {
+        if let Some(s) = pos.and_then(|p| self.attrs.at_mut(p)) {
             if (!take_owner || s.attr.owner == *operator) && s.attr.auto_delete == auto_delete {
                 let old_bytes = s.attr.value.len() as u64;
                 let change = Change::AttributeSet {
@@ -238,6 +245,7 @@ impl Room {
 
     /// Appends a restored attribute whose key is new (checked by the
     /// caller), indexing its owner; no change record is built.
+    #[cfg(feature = "serde")]
     pub(crate) fn restore_attr(&mut self, attr: Attribute) {
         let pos = match indexed_owner(&attr.owner, attr.auto_delete) {
             Some(u) => self.index(&u.clone(), List::Attrs, attr.key.clone()),
