@@ -313,7 +313,10 @@ impl Engine {
             // changes nothing (and does not restart the grace period).
             return Ok(Success::Done);
         }
-        if grace == 0 {
+        let until = now.saturating_add(grace);
+        if until <= now {
+            // Grace 0, or a deadline that cannot lie after `now` (at the
+            // end of time): the connection is gone at once, like a leave.
             rec.live -= 1;
             if !rec.is_present() {
                 exit_user(
@@ -331,7 +334,6 @@ impl Engine {
         }
         rec.live -= 1;
         rec.dropped += 1;
-        let until = now.saturating_add(grace);
         if let Some(old) = rec.grace_until.replace(until) {
             self.timers.remove(&(old, room.id.clone(), user.clone()));
         }
@@ -364,11 +366,12 @@ impl Engine {
 
     /// Expires every grace deadline at or before `now`, in deadline order.
     pub(crate) fn expire(&mut self, now: Millis) {
-        while let Some((at, room_id, user)) = self.timers.first().cloned() {
-            if at > now {
+        // Peek without cloning (this runs before every command); take the
+        // entry only when it is due.
+        while self.timers.first().is_some_and(|(at, ..)| *at <= now) {
+            let Some((_, room_id, user)) = self.timers.pop_first() else {
                 break;
-            }
-            self.timers.pop_first();
+            };
             let Some(room) = self.rooms.get_mut(&*room_id) else {
                 continue;
             };
@@ -463,7 +466,7 @@ impl Engine {
             };
 
         // Dry run: decide every op against the state the ops before it leave.
-        let new_seq = room.seq + 1;
+        let new_seq = room.seq.saturating_add(1);
         let mut overlay: Vec<(&str, Option<Shadow<'_>>)> = Vec::new();
         // Slot positions seen by the dry run, for the first ops of a batch.
         let mut hints: heapless::Vec<(usize, Option<usize>), 8> = heapless::Vec::new();
@@ -474,7 +477,7 @@ impl Engine {
         let mut engine_bytes = self.value_bytes;
         let last = w.ops.len() - 1;
         for (i, op) in w.ops.iter().enumerate() {
-            let index = u16::try_from(i).unwrap_or(u16::MAX);
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
             if policy == BatchPolicy::StopOnError && !failed.is_empty() {
                 failed.push(OpFailure {
                     index,
@@ -725,7 +728,13 @@ impl Engine {
             .queue
             .as_ref()
             .is_some_and(|q| q.elems.get(&key).is_some());
-        if !exists && room.queue.as_ref().is_some_and(|q| !q.has_room()) {
+        // A missing queue would be created with `default_capacity`, which
+        // may be 0 in a custom profile: full from the start.
+        let full = match &room.queue {
+            Some(q) => !q.has_room(),
+            None => limits.queue.default_capacity == 0,
+        };
+        if !exists && full {
             return Err(Rejection::Op {
                 index: 0,
                 error: OpError::QueueFull,
@@ -816,7 +825,7 @@ impl Engine {
         for (i, (e, verdict)) in elements.into_iter().zip(verdicts).enumerate() {
             if let Err(error) = verdict {
                 failed.push(OpFailure {
-                    index: u16::try_from(i).unwrap_or(u16::MAX),
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
                     key: e.key,
                     error,
                 });
@@ -881,7 +890,7 @@ impl Engine {
                     changes.push(room.put_elem(key, value, operator.clone(), transient))
                 }
                 None => failed.push(OpFailure {
-                    index: u16::try_from(i).unwrap_or(u16::MAX),
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
                     key,
                     error: OpError::NotFound,
                 }),
@@ -1170,7 +1179,9 @@ fn commit(
     changes: Vec<Change>,
     notify: Option<Notify>,
 ) {
-    room.seq += 1;
+    // Saturating: restore refuses numbers near the top (MAX_SEQ), so this
+    // cannot be reached by 2^62 commands, but it must not panic either.
+    room.seq = room.seq.saturating_add(1);
     let (high, ext) = match notify {
         Some(n) if !n.notify => return,
         Some(n) => (n.high, n.ext),
@@ -1347,7 +1358,7 @@ fn check_elements<'a>(
 ) -> Result<(), Rejection> {
     for (i, (k, v)) in elements.enumerate() {
         check_element(k, v, ql).map_err(|error| Rejection::Op {
-            index: u16::try_from(i).unwrap_or(u16::MAX),
+            index: u32::try_from(i).unwrap_or(u32::MAX),
             error,
         })?;
     }

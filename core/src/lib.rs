@@ -84,7 +84,8 @@
 //! dropped one if none is live. `Disconnect` turns a live connection into a
 //! dropped one and (re)starts the user's grace timer at `now + grace`; all
 //! the user's dropped connections expire together when it fires. With a
-//! grace of 0 a disconnect is a leave, except that an exit it causes is
+//! grace of 0 (or a deadline that would not lie after `now`, at the end
+//! of time) a disconnect is a leave, except that an exit it causes is
 //! `Disconnected` with operator `Admin`, like an expiry. Join and leave
 //! events name the user as operator; kicks, expiries, role changes, room
 //! creation and destruction name `Admin`. A deadline is due when `now`
@@ -179,7 +180,8 @@
 //! NotFound }`; poll of the head of an empty or missing queue is
 //! [`Rejection::QueueEmpty`]. `QueueInit` on an existing queue changes its
 //! capacity (not below its length; the same capacity is a no-op);
-//! `QueueDrop` of a missing queue is a no-op. List and multi-get of a
+//! `QueueDrop` of a missing queue is a no-op. Init and drop take no
+//! notification options: their events always go out, at normal priority. List and multi-get of a
 //! missing queue are empty; multi-get returns a key asked twice twice.
 //! Queue values do not count toward the attribute byte totals.
 //!
@@ -233,7 +235,7 @@ pub use profile::{
     Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS,
 };
 #[cfg(feature = "serde")]
-pub use snapshot::{SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
+pub use snapshot::{SnapshotError, MAX_SEQ, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use text::Str;
 pub use time::Millis;
 

@@ -34,7 +34,7 @@ pub enum Success {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OpFailure {
     /// Position of the op in the request.
-    pub index: u16,
+    pub index: u32,
     /// The op's key.
     pub key: Str,
     /// Why it failed.

@@ -40,6 +40,11 @@ pub const SNAPSHOT_MAGIC: [u8; 4] = *b"RSTS";
 /// Format version written by this build; the only one it reads.
 pub const SNAPSHOT_VERSION: u16 = 1;
 
+/// Largest room sequence number a snapshot may carry: a live room cannot
+/// come near it (2^62 commands), and a forged one at `u64::MAX` would
+/// overflow on the next change.
+pub const MAX_SEQ: u64 = 1 << 62;
+
 /// Why a snapshot was refused. Nothing was restored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -230,8 +235,8 @@ fn build_room(
     if snap.id.is_empty() || snap.creator.is_empty() {
         return invalid("empty room or creator id");
     }
-    if snap.seq == 0 {
-        return invalid("room sequence number 0");
+    if snap.seq == 0 || snap.seq > MAX_SEQ {
+        return invalid("room sequence number 0 or above MAX_SEQ");
     }
     let mut room = Room::new(snap.id, snap.creator);
     room.seq = snap.seq;
@@ -269,9 +274,11 @@ fn build_room(
         if u.live.checked_add(u.dropped).is_none() {
             return invalid("connection count overflows");
         }
-        if (u.dropped > 0) != u.grace_until.is_some()
-            || u.grace_until.is_some_and(|g| now.is_some_and(|n| g <= n))
-        {
+        // A deadline lies after `now` and no further than one grace
+        // period ahead: no engine sets one anywhere else.
+        let grace = limits.disconnect_grace_ms;
+        let out_of_range = |g: Millis| now.is_some_and(|n| g <= n || g > n.saturating_add(grace));
+        if (u.dropped > 0) != u.grace_until.is_some() || u.grace_until.is_some_and(out_of_range) {
             return invalid("dropped connections and grace deadline disagree");
         }
         if u.live == 0 && u.dropped == 0 && u.role == Role::Member {
@@ -292,9 +299,11 @@ fn build_room(
         return invalid("creator has no record");
     }
 
-    // The attributes are in memory already: their count is no longer an
-    // untrusted length prefix.
-    room.attrs.reserve(snap.attributes.0.len());
+    // Reserve no more than the profile allows a room: a forged count must
+    // fail validation before it costs memory.
+    let n = snap.attributes.0.len();
+    room.attrs
+        .reserve(limits.max_keys_per_room.map_or(n, |m| n.min(m as usize)));
     for a in snap.attributes.0 {
         check_key(&a.key, limits.max_key_len, limits.key_unit)
             .map_err(|_| SnapshotError::Invalid("attribute key"))?;
@@ -328,7 +337,9 @@ fn build_room(
 
     if let Some(q) = snap.queue {
         let ql = &limits.queue;
-        if q.capacity == 0 || q.capacity > ql.max_capacity {
+        // A first offer creates a queue of `default_capacity`, which a
+        // custom profile may set above `max_capacity` (the limit of init).
+        if q.capacity == 0 || q.capacity > ql.max_capacity.max(ql.default_capacity) {
             return invalid("queue capacity out of range");
         }
         room.queue = Some(Queue::new(q.capacity));
@@ -382,8 +393,6 @@ impl Engine {
             milli_tokens: snap.bucket_milli_tokens,
             last: snap.bucket_last,
         };
-        // Decoded already, so the count is no longer an untrusted prefix.
-        engine.rooms.reserve(snap.rooms.0.len());
         let mut previous: Option<Str> = None;
         for r in snap.rooms.0 {
             if previous.as_ref().is_some_and(|p| *p >= r.id) {

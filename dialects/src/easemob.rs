@@ -182,7 +182,7 @@ fn write(
     let mut success_keys = Vec::new();
     let mut error_keys = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        match failed.next_if(|f| usize::from(f.index) == i) {
+        match failed.next_if(|f| usize::try_from(f.index).is_ok_and(|x| x == i)) {
             Some(f) => error_keys.push((key.to_string(), Json::from(reason(d, key, f.error)))),
             None => success_keys.push(key.as_str()),
         }

@@ -513,8 +513,9 @@ impl Model {
         // READING: a disconnect of a present user with no live connection
         // (all dropped) changes nothing and does not restart the timer.
         // With a grace of 0 a disconnect is a leave, but the exit it causes
-        // is `Disconnected` by `Admin`, like an expiry.
-        if c.live > 0 && grace == 0 {
+        // is `Disconnected` by `Admin`, like an expiry. So is a disconnect
+        // whose deadline cannot lie after `now` (at the end of time).
+        if c.live > 0 && now.saturating_add(grace) <= now {
             c.live -= 1;
             if c.live + c.dropped == 0 {
                 self.exit_user(now, room, user, ExitKind::Disconnected, Actor::Admin);
@@ -658,7 +659,7 @@ impl Model {
         let mut applied: u32 = 0;
         let mut stopped = false;
         for (i, op) in w.ops.iter().enumerate() {
-            let index = u16::try_from(i).unwrap();
+            let index = u32::try_from(i).unwrap();
             if stopped {
                 failed.push(OpFailure {
                     index,
@@ -1098,7 +1099,7 @@ impl Model {
         for (i, e) in elements.iter().enumerate() {
             self.check_element(&e.key, &e.value)
                 .map_err(|error| Rejection::Op {
-                    index: u16::try_from(i).unwrap(),
+                    index: u32::try_from(i).unwrap(),
                     error,
                 })?;
         }
@@ -1107,7 +1108,7 @@ impl Model {
         let mut failed = Vec::new();
         let mut applied = 0u32;
         for (i, e) in elements.iter().enumerate() {
-            let index = u16::try_from(i).unwrap();
+            let index = u32::try_from(i).unwrap();
             let owner = match &e.owner {
                 Some(u) => Actor::User(u.clone()),
                 None => operator.clone(),
@@ -1206,7 +1207,7 @@ impl Model {
         let mut failed = Vec::new();
         let mut applied = 0u32;
         for (i, (k, v)) in elements.iter().enumerate() {
-            let index = u16::try_from(i).unwrap();
+            let index = u32::try_from(i).unwrap();
             let found = q
                 .as_mut()
                 .and_then(|q| q.elements.iter_mut().find(|e| e.key == *k));
@@ -1248,7 +1249,7 @@ impl Model {
     fn check_update_elements(&self, elements: &[(Str, Str)]) -> Result<(), Rejection> {
         for (i, (k, v)) in elements.iter().enumerate() {
             self.check_element(k, v).map_err(|error| Rejection::Op {
-                index: u16::try_from(i).unwrap(),
+                index: u32::try_from(i).unwrap(),
                 error,
             })?;
         }
