@@ -157,12 +157,12 @@ impl Room {
     ) -> Change {
         // Where the key lives: the caller's hint if that slot still holds
         // it (an earlier op may have compacted the slots), else a lookup.
-        let pos = match hint {
+        let slot = match hint {
             Some(p) if self.attrs.at(p).is_some_and(|s| s.attr.key == key) => Some(p),
             _ => self.attrs.position(&key),
         };
         // Fast path: an overwrite that keeps owner and flag touches no index.
-        if let Some(s) = pos.and_then(|p| self.attrs.at_mut(p)) {
+        if let Some(s) = slot.and_then(|p| self.attrs.at_mut(p)) {
             if (!take_owner || s.attr.owner == *operator) && s.attr.auto_delete == auto_delete {
                 let old_bytes = s.attr.value.len() as u64;
                 let change = Change::AttributeSet {
@@ -178,7 +178,9 @@ impl Room {
                 return change;
             }
         }
-        let existing = self.attrs.get(&key).map(|s| {
+        // `slot` stays valid below: the owner index moves list entries,
+        // never attribute slots.
+        let existing = slot.and_then(|p| self.attrs.at(p)).map(|s| {
             (
                 s.attr.owner.clone(),
                 s.attr.auto_delete,
@@ -211,7 +213,7 @@ impl Room {
                     (true, Some(u)) => self.index(u, List::Attrs, key.clone()),
                     _ => old_pos,
                 };
-                if let Some(s) = self.attrs.get_mut(&key) {
+                if let Some(s) = slot.and_then(|p| self.attrs.at_mut(p)) {
                     s.attr.value = value;
                     s.attr.owner = owner;
                     s.attr.auto_delete = auto_delete;
