@@ -222,6 +222,7 @@ mod room;
 mod snapshot;
 mod text;
 mod time;
+mod view;
 
 pub use command::{Actor, Command, Expect, HighPolicy, NewElement, Notify, Op, Role, Write};
 pub use engine::{Engine, RoomView, Violation};

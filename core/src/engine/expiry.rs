@@ -1,0 +1,42 @@
+//! Time and expiry: grace deadlines fire in deadline order, before every
+//! command.
+
+use super::Engine;
+use crate::command::Actor;
+use crate::event::ExitKind;
+use crate::time::Millis;
+
+use super::membership::exit_user;
+
+impl Engine {
+    /// Expires every grace deadline at or before `now`, in deadline order.
+    pub(crate) fn expire(&mut self, now: Millis) {
+        // Peek without cloning (this runs before every command); take the
+        // entry only when it is due.
+        while self.timers.first().is_some_and(|(at, ..)| *at <= now) {
+            let Some((_, room_id, user)) = self.timers.pop_first() else {
+                break;
+            };
+            let Some(room) = self.rooms.get_mut(&*room_id) else {
+                continue;
+            };
+            let Some(rec) = room.users.get_mut(&*user) else {
+                continue;
+            };
+            rec.dropped = 0;
+            rec.grace_until = None;
+            if !rec.is_present() {
+                exit_user(
+                    &mut self.events,
+                    &self.profile,
+                    &mut self.value_bytes,
+                    room,
+                    now,
+                    &user,
+                    ExitKind::Disconnected,
+                    Actor::Admin,
+                );
+            }
+        }
+    }
+}

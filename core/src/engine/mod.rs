@@ -1,0 +1,267 @@
+//! The engine: many rooms, one entry point. This file holds the state and
+//! the dispatch; each concept's rules live in the file named after it:
+//! [`membership`] (rooms, joins, leaves, roles, exits), [`attributes`]
+//! (writes and reads), [`queue`], [`expiry`] (grace periods), and
+//! [`invariants`] (the self-check).
+
+use alloc::collections::{BTreeSet, VecDeque};
+use alloc::vec::Vec;
+
+use hashbrown::HashMap;
+
+use crate::command::{Actor, Command, Notify};
+use crate::error::Rejection;
+use crate::event::{Cause, Change, Event};
+use crate::flow::TokenBucket;
+use crate::outcome::{BatchReport, OpFailure, Outcome, Success};
+use crate::profile::Profile;
+use crate::room::Room;
+use crate::text::Str;
+use crate::time::Millis;
+
+pub use crate::view::RoomView;
+
+mod attributes;
+mod expiry;
+mod invariants;
+mod membership;
+mod queue;
+
+/// The room-state engine. See the [crate docs](crate) for the drive loop
+/// and the rules it applies.
+pub struct Engine {
+    pub(crate) profile: Profile,
+    pub(crate) rooms: HashMap<Str, Room>,
+    pub(crate) now: Millis,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) bucket: TokenBucket,
+    /// Sum of all rooms' attribute value bytes.
+    pub(crate) value_bytes: u64,
+    /// Grace deadlines: `(deadline, room, user)`, in firing order.
+    pub(crate) timers: BTreeSet<(Millis, Str, Str)>,
+}
+
+/// A broken internal invariant, found by [`Engine::check_invariants`]. Its
+/// presence is a bug in the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The room, if the violation is in one.
+    pub room: Option<Str>,
+    /// What does not hold.
+    pub what: &'static str,
+}
+
+impl Engine {
+    /// An engine with no rooms, applying `profile`.
+    #[must_use]
+    pub fn new(profile: Profile) -> Engine {
+        Engine {
+            profile,
+            rooms: HashMap::new(),
+            now: Millis::ZERO,
+            events: VecDeque::new(),
+            bucket: TokenBucket::full(profile.limits.request_rate),
+            value_bytes: 0,
+            timers: BTreeSet::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// The profile in force.
+    #[must_use]
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The latest `now` seen.
+    #[must_use]
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// Number of rooms.
+    #[must_use]
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Sum of all rooms' attribute value bytes.
+    #[must_use]
+    pub fn value_bytes(&self) -> u64 {
+        self.value_bytes
+    }
+
+    /// A borrowed view of a room, for reads that must not copy.
+    #[must_use]
+    pub fn room(&self, id: &str) -> Option<RoomView<'_>> {
+        self.rooms.get(id).map(|room| RoomView { room })
+    }
+
+    // ----- input -----
+
+    /// Applies `command` at `now` (an earlier `now` than one already seen
+    /// counts as that one). Due grace periods expire first. Returns the
+    /// outcome; a rejection changed nothing.
+    pub fn handle(&mut self, now: Millis, command: Command) -> Outcome {
+        self.now = self.now.max(now);
+        let now = self.now;
+        self.expire(now);
+        if command.is_rate_limited() {
+            if let Some(rate) = self.profile.limits.request_rate {
+                if !self.bucket.take(now, rate) {
+                    return Err(Rejection::RateLimited);
+                }
+            }
+        }
+        if command
+            .operator()
+            .and_then(Actor::as_user)
+            .is_some_and(|u| u.is_empty())
+        {
+            // An empty user id would become an owner no snapshot accepts.
+            return Err(Rejection::InvalidParameter);
+        }
+        match command {
+            Command::CreateRoom { room, creator } => self.create_room(now, room, creator),
+            Command::DestroyRoom { room } => self.destroy_room(now, &room),
+            Command::Join { room, user } => self.join(now, &room, user),
+            Command::Leave { room, user } => self.leave(now, &room, &user),
+            Command::Disconnect { room, user } => self.disconnect(now, &room, &user),
+            Command::Exit { room, user } => self.kick(now, &room, &user),
+            Command::SetRole { room, user, role } => self.set_role(now, &room, user, role),
+            Command::Write(w) => self.write(now, w),
+            Command::Read { room, keys } => self.read(&room, keys.as_deref()),
+            Command::QueueInit {
+                room,
+                operator,
+                capacity,
+            } => self.queue_init(now, &room, operator, capacity),
+            Command::QueueDrop { room, operator } => self.queue_drop(now, &room, operator),
+            Command::QueueOffer {
+                room,
+                operator,
+                key,
+                value,
+                transient,
+                notify,
+            } => self.queue_offer(now, &room, operator, key, value, transient, notify),
+            Command::QueueBatchOffer {
+                room,
+                operator,
+                elements,
+                transient,
+                notify,
+            } => self.queue_batch_offer(now, &room, operator, elements, transient, notify),
+            Command::QueueBatchUpdate {
+                room,
+                operator,
+                elements,
+                notify,
+            } => self.queue_batch_update(now, &room, operator, elements, notify),
+            Command::QueueList { room } => self.queue_list(&room),
+            Command::QueuePoll {
+                room,
+                operator,
+                key,
+                notify,
+            } => self.queue_poll(now, &room, operator, key, notify),
+            Command::QueueMultiGet { room, keys } => self.queue_multi_get(&room, &keys),
+            Command::Tick => Ok(Success::Done),
+        }
+    }
+
+    // ----- output -----
+
+    /// The oldest undelivered event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Appends every undelivered event to `out`, oldest first.
+    pub fn drain_events(&mut self, out: &mut Vec<Event>) {
+        out.extend(self.events.drain(..));
+    }
+
+    /// When the engine next needs a [`Command::Tick`] (the earliest grace
+    /// deadline), if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.timers.first().map(|(at, ..)| *at)
+    }
+}
+
+/// Advances the room's sequence number and, unless `notify` says not to,
+/// emits one event with the delivery class its flow budget gives.
+#[allow(clippy::too_many_arguments)] // the parts of an event
+fn commit(
+    events: &mut VecDeque<Event>,
+    profile: &Profile,
+    room: &mut Room,
+    now: Millis,
+    operator: Actor,
+    cause: Cause,
+    changes: Vec<Change>,
+    notify: Option<Notify>,
+) {
+    // Saturating: restore refuses numbers near the top (MAX_SEQ), so this
+    // cannot be reached by 2^62 commands, but it must not panic either.
+    room.seq = room.seq.saturating_add(1);
+    let (high, ext) = match notify {
+        Some(n) if !n.notify => return,
+        Some(n) => (n.high, n.ext),
+        None => (None, None),
+    };
+    let delivery = room
+        .flow
+        .classify(now, profile.limits.notification_flow, high);
+    events.push_back(Event {
+        room: room.id.clone(),
+        seq: room.seq,
+        at: now,
+        operator,
+        cause,
+        delivery,
+        ext,
+        changes,
+    });
+}
+
+/// Ends a queue batch of `n` elements: one event for its changes (none if
+/// nothing was applied) and the per-element report.
+#[allow(clippy::too_many_arguments)] // the parts of an event and a report
+fn batch_done(
+    events: &mut VecDeque<Event>,
+    profile: &Profile,
+    room: &mut Room,
+    now: Millis,
+    operator: Actor,
+    changes: Vec<Change>,
+    n: usize,
+    failed: Vec<OpFailure>,
+    notify: Notify,
+) -> Success {
+    let applied = n - failed.len();
+    if applied > 0 {
+        commit(
+            events,
+            profile,
+            room,
+            now,
+            operator,
+            Cause::Written,
+            changes,
+            Some(notify),
+        );
+    }
+    Success::QueueBatch(BatchReport {
+        seq: room.seq,
+        applied: u32::try_from(applied).unwrap_or(u32::MAX),
+        failed,
+    })
+}
+
+#[cfg(feature = "serde")]
+pub(crate) use attributes::check_key;
+#[cfg(feature = "serde")]
+pub(crate) use queue::check_element;
