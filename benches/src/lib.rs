@@ -15,7 +15,7 @@ pub mod workload;
 mod tests {
     use std::collections::BTreeMap;
 
-    use roomstate::{Actor, Engine, Event};
+    use roomstate::{Engine, Event};
 
     use crate::naive::{Naive, NaiveEvent};
     use crate::workload::{run_engine, run_naive, ExitFixture, Grid, Mixed, QueueFixture, NOW};
@@ -35,7 +35,7 @@ mod tests {
                 let attrs = v
                     .attributes()
                     .map(|a| {
-                        let Actor::User(owner) = &a.owner else {
+                        let Some(owner) = a.owner else {
                             panic!("admin owner")
                         };
                         (a.key.to_string(), (owner.to_string(), a.value.to_string()))

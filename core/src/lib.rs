@@ -213,19 +213,19 @@ mod error;
 mod event;
 mod flow;
 mod members;
-mod ordered;
 mod outcome;
 mod profile;
 mod queue;
 mod room;
 #[cfg(feature = "serde")]
 mod snapshot;
+mod store;
 mod text;
 mod time;
 mod view;
 
 pub use command::{Actor, Command, Expect, HighPolicy, NewElement, Notify, Op, Role, Write};
-pub use engine::{Engine, RoomView, Violation};
+pub use engine::{Engine, Violation};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{
@@ -239,6 +239,7 @@ pub use profile::{
 pub use snapshot::{SnapshotError, MAX_SEQ, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use text::Str;
 pub use time::Millis;
+pub use view::{AttrRef, ElemRef, RoomView};
 
 /// The README's code runs as a doctest.
 #[cfg(doctest)]

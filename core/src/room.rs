@@ -1,346 +1,288 @@
-//! One room: attributes, queue, users and the owner index that ties them.
+//! One room: attributes, queue and users, and the rooms of an engine.
+//!
+//! Every owner in a room is the owner's interned number ([`Users`]); the
+//! stores ([`Store`]) keep keys and values in per-room arenas and the owner
+//! index as lists through their records. A room hashes every key and id
+//! with its own hasher, once per key per operation.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::command::{Actor, Role};
 use crate::event::Change;
 use crate::flow::FlowWindow;
-use crate::members::UserRec;
-use crate::ordered::{Keyed, OrderedMap};
+use crate::members::Users;
 use crate::outcome::{Attribute, QueueElement};
-use crate::queue::{ElemSlot, Queue};
+use crate::queue::Queue;
+use crate::store::{hash_key, Store, ADMIN};
 use crate::text::Str;
 use crate::time::Millis;
 
-/// A stored attribute and its place in its owner's index.
-pub(crate) struct AttrSlot {
-    pub(crate) attr: Attribute,
-    /// Position in the owner's `auto_attrs`; meaningful only when indexed.
-    pub(crate) owned_pos: u32,
-}
-
-impl Keyed for AttrSlot {
-    fn key(&self) -> &str {
-        &self.attr.key
-    }
-}
-
-/// The user an attribute or element is indexed under, if any: user-owned
-/// and auto-delete (or transient).
-pub(crate) fn indexed_owner(owner: &Actor, flagged: bool) -> Option<&Str> {
-    if flagged {
-        owner.as_user()
-    } else {
-        None
-    }
+/// What an attribute's record adds to the store's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AttrX {
+    pub(crate) revision: u64,
+    pub(crate) at: Millis,
 }
 
 pub(crate) struct Room {
     pub(crate) id: Str,
-    pub(crate) creator: Str,
+    pub(crate) hasher: DefaultHashBuilder,
+    /// The creator's user number; its record always exists (role Creator).
+    pub(crate) creator: u32,
     pub(crate) seq: u64,
-    pub(crate) attrs: OrderedMap<AttrSlot>,
+    pub(crate) attrs: Store<AttrX>,
     /// Sum of attribute value bytes.
     pub(crate) value_bytes: u64,
-    pub(crate) queue: Option<Queue>,
-    pub(crate) users: HashMap<Str, UserRec>,
+    pub(crate) queue: Option<Box<Queue>>,
+    pub(crate) users: Users,
     pub(crate) flow: FlowWindow,
 }
 
-/// Which of a user's owner-index lists.
-#[derive(Clone, Copy)]
-enum List {
-    Attrs,
-    Elems,
-}
-
 impl Room {
-    pub(crate) fn new(id: Str, creator: Str) -> Room {
-        let mut users = HashMap::new();
-        users.insert(
-            creator.clone(),
-            UserRec {
-                role: Role::Creator,
-                ..UserRec::default()
-            },
-        );
-        Room {
+    /// A room with its creator's record; `None` for an empty creator id.
+    pub(crate) fn new(id: Str, creator: &Str) -> Option<Room> {
+        let hasher = DefaultHashBuilder::default();
+        let mut users = Users::default();
+        let n = users.intern(&hasher, creator)?;
+        if let Some(rec) = users.get_mut(n) {
+            rec.role = Role::Creator;
+        }
+        Some(Room {
             id,
-            creator,
+            hasher,
+            creator: n,
             seq: 0,
-            attrs: OrderedMap::new(),
+            attrs: Store::default(),
             value_bytes: 0,
             queue: None,
             users,
             flow: FlowWindow::default(),
-        }
+        })
+    }
+
+    pub(crate) fn hash(&self, key: &str) -> u64 {
+        hash_key(&self.hasher, key)
+    }
+
+    pub(crate) fn creator_name(&self) -> &Str {
+        self.users.get(self.creator).map_or(&EMPTY, |r| &r.name)
+    }
+
+    pub(crate) fn user(&self, name: &str) -> Option<u32> {
+        self.users.find(&self.hasher, name)
     }
 
     pub(crate) fn is_present(&self, user: &str) -> bool {
-        self.users.get(user).is_some_and(UserRec::is_present)
+        self.users
+            .by_name(&self.hasher, user)
+            .is_some_and(|r| r.is_present())
     }
 
     pub(crate) fn role(&self, user: &str) -> Role {
-        self.users.get(user).map_or(Role::Member, |r| r.role)
+        self.users
+            .by_name(&self.hasher, user)
+            .map_or(Role::Member, |r| r.role)
     }
 
-    /// The user's record, created if missing.
-    pub(crate) fn user_mut(&mut self, user: &Str) -> &mut UserRec {
-        self.users.entry(user.clone()).or_default()
+    /// The user's number, its record made if missing.
+    pub(crate) fn intern(&mut self, user: &Str) -> Option<u32> {
+        self.users.intern(&self.hasher, user)
     }
 
-    /// Drops the user's record if nothing in it is worth keeping.
-    pub(crate) fn gc_user(&mut self, user: &str) {
-        if self.users.get(user).is_some_and(UserRec::is_idle) {
-            self.users.remove(user);
+    /// The owner number of `actor`, interning a user.
+    pub(crate) fn owner_of(&mut self, actor: &Actor) -> Option<u32> {
+        match actor {
+            Actor::Admin => Some(ADMIN),
+            Actor::User(u) => self.intern(u),
         }
     }
 
-    fn list(&mut self, user: &Str, list: List) -> &mut Vec<Str> {
-        let rec = self.user_mut(user);
-        match list {
-            List::Attrs => &mut rec.auto_attrs,
-            List::Elems => &mut rec.transient,
+    /// The owner number of `actor` if it has one (a user with no record
+    /// owns nothing).
+    pub(crate) fn find_owner(&self, actor: &Actor) -> Option<u32> {
+        match actor {
+            Actor::Admin => Some(ADMIN),
+            Actor::User(u) => self.user(u),
         }
     }
 
-    /// Adds `key` to `user`'s index list, returning its position.
-    fn index(&mut self, user: &Str, list: List, key: Str) -> u32 {
-        let l = self.list(user, list);
-        l.push(key);
-        u32::try_from(l.len() - 1).unwrap_or(u32::MAX)
+    /// The actor an owner number stands for.
+    pub(crate) fn actor(&self, owner: u32) -> Actor {
+        match self.users.get(owner) {
+            Some(r) if owner != ADMIN => Actor::User(r.name.clone()),
+            _ => Actor::Admin,
+        }
     }
 
-    /// Removes position `pos` of `user`'s index list, fixing the position
-    /// stored by the entry that moved into its place.
-    fn unindex(&mut self, user: &Str, list: List, pos: u32) {
-        let pos = pos as usize;
-        let l = self.list(user, list);
-        if pos >= l.len() {
-            return; // cannot happen while invariants hold
-        }
-        l.swap_remove(pos);
-        let moved = l.get(pos).cloned();
-        if let Some(moved) = moved {
-            let slot_pos = u32::try_from(pos).unwrap_or(u32::MAX);
-            match list {
-                List::Attrs => {
-                    if let Some(s) = self.attrs.get_mut(&moved) {
-                        s.owned_pos = slot_pos;
-                    }
-                }
-                List::Elems => {
-                    if let Some(s) = self.queue.as_mut().and_then(|q| q.elems.get_mut(&moved)) {
-                        s.owned_pos = slot_pos;
-                    }
-                }
+    /// The user id of an owner number, `None` for `Admin`.
+    pub(crate) fn owner_name(&self, owner: u32) -> Option<&Str> {
+        (owner != ADMIN)
+            .then(|| self.users.get(owner).map(|r| &r.name))
+            .flatten()
+    }
+
+    /// Frees the user's record if nothing in it is worth keeping.
+    pub(crate) fn gc_user(&mut self, n: u32) {
+        self.users.gc(&self.hasher, n);
+    }
+
+    /// Counts one more (or one fewer) use of user `owner`'s record: a
+    /// stored entry it owns, or an operation holding its number. The last
+    /// release frees an idle record.
+    pub(crate) fn add_ref(&mut self, owner: u32, more: bool) {
+        if let Some(r) = self.users.get_mut(owner) {
+            if more {
+                r.refs += 1;
+            } else {
+                r.refs = r.refs.saturating_sub(1);
             }
         }
-        self.gc_user(user);
+        if !more {
+            self.gc_user(owner);
+        }
     }
 
-    /// Sets an attribute (new or overwrite); returns its change record.
-    /// Limits and ownership were checked by the caller.
+    /// Sets an attribute (new, or an overwrite at `pos`, which the caller
+    /// looked up with `hash`); returns its change record. Limits and
+    /// ownership were checked by the caller. `operator` is an owner number.
     #[allow(clippy::too_many_arguments)] // one call site, every argument distinct
     pub(crate) fn put_attr(
         &mut self,
+        hash: u64,
+        pos: Option<u32>,
         key: Str,
         value: Str,
-        operator: &Actor,
+        operator: u32,
         take_owner: bool,
         auto_delete: bool,
-        revision: u64,
-        at: Millis,
-        hint: Option<usize>,
+        x: AttrX,
     ) -> Change {
-        // Where the key lives: the caller's hint if that slot still holds
-        // it (an earlier op may have compacted the slots), else a lookup.
-        let slot = match hint {
-            Some(p) if self.attrs.at(p).is_some_and(|s| s.attr.key == key) => Some(p),
-            _ => self.attrs.position(&key),
-        };
-        // Fast path: an overwrite that keeps owner and flag touches no index.
-        if let Some(s) = slot.and_then(|p| self.attrs.at_mut(p)) {
-            if (!take_owner || s.attr.owner == *operator) && s.attr.auto_delete == auto_delete {
-                let old_bytes = s.attr.value.len() as u64;
-                let change = Change::AttributeSet {
-                    key,
-                    value: value.clone(),
-                    owner: s.attr.owner.clone(),
-                    auto_delete,
-                };
+        let owner = match pos.and_then(|p| self.attrs.meta(p)) {
+            Some(m) => {
+                let old = m.owner();
+                let old_bytes = u64::from(m.value_len());
+                let owner = if take_owner { operator } else { old };
+                let p = pos.unwrap_or_default();
+                self.attrs.set_value(p, &value);
+                if let Some(m) = self.attrs.meta_mut(p) {
+                    m.x = x;
+                }
                 self.value_bytes = self.value_bytes - old_bytes + value.len() as u64;
-                s.attr.value = value;
-                s.attr.revision = revision;
-                s.attr.changed_at = at;
-                return change;
-            }
-        }
-        // `slot` stays valid below: the owner index moves list entries,
-        // never attribute slots.
-        let existing = slot.and_then(|p| self.attrs.at(p)).map(|s| {
-            (
-                s.attr.owner.clone(),
-                s.attr.auto_delete,
-                s.owned_pos,
-                s.attr.value.len(),
-            )
-        });
-        let owner = match (&existing, take_owner) {
-            (Some((old, ..)), false) => old.clone(),
-            _ => operator.clone(),
-        };
-        let new_bytes = value.len() as u64;
-        let change = Change::AttributeSet {
-            key: key.clone(),
-            value: value.clone(),
-            owner: owner.clone(),
-            auto_delete,
-        };
-        match existing {
-            Some((old_owner, old_auto, old_pos, old_bytes)) => {
-                let was = indexed_owner(&old_owner, old_auto);
-                let will = indexed_owner(&owner, auto_delete);
-                let reindex = was != will;
-                if reindex {
-                    if let Some(u) = was {
-                        self.unindex(u, List::Attrs, old_pos);
-                    }
+                if owner != old {
+                    self.add_ref(owner, true);
                 }
-                let pos = match (reindex, will) {
-                    (true, Some(u)) => self.index(u, List::Attrs, key.clone()),
-                    _ => old_pos,
-                };
-                if let Some(s) = slot.and_then(|p| self.attrs.at_mut(p)) {
-                    s.attr.value = value;
-                    s.attr.owner = owner;
-                    s.attr.auto_delete = auto_delete;
-                    s.attr.revision = revision;
-                    s.attr.changed_at = at;
-                    s.owned_pos = pos;
+                self.attrs.set_owner(p, owner, auto_delete);
+                if owner != old {
+                    self.add_ref(old, false);
                 }
-                self.value_bytes = self.value_bytes - old_bytes as u64 + new_bytes;
+                owner
             }
             None => {
-                let pos = match indexed_owner(&owner, auto_delete) {
-                    Some(u) => self.index(&u.clone(), List::Attrs, key.clone()),
-                    None => 0,
-                };
-                self.attrs.push(AttrSlot {
-                    attr: Attribute {
-                        key,
-                        value,
-                        owner,
-                        auto_delete,
-                        revision,
-                        changed_at: at,
-                    },
-                    owned_pos: pos,
-                });
-                self.value_bytes += new_bytes;
+                let pushed =
+                    self.attrs
+                        .push(hash, &key, &value, operator, auto_delete, x, &self.hasher);
+                if pushed.is_some() {
+                    self.value_bytes += value.len() as u64;
+                    self.add_ref(operator, true);
+                }
+                operator
             }
-        }
-        change
-    }
-
-    /// Appends a restored attribute whose key is new (checked by the
-    /// caller), indexing its owner; no change record is built.
-    #[cfg(feature = "serde")]
-    pub(crate) fn restore_attr(&mut self, attr: Attribute) {
-        let pos = match indexed_owner(&attr.owner, attr.auto_delete) {
-            Some(u) => self.index(&u.clone(), List::Attrs, attr.key.clone()),
-            None => 0,
         };
-        self.value_bytes += attr.value.len() as u64;
-        self.attrs.push(AttrSlot {
-            attr,
-            owned_pos: pos,
-        });
+        Change::AttributeSet {
+            key,
+            value,
+            owner: self.actor(owner),
+            auto_delete,
+        }
     }
 
-    /// Deletes an attribute, keeping the owner index and byte total right.
-    pub(crate) fn delete_attr(&mut self, key: &str) -> Option<Attribute> {
-        let slot = self.attrs.remove(key)?;
-        self.value_bytes -= slot.attr.value.len() as u64;
-        if let Some(u) = indexed_owner(&slot.attr.owner, slot.attr.auto_delete) {
-            self.unindex(&u.clone(), List::Attrs, slot.owned_pos);
-        }
-        Some(slot.attr)
+    /// Deletes the attribute at `pos` (its key hashing to `hash`), keeping
+    /// the owner index, the user records and the byte total right.
+    pub(crate) fn delete_attr(&mut self, hash: u64, pos: u32) -> bool {
+        let Some(m) = self.attrs.remove(hash, pos) else {
+            return false;
+        };
+        self.value_bytes -= u64::from(m.value_len());
+        self.add_ref(m.owner(), false);
+        true
     }
 
     /// Appends or updates a queue element (the queue must exist); returns
     /// its change record. Capacity was checked by the caller.
-    pub(crate) fn put_elem(
-        &mut self,
-        key: Str,
-        value: Str,
-        owner: Actor,
-        transient: bool,
-    ) -> Change {
-        let change = Change::QueueSet {
-            key: key.clone(),
-            value: value.clone(),
-            owner: owner.clone(),
-            transient,
+    pub(crate) fn put_elem(&mut self, key: Str, value: Str, owner: u32, transient: bool) -> Change {
+        let hash = self.hash(&key);
+        let actor = self.actor(owner);
+        let Some(q) = self.queue.as_mut() else {
+            return Change::QueueSet {
+                key,
+                value,
+                owner: actor,
+                transient,
+            };
         };
-        let Some(queue) = self.queue.as_ref() else {
-            return change;
-        };
-        let existing = queue
-            .elems
-            .get(&key)
-            .map(|s| (s.elem.owner.clone(), s.elem.transient, s.owned_pos));
-        let will = indexed_owner(&owner, transient).cloned();
-        match existing {
-            Some((old_owner, old_transient, old_pos)) => {
-                let was = indexed_owner(&old_owner, old_transient);
-                let reindex = was != will.as_ref();
-                if reindex {
-                    if let Some(u) = was {
-                        self.unindex(u, List::Elems, old_pos);
-                    }
-                }
-                let pos = match (reindex, &will) {
-                    (true, Some(u)) => self.index(u, List::Elems, key.clone()),
-                    _ => old_pos,
-                };
-                if let Some(s) = self.queue.as_mut().and_then(|q| q.elems.get_mut(&key)) {
-                    s.elem.value = value;
-                    s.elem.owner = owner;
-                    s.elem.transient = transient;
-                    s.owned_pos = pos;
+        match q.elems.find(hash, &key) {
+            Some(p) => {
+                let old = q.elems.meta(p).map_or(ADMIN, |m| m.owner());
+                q.elems.set_value(p, &value);
+                q.elems.set_owner(p, owner, transient);
+                if old != owner {
+                    self.add_ref(owner, true);
+                    self.add_ref(old, false);
                 }
             }
             None => {
-                let pos = match &will {
-                    Some(u) => self.index(u, List::Elems, key.clone()),
-                    None => 0,
-                };
-                if let Some(q) = self.queue.as_mut() {
-                    q.elems.push(ElemSlot {
-                        elem: QueueElement {
-                            key,
-                            value,
-                            owner,
-                            transient,
-                        },
-                        owned_pos: pos,
-                    });
+                if q.elems
+                    .push(hash, &key, &value, owner, transient, (), &self.hasher)
+                    .is_some()
+                {
+                    self.add_ref(owner, true);
                 }
             }
         }
-        change
+        Change::QueueSet {
+            key,
+            value,
+            owner: actor,
+            transient,
+        }
     }
 
-    /// Removes a queue element, keeping the owner index right.
+    /// The element at `pos` of the queue, copied out.
+    pub(crate) fn element(&self, pos: u32) -> Option<QueueElement> {
+        let q = self.queue.as_ref()?;
+        let m = q.elems.meta(pos)?;
+        Some(QueueElement {
+            key: Str::from(q.elems.key(pos)),
+            value: Str::from(q.elems.value(pos)),
+            owner: self.actor(m.owner()),
+            transient: m.flagged(),
+        })
+    }
+
+    /// The attribute at `pos`, copied out.
+    pub(crate) fn attribute(&self, pos: u32) -> Option<Attribute> {
+        let m = self.attrs.meta(pos)?;
+        Some(Attribute {
+            key: Str::from(self.attrs.key(pos)),
+            value: Str::from(self.attrs.value(pos)),
+            owner: self.actor(m.owner()),
+            auto_delete: m.flagged(),
+            revision: m.x.revision,
+            changed_at: m.x.at,
+        })
+    }
+
+    /// Removes the queue element named `key`, keeping the owner index right.
     pub(crate) fn remove_elem(&mut self, key: &str) -> Option<QueueElement> {
-        let slot = self.queue.as_mut()?.elems.remove(key)?;
-        if let Some(u) = indexed_owner(&slot.elem.owner, slot.elem.transient) {
-            self.unindex(&u.clone(), List::Elems, slot.owned_pos);
-        }
-        Some(slot.elem)
+        let hash = self.hash(key);
+        let pos = self.queue.as_ref()?.elems.find(hash, key)?;
+        let elem = self.element(pos)?;
+        let m = self.queue.as_mut()?.elems.remove(hash, pos)?;
+        self.add_ref(m.owner(), false);
+        Some(elem)
     }
 
     /// Removes the queue and every owner-index entry pointing into it.
@@ -348,59 +290,109 @@ impl Room {
         let Some(queue) = self.queue.take() else {
             return false;
         };
-        drop(queue);
-        // Every transient entry of the owner index points into this queue.
-        for rec in self.users.values_mut() {
-            rec.transient.clear();
+        for pos in queue.elems.positions() {
+            if let Some(m) = queue.elems.meta(pos) {
+                self.add_ref(m.owner(), false);
+            }
         }
-        self.users.retain(|_, r| !r.is_idle());
         true
     }
 
-    /// Ends `user`'s presence: clears its connections and removes what it
-    /// owns with auto-delete / transient, in listing then queue order.
-    /// Returns the removal changes (without the `MemberExited` one).
-    pub(crate) fn exit(&mut self, user: &str, first: Change) -> Vec<Change> {
-        let Some(rec) = self.users.get_mut(user) else {
-            return alloc::vec![first];
-        };
-        rec.live = 0;
-        rec.dropped = 0;
-        rec.grace_until = None;
-        let mut attrs = core::mem::take(&mut rec.auto_attrs);
-        let elems = core::mem::take(&mut rec.transient);
-        // With no connections and nothing owned left, the record stays only
-        // for a role; decided now, while it is in hand.
-        let idle = rec.is_idle();
-        let mut changes = Vec::with_capacity(attrs.len() + elems.len() + 1);
-        changes.push(first);
-
-        // Listing order: sort the user's keys by slot position, in place.
-        if attrs.len() > 1 {
-            attrs.sort_by_cached_key(|k| self.attrs.position(k).unwrap_or(usize::MAX));
+    /// Ends user `n`'s presence: clears its connections and removes what it
+    /// owns with auto-delete (then transient), in listing then queue order,
+    /// pushing a change for each after `changes`' first (the exit itself).
+    /// `scratch` is reused working memory.
+    pub(crate) fn exit(&mut self, n: u32, changes: &mut Vec<Change>, scratch: &mut Vec<u32>) {
+        if let Some(rec) = self.users.get_mut(n) {
+            rec.live = 0;
+            rec.dropped = 0;
+            rec.grace_until = Millis::ZERO;
         }
-        for key in attrs {
-            if let Some(slot) = self.attrs.remove(&key) {
-                self.value_bytes -= slot.attr.value.len() as u64;
+        // Hold a reference so the record outlives its removals below.
+        self.add_ref(n, true);
+        self.attrs.owned(n, scratch);
+        for &pos in scratch.iter() {
+            let key = Str::from(self.attrs.key(pos));
+            if let Some(m) = self.attrs.remove_at(pos, &self.hasher) {
+                self.value_bytes -= u64::from(m.value_len());
+                self.add_ref(n, false);
                 changes.push(Change::AttributeDeleted { key });
             }
         }
-
-        if let Some(queue) = self.queue.as_mut() {
-            let mut found: Vec<(usize, Str)> = elems
-                .into_iter()
-                .filter_map(|k| queue.elems.position(&k).map(|p| (p, k)))
-                .collect();
-            found.sort_unstable_by_key(|(p, _)| *p);
-            for (_, key) in found {
-                if queue.elems.remove(&key).is_some() {
+        if let Some(q) = self.queue.as_mut() {
+            q.elems.owned(n, scratch);
+            for &pos in scratch.iter() {
+                let key = Str::from(q.elems.key(pos));
+                if q.elems.remove_at(pos, &self.hasher).is_some() {
+                    if let Some(r) = self.users.get_mut(n) {
+                        r.refs = r.refs.saturating_sub(1);
+                    }
                     changes.push(Change::QueueRemoved { key });
                 }
             }
         }
-        if idle {
-            self.users.remove(user);
+        self.add_ref(n, false);
+        self.settle();
+    }
+
+    /// Compacts the stores after an operation that removed entries.
+    pub(crate) fn settle(&mut self) {
+        self.attrs.settle(&self.hasher);
+        if let Some(q) = self.queue.as_mut() {
+            q.elems.settle(&self.hasher);
         }
-        changes
+    }
+}
+
+static EMPTY: Str = Str::EMPTY;
+
+/// The engine's rooms: boxed (a room is large, and a table of boxes wastes
+/// only a pointer per free bucket), found by id.
+#[derive(Default)]
+pub(crate) struct Rooms {
+    table: HashTable<Box<Room>>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Rooms {
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&Room> {
+        self.table
+            .find(hash_key(&self.hasher, id), |r| *r.id == *id)
+            .map(|r| &**r)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Room> {
+        self.table
+            .find_mut(hash_key(&self.hasher, id), |r| *r.id == *id)
+            .map(|r| &mut **r)
+    }
+
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Adds a room whose id is free (callers check first).
+    pub(crate) fn insert(&mut self, room: Box<Room>) {
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(hash_key(hasher, &room.id), room, |r| {
+                hash_key(hasher, &r.id)
+            });
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Box<Room>> {
+        self.table
+            .find_entry(hash_key(&self.hasher, id), |r| *r.id == *id)
+            .ok()
+            .map(|e| e.remove().0)
+    }
+
+    /// Every room, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Room> + '_ {
+        self.table.iter().map(|r| &**r)
     }
 }

@@ -27,11 +27,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::command::{Actor, Role};
 use crate::engine::{check_element, check_key, Engine};
 use crate::flow::{FlowWindow, TokenBucket};
-use crate::members::UserRec;
 use crate::outcome::{Attribute, QueueElement};
 use crate::profile::Profile;
 use crate::queue::Queue;
-use crate::room::Room;
+use crate::room::{AttrX, Room};
 use crate::text::Str;
 use crate::time::Millis;
 
@@ -186,26 +185,34 @@ fn room_snap(room: &Room) -> RoomSnap {
         .users
         .iter()
         .filter(|(_, r)| r.is_present() || r.role != Role::Member)
-        .map(|(id, r)| UserSnap {
-            id: id.clone(),
+        .map(|(_, r)| UserSnap {
+            id: r.name.clone(),
             live: r.live,
             dropped: r.dropped,
-            grace_until: r.grace_until,
+            grace_until: r.grace(),
             role: r.role,
         })
         .collect();
     users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     RoomSnap {
         id: room.id.clone(),
-        creator: room.creator.clone(),
+        creator: room.creator_name().clone(),
         seq: room.seq,
         flow_start: room.flow.start,
         flow_normal: room.flow.normal,
         flow_high: room.flow.high,
-        attributes: Seq(room.attrs.iter().map(|s| s.attr.clone()).collect()),
+        attributes: Seq(room
+            .attrs
+            .positions()
+            .filter_map(|p| room.attribute(p))
+            .collect()),
         queue: room.queue.as_ref().map(|q| QueueSnap {
             capacity: q.capacity,
-            elements: Seq(q.elems.iter().map(|s| s.elem.clone()).collect()),
+            elements: Seq(q
+                .elems
+                .positions()
+                .filter_map(|p| room.element(p))
+                .collect()),
         }),
         users: Seq(users),
     }
@@ -238,7 +245,7 @@ fn build_room(
     if snap.seq == 0 || snap.seq > MAX_SEQ {
         return invalid("room sequence number 0 or above MAX_SEQ");
     }
-    let mut room = Room::new(snap.id, snap.creator);
+    let mut room = Room::new(snap.id, &snap.creator).ok_or(SnapshotError::Invalid("creator id"))?;
     room.seq = snap.seq;
 
     if snap.flow_start.is_some_and(after_now)
@@ -266,7 +273,7 @@ fn build_room(
             return invalid("user ids empty, unsorted or repeated");
         }
         previous = Some(&u.id);
-        let is_creator = u.id == room.creator;
+        let is_creator = u.id == snap.creator;
         if is_creator != (u.role == Role::Creator) {
             return invalid("Creator role not held by exactly the creator");
         }
@@ -278,32 +285,29 @@ fn build_room(
         // period ahead: no engine sets one anywhere else.
         let grace = limits.disconnect_grace_ms;
         let out_of_range = |g: Millis| now.is_some_and(|n| g <= n || g > n.saturating_add(grace));
-        if (u.dropped > 0) != u.grace_until.is_some() || u.grace_until.is_some_and(out_of_range) {
+        if (u.dropped > 0) != u.grace_until.is_some()
+            || u.grace_until.is_some_and(out_of_range)
+            || u.grace_until == Some(Millis::ZERO)
+        {
             return invalid("dropped connections and grace deadline disagree");
         }
         if u.live == 0 && u.dropped == 0 && u.role == Role::Member {
             return invalid("user record with nothing in it");
         }
-        room.users.insert(
-            u.id.clone(),
-            UserRec {
-                live: u.live,
-                dropped: u.dropped,
-                grace_until: u.grace_until,
-                role: u.role,
-                ..UserRec::default()
-            },
-        );
+        let n = room
+            .intern(&u.id)
+            .ok_or(SnapshotError::Invalid("too many users"))?;
+        if let Some(rec) = room.users.get_mut(n) {
+            rec.live = u.live;
+            rec.dropped = u.dropped;
+            rec.grace_until = u.grace_until.unwrap_or(Millis::ZERO);
+            rec.role = u.role;
+        }
     }
     if !creator_seen {
         return invalid("creator has no record");
     }
 
-    // Reserve no more than the profile allows a room: a forged count must
-    // fail validation before it costs memory.
-    let n = snap.attributes.0.len();
-    room.attrs
-        .reserve(limits.max_keys_per_room.map_or(n, |m| n.min(m as usize)));
     for a in snap.attributes.0 {
         check_key(&a.key, limits.max_key_len, limits.key_unit)
             .map_err(|_| SnapshotError::Invalid("attribute key"))?;
@@ -317,7 +321,7 @@ fn build_room(
             return invalid("attribute revision or time out of range");
         }
         check_actor(&a.owner)?;
-        if room.attrs.get(&a.key).is_some() {
+        if room.attrs.find(room.hash(&a.key), &a.key).is_some() {
             return invalid("attribute key repeated");
         }
         if limits
@@ -326,7 +330,15 @@ fn build_room(
         {
             return invalid("more attributes than the profile allows");
         }
-        room.restore_attr(a);
+        let owner = room
+            .owner_of(&a.owner)
+            .ok_or(SnapshotError::Invalid("too many users"))?;
+        let x = AttrX {
+            revision: a.revision,
+            at: a.changed_at,
+        };
+        let hash = room.hash(&a.key);
+        let _ = room.put_attr(hash, None, a.key, a.value, owner, false, a.auto_delete, x);
         if limits
             .max_room_value_bytes
             .is_some_and(|m| room.value_bytes > m)
@@ -342,20 +354,24 @@ fn build_room(
         if q.capacity == 0 || q.capacity > ql.max_capacity.max(ql.default_capacity) {
             return invalid("queue capacity out of range");
         }
-        room.queue = Some(Queue::new(q.capacity));
+        room.queue = Some(alloc::boxed::Box::new(Queue::new(q.capacity)));
         for e in q.elements.0 {
             check_element(&e.key, &e.value, ql)
                 .map_err(|_| SnapshotError::Invalid("queue element shape"))?;
             check_actor(&e.owner)?;
             let full = room.queue.as_ref().is_none_or(|q| !q.has_room());
+            let hash = room.hash(&e.key);
             let repeated = room
                 .queue
                 .as_ref()
-                .is_some_and(|q| q.elems.get(&e.key).is_some());
+                .is_some_and(|q| q.elems.find(hash, &e.key).is_some());
             if full || repeated {
                 return invalid("queue over capacity or key repeated");
             }
-            let _ = room.put_elem(e.key, e.value, e.owner, e.transient);
+            let owner = room
+                .owner_of(&e.owner)
+                .ok_or(SnapshotError::Invalid("too many users"))?;
+            let _ = room.put_elem(e.key, e.value, owner, e.transient);
         }
     }
     Ok(room)
@@ -366,7 +382,7 @@ impl Engine {
     /// events are not included.
     #[must_use]
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut rooms: Vec<&Room> = self.rooms.values().collect();
+        let mut rooms: Vec<&Room> = self.rooms.iter().collect();
         rooms.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         encode(&EngineSnap {
             profile: self.profile,
@@ -425,7 +441,7 @@ impl Engine {
         if snap.profile != self.profile {
             return Err(SnapshotError::ProfileMismatch);
         }
-        if self.rooms.contains_key(&*snap.room.id) {
+        if self.rooms.contains(&snap.room.id) {
             return Err(SnapshotError::RoomExists);
         }
         let mut room = build_room(snap.room, &self.profile, None)?;
@@ -451,12 +467,12 @@ impl Engine {
             return invalid("engine values over the profile's total");
         }
         self.value_bytes = total;
-        for (user, rec) in &room.users {
-            if let Some(at) = rec.grace_until {
-                self.timers.insert((at, room.id.clone(), user.clone()));
+        for (_, rec) in room.users.iter() {
+            if let Some(at) = rec.grace() {
+                self.timers.insert((at, room.id.clone(), rec.name.clone()));
             }
         }
-        self.rooms.insert(room.id.clone(), room);
+        self.rooms.insert(alloc::boxed::Box::new(room));
         Ok(())
     }
 }

@@ -28,6 +28,9 @@ enum Repr {
 }
 
 impl Str {
+    /// The empty string.
+    pub(crate) const EMPTY: Str = Str(Repr::Inline(heapless::String::new()));
+
     /// The string's contents.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -54,6 +57,13 @@ impl Str {
             Ok(inline) => Str(Repr::Inline(inline)),
             Err(_) => Str(Repr::Shared(Arc::from(s))),
         }
+    }
+}
+
+impl Default for Str {
+    /// The empty string (inline).
+    fn default() -> Str {
+        Str(Repr::Inline(heapless::String::new()))
     }
 }
 

@@ -1,16 +1,88 @@
-//! The borrowed read view of one room.
+//! The borrowed read view of one room: reads that copy nothing.
 
 use alloc::vec::Vec;
 
-use crate::command::Role;
+use crate::command::{Actor, Role};
 use crate::outcome::{Attribute, QueueElement};
 use crate::room::Room;
+use crate::store::{Meta, ADMIN};
 use crate::text::Str;
+use crate::time::Millis;
 
-/// A borrowed view of one room.
+/// A borrowed view of one room, from [`crate::Engine::room`].
 #[derive(Clone, Copy)]
 pub struct RoomView<'a> {
     pub(crate) room: &'a Room,
+}
+
+/// A stored attribute, borrowed from the room (nothing is copied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttrRef<'a> {
+    /// Key.
+    pub key: &'a str,
+    /// Value.
+    pub value: &'a str,
+    /// The owning user's id; `None` when `Admin` owns it.
+    pub owner: Option<&'a str>,
+    /// Deleted when its (user) owner exits.
+    pub auto_delete: bool,
+    /// Room sequence number of its last change.
+    pub revision: u64,
+    /// Time of its last change.
+    pub changed_at: Millis,
+}
+
+impl AttrRef<'_> {
+    /// The owner as an [`Actor`].
+    #[must_use]
+    pub fn owner_actor(&self) -> Actor {
+        self.owner.map_or(Actor::Admin, Actor::user)
+    }
+
+    /// An owned copy.
+    #[must_use]
+    pub fn to_attribute(&self) -> Attribute {
+        Attribute {
+            key: self.key.into(),
+            value: self.value.into(),
+            owner: self.owner_actor(),
+            auto_delete: self.auto_delete,
+            revision: self.revision,
+            changed_at: self.changed_at,
+        }
+    }
+}
+
+/// A queue element, borrowed from the room (nothing is copied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ElemRef<'a> {
+    /// Key.
+    pub key: &'a str,
+    /// Value.
+    pub value: &'a str,
+    /// The owning user's id; `None` when `Admin` owns it.
+    pub owner: Option<&'a str>,
+    /// Removed when its (user) owner exits.
+    pub transient: bool,
+}
+
+impl ElemRef<'_> {
+    /// The owner as an [`Actor`].
+    #[must_use]
+    pub fn owner_actor(&self) -> Actor {
+        self.owner.map_or(Actor::Admin, Actor::user)
+    }
+
+    /// An owned copy.
+    #[must_use]
+    pub fn to_element(&self) -> QueueElement {
+        QueueElement {
+            key: self.key.into(),
+            value: self.value.into(),
+            owner: self.owner_actor(),
+            transient: self.transient,
+        }
+    }
 }
 
 impl<'a> RoomView<'a> {
@@ -23,7 +95,7 @@ impl<'a> RoomView<'a> {
     /// The creator's user id.
     #[must_use]
     pub fn creator(&self) -> &'a Str {
-        &self.room.creator
+        self.room.creator_name()
     }
 
     /// Current sequence number.
@@ -44,15 +116,51 @@ impl<'a> RoomView<'a> {
         self.room.value_bytes
     }
 
+    fn owner(&self, owner: u32) -> Option<&'a str> {
+        if owner == ADMIN {
+            return None;
+        }
+        self.room.owner_name(owner).map(|s| s.as_str())
+    }
+
+    fn attr_at(&self, pos: u32) -> Option<AttrRef<'a>> {
+        let room = self.room;
+        let m = room.attrs.meta(pos)?;
+        Some(AttrRef {
+            key: room.attrs.key(pos),
+            value: room.attrs.value(pos),
+            owner: self.owner(m.owner()),
+            auto_delete: m.flagged(),
+            revision: m.x.revision,
+            changed_at: m.x.at,
+        })
+    }
+
+    fn elem_at(&self, pos: u32) -> Option<ElemRef<'a>> {
+        let q = self.room.queue.as_ref()?;
+        let m: &Meta<()> = q.elems.meta(pos)?;
+        Some(ElemRef {
+            key: q.elems.key(pos),
+            value: q.elems.value(pos),
+            owner: self.owner(m.owner()),
+            transient: m.flagged(),
+        })
+    }
+
     /// One attribute.
     #[must_use]
-    pub fn attribute(&self, key: &str) -> Option<&'a Attribute> {
-        self.room.attrs.get(key).map(|s| &s.attr)
+    pub fn attribute(&self, key: &str) -> Option<AttrRef<'a>> {
+        let pos = self.room.attrs.find(self.room.hash(key), key)?;
+        self.attr_at(pos)
     }
 
     /// Every attribute, in listing order, borrowed.
-    pub fn attributes(&self) -> impl Iterator<Item = &'a Attribute> + 'a {
-        self.room.attrs.iter().map(|s| &s.attr)
+    pub fn attributes(&self) -> impl Iterator<Item = AttrRef<'a>> + 'a {
+        let view = *self;
+        self.room
+            .attrs
+            .positions()
+            .filter_map(move |p| view.attr_at(p))
     }
 
     /// Whether `user` holds a connection (live or in grace).
@@ -64,7 +172,25 @@ impl<'a> RoomView<'a> {
     /// `user`'s connections, live and in grace.
     #[must_use]
     pub fn connections(&self, user: &str) -> u32 {
-        self.room.users.get(user).map_or(0, |r| r.connections())
+        self.rec(user).map_or(0, |r| r.connections())
+    }
+
+    /// `user`'s live connections (not dropped).
+    #[must_use]
+    pub fn live_connections(&self, user: &str) -> u32 {
+        self.rec(user).map_or(0, |r| r.live)
+    }
+
+    /// `user`'s dropped connections still inside their grace period, and
+    /// when that ends.
+    #[must_use]
+    pub fn dropped_connections(&self, user: &str) -> Option<(u32, Millis)> {
+        let r = self.rec(user)?;
+        r.grace().map(|at| (r.dropped, at))
+    }
+
+    fn rec(&self, user: &str) -> Option<&'a crate::members::UserRec> {
+        self.room.users.by_name(&self.room.hasher, user)
     }
 
     /// `user`'s role.
@@ -81,7 +207,7 @@ impl<'a> RoomView<'a> {
             .users
             .iter()
             .filter(|(_, r)| r.is_present())
-            .map(|(u, _)| u)
+            .map(|(_, r)| &r.name)
             .collect();
         v.sort_unstable();
         v
@@ -99,12 +225,21 @@ impl<'a> RoomView<'a> {
         self.room.queue.as_ref().map_or(0, |q| q.elems.len())
     }
 
+    /// One queue element.
+    #[must_use]
+    pub fn queue_element(&self, key: &str) -> Option<ElemRef<'a>> {
+        let q = self.room.queue.as_ref()?;
+        let pos = q.elems.find(self.room.hash(key), key)?;
+        self.elem_at(pos)
+    }
+
     /// Queue elements in order, borrowed.
-    pub fn queue(&self) -> impl Iterator<Item = &'a QueueElement> + 'a {
+    pub fn queue(&self) -> impl Iterator<Item = ElemRef<'a>> + 'a {
+        let view = *self;
         self.room
             .queue
             .iter()
-            .flat_map(|q| q.elems.iter())
-            .map(|s| &s.elem)
+            .flat_map(|q| q.elems.positions())
+            .filter_map(move |p| view.elem_at(p))
     }
 }

@@ -149,9 +149,10 @@ fn owned_by_other(d: &Dialect, room: &str, operator: &Actor, keys: &[Str]) -> bo
         return false;
     };
     operator.as_user().is_some()
-        && keys
-            .iter()
-            .any(|k| view.attribute(k).is_some_and(|a| &a.owner != operator))
+        && keys.iter().any(|k| {
+            view.attribute(k)
+                .is_some_and(|a| a.owner_actor() != *operator)
+        })
 }
 
 fn request_id(d: &Dialect) -> String {

@@ -31,9 +31,9 @@ fn state(r: &Replayer) -> Vec<String> {
                         " {room}:seq={} attrs={:?} queue={:?}",
                         view.seq(),
                         view.attributes()
-                            .map(|a| (&a.key, &a.value))
+                            .map(|a| (a.key, a.value))
                             .collect::<Vec<_>>(),
-                        view.queue().map(|q| (&q.key, &q.value)).collect::<Vec<_>>()
+                        view.queue().map(|q| (q.key, q.value)).collect::<Vec<_>>()
                     ));
                 }
             }

@@ -142,7 +142,7 @@ fn compare_state(engine: &Engine, model: &Model) -> Result<(), String> {
         if *e.creator() != m.creator {
             return Err(diff("creator", short(e.creator()), short(&m.creator)));
         }
-        let e_attrs: Vec<_> = e.attributes().cloned().collect();
+        let e_attrs: Vec<_> = e.attributes().map(|a| a.to_attribute()).collect();
         if e_attrs != m.attributes {
             return Err(diff("attributes", short(&e_attrs), short(&m.attributes)));
         }
@@ -184,7 +184,7 @@ fn compare_state(engine: &Engine, model: &Model) -> Result<(), String> {
                 short(&m_cap),
             ));
         }
-        let e_queue: Vec<_> = e.queue().cloned().collect();
+        let e_queue: Vec<_> = e.queue().map(|e| e.to_element()).collect();
         let m_queue = m.queue.as_ref().map_or(Vec::new(), |q| q.elements.clone());
         if e_queue != m_queue {
             return Err(diff("queue", short(&e_queue), short(&m_queue)));

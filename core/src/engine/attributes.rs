@@ -1,55 +1,44 @@
-//! Attribute writes and reads (SPEC §4): request checks, a dry run that
-//! decides every op, then the apply and its one event.
+//! Attribute writes and reads (SPEC §4). A write reads top-down:
+//! [`Engine::write`] dispatches; [`write_policy`] and the membership check
+//! are the request-level checks; [`plan`] is the dry run that decides every
+//! op against the state the ops before it leave; [`apply`] changes the
+//! room; [`commit`] emits the one event.
 
 use alloc::vec::Vec;
 
-use super::Engine;
+use super::{commit, Engine, Output};
 use crate::command::{Actor, Expect, Op, Write};
 use crate::error::{OpError, Rejection};
 use crate::event::{Cause, Change};
 use crate::outcome::{BatchReport, OpFailure, Outcome, ReadReport, Success};
-use crate::profile::{BatchPolicy, Limits, OwnerRule, PolicyRule, Profile, Unit};
+use crate::profile::{BatchPolicy, Limits, OwnerRule, PolicyRule, Profile, Rules, Unit};
+use crate::room::{AttrX, Room};
+use crate::store::ADMIN;
 use crate::text::Str;
 use crate::time::Millis;
 
-use super::commit;
+/// An owner as the dry run sees it: an interned number, or `None` for
+/// the operator when it has no record yet (it owns nothing stored).
+type Who = Option<u32>;
 
-/// How one op of a write fared in the dry run.
-struct Shadow<'a> {
-    owner: &'a Actor,
-    bytes: u64,
-    revision: u64,
-}
+/// A key's state as the dry run sees it: `(owner, value bytes, revision)`.
+type Current = (Who, u64, u64);
+
+/// What the dry run learned about the first ops' keys, so the apply need
+/// not hash or look them up again: `(op index, key hash, position)`.
+type Hints = heapless::Vec<(usize, u64, Option<u32>), 8>;
 
 impl Engine {
     pub(super) fn write(&mut self, now: Millis, w: Write) -> Outcome {
         let Profile { limits, rules, .. } = self.profile;
-        let room = self
-            .rooms
-            .get_mut(&*w.room)
-            .ok_or(Rejection::RoomNotFound)?;
-        if w.ops.is_empty() {
-            return Err(Rejection::Empty);
-        }
-        if w.ops.len() > limits.max_ops_per_write as usize {
-            return Err(Rejection::TooManyOps {
-                max: limits.max_ops_per_write,
-            });
-        }
-        let has_set = w.ops.iter().any(|op| matches!(op, Op::Set { .. }));
-        let rule = if has_set {
-            rules.set_policy
-        } else {
-            rules.delete_policy
-        };
-        let policy = match (rule, w.policy) {
-            (PolicyRule::Fixed(p), None) => p,
-            (PolicyRule::Fixed(p), Some(q)) if p == q => p,
-            (PolicyRule::Fixed(_), Some(_)) => return Err(Rejection::PolicyNotAllowed),
-            (PolicyRule::PerRequest(d), q) => q.unwrap_or(d),
-        };
-        if let Actor::User(u) = &w.operator {
-            if rules.writer_must_be_member && !room.is_present(u) {
+        let room = self.rooms.get_mut(&w.room).ok_or(Rejection::RoomNotFound)?;
+        let policy = write_policy(&w, &limits, &rules)?;
+        let operator: Who = room.find_owner(&w.operator);
+        if let Actor::User(_) = &w.operator {
+            let present = operator
+                .and_then(|n| room.users.get(n))
+                .is_some_and(|r| r.is_present());
+            if rules.writer_must_be_member && !present {
                 return Err(Rejection::NotInRoom);
             }
         }
@@ -60,108 +49,20 @@ impl Engine {
                 OwnerRule::Operator => true,
             };
 
-        // Dry run: decide every op against the state the ops before it leave.
         let new_seq = room.seq.saturating_add(1);
-        let mut overlay: Vec<(&str, Option<Shadow<'_>>)> = Vec::new();
-        // Slot positions seen by the dry run, for the first ops of a batch.
-        let mut hints: heapless::Vec<(usize, Option<usize>), 8> = heapless::Vec::new();
-        let attrs = &room.attrs;
-        let mut failed: Vec<OpFailure> = Vec::new();
-        let mut keys = room.attrs.len();
-        let mut room_bytes = room.value_bytes;
-        let mut engine_bytes = self.value_bytes;
-        let last = w.ops.len() - 1;
-        for (i, op) in w.ops.iter().enumerate() {
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            if policy == BatchPolicy::StopOnError && !failed.is_empty() {
-                failed.push(OpFailure {
-                    index,
-                    key: op.key().clone(),
-                    error: OpError::NotAttempted,
-                });
-                continue;
-            }
-            let current = match overlay.iter().rev().find(|(k, _)| *k == &**op.key()) {
-                Some((_, s)) => s.as_ref().map(|s| (s.owner, s.bytes, s.revision)),
-                None => {
-                    let pos = attrs.position(op.key());
-                    // Remember where the key was, so applying the op need
-                    // not hash it again (a hint: checked before use).
-                    let _ = hints.push((i, pos));
-                    pos.and_then(|p| attrs.at(p))
-                        .map(|s| (&s.attr.owner, s.attr.value.len() as u64, s.attr.revision))
-                }
-            };
-            let verdict =
-                check_op(op, &w.operator, w.force, current.as_ref(), &limits).and_then(|()| {
-                    let Op::Set { value, .. } = op else {
-                        return Ok(());
-                    };
-                    let old_bytes = current.as_ref().map_or(0, |c| c.1);
-                    if current.is_none()
-                        && limits.max_keys_per_room.is_some_and(|m| keys >= m as usize)
-                    {
-                        return Err(OpError::KeyCountLimit);
-                    }
-                    let new_room = room_bytes - old_bytes + value.len() as u64;
-                    if limits.max_room_value_bytes.is_some_and(|m| new_room > m) {
-                        return Err(OpError::RoomSizeLimit);
-                    }
-                    let new_engine = engine_bytes - old_bytes + value.len() as u64;
-                    if limits
-                        .max_engine_value_bytes
-                        .is_some_and(|m| new_engine > m)
-                    {
-                        return Err(OpError::EngineSizeLimit);
-                    }
-                    Ok(())
-                });
-            match verdict {
-                Err(error) if policy == BatchPolicy::Atomic => {
-                    return Err(Rejection::Op { index, error });
-                }
-                Err(error) => failed.push(OpFailure {
-                    index,
-                    key: op.key().clone(),
-                    error,
-                }),
-                Ok(()) => {
-                    let old_bytes = current.as_ref().map_or(0, |c| c.1);
-                    let shadow = match op {
-                        Op::Set { value, .. } => {
-                            if current.is_none() {
-                                keys += 1;
-                            }
-                            let bytes = value.len() as u64;
-                            room_bytes = room_bytes - old_bytes + bytes;
-                            engine_bytes = engine_bytes - old_bytes + bytes;
-                            let owner = match current {
-                                Some((owner, ..)) if !take_owner => owner,
-                                _ => &w.operator,
-                            };
-                            Some(Shadow {
-                                owner,
-                                bytes,
-                                revision: new_seq,
-                            })
-                        }
-                        Op::Delete { .. } => {
-                            keys -= 1;
-                            room_bytes -= old_bytes;
-                            engine_bytes -= old_bytes;
-                            None
-                        }
-                    };
-                    if i < last {
-                        overlay.push((op.key(), shadow));
-                    }
-                }
-            }
-        }
-        drop(overlay);
-
+        let (failed, hints) = plan(
+            &w,
+            room,
+            operator,
+            take_owner,
+            policy,
+            &limits,
+            self.value_bytes,
+            new_seq,
+        )?;
         let applied = w.ops.len() - failed.len();
         if applied == 0 {
+            let has_set = w.ops.iter().any(|op| matches!(op, Op::Set { .. }));
             if !has_set && rules.reject_if_nothing_deleted {
                 return Err(Rejection::NothingDeleted);
             }
@@ -172,54 +73,33 @@ impl Engine {
             }));
         }
 
-        // Apply what the dry run accepted; nothing here can fail.
         let before = room.value_bytes;
-        let mut changes = Vec::with_capacity(applied);
-        let mut fails = failed.iter().map(|f| f.index as usize).peekable();
-        for (i, op) in w.ops.into_iter().enumerate() {
-            if fails.peek() == Some(&i) {
-                fails.next();
-                continue;
-            }
-            match op {
-                Op::Set {
-                    key,
-                    value,
-                    auto_delete,
-                    ..
-                } => {
-                    let auto = auto_delete.unwrap_or(rules.default_auto_delete);
-                    let hint = hints.iter().find(|(j, _)| *j == i).and_then(|(_, p)| *p);
-                    changes.push(room.put_attr(
-                        key,
-                        value,
-                        &w.operator,
-                        take_owner,
-                        auto,
-                        new_seq,
-                        now,
-                        hint,
-                    ));
-                }
-                Op::Delete { key, .. } => {
-                    if room.delete_attr(&key).is_some() {
-                        changes.push(Change::AttributeDeleted { key });
-                    }
-                }
-            }
-        }
-        self.value_bytes = self.value_bytes - before + room.value_bytes;
         let cause = if w.force {
             Cause::Forced
         } else {
             Cause::Written
         };
+        let operator_actor = w.operator.clone();
+        let changes = apply(
+            &mut self.out,
+            room,
+            w,
+            &failed,
+            &hints,
+            take_owner,
+            rules.default_auto_delete,
+            AttrX {
+                revision: new_seq,
+                at: now,
+            },
+        );
+        self.value_bytes = self.value_bytes - before + room.value_bytes;
         commit(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             room,
             now,
-            w.operator,
+            operator_actor,
             cause,
             changes,
             None,
@@ -235,15 +115,21 @@ impl Engine {
         let room = self.rooms.get(id).ok_or(Rejection::RoomNotFound)?;
         let attributes = match keys {
             Some([]) => return Err(Rejection::Empty),
-            None => room.attrs.iter().map(|s| s.attr.clone()).collect(),
+            None => room
+                .attrs
+                .positions()
+                .filter_map(|p| room.attribute(p))
+                .collect(),
             Some(keys) => {
-                let mut found: Vec<usize> =
-                    keys.iter().filter_map(|k| room.attrs.position(k)).collect();
+                let mut found: Vec<u32> = keys
+                    .iter()
+                    .filter_map(|k| room.attrs.find(room.hash(k), k))
+                    .collect();
                 found.sort_unstable();
                 found.dedup();
                 found
                     .into_iter()
-                    .filter_map(|p| room.attrs.at(p).map(|s| s.attr.clone()))
+                    .filter_map(|p| room.attribute(p))
                     .collect()
             }
         };
@@ -254,13 +140,211 @@ impl Engine {
     }
 }
 
+/// The request-level checks of a write, in order: at least one op, at
+/// most `max_ops_per_write`, a request policy the profile allows. Returns
+/// the batch policy in force.
+fn write_policy(w: &Write, limits: &Limits, rules: &Rules) -> Result<BatchPolicy, Rejection> {
+    if w.ops.is_empty() {
+        return Err(Rejection::Empty);
+    }
+    if w.ops.len() > limits.max_ops_per_write as usize {
+        return Err(Rejection::TooManyOps {
+            max: limits.max_ops_per_write,
+        });
+    }
+    let has_set = w.ops.iter().any(|op| matches!(op, Op::Set { .. }));
+    let rule = if has_set {
+        rules.set_policy
+    } else {
+        rules.delete_policy
+    };
+    match (rule, w.policy) {
+        (PolicyRule::Fixed(p), None) => Ok(p),
+        (PolicyRule::Fixed(p), Some(q)) if p == q => Ok(p),
+        (PolicyRule::Fixed(_), Some(_)) => Err(Rejection::PolicyNotAllowed),
+        (PolicyRule::PerRequest(d), q) => Ok(q.unwrap_or(d)),
+    }
+}
+
+/// The dry run: decides every op, in order, against the state the ops
+/// before it leave, without changing the room. Returns the failed ops (an
+/// `Atomic` batch's first failure rejects the whole command) and the hints
+/// the apply reuses.
+#[allow(clippy::too_many_arguments)] // the write and the state it is judged against
+fn plan(
+    w: &Write,
+    room: &Room,
+    operator: Who,
+    take_owner: bool,
+    policy: BatchPolicy,
+    limits: &Limits,
+    engine_bytes: u64,
+    new_seq: u64,
+) -> Result<(Vec<OpFailure>, Hints), Rejection> {
+    // What the ops before this one did to their keys (none for the last
+    // op, which nothing after it reads): `None` deleted.
+    let mut overlay: Vec<(&str, Option<Current>)> = Vec::new();
+    let mut hints = Hints::new();
+    let mut failed: Vec<OpFailure> = Vec::new();
+    let mut keys = room.attrs.len();
+    let mut room_bytes = room.value_bytes;
+    let mut engine_bytes = engine_bytes;
+    let last = w.ops.len() - 1;
+    for (i, op) in w.ops.iter().enumerate() {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        if policy == BatchPolicy::StopOnError && !failed.is_empty() {
+            failed.push(OpFailure {
+                index,
+                key: op.key().clone(),
+                error: OpError::NotAttempted,
+            });
+            continue;
+        }
+        let current: Option<Current> = match overlay.iter().rev().find(|(k, _)| *k == &**op.key()) {
+            Some((_, c)) => *c,
+            None => {
+                let hash = room.hash(op.key());
+                let pos = room.attrs.find(hash, op.key());
+                let _ = hints.push((i, hash, pos));
+                pos.and_then(|p| room.attrs.meta(p))
+                    .map(|m| (Some(m.owner()), u64::from(m.value_len()), m.x.revision))
+            }
+        };
+        let old_bytes = current.map_or(0, |c| c.1);
+        let verdict =
+            check_op(op, &w.operator, operator, w.force, current, limits).and_then(|()| {
+                let Op::Set { value, .. } = op else {
+                    return Ok(());
+                };
+                if current.is_none() && limits.max_keys_per_room.is_some_and(|m| keys >= m as usize)
+                {
+                    return Err(OpError::KeyCountLimit);
+                }
+                let new_room = room_bytes - old_bytes + value.len() as u64;
+                if limits.max_room_value_bytes.is_some_and(|m| new_room > m) {
+                    return Err(OpError::RoomSizeLimit);
+                }
+                let new_engine = engine_bytes - old_bytes + value.len() as u64;
+                if limits
+                    .max_engine_value_bytes
+                    .is_some_and(|m| new_engine > m)
+                {
+                    return Err(OpError::EngineSizeLimit);
+                }
+                Ok(())
+            });
+        match verdict {
+            Err(error) if policy == BatchPolicy::Atomic => {
+                return Err(Rejection::Op { index, error });
+            }
+            Err(error) => failed.push(OpFailure {
+                index,
+                key: op.key().clone(),
+                error,
+            }),
+            Ok(()) => {
+                let after = match op {
+                    Op::Set { value, .. } => {
+                        if current.is_none() {
+                            keys += 1;
+                        }
+                        let bytes = value.len() as u64;
+                        room_bytes = room_bytes - old_bytes + bytes;
+                        engine_bytes = engine_bytes - old_bytes + bytes;
+                        let owner = match current {
+                            Some((owner, ..)) if !take_owner => owner,
+                            _ => operator,
+                        };
+                        Some((owner, bytes, new_seq))
+                    }
+                    Op::Delete { .. } => {
+                        keys -= 1;
+                        room_bytes -= old_bytes;
+                        engine_bytes -= old_bytes;
+                        None
+                    }
+                };
+                if i < last {
+                    overlay.push((op.key(), after));
+                }
+            }
+        }
+    }
+    Ok((failed, hints))
+}
+
+/// Applies what the dry run accepted (nothing here can fail) and returns
+/// the event's changes, in request order.
+#[allow(clippy::too_many_arguments)] // the write, its verdicts and what they decided
+fn apply(
+    out: &mut Output,
+    room: &mut Room,
+    w: Write,
+    failed: &[OpFailure],
+    hints: &Hints,
+    take_owner: bool,
+    default_auto_delete: bool,
+    x: AttrX,
+) -> Vec<Change> {
+    let mut changes = out.changes();
+    // A user operator with no record gets one now: it owns what it sets.
+    let has_set = w.ops.iter().any(|op| matches!(op, Op::Set { .. }));
+    let operator = if has_set {
+        room.owner_of(&w.operator).unwrap_or(ADMIN)
+    } else {
+        ADMIN
+    };
+    // Held for the batch: a delete of the operator's last entry must not
+    // free the number a later set of the batch still uses.
+    room.add_ref(operator, true);
+    let mut fails = failed.iter().map(|f| f.index as usize).peekable();
+    for (i, op) in w.ops.into_iter().enumerate() {
+        if fails.peek() == Some(&i) {
+            fails.next();
+            continue;
+        }
+        // Where the key lives: the dry run's hint (taken only for keys no
+        // earlier op touched, so still true; a position is checked all the
+        // same), else a lookup, which sees what the earlier ops did.
+        let (hash, pos) = match hints.iter().find(|(j, ..)| *j == i) {
+            Some(&(_, hash, pos)) if pos.is_none_or(|p| room.attrs.key(p) == &**op.key()) => {
+                (hash, pos)
+            }
+            _ => {
+                let hash = room.hash(op.key());
+                (hash, room.attrs.find(hash, op.key()))
+            }
+        };
+        match op {
+            Op::Set {
+                key,
+                value,
+                auto_delete,
+                ..
+            } => {
+                let auto = auto_delete.unwrap_or(default_auto_delete);
+                changes.push(room.put_attr(hash, pos, key, value, operator, take_owner, auto, x));
+            }
+            Op::Delete { key, .. } => {
+                if pos.is_some_and(|p| room.delete_attr(hash, p)) {
+                    changes.push(Change::AttributeDeleted { key });
+                }
+            }
+        }
+    }
+    room.add_ref(operator, false);
+    room.settle();
+    changes
+}
+
 /// Steps 1–3 of SPEC §4 for one op: key and value shape, expectation,
-/// existence and ownership. `current` is `(owner, value bytes, revision)`.
+/// existence and ownership. `operator` is the operator's owner number.
 fn check_op(
     op: &Op,
-    operator: &Actor,
+    actor: &Actor,
+    operator: Who,
     force: bool,
-    current: Option<&(&Actor, u64, u64)>,
+    current: Option<Current>,
     limits: &Limits,
 ) -> Result<(), OpError> {
     let key = op.key();
@@ -289,7 +373,7 @@ fn check_op(
     }
     match current {
         None if matches!(op, Op::Delete { .. }) => Err(OpError::NotFound),
-        Some((owner, ..)) if !force && matches!(operator, Actor::User(_)) && *owner != operator => {
+        Some((owner, ..)) if !force && matches!(actor, Actor::User(_)) && owner != operator => {
             Err(OpError::NotOwner)
         }
         _ => Ok(()),

@@ -1,12 +1,11 @@
 //! Time and expiry: grace deadlines fire in deadline order, before every
 //! command.
 
+use super::membership::exit_user;
 use super::Engine;
 use crate::command::Actor;
 use crate::event::ExitKind;
 use crate::time::Millis;
-
-use super::membership::exit_user;
 
 impl Engine {
     /// Expires every grace deadline at or before `now`, in deadline order.
@@ -17,22 +16,25 @@ impl Engine {
             let Some((_, room_id, user)) = self.timers.pop_first() else {
                 break;
             };
-            let Some(room) = self.rooms.get_mut(&*room_id) else {
+            let Some(room) = self.rooms.get_mut(&room_id) else {
                 continue;
             };
-            let Some(rec) = room.users.get_mut(&*user) else {
+            let Some(n) = room.user(&user) else {
+                continue;
+            };
+            let Some(rec) = room.users.get_mut(n) else {
                 continue;
             };
             rec.dropped = 0;
-            rec.grace_until = None;
+            rec.grace_until = Millis::ZERO;
             if !rec.is_present() {
                 exit_user(
-                    &mut self.events,
+                    &mut self.out,
                     &self.profile,
                     &mut self.value_bytes,
                     room,
                     now,
-                    &user,
+                    n,
                     ExitKind::Disconnected,
                     Actor::Admin,
                 );

@@ -2,31 +2,44 @@
 
 use super::{Engine, Violation};
 use crate::command::Role;
-use crate::room::indexed_owner;
+use crate::time::Millis;
 
 impl Engine {
-    /// Checks every internal invariant: owner index both ways, byte totals
+    /// Checks every internal invariant: stores (index, arena, owner lists)
+    /// against their records, user records against their uses, byte totals
     /// recomputed, counts within limits, revisions not ahead of sequence
-    /// numbers, timers matching dropped connections, queue within capacity.
-    /// An `Err` is a bug in the engine.
+    /// numbers, timers matching dropped connections, queue within
+    /// capacity. An `Err` is a bug in the engine.
     pub fn check_invariants(&self) -> Result<(), Violation> {
         let limits = &self.profile.limits;
         let mut total = 0u64;
         let mut timers = 0usize;
-        for (id, room) in &self.rooms {
+        let mut rooms = 0usize;
+        for room in self.rooms.iter() {
+            rooms += 1;
+            let id = &room.id;
             let fail = |what| {
                 Err(Violation {
                     room: Some(id.clone()),
                     what,
                 })
             };
-            if room.id != *id {
-                return fail("room stored under another id");
+            if self.rooms.get(id).map(|r| core::ptr::eq(r, room)) != Some(true) {
+                return fail("room not found under its own id");
             }
-            if !room.attrs.consistent() {
-                return fail("attribute map index does not match its slots");
+            if let Err(what) = room.users.consistent(&room.hasher) {
+                return fail(what);
             }
-            let bytes: u64 = room.attrs.iter().map(|s| s.attr.value.len() as u64).sum();
+            let owner_ok = |n| room.users.get(n).is_some();
+            if let Err(what) = room.attrs.consistent(&room.hasher, owner_ok) {
+                return fail(what);
+            }
+            let bytes: u64 = room
+                .attrs
+                .positions()
+                .filter_map(|p| room.attrs.meta(p))
+                .map(|m| u64::from(m.value_len()))
+                .sum();
             if bytes != room.value_bytes {
                 return fail("room value bytes differ from the recomputed sum");
             }
@@ -40,83 +53,73 @@ impl Engine {
             if limits.max_room_value_bytes.is_some_and(|m| bytes > m) {
                 return fail("room value bytes over the profile's limit");
             }
-            if room.users.get(&*room.creator).map(|r| r.role) != Some(Role::Creator) {
+            if room.users.get(room.creator).map(|r| r.role) != Some(Role::Creator) {
                 return fail("creator record missing or not Creator");
             }
-            for s in room.attrs.iter() {
-                if s.attr.revision > room.seq || s.attr.revision == 0 {
+            if room
+                .users
+                .iter()
+                .any(|(n, r)| r.role == Role::Creator && n != room.creator)
+            {
+                return fail("Creator role held by someone else");
+            }
+            for p in room.attrs.positions() {
+                let revision = room.attrs.meta(p).map_or(0, |m| m.x.revision);
+                if revision > room.seq || revision == 0 {
                     return fail("attribute revision outside 1..=seq");
                 }
-                if let Some(u) = indexed_owner(&s.attr.owner, s.attr.auto_delete) {
-                    let ok = room
-                        .users
-                        .get(&**u)
-                        .and_then(|r| r.auto_attrs.get(s.owned_pos as usize))
-                        .is_some_and(|k| *k == s.attr.key);
-                    if !ok {
-                        return fail("auto-delete attribute missing from its owner's index");
-                    }
+            }
+            // Every record's reference count is what the stores hold.
+            let mut refs = alloc::vec![0u32; room.users.iter().map(|(n, _)| n as usize + 1).max().unwrap_or(0)];
+            let mut count = |owner: u32| {
+                if let Some(r) = refs.get_mut(owner as usize) {
+                    *r += 1;
+                }
+            };
+            for p in room.attrs.positions() {
+                if let Some(m) = room.attrs.meta(p) {
+                    count(m.owner());
                 }
             }
             if let Some(q) = &room.queue {
-                if !q.elems.consistent() {
-                    return fail("queue index does not match its slots");
+                if let Err(what) = q.elems.consistent(&room.hasher, owner_ok) {
+                    return fail(what);
                 }
                 if q.elems.len() > q.capacity as usize {
                     return fail("queue over capacity");
                 }
-                for s in q.elems.iter() {
-                    if let Some(u) = indexed_owner(&s.elem.owner, s.elem.transient) {
-                        let ok = room
-                            .users
-                            .get(&**u)
-                            .and_then(|r| r.transient.get(s.owned_pos as usize))
-                            .is_some_and(|k| *k == s.elem.key);
-                        if !ok {
-                            return fail("transient element missing from its owner's index");
-                        }
+                for p in q.elems.positions() {
+                    if let Some(m) = q.elems.meta(p) {
+                        count(m.owner());
                     }
                 }
             }
-            for (user, rec) in &room.users {
+            for (n, rec) in room.users.iter() {
+                if refs.get(n as usize).copied() != Some(rec.refs) {
+                    return fail("user record's reference count differs from its uses");
+                }
                 if rec.is_idle() {
                     return fail("idle user record kept");
                 }
-                if (rec.dropped > 0) != rec.grace_until.is_some() {
+                if (rec.dropped > 0) != rec.grace().is_some() {
                     return fail("dropped connections without a deadline, or the reverse");
                 }
-                if let Some(at) = rec.grace_until {
+                if let Some(at) = rec.grace() {
                     timers += 1;
-                    if !self.timers.contains(&(at, id.clone(), user.clone())) {
+                    if !self.timers.contains(&(at, id.clone(), rec.name.clone())) {
                         return fail("grace deadline without a timer");
                     }
-                    if at <= self.now {
+                    if at <= self.now || at == Millis::ZERO {
                         return fail("grace deadline in the past not expired");
                     }
                 }
-                for k in &rec.auto_attrs {
-                    let ok = room.attrs.get(k).is_some_and(|s| {
-                        s.attr.auto_delete && s.attr.owner.as_user() == Some(user)
-                    });
-                    if !ok {
-                        return fail(
-                            "owner index names an attribute the user does not own with auto-delete",
-                        );
-                    }
-                }
-                for k in &rec.transient {
-                    let ok = room
-                        .queue
-                        .as_ref()
-                        .and_then(|q| q.elems.get(k))
-                        .is_some_and(|s| s.elem.transient && s.elem.owner.as_user() == Some(user));
-                    if !ok {
-                        return fail(
-                            "owner index names an element the user does not own as transient",
-                        );
-                    }
-                }
             }
+        }
+        if rooms != self.rooms.len() {
+            return Err(Violation {
+                room: None,
+                what: "room count differs from the rooms found",
+            });
         }
         if total != self.value_bytes {
             return Err(Violation {

@@ -1,60 +1,59 @@
 //! Rooms and members: creation, destruction, joins, leaves, disconnects,
 //! kicks, roles, and the exit that removes what a user owned.
 
-use alloc::collections::VecDeque;
+use alloc::boxed::Box;
 
-use super::Engine;
+use super::{commit, Engine, Output};
 use crate::command::{Actor, Role};
 use crate::error::Rejection;
-use crate::event::{Cause, Change, Event, ExitKind};
+use crate::event::{Cause, Change, ExitKind};
 use crate::outcome::{Outcome, Success};
 use crate::profile::Profile;
 use crate::room::Room;
 use crate::text::Str;
 use crate::time::Millis;
 
-use super::commit;
-
 impl Engine {
     pub(super) fn create_room(&mut self, now: Millis, id: Str, creator: Str) -> Outcome {
         if id.is_empty() || creator.is_empty() {
             return Err(Rejection::InvalidParameter);
         }
-        if self.rooms.contains_key(&*id) {
+        if self.rooms.contains(&id) {
             return Err(Rejection::RoomExists);
         }
-        let mut room = Room::new(id.clone(), creator.clone());
-        let change = Change::RoomCreated { creator };
+        let mut room = Box::new(Room::new(id, &creator).ok_or(Rejection::InvalidParameter)?);
+        let changes = self.out.one(Change::RoomCreated { creator });
         commit(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             &mut room,
             now,
             Actor::Admin,
             Cause::RoomCreated,
-            alloc::vec![change],
+            changes,
             None,
         );
-        self.rooms.insert(id, room);
+        self.rooms.insert(room);
         Ok(Success::Done)
     }
 
     pub(super) fn destroy_room(&mut self, now: Millis, id: &str) -> Outcome {
         let mut room = self.rooms.remove(id).ok_or(Rejection::RoomNotFound)?;
-        for (user, rec) in &room.users {
-            if let Some(at) = rec.grace_until {
-                self.timers.remove(&(at, room.id.clone(), user.clone()));
+        for (_, rec) in room.users.iter() {
+            if let Some(at) = rec.grace() {
+                self.timers.remove(&(at, room.id.clone(), rec.name.clone()));
             }
         }
         self.value_bytes -= room.value_bytes;
+        let changes = self.out.one(Change::RoomDestroyed);
         commit(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             &mut room,
             now,
             Actor::Admin,
             Cause::RoomDestroyed,
-            alloc::vec![Change::RoomDestroyed],
+            changes,
             None,
         );
         Ok(Success::Done)
@@ -65,29 +64,34 @@ impl Engine {
             return Err(Rejection::InvalidParameter);
         }
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
-        let rec = room.user_mut(&user);
+        let n = room.intern(&user).ok_or(Rejection::InvalidParameter)?;
+        let room_id = &room.id;
+        let Some(rec) = room.users.get_mut(n) else {
+            return Err(Rejection::InvalidParameter);
+        };
         if rec.dropped > 0 {
             // A re-join inside the grace period reclaims a dropped connection.
             rec.dropped -= 1;
             rec.live += 1;
             if rec.dropped == 0 {
-                if let Some(at) = rec.grace_until.take() {
-                    self.timers.remove(&(at, room.id.clone(), user));
+                if let Some(at) = rec.grace() {
+                    rec.grace_until = Millis::ZERO;
+                    self.timers.remove(&(at, room_id.clone(), user));
                 }
             }
             return Ok(Success::Done);
         }
         rec.live = rec.live.saturating_add(1);
         if rec.live == 1 {
-            let change = Change::MemberJoined { user: user.clone() };
+            let changes = self.out.one(Change::MemberJoined { user: user.clone() });
             commit(
-                &mut self.events,
+                &mut self.out,
                 &self.profile,
                 room,
                 now,
                 Actor::User(user),
                 Cause::Membership,
-                alloc::vec![change],
+                changes,
                 None,
             );
         }
@@ -96,9 +100,11 @@ impl Engine {
 
     pub(super) fn leave(&mut self, now: Millis, id: &str, user: &Str) -> Outcome {
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
+        let n = room.user(user).ok_or(Rejection::NotInRoom)?;
+        let room_id = &room.id;
         let rec = room
             .users
-            .get_mut(&**user)
+            .get_mut(n)
             .filter(|r| r.is_present())
             .ok_or(Rejection::NotInRoom)?;
         if rec.live > 0 {
@@ -106,19 +112,20 @@ impl Engine {
         } else {
             rec.dropped -= 1;
             if rec.dropped == 0 {
-                if let Some(at) = rec.grace_until.take() {
-                    self.timers.remove(&(at, room.id.clone(), user.clone()));
+                if let Some(at) = rec.grace() {
+                    rec.grace_until = Millis::ZERO;
+                    self.timers.remove(&(at, room_id.clone(), user.clone()));
                 }
             }
         }
         if !rec.is_present() {
             exit_user(
-                &mut self.events,
+                &mut self.out,
                 &self.profile,
                 &mut self.value_bytes,
                 room,
                 now,
-                user,
+                n,
                 ExitKind::Left,
                 Actor::User(user.clone()),
             );
@@ -129,9 +136,11 @@ impl Engine {
     pub(super) fn disconnect(&mut self, now: Millis, id: &str, user: &Str) -> Outcome {
         let grace = self.profile.limits.disconnect_grace_ms;
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
+        let n = room.user(user).ok_or(Rejection::NotInRoom)?;
+        let room_id = &room.id;
         let rec = room
             .users
-            .get_mut(&**user)
+            .get_mut(n)
             .filter(|r| r.is_present())
             .ok_or(Rejection::NotInRoom)?;
         if rec.live == 0 {
@@ -140,50 +149,51 @@ impl Engine {
             return Ok(Success::Done);
         }
         let until = now.saturating_add(grace);
+        rec.live -= 1;
         if until <= now {
             // Grace 0, or a deadline that cannot lie after `now` (at the
             // end of time): the connection is gone at once, like a leave.
-            rec.live -= 1;
             if !rec.is_present() {
                 exit_user(
-                    &mut self.events,
+                    &mut self.out,
                     &self.profile,
                     &mut self.value_bytes,
                     room,
                     now,
-                    user,
+                    n,
                     ExitKind::Disconnected,
                     Actor::Admin,
                 );
             }
             return Ok(Success::Done);
         }
-        rec.live -= 1;
         rec.dropped += 1;
-        if let Some(old) = rec.grace_until.replace(until) {
-            self.timers.remove(&(old, room.id.clone(), user.clone()));
+        if let Some(old) = rec.grace() {
+            self.timers.remove(&(old, room_id.clone(), user.clone()));
         }
-        self.timers.insert((until, room.id.clone(), user.clone()));
+        rec.grace_until = until;
+        self.timers.insert((until, room_id.clone(), user.clone()));
         Ok(Success::Done)
     }
 
     pub(super) fn kick(&mut self, now: Millis, id: &str, user: &Str) -> Outcome {
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
+        let n = room.user(user).ok_or(Rejection::NotInRoom)?;
         let rec = room
             .users
-            .get(&**user)
+            .get(n)
             .filter(|r| r.is_present())
             .ok_or(Rejection::NotInRoom)?;
-        if let Some(at) = rec.grace_until {
+        if let Some(at) = rec.grace() {
             self.timers.remove(&(at, room.id.clone(), user.clone()));
         }
         exit_user(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             &mut self.value_bytes,
             room,
             now,
-            user,
+            n,
             ExitKind::Kicked,
             Actor::Admin,
         );
@@ -195,55 +205,53 @@ impl Engine {
             return Err(Rejection::InvalidParameter);
         }
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
-        if role == Role::Creator || user == room.creator {
+        if role == Role::Creator || user == *room.creator_name() {
             return Err(Rejection::InvalidParameter);
         }
         if room.role(&user) == role {
             return Ok(Success::Done);
         }
-        room.user_mut(&user).role = role;
-        room.gc_user(&user);
-        let change = Change::RoleSet {
-            user: user.clone(),
-            role,
-        };
+        let n = room.intern(&user).ok_or(Rejection::InvalidParameter)?;
+        if let Some(rec) = room.users.get_mut(n) {
+            rec.role = role;
+        }
+        room.gc_user(n);
+        let changes = self.out.one(Change::RoleSet { user, role });
         commit(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             room,
             now,
             Actor::Admin,
             Cause::Membership,
-            alloc::vec![change],
+            changes,
             None,
         );
         Ok(Success::Done)
     }
 }
 
-/// The user has no connection left: one `OwnerExited` event with the exit
+/// User `n` has no connection left: one `OwnerExited` event with the exit
 /// and everything the owner index says goes with it. Takes the room the
 /// caller already holds, so an exit looks it up once.
 #[allow(clippy::too_many_arguments)] // the engine's fields it touches, then the exit
 pub(super) fn exit_user(
-    events: &mut VecDeque<Event>,
+    out: &mut Output,
     profile: &Profile,
     engine_bytes: &mut u64,
     room: &mut Room,
     now: Millis,
-    user: &Str,
+    n: u32,
     how: ExitKind,
     operator: Actor,
 ) {
     let before = room.value_bytes;
-    let first = Change::MemberExited {
-        user: user.clone(),
-        how,
-    };
-    let changes = room.exit(user, first);
+    let user = room.owner_name(n).cloned().unwrap_or_default();
+    let mut changes = out.one(Change::MemberExited { user, how });
+    room.exit(n, &mut changes, &mut out.scratch);
     *engine_bytes = *engine_bytes - before + room.value_bytes;
     commit(
-        events,
+        out,
         profile,
         room,
         now,

@@ -7,19 +7,17 @@
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
-
 use crate::command::{Actor, Command, Notify};
 use crate::error::Rejection;
 use crate::event::{Cause, Change, Event};
 use crate::flow::TokenBucket;
 use crate::outcome::{BatchReport, OpFailure, Outcome, Success};
 use crate::profile::Profile;
-use crate::room::Room;
+use crate::room::{Room, Rooms};
 use crate::text::Str;
 use crate::time::Millis;
 
-pub use crate::view::RoomView;
+use crate::view::RoomView;
 
 mod attributes;
 mod expiry;
@@ -31,14 +29,51 @@ mod queue;
 /// and the rules it applies.
 pub struct Engine {
     pub(crate) profile: Profile,
-    pub(crate) rooms: HashMap<Str, Room>,
+    pub(crate) rooms: Rooms,
     pub(crate) now: Millis,
-    pub(crate) events: VecDeque<Event>,
+    pub(crate) out: Output,
     pub(crate) bucket: TokenBucket,
     /// Sum of all rooms' attribute value bytes.
     pub(crate) value_bytes: u64,
     /// Grace deadlines: `(deadline, room, user)`, in firing order.
     pub(crate) timers: BTreeSet<(Millis, Str, Str)>,
+}
+
+/// What the engine emits, and the buffers it reuses to emit it.
+#[derive(Default)]
+pub(crate) struct Output {
+    pub(crate) events: VecDeque<Event>,
+    /// Emptied change lists, handed back through [`Engine::recycle`].
+    spare: Vec<Vec<Change>>,
+    /// Working positions (an exit's owned entries), reused.
+    pub(crate) scratch: Vec<u32>,
+}
+
+/// Change lists kept for reuse, at most.
+const MAX_SPARE: usize = 256;
+/// Capacity above which a change list is not kept (an exit of a user who
+/// owned thousands of keys should not pin that memory).
+const MAX_SPARE_CHANGES: usize = 64;
+
+impl Output {
+    /// An empty change list, reused if one was handed back.
+    pub(crate) fn changes(&mut self) -> Vec<Change> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// A change list holding `change`.
+    pub(crate) fn one(&mut self, change: Change) -> Vec<Change> {
+        let mut v = self.changes();
+        v.push(change);
+        v
+    }
+
+    fn give_back(&mut self, mut changes: Vec<Change>) {
+        if self.spare.len() < MAX_SPARE && changes.capacity() <= MAX_SPARE_CHANGES {
+            changes.clear();
+            self.spare.push(changes);
+        }
+    }
 }
 
 /// A broken internal invariant, found by [`Engine::check_invariants`]. Its
@@ -57,9 +92,9 @@ impl Engine {
     pub fn new(profile: Profile) -> Engine {
         Engine {
             profile,
-            rooms: HashMap::new(),
+            rooms: Rooms::default(),
             now: Millis::ZERO,
-            events: VecDeque::new(),
+            out: Output::default(),
             bucket: TokenBucket::full(profile.limits.request_rate),
             value_bytes: 0,
             timers: BTreeSet::new(),
@@ -175,12 +210,23 @@ impl Engine {
 
     /// The oldest undelivered event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.out.events.pop_front()
     }
 
     /// Appends every undelivered event to `out`, oldest first.
     pub fn drain_events(&mut self, out: &mut Vec<Event>) {
-        out.extend(self.events.drain(..));
+        out.extend(self.out.events.drain(..));
+    }
+
+    /// Empties `events`, handing their change lists back to the engine for
+    /// reuse. A caller that drains into a buffer, handles the events and
+    /// then recycles them makes writes, deletes and exits allocate nothing
+    /// in steady state; a caller that keeps its events simply doesn't
+    /// recycle them.
+    pub fn recycle(&mut self, events: &mut Vec<Event>) {
+        for e in events.drain(..) {
+            self.out.give_back(e.changes);
+        }
     }
 
     /// When the engine next needs a [`Command::Tick`] (the earliest grace
@@ -195,7 +241,7 @@ impl Engine {
 /// emits one event with the delivery class its flow budget gives.
 #[allow(clippy::too_many_arguments)] // the parts of an event
 fn commit(
-    events: &mut VecDeque<Event>,
+    out: &mut Output,
     profile: &Profile,
     room: &mut Room,
     now: Millis,
@@ -208,14 +254,17 @@ fn commit(
     // cannot be reached by 2^62 commands, but it must not panic either.
     room.seq = room.seq.saturating_add(1);
     let (high, ext) = match notify {
-        Some(n) if !n.notify => return,
+        Some(n) if !n.notify => {
+            out.give_back(changes);
+            return;
+        }
         Some(n) => (n.high, n.ext),
         None => (None, None),
     };
     let delivery = room
         .flow
         .classify(now, profile.limits.notification_flow, high);
-    events.push_back(Event {
+    out.events.push_back(Event {
         room: room.id.clone(),
         seq: room.seq,
         at: now,
@@ -231,7 +280,7 @@ fn commit(
 /// nothing was applied) and the per-element report.
 #[allow(clippy::too_many_arguments)] // the parts of an event and a report
 fn batch_done(
-    events: &mut VecDeque<Event>,
+    out: &mut Output,
     profile: &Profile,
     room: &mut Room,
     now: Millis,
@@ -242,9 +291,11 @@ fn batch_done(
     notify: Notify,
 ) -> Success {
     let applied = n - failed.len();
-    if applied > 0 {
+    if applied == 0 {
+        out.give_back(changes);
+    } else {
         commit(
-            events,
+            out,
             profile,
             room,
             now,

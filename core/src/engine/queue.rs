@@ -1,8 +1,7 @@
 //! Queue commands (NetEase chatroom queue, SPEC §5).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
-
-use hashbrown::HashMap;
 
 use super::Engine;
 use crate::command::{Actor, HighPolicy, NewElement, Notify, Role};
@@ -11,7 +10,7 @@ use crate::event::{Cause, Change};
 use crate::outcome::{ElementsReport, OpFailure, Outcome, Success};
 use crate::profile::{Limits, QueueLimits, Unit};
 use crate::queue::Queue;
-use crate::room::Room;
+use crate::room::{Room, Rooms};
 use crate::text::Str;
 use crate::time::Millis;
 
@@ -37,16 +36,17 @@ impl Engine {
                 return Err(Rejection::InvalidParameter)
             }
             Some(q) => q.capacity = capacity,
-            None => room.queue = Some(Queue::new(capacity)),
+            None => room.queue = Some(Box::new(Queue::new(capacity))),
         }
+        let changes = self.out.one(Change::QueueInit { capacity });
         commit(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             room,
             now,
             operator,
             Cause::Written,
-            alloc::vec![Change::QueueInit { capacity }],
+            changes,
             None,
         );
         Ok(Success::Done)
@@ -55,14 +55,15 @@ impl Engine {
     pub(super) fn queue_drop(&mut self, now: Millis, id: &str, operator: Actor) -> Outcome {
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
         if room.drop_queue() {
+            let changes = self.out.one(Change::QueueDropped);
             commit(
-                &mut self.events,
+                &mut self.out,
                 &self.profile,
                 room,
                 now,
                 operator,
                 Cause::Written,
-                alloc::vec![Change::QueueDropped],
+                changes,
                 None,
             );
         }
@@ -92,7 +93,7 @@ impl Engine {
         let exists = room
             .queue
             .as_ref()
-            .is_some_and(|q| q.elems.get(&key).is_some());
+            .is_some_and(|q| q.elems.find(room.hash(&key), &key).is_some());
         // A missing queue would be created with `default_capacity`, which
         // may be 0 in a custom profile: full from the start.
         let full = match &room.queue {
@@ -106,16 +107,19 @@ impl Engine {
             });
         }
         check_budget(room, now, &limits, &notify)?;
-        let mut changes = Vec::with_capacity(1);
+        let owner = room
+            .owner_of(&operator)
+            .ok_or(Rejection::InvalidParameter)?;
+        let mut changes = self.out.changes();
         if room.queue.is_none() {
-            room.queue = Some(Queue::new(limits.queue.default_capacity));
+            room.queue = Some(Box::new(Queue::new(limits.queue.default_capacity)));
             changes.push(Change::QueueInit {
                 capacity: limits.queue.default_capacity,
             });
         }
-        changes.push(room.put_elem(key, value, operator.clone(), transient));
+        changes.push(room.put_elem(key, value, owner, transient));
         commit(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             room,
             now,
@@ -156,16 +160,16 @@ impl Engine {
         let mut verdicts = Vec::with_capacity(elements.len());
         for e in &elements {
             let owner_ok = match &e.owner {
-                Some(u) => room.is_present(u) || *u == room.creator,
+                Some(u) => room.is_present(u) || *u == *room.creator_name(),
                 None => match &operator {
-                    Actor::User(u) => room.is_present(u) || *u == room.creator,
+                    Actor::User(u) => room.is_present(u) || *u == *room.creator_name(),
                     Actor::Admin => true,
                 },
             };
             let exists = room
                 .queue
                 .as_ref()
-                .is_some_and(|q| q.elems.get(&e.key).is_some())
+                .is_some_and(|q| q.elems.find(room.hash(&e.key), &e.key).is_some())
                 || added.contains(&&*e.key);
             let verdict = if !owner_ok {
                 Err(OpError::OwnerNotInRoom)
@@ -185,7 +189,7 @@ impl Engine {
             check_budget(room, now, &limits, &notify)?;
         }
 
-        let mut changes = Vec::with_capacity(n + 1);
+        let mut changes = self.out.changes();
         let mut failed = Vec::new();
         for (i, (e, verdict)) in elements.into_iter().zip(verdicts).enumerate() {
             if let Err(error) = verdict {
@@ -196,17 +200,25 @@ impl Engine {
                 });
                 continue;
             }
+            let owner = match &e.owner {
+                Some(u) => room.intern(u),
+                None => room.owner_of(&operator),
+            };
+            // Owners were checked present (or the creator, or Admin), so
+            // they have records; numbers cannot run out here.
+            let Some(owner) = owner else {
+                continue;
+            };
             if room.queue.is_none() {
-                room.queue = Some(Queue::new(ql.default_capacity));
+                room.queue = Some(Box::new(Queue::new(ql.default_capacity)));
                 changes.push(Change::QueueInit {
                     capacity: ql.default_capacity,
                 });
             }
-            let owner = e.owner.map_or_else(|| operator.clone(), Actor::User);
             changes.push(room.put_elem(e.key, e.value, owner, e.transient.unwrap_or(transient)));
         }
         Ok(batch_done(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             room,
             now,
@@ -238,22 +250,23 @@ impl Engine {
         }
         check_elements(elements.iter().map(|(k, v)| (k, v)), &ql)?;
         let existing = |room: &Room, key: &str| {
-            room.queue
-                .as_ref()
-                .and_then(|q| q.elems.get(key))
-                .map(|s| s.elem.transient)
+            let q = room.queue.as_ref()?;
+            let pos = q.elems.find(room.hash(key), key)?;
+            q.elems.meta(pos).map(|m| m.flagged())
         };
         if elements.iter().any(|(k, _)| existing(room, k).is_some()) {
             check_budget(room, now, &limits, &notify)?;
         }
         let n = elements.len();
         let mut failed = Vec::new();
-        let mut changes = Vec::with_capacity(n);
+        let mut changes = self.out.changes();
+        let owner = room
+            .owner_of(&operator)
+            .ok_or(Rejection::InvalidParameter)?;
+        room.add_ref(owner, true);
         for (i, (key, value)) in elements.into_iter().enumerate() {
             match existing(room, &key) {
-                Some(transient) => {
-                    changes.push(room.put_elem(key, value, operator.clone(), transient))
-                }
+                Some(transient) => changes.push(room.put_elem(key, value, owner, transient)),
                 None => failed.push(OpFailure {
                     index: u32::try_from(i).unwrap_or(u32::MAX),
                     key,
@@ -261,8 +274,9 @@ impl Engine {
                 }),
             }
         }
+        room.add_ref(owner, false);
         Ok(batch_done(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             room,
             now,
@@ -279,8 +293,8 @@ impl Engine {
         let elements = room
             .queue
             .iter()
-            .flat_map(|q| q.elems.iter())
-            .map(|s| s.elem.clone())
+            .flat_map(|q| q.elems.positions())
+            .filter_map(|p| room.element(p))
             .collect();
         Ok(Success::Elements(ElementsReport {
             seq: room.seq,
@@ -305,7 +319,7 @@ impl Engine {
                 if room
                     .queue
                     .as_ref()
-                    .is_some_and(|q| q.elems.get(&k).is_some()) =>
+                    .is_some_and(|q| q.elems.find(room.hash(&k), &k).is_some()) =>
             {
                 k
             }
@@ -318,20 +332,21 @@ impl Engine {
             None => room
                 .queue
                 .as_mut()
-                .and_then(|q| q.elems.first())
-                .map(|s| s.elem.key.clone())
+                .and_then(|q| q.elems.first().map(|p| Str::from(q.elems.key(p))))
                 .ok_or(Rejection::QueueEmpty)?,
         };
         check_budget(room, now, &limits, &notify)?;
         let elem = room.remove_elem(&key).ok_or(Rejection::QueueEmpty)?;
+        room.settle();
+        let changes = self.out.one(Change::QueueRemoved { key });
         commit(
-            &mut self.events,
+            &mut self.out,
             &self.profile,
             room,
             now,
             operator,
             Cause::Written,
-            alloc::vec![Change::QueueRemoved { key }],
+            changes,
             Some(notify),
         );
         Ok(Success::Polled(elem))
@@ -351,7 +366,8 @@ impl Engine {
         let elements = match &room.queue {
             Some(q) => keys
                 .iter()
-                .filter_map(|k| q.elems.get(k).map(|s| s.elem.clone()))
+                .filter_map(|k| q.elems.find(room.hash(k), k))
+                .filter_map(|p| room.element(p))
                 .collect(),
             None => Vec::new(),
         };
@@ -360,13 +376,11 @@ impl Engine {
             elements,
         }))
     }
-
-    // ----- invariants -----
 }
 
 /// The room of a single-element queue change, after its `ext` check.
 fn queue_room<'a>(
-    rooms: &'a mut HashMap<Str, Room>,
+    rooms: &'a mut Rooms,
     limits: &Limits,
     id: &str,
     notify: &Notify,

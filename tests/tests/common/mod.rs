@@ -159,7 +159,7 @@ impl Driver {
             .room(room)
             .expect("room exists")
             .attribute(key)
-            .cloned()
+            .map(|a| a.to_attribute())
     }
 
     pub fn attrs(&self, room: &str) -> Vec<Attribute> {
@@ -167,7 +167,7 @@ impl Driver {
             .room(room)
             .expect("room exists")
             .attributes()
-            .cloned()
+            .map(|a| a.to_attribute())
             .collect()
     }
 
@@ -192,7 +192,7 @@ impl Driver {
             .room(room)
             .expect("room exists")
             .queue()
-            .cloned()
+            .map(|e| e.to_element())
             .collect()
     }
 
@@ -230,8 +230,8 @@ impl Driver {
         let v = self.engine.room(room).expect("room exists");
         Snap {
             seq: v.seq(),
-            attributes: v.attributes().cloned().collect(),
-            queue: v.queue().cloned().collect(),
+            attributes: v.attributes().map(|a| a.to_attribute()).collect(),
+            queue: v.queue().map(|e| e.to_element()).collect(),
             value_bytes: v.value_bytes(),
         }
     }
