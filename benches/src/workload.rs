@@ -384,7 +384,7 @@ impl ExitFixture {
             .op(Op::set(g.keys[0].as_str(), g.values[0].as_str()));
         let _ = engine.handle(NOW, Command::Write(w));
         engine.drain_events(events);
-        events.clear();
+        engine.recycle(events);
     }
 
     /// Untimed set-up of the baseline, as [`ExitFixture::engine_arm`].
@@ -887,13 +887,14 @@ impl Mixed {
 }
 
 /// Runs engine commands, draining events after each into `events` and
-/// dropping them; returns how many commands succeeded.
+/// handing them back to the engine ([`Engine::recycle`]), as a server that
+/// has sent them would; returns how many commands succeeded.
 pub fn run_engine(engine: &mut Engine, commands: Vec<Command>, events: &mut Vec<Event>) -> usize {
     let mut ok = 0;
     for c in commands {
         ok += usize::from(engine.handle(NOW, c).is_ok());
         engine.drain_events(events);
-        events.clear();
+        engine.recycle(events);
     }
     ok
 }

@@ -42,6 +42,8 @@ const FLAG: u32 = 1 << 31;
 const DEAD: u32 = u32::MAX;
 /// Tombstones tolerated before a compaction is considered at all.
 const MIN_DEAD_TO_COMPACT: usize = 32;
+/// Arena capacity an emptied store keeps for reuse, at most.
+const KEEP_WHEN_EMPTY: usize = 4096;
 /// Arena garbage tolerated before a rebuild is considered at all.
 const MIN_GARBAGE_TO_COMPACT: usize = 1024;
 
@@ -119,12 +121,26 @@ impl<X: Copy> Default for Store<X> {
     }
 }
 
-/// Grows `v` to hold `extra` more, by a quarter of its length at least:
-/// geometric (so amortized O(1)) but with less slack than doubling.
+/// Below this many bytes a vector doubles; above, it grows by an eighth.
+const DOUBLE_BELOW: usize = 512;
+
+/// Grows `v` to hold `extra` more: by doubling while small (few reallocs
+/// while a room fills), then by an eighth of its length at least, which
+/// is still geometric (amortized O(1): each element is copied about eight
+/// times over the vector's life, and never less than four more of
+/// `extra`) but leaves far less slack than doubling,
+/// which matters more here, in many rooms of moderate size.
 fn grow<T>(v: &mut Vec<T>, extra: usize) {
     if v.capacity() - v.len() < extra {
-        let want = extra.max(v.len() / 4).max(4);
-        v.reserve_exact(want);
+        let len = v.len();
+        let step = if len * core::mem::size_of::<T>() < DOUBLE_BELOW {
+            len
+        } else {
+            len / 8
+        };
+        // Room for four more of the same at least, so that a vector just
+        // past the doubling range does not grow one record at a time.
+        v.reserve_exact(step.max(extra.saturating_mul(4)));
     }
 }
 
@@ -147,6 +163,11 @@ impl<X: Copy> Store<X> {
 
     pub(crate) fn meta_mut(&mut self, pos: u32) -> Option<&mut Meta<X>> {
         self.metas.get_mut(pos as usize).filter(|m| m.live())
+    }
+
+    /// Whether the record at `pos` holds `key` (a byte comparison).
+    pub(crate) fn key_is(&self, pos: u32, key: &str) -> bool {
+        key_of(&self.metas, &self.bytes, pos) == Some(key.as_bytes())
     }
 
     /// The key at `pos` ("" for a tombstone or a bad position).
@@ -229,10 +250,19 @@ impl<X: Copy> Store<X> {
 
     /// Writes `key` and `value` at the end of the arena; returns the offset.
     fn append_bytes(&mut self, key: &str, value: &str) -> Option<u32> {
-        let off = u32::try_from(self.bytes.len()).ok()?;
         let end = self.bytes.len().checked_add(key.len() + value.len())?;
         u32::try_from(end).ok()?;
-        grow(&mut self.bytes, key.len() + value.len());
+        let need = key.len() + value.len();
+        if self.bytes.capacity() - self.bytes.len() < need
+            && self.garbage as usize >= (self.bytes.len() / 4).max(need)
+        {
+            // Full, and a quarter of it is garbage: rebuild instead of
+            // growing (one copy of the live bytes, not a realloc now and a
+            // rebuild later).
+            self.compact_bytes(need);
+        }
+        let off = u32::try_from(self.bytes.len()).ok()?;
+        grow(&mut self.bytes, need);
         self.bytes.extend_from_slice(key.as_bytes());
         self.bytes.extend_from_slice(value.as_bytes());
         Some(off)
@@ -386,19 +416,38 @@ impl<X: Copy> Store<X> {
 
     /// Compacts what the removals of the operation just ended have wasted,
     /// when the waste outweighs what is live.
+    #[inline]
     pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder) {
         let dead = self.metas.len() - self.live as usize;
+        if self.live == 0 {
+            if dead > 0 {
+                self.empty();
+            }
+            return;
+        }
         if dead >= MIN_DEAD_TO_COMPACT && dead > self.live as usize {
             self.compact_metas(hasher);
         }
         let garbage = self.garbage as usize;
         if garbage >= MIN_GARBAGE_TO_COMPACT && garbage > self.bytes.len() - garbage {
-            self.compact_bytes();
+            self.compact_bytes(0);
         }
-        if self.live == 0 {
-            // An emptied store gives its memory back.
+    }
+
+    /// Forgets every (dead) record. Small buffers are kept for the entries
+    /// to come (a queue that empties and fills again must not allocate
+    /// each time); large ones are given back.
+    fn empty(&mut self) {
+        if self.bytes.capacity() > KEEP_WHEN_EMPTY {
             *self = Store::default();
+            return;
         }
+        self.metas.clear();
+        self.bytes.clear();
+        self.index.clear();
+        self.heads.iter_mut().for_each(|h| *h = NONE);
+        self.first = 0;
+        self.garbage = 0;
     }
 
     fn compact_metas(&mut self, hasher: &DefaultHashBuilder) {
@@ -429,10 +478,11 @@ impl<X: Copy> Store<X> {
         }
     }
 
-    /// Rebuilds the arena with only the live records, in listing order.
-    fn compact_bytes(&mut self) {
+    /// Rebuilds the arena with only the live records, in listing order,
+    /// with room for `extra` more bytes.
+    fn compact_bytes(&mut self, extra: usize) {
         let live_bytes = self.bytes.len() - self.garbage as usize;
-        let mut bytes = Vec::with_capacity(live_bytes);
+        let mut bytes = Vec::with_capacity(live_bytes + extra.max(live_bytes / 8));
         for m in self.metas.iter_mut().filter(|m| m.live()) {
             let start = m.off as usize;
             let end = start + m.key_len as usize + m.val_len as usize;
@@ -600,13 +650,20 @@ mod tests {
     }
 
     #[test]
-    fn a_store_emptied_gives_its_memory_back() {
+    fn an_emptied_store_keeps_small_buffers_and_gives_large_ones_back() {
         let hs = h();
         let mut s = Store::<u8>::default();
         let p = put(&mut s, &hs, "k", "v", 0);
-        assert!(s.heap_bytes() > 0);
+        let small = s.heap_bytes();
         s.remove(hash_key(&hs, "k"), p);
         s.settle(&hs);
-        assert_eq!(s.heap_bytes(), 0);
+        assert_eq!(s.heap_bytes(), small, "kept for the next entry");
+        assert!(s.consistent(&hs, |_| true).is_ok());
+        let big = "x".repeat(KEEP_WHEN_EMPTY + 1);
+        let p = put(&mut s, &hs, "k", &big, 0);
+        s.remove(hash_key(&hs, "k"), p);
+        s.settle(&hs);
+        assert_eq!(s.heap_bytes(), 0, "large buffers go back");
+        assert!(s.consistent(&hs, |_| true).is_ok());
     }
 }

@@ -84,7 +84,7 @@ fn overwrite_allocs_per_cmd() -> f64 {
     for cmd in commands(N) {
         let _ = engine.handle(NOW, cmd);
         engine.drain_events(&mut events);
-        events.clear();
+        engine.recycle(&mut events);
     }
     let cmds = commands(N);
     let mut outcomes = Vec::with_capacity(N);
@@ -92,7 +92,7 @@ fn overwrite_allocs_per_cmd() -> f64 {
         for cmd in cmds {
             outcomes.push(engine.handle(NOW, cmd));
             engine.drain_events(&mut events);
-            events.clear();
+            engine.recycle(&mut events);
         }
     });
     assert!(outcomes.iter().all(Result::is_ok), "overwrites succeed");
@@ -133,7 +133,7 @@ fn exit_allocs_per_cmd() -> f64 {
             for cmd in cmds {
                 let _ = black_box(engine.handle(NOW, cmd));
                 engine.drain_events(&mut events);
-                events.clear();
+                engine.recycle(&mut events);
             }
         });
     }

@@ -42,7 +42,7 @@ fn timed_engine(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>
     for cmd in cmds {
         let _ = black_box(engine.handle(NOW, cmd));
         engine.drain_events(events);
-        events.clear();
+        engine.recycle(events);
     }
 }
 

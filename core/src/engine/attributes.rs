@@ -84,6 +84,7 @@ impl Engine {
             &mut self.out,
             room,
             w,
+            operator,
             &failed,
             &hints,
             take_owner,
@@ -115,11 +116,11 @@ impl Engine {
         let room = self.rooms.get(id).ok_or(Rejection::RoomNotFound)?;
         let attributes = match keys {
             Some([]) => return Err(Rejection::Empty),
-            None => room
-                .attrs
-                .positions()
-                .filter_map(|p| room.attribute(p))
-                .collect(),
+            None => {
+                let mut all = Vec::with_capacity(room.attrs.len());
+                all.extend(room.attrs.positions().filter_map(|p| room.attribute(p)));
+                all
+            }
             Some(keys) => {
                 let mut found: Vec<u32> = keys
                     .iter()
@@ -280,6 +281,7 @@ fn apply(
     out: &mut Output,
     room: &mut Room,
     w: Write,
+    operator: Who,
     failed: &[OpFailure],
     hints: &Hints,
     take_owner: bool,
@@ -288,11 +290,12 @@ fn apply(
 ) -> Vec<Change> {
     let mut changes = out.changes();
     // A user operator with no record gets one now: it owns what it sets.
-    let has_set = w.ops.iter().any(|op| matches!(op, Op::Set { .. }));
-    let operator = if has_set {
-        room.owner_of(&w.operator).unwrap_or(ADMIN)
-    } else {
-        ADMIN
+    let operator = match operator {
+        Some(n) => n,
+        None if w.ops.iter().any(|op| matches!(op, Op::Set { .. })) => {
+            room.owner_of(&w.operator).unwrap_or(ADMIN)
+        }
+        None => ADMIN,
     };
     // Held for the batch: a delete of the operator's last entry must not
     // free the number a later set of the batch still uses.
@@ -307,7 +310,7 @@ fn apply(
         // earlier op touched, so still true; a position is checked all the
         // same), else a lookup, which sees what the earlier ops did.
         let (hash, pos) = match hints.iter().find(|(j, ..)| *j == i) {
-            Some(&(_, hash, pos)) if pos.is_none_or(|p| room.attrs.key(p) == &**op.key()) => {
+            Some(&(_, hash, pos)) if pos.is_none_or(|p| room.attrs.key_is(p, op.key())) => {
                 (hash, pos)
             }
             _ => {
