@@ -10,18 +10,27 @@
 //! restore → snapshot gives the same bytes. Undrained events are not part
 //! of a snapshot: drain them first.
 //!
+//! Writing reads straight from the rooms' storage: nothing is copied to
+//! write a snapshot.
+//!
 //! Restore checks every limit of the snapshot's profile, key shapes,
 //! uniqueness and order of ids and keys, owners, roles, revisions against
 //! sequence numbers, byte totals, queue capacity, grace deadlines and
-//! budget counters, and rebuilds the owner index. Decoding never
-//! preallocates from a length prefix: every collection grows as its
-//! elements are actually decoded, each of which consumes input.
+//! budget counters, and rebuilds the owner index. It never holds a decoded
+//! copy of the snapshot: each room is built as its fields are decoded, each
+//! attribute, element and user is checked and stored as soon as it is read,
+//! and the first broken rule stops the decoder. Nothing is preallocated
+//! from a length prefix. So a restore takes the engine it builds plus one
+//! record at a time, and a room that breaks a limit costs no more than the
+//! limit allows.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
 
-use serde::de::{SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::command::{Actor, Role};
@@ -30,7 +39,7 @@ use crate::flow::{FlowWindow, TokenBucket};
 use crate::outcome::{Attribute, QueueElement};
 use crate::profile::Profile;
 use crate::queue::Queue;
-use crate::room::{AttrX, Room};
+use crate::room::{AttrX, Room, Rooms};
 use crate::text::Str;
 use crate::time::Millis;
 
@@ -73,76 +82,13 @@ impl fmt::Display for SnapshotError {
 #[cfg(feature = "std")]
 impl std::error::Error for SnapshotError {}
 
-/// A `Vec` that deserializes without trusting the length prefix.
-struct Seq<T>(Vec<T>);
-
-impl<T: Serialize> Serialize for Seq<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter())
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Seq<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Seq<T>, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Seq<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a sequence")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seq<T>, A::Error> {
-                // No `with_capacity(size_hint)`: growth follows decoded input.
-                let mut v = Vec::new();
-                while let Some(x) = seq.next_element()? {
-                    v.push(x);
-                }
-                Ok(Seq(v))
-            }
-        }
-        d.deserialize_seq(V(PhantomData))
-    }
-}
-
 #[derive(Serialize, Deserialize)]
 struct Header {
     magic: [u8; 4],
     version: u16,
 }
 
-#[derive(Serialize, Deserialize)]
-struct EngineSnap {
-    profile: Profile,
-    now: Millis,
-    bucket_milli_tokens: u64,
-    bucket_last: Millis,
-    rooms: Seq<RoomSnap>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RoomOnlySnap {
-    profile: Profile,
-    room: RoomSnap,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RoomSnap {
-    id: Str,
-    creator: Str,
-    seq: u64,
-    flow_start: Option<Millis>,
-    flow_normal: u32,
-    flow_high: u32,
-    attributes: Seq<Attribute>,
-    queue: Option<QueueSnap>,
-    users: Seq<UserSnap>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct QueueSnap {
-    capacity: u32,
-    elements: Seq<QueueElement>,
-}
-
+/// A user's record as written (only users present or with a role).
 #[derive(Serialize, Deserialize)]
 struct UserSnap {
     id: Str,
@@ -150,6 +96,150 @@ struct UserSnap {
     dropped: u32,
     grace_until: Option<Millis>,
     role: Role,
+}
+
+// ----- writing: straight from storage -----
+//
+// The layout is that of these derived structs, field by field (postcard
+// writes a struct as its fields in order, and a sequence with its length):
+//
+// engine: (profile, now, bucket_milli_tokens, bucket_last, [room])
+// room:   (id, creator, seq, flow_start, flow_normal, flow_high,
+//          [Attribute], Option<(capacity, [QueueElement])>, [UserSnap])
+// one room alone: (profile, room)
+
+/// An owner as written: the same bytes as [`Actor`]'s, borrowed.
+#[derive(Serialize)]
+enum ActorOut<'a> {
+    Admin,
+    User(&'a str),
+}
+
+/// An attribute as written: the same bytes as [`Attribute`]'s, borrowed
+/// from the room's arena.
+#[derive(Serialize)]
+struct AttrOut<'a> {
+    key: &'a str,
+    value: &'a str,
+    owner: ActorOut<'a>,
+    auto_delete: bool,
+    revision: u64,
+    changed_at: Millis,
+}
+
+/// A queue element as written: the same bytes as [`QueueElement`]'s.
+#[derive(Serialize)]
+struct ElemOut<'a> {
+    key: &'a str,
+    value: &'a str,
+    owner: ActorOut<'a>,
+    transient: bool,
+}
+
+fn actor_out(room: &Room, owner: u32) -> ActorOut<'_> {
+    match room.owner_name(owner) {
+        Some(name) => ActorOut::User(name),
+        None => ActorOut::Admin,
+    }
+}
+
+/// Writes `len` items of an iterator as a sequence.
+fn write_seq<S: Serializer, T: Serialize>(
+    s: S,
+    len: usize,
+    items: impl Iterator<Item = T>,
+) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(len))?;
+    for item in items {
+        seq.serialize_element(&item)?;
+    }
+    seq.end()
+}
+
+struct AttrsOut<'a>(&'a Room);
+
+impl Serialize for AttrsOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let room = self.0;
+        let attrs = room.attrs.positions().filter_map(|p| {
+            let m = room.attrs.meta(p)?;
+            Some(AttrOut {
+                key: room.attrs.key(p),
+                value: room.attrs.value(p),
+                owner: actor_out(room, m.owner()),
+                auto_delete: m.flagged(),
+                revision: m.x.revision,
+                changed_at: m.x.at,
+            })
+        });
+        write_seq(s, room.attrs.len(), attrs)
+    }
+}
+
+struct ElemsOut<'a>(&'a Room, &'a Queue);
+
+impl Serialize for ElemsOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ElemsOut(room, q) = *self;
+        let elems = q.elems.positions().filter_map(|p| {
+            let m = q.elems.meta(p)?;
+            Some(ElemOut {
+                key: q.elems.key(p),
+                value: q.elems.value(p),
+                owner: actor_out(room, m.owner()),
+                transient: m.flagged(),
+            })
+        });
+        write_seq(s, q.elems.len(), elems)
+    }
+}
+
+/// A room as written, straight from its storage.
+struct RoomOut<'a>(&'a Room);
+
+impl Serialize for RoomOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let room = self.0;
+        let mut users: Vec<UserSnap> = room
+            .users
+            .iter()
+            .filter(|(_, r)| r.is_present() || r.role != Role::Member)
+            .map(|(_, r)| UserSnap {
+                id: r.name.clone(),
+                live: r.live,
+                dropped: r.dropped,
+                grace_until: r.grace(),
+                role: r.role,
+            })
+            .collect();
+        users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let queue = room
+            .queue
+            .as_deref()
+            .map(|q| (q.capacity, ElemsOut(room, q)));
+        let mut t = s.serialize_tuple(9)?;
+        t.serialize_element(&room.id)?;
+        t.serialize_element(room.creator_name())?;
+        t.serialize_element(&room.seq)?;
+        t.serialize_element(&room.flow.start)?;
+        t.serialize_element(&room.flow.normal)?;
+        t.serialize_element(&room.flow.high)?;
+        t.serialize_element(&AttrsOut(room))?;
+        t.serialize_element(&queue)?;
+        t.serialize_element(&users)?;
+        t.end()
+    }
+}
+
+/// Every room, sorted by id.
+struct RoomsOut<'a>(&'a Rooms);
+
+impl Serialize for RoomsOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut rooms: Vec<&Room> = self.0.iter().collect();
+        rooms.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        write_seq(s, rooms.len(), rooms.into_iter().map(RoomOut))
+    }
 }
 
 fn encode<T: Serialize>(body: &T) -> Vec<u8> {
@@ -163,60 +253,7 @@ fn encode<T: Serialize>(body: &T) -> Vec<u8> {
     out
 }
 
-fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, SnapshotError> {
-    let (header, rest) =
-        postcard::take_from_bytes::<Header>(bytes).map_err(|_| SnapshotError::NotASnapshot)?;
-    if header.magic != SNAPSHOT_MAGIC {
-        return Err(SnapshotError::NotASnapshot);
-    }
-    if header.version != SNAPSHOT_VERSION {
-        return Err(SnapshotError::UnsupportedVersion(header.version));
-    }
-    let (body, rest) =
-        postcard::take_from_bytes::<T>(rest).map_err(|_| SnapshotError::Malformed)?;
-    if !rest.is_empty() {
-        return Err(SnapshotError::TrailingBytes);
-    }
-    Ok(body)
-}
-
-fn room_snap(room: &Room) -> RoomSnap {
-    let mut users: Vec<UserSnap> = room
-        .users
-        .iter()
-        .filter(|(_, r)| r.is_present() || r.role != Role::Member)
-        .map(|(_, r)| UserSnap {
-            id: r.name.clone(),
-            live: r.live,
-            dropped: r.dropped,
-            grace_until: r.grace(),
-            role: r.role,
-        })
-        .collect();
-    users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    RoomSnap {
-        id: room.id.clone(),
-        creator: room.creator_name().clone(),
-        seq: room.seq,
-        flow_start: room.flow.start,
-        flow_normal: room.flow.normal,
-        flow_high: room.flow.high,
-        attributes: Seq(room
-            .attrs
-            .positions()
-            .filter_map(|p| room.attribute(p))
-            .collect()),
-        queue: room.queue.as_ref().map(|q| QueueSnap {
-            capacity: q.capacity,
-            elements: Seq(q
-                .elems
-                .positions()
-                .filter_map(|p| room.element(p))
-                .collect()),
-        }),
-        users: Seq(users),
-    }
-}
+// ----- reading: validate and build as the bytes are read -----
 
 fn invalid<T>(what: &'static str) -> Result<T, SnapshotError> {
     Err(SnapshotError::Invalid(what))
@@ -229,152 +266,506 @@ fn check_actor(a: &Actor) -> Result<(), SnapshotError> {
     }
 }
 
-/// Validates one room against `profile` and builds it, owner index
-/// included. Times are checked against `now` when given (a whole-engine
-/// restore); a single room may come from another engine's clock.
-fn build_room(
-    snap: RoomSnap,
-    profile: &Profile,
+/// The body of a snapshot, after its header is checked.
+fn body(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
+    let (header, rest) =
+        postcard::take_from_bytes::<Header>(bytes).map_err(|_| SnapshotError::NotASnapshot)?;
+    if header.magic != SNAPSHOT_MAGIC {
+        return Err(SnapshotError::NotASnapshot);
+    }
+    if header.version != SNAPSHOT_VERSION {
+        return Err(SnapshotError::UnsupportedVersion(header.version));
+    }
+    Ok(rest)
+}
+
+type Decoder<'de> = postcard::Deserializer<'de, postcard::de_flavors::Slice<'de>>;
+
+/// The outcome of decoding a body: a validation failure inside the decoder
+/// comes back as its typed error, and bytes left over are refused.
+fn finish<T, E>(
+    decoded: Result<T, E>,
+    failure: Option<SnapshotError>,
+    de: Decoder<'_>,
+) -> Result<T, SnapshotError> {
+    let value = decoded.map_err(|_| failure.unwrap_or(SnapshotError::Malformed))?;
+    match de.finalize() {
+        Ok([]) => Ok(value),
+        Ok(_) => Err(SnapshotError::TrailingBytes),
+        Err(_) => Err(SnapshotError::Malformed),
+    }
+}
+
+/// Records a validation failure and stops the decoder.
+fn stop<E: de::Error>(failure: &mut Option<SnapshotError>, e: SnapshotError) -> E {
+    *failure = Some(e);
+    E::custom("invalid snapshot")
+}
+
+/// The next field of a struct written as a tuple, which must be there.
+fn field<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(seq: &mut A) -> Result<T, A::Error> {
+    seq.next_element()?
+        .ok_or_else(|| de::Error::custom("missing field"))
+}
+
+fn field_seed<'de, A: SeqAccess<'de>, T: DeserializeSeed<'de>>(
+    seq: &mut A,
+    seed: T,
+) -> Result<T::Value, A::Error> {
+    seq.next_element_seed(seed)?
+        .ok_or_else(|| de::Error::custom("missing field"))
+}
+
+/// What the decoding of one room needs.
+struct Ctx<'a> {
+    profile: &'a Profile,
+    /// The snapshot's clock for a whole-engine restore; `None` for a
+    /// single room, which may come from another engine's clock.
     now: Option<Millis>,
+    /// For a single room: the engine's rooms, whose ids it must not take.
+    taken: Option<&'a Rooms>,
+}
+
+impl Ctx<'_> {
+    fn after_now(&self, t: Millis) -> bool {
+        self.now.is_some_and(|n| t > n)
+    }
+}
+
+/// A room's head (id, creator, seq, flow window), validated; the room is
+/// built from it.
+fn room_head(
+    ctx: &Ctx<'_>,
+    id: Str,
+    creator: &Str,
+    seq: u64,
+    flow: FlowWindow,
 ) -> Result<Room, SnapshotError> {
-    let after_now = |t: Millis| now.is_some_and(|n| t > n);
-    let limits = &profile.limits;
-    if snap.id.is_empty() || snap.creator.is_empty() {
+    if id.is_empty() || creator.is_empty() {
         return invalid("empty room or creator id");
     }
-    if snap.seq == 0 || snap.seq > MAX_SEQ {
+    if ctx.taken.is_some_and(|rooms| rooms.contains(&id)) {
+        return Err(SnapshotError::RoomExists);
+    }
+    if seq == 0 || seq > MAX_SEQ {
         return invalid("room sequence number 0 or above MAX_SEQ");
     }
-    let mut room = Room::new(snap.id, &snap.creator).ok_or(SnapshotError::Invalid("creator id"))?;
-    room.seq = snap.seq;
-
-    if snap.flow_start.is_some_and(after_now)
-        || (snap.flow_start.is_none() && (snap.flow_normal | snap.flow_high) != 0)
+    if flow.start.is_some_and(|t| ctx.after_now(t))
+        || (flow.start.is_none() && (flow.normal | flow.high) != 0)
     {
         return invalid("notification window in the future or counts without a window");
     }
-    if let Some(flow) = limits.notification_flow {
-        if snap.flow_normal > flow.normal_per_second || snap.flow_high > flow.high_per_second {
+    if let Some(f) = ctx.profile.limits.notification_flow {
+        if flow.normal > f.normal_per_second || flow.high > f.high_per_second {
             return invalid("notification counts over budget");
         }
-    } else if snap.flow_start.is_some() {
+    } else if flow.start.is_some() {
         return invalid("notification window without a flow in the profile");
     }
-    room.flow = FlowWindow {
-        start: snap.flow_start,
-        normal: snap.flow_normal,
-        high: snap.flow_high,
+    let mut room = Room::new(id, creator).ok_or(SnapshotError::Invalid("creator id"))?;
+    room.seq = seq;
+    room.flow = flow;
+    Ok(room)
+}
+
+/// Checks one attribute against the profile and the room, and stores it.
+fn add_attribute(ctx: &Ctx<'_>, room: &mut Room, a: Attribute) -> Result<(), SnapshotError> {
+    let limits = &ctx.profile.limits;
+    check_key(&a.key, limits.max_key_len, limits.key_unit)
+        .map_err(|_| SnapshotError::Invalid("attribute key"))?;
+    if !limits.key_charset.allows(&a.key) {
+        return invalid("attribute key charset");
+    }
+    if limits.value_unit.len(&a.value) > limits.max_value_len as usize {
+        return invalid("attribute value too long");
+    }
+    if a.revision == 0 || a.revision > room.seq || ctx.after_now(a.changed_at) {
+        return invalid("attribute revision or time out of range");
+    }
+    check_actor(&a.owner)?;
+    let hash = room.hash(&a.key);
+    if room.attrs.find(hash, &a.key).is_some() {
+        return invalid("attribute key repeated");
+    }
+    if limits
+        .max_keys_per_room
+        .is_some_and(|m| room.attrs.len() >= m as usize)
+    {
+        return invalid("more attributes than the profile allows");
+    }
+    if limits
+        .max_room_value_bytes
+        .is_some_and(|m| room.value_bytes + a.value.len() as u64 > m)
+    {
+        return invalid("room values over the profile's total");
+    }
+    let owner = room
+        .owner_of(&a.owner)
+        .ok_or(SnapshotError::Invalid("too many users"))?;
+    let x = AttrX {
+        revision: a.revision,
+        at: a.changed_at,
     };
+    let _ = room.put_attr(hash, None, a.key, a.value, owner, false, a.auto_delete, x);
+    Ok(())
+}
 
-    let mut creator_seen = false;
-    let mut previous: Option<&Str> = None;
-    for u in &snap.users.0 {
-        if u.id.is_empty() || previous.is_some_and(|p| *p >= u.id) {
-            return invalid("user ids empty, unsorted or repeated");
-        }
-        previous = Some(&u.id);
-        let is_creator = u.id == snap.creator;
-        if is_creator != (u.role == Role::Creator) {
-            return invalid("Creator role not held by exactly the creator");
-        }
-        creator_seen |= is_creator;
-        if u.live.checked_add(u.dropped).is_none() {
-            return invalid("connection count overflows");
-        }
-        // A deadline lies after `now` and no further than one grace
-        // period ahead: no engine sets one anywhere else.
-        let grace = limits.disconnect_grace_ms;
-        let out_of_range = |g: Millis| now.is_some_and(|n| g <= n || g > n.saturating_add(grace));
-        if (u.dropped > 0) != u.grace_until.is_some()
-            || u.grace_until.is_some_and(out_of_range)
-            || u.grace_until == Some(Millis::ZERO)
-        {
-            return invalid("dropped connections and grace deadline disagree");
-        }
-        if u.live == 0 && u.dropped == 0 && u.role == Role::Member {
-            return invalid("user record with nothing in it");
-        }
-        let n = room
-            .intern(&u.id)
-            .ok_or(SnapshotError::Invalid("too many users"))?;
-        if let Some(rec) = room.users.get_mut(n) {
-            rec.live = u.live;
-            rec.dropped = u.dropped;
-            rec.grace_until = u.grace_until.unwrap_or(Millis::ZERO);
-            rec.role = u.role;
-        }
+/// Checks one queue element and stores it (the queue exists).
+fn add_element(ctx: &Ctx<'_>, room: &mut Room, e: QueueElement) -> Result<(), SnapshotError> {
+    check_element(&e.key, &e.value, &ctx.profile.limits.queue)
+        .map_err(|_| SnapshotError::Invalid("queue element shape"))?;
+    check_actor(&e.owner)?;
+    let hash = room.hash(&e.key);
+    let full = room.queue.as_ref().is_none_or(|q| !q.has_room());
+    let repeated = room
+        .queue
+        .as_ref()
+        .is_some_and(|q| q.elems.find(hash, &e.key).is_some());
+    if full || repeated {
+        return invalid("queue over capacity or key repeated");
     }
-    if !creator_seen {
-        return invalid("creator has no record");
+    let owner = room
+        .owner_of(&e.owner)
+        .ok_or(SnapshotError::Invalid("too many users"))?;
+    let _ = room.put_elem(e.key, e.value, owner, e.transient);
+    Ok(())
+}
+
+/// Checks one user's record (after the one before it, in id order) and
+/// sets it.
+fn add_user(
+    ctx: &Ctx<'_>,
+    room: &mut Room,
+    creator: &Str,
+    previous: Option<&Str>,
+    u: &UserSnap,
+) -> Result<(), SnapshotError> {
+    if u.id.is_empty() || previous.is_some_and(|p| *p >= u.id) {
+        return invalid("user ids empty, unsorted or repeated");
+    }
+    if (u.id == *creator) != (u.role == Role::Creator) {
+        return invalid("Creator role not held by exactly the creator");
+    }
+    if u.live.checked_add(u.dropped).is_none() {
+        return invalid("connection count overflows");
+    }
+    // A deadline lies after `now` and no further than one grace period
+    // ahead: no engine sets one anywhere else. It is never 0 (it lies
+    // after some `now`).
+    let grace = ctx.profile.limits.disconnect_grace_ms;
+    let out_of_range = |g: Millis| {
+        g == Millis::ZERO
+            || ctx
+                .now
+                .is_some_and(|n| g <= n || g > n.saturating_add(grace))
+    };
+    if (u.dropped > 0) != u.grace_until.is_some() || u.grace_until.is_some_and(out_of_range) {
+        return invalid("dropped connections and grace deadline disagree");
+    }
+    if u.live == 0 && u.dropped == 0 && u.role == Role::Member {
+        return invalid("user record with nothing in it");
+    }
+    let n = room
+        .intern(&u.id)
+        .ok_or(SnapshotError::Invalid("too many users"))?;
+    if let Some(rec) = room.users.get_mut(n) {
+        rec.live = u.live;
+        rec.dropped = u.dropped;
+        rec.grace_until = u.grace_until.unwrap_or(Millis::ZERO);
+        rec.role = u.role;
+    }
+    Ok(())
+}
+
+/// Decodes and builds one room.
+struct RoomSeed<'c, 'f> {
+    ctx: &'c Ctx<'c>,
+    failure: &'f mut Option<SnapshotError>,
+}
+
+impl<'de> DeserializeSeed<'de> for RoomSeed<'_, '_> {
+    type Value = Room;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Room, D::Error> {
+        d.deserialize_tuple(9, self)
+    }
+}
+
+impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
+    type Value = Room;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a room")
     }
 
-    for a in snap.attributes.0 {
-        check_key(&a.key, limits.max_key_len, limits.key_unit)
-            .map_err(|_| SnapshotError::Invalid("attribute key"))?;
-        if !limits.key_charset.allows(&a.key) {
-            return invalid("attribute key charset");
-        }
-        if limits.value_unit.len(&a.value) > limits.max_value_len as usize {
-            return invalid("attribute value too long");
-        }
-        if a.revision == 0 || a.revision > room.seq || after_now(a.changed_at) {
-            return invalid("attribute revision or time out of range");
-        }
-        check_actor(&a.owner)?;
-        if room.attrs.find(room.hash(&a.key), &a.key).is_some() {
-            return invalid("attribute key repeated");
-        }
-        if limits
-            .max_keys_per_room
-            .is_some_and(|m| room.attrs.len() >= m as usize)
-        {
-            return invalid("more attributes than the profile allows");
-        }
-        let owner = room
-            .owner_of(&a.owner)
-            .ok_or(SnapshotError::Invalid("too many users"))?;
-        let x = AttrX {
-            revision: a.revision,
-            at: a.changed_at,
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Room, A::Error> {
+        let RoomSeed { ctx, failure } = self;
+        let id: Str = field(&mut seq)?;
+        let creator: Str = field(&mut seq)?;
+        let room_seq: u64 = field(&mut seq)?;
+        let flow = FlowWindow {
+            start: field(&mut seq)?,
+            normal: field(&mut seq)?,
+            high: field(&mut seq)?,
         };
-        let hash = room.hash(&a.key);
-        let _ = room.put_attr(hash, None, a.key, a.value, owner, false, a.auto_delete, x);
-        if limits
-            .max_room_value_bytes
-            .is_some_and(|m| room.value_bytes > m)
-        {
-            return invalid("room values over the profile's total");
+        let mut room =
+            room_head(ctx, id, &creator, room_seq, flow).map_err(|e| stop(failure, e))?;
+        let attrs = EachRecord::new(&mut *failure, |a: Attribute| {
+            add_attribute(ctx, &mut room, a)
+        });
+        field_seed(&mut seq, attrs)?;
+        field_seed(
+            &mut seq,
+            QueueSeed {
+                ctx,
+                room: &mut room,
+                failure: &mut *failure,
+            },
+        )?;
+        let mut previous: Option<Str> = None;
+        let mut creator_seen = false;
+        let users = EachRecord::new(&mut *failure, |u: UserSnap| {
+            add_user(ctx, &mut room, &creator, previous.as_ref(), &u)?;
+            creator_seen |= u.id == creator;
+            previous = Some(u.id);
+            Ok(())
+        });
+        field_seed(&mut seq, users)?;
+        if !creator_seen {
+            return Err(stop(
+                failure,
+                SnapshotError::Invalid("creator has no record"),
+            ));
+        }
+        Ok(room)
+    }
+}
+
+/// A sequence of records, each handed to `add` (which checks and stores
+/// it) as soon as it is decoded; nothing is collected.
+struct EachRecord<'f, T, F> {
+    failure: &'f mut Option<SnapshotError>,
+    add: F,
+    kind: PhantomData<T>,
+}
+
+impl<'f, T, F: FnMut(T) -> Result<(), SnapshotError>> EachRecord<'f, T, F> {
+    fn new(failure: &'f mut Option<SnapshotError>, add: F) -> Self {
+        EachRecord {
+            failure,
+            add,
+            kind: PhantomData,
         }
     }
+}
 
-    if let Some(q) = snap.queue {
-        let ql = &limits.queue;
+impl<'de, T: Deserialize<'de>, F: FnMut(T) -> Result<(), SnapshotError>> DeserializeSeed<'de>
+    for EachRecord<'_, T, F>
+{
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T) -> Result<(), SnapshotError>> Visitor<'de>
+    for EachRecord<'_, T, F>
+{
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(record) = seq.next_element::<T>()? {
+            (self.add)(record).map_err(|e| stop(self.failure, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A room's optional queue: its capacity, then its elements.
+struct QueueSeed<'c, 'r, 'f> {
+    ctx: &'c Ctx<'c>,
+    room: &'r mut Room,
+    failure: &'f mut Option<SnapshotError>,
+}
+
+impl<'de> DeserializeSeed<'de> for QueueSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for QueueSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an optional queue")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_tuple(2, self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let QueueSeed { ctx, room, failure } = self;
+        let capacity: u32 = field(&mut seq)?;
+        let ql = &ctx.profile.limits.queue;
         // A first offer creates a queue of `default_capacity`, which a
         // custom profile may set above `max_capacity` (the limit of init).
-        if q.capacity == 0 || q.capacity > ql.max_capacity.max(ql.default_capacity) {
-            return invalid("queue capacity out of range");
+        if capacity == 0 || capacity > ql.max_capacity.max(ql.default_capacity) {
+            return Err(stop(
+                failure,
+                SnapshotError::Invalid("queue capacity out of range"),
+            ));
         }
-        room.queue = Some(alloc::boxed::Box::new(Queue::new(q.capacity)));
-        for e in q.elements.0 {
-            check_element(&e.key, &e.value, ql)
-                .map_err(|_| SnapshotError::Invalid("queue element shape"))?;
-            check_actor(&e.owner)?;
-            let full = room.queue.as_ref().is_none_or(|q| !q.has_room());
-            let hash = room.hash(&e.key);
-            let repeated = room
-                .queue
-                .as_ref()
-                .is_some_and(|q| q.elems.find(hash, &e.key).is_some());
-            if full || repeated {
-                return invalid("queue over capacity or key repeated");
-            }
-            let owner = room
-                .owner_of(&e.owner)
-                .ok_or(SnapshotError::Invalid("too many users"))?;
-            let _ = room.put_elem(e.key, e.value, owner, e.transient);
-        }
+        room.queue = Some(Box::new(Queue::new(capacity)));
+        let elems = EachRecord::new(failure, |e: QueueElement| add_element(ctx, room, e));
+        field_seed(&mut seq, elems)
     }
-    Ok(room)
+}
+
+/// The rooms of a whole-engine snapshot, each built and added as decoded.
+struct RoomsSeed<'c, 'e, 'f> {
+    ctx: &'c Ctx<'c>,
+    engine: &'e mut Engine,
+    failure: &'f mut Option<SnapshotError>,
+}
+
+impl<'de> DeserializeSeed<'de> for RoomsSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RoomsSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence of rooms")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let RoomsSeed {
+            ctx,
+            engine,
+            failure,
+        } = self;
+        let mut previous: Option<Str> = None;
+        while let Some(room) = seq.next_element_seed(RoomSeed {
+            ctx,
+            failure: &mut *failure,
+        })? {
+            if previous.as_ref().is_some_and(|p| *p >= room.id) {
+                return Err(stop(
+                    failure,
+                    SnapshotError::Invalid("room ids unsorted or repeated"),
+                ));
+            }
+            previous = Some(room.id.clone());
+            engine.insert_room(room).map_err(|e| stop(failure, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A whole engine.
+struct EngineSeed<'f>(&'f mut Option<SnapshotError>);
+
+impl<'de> DeserializeSeed<'de> for EngineSeed<'_> {
+    type Value = Engine;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Engine, D::Error> {
+        d.deserialize_tuple(5, self)
+    }
+}
+
+impl<'de> Visitor<'de> for EngineSeed<'_> {
+    type Value = Engine;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an engine")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Engine, A::Error> {
+        let failure = self.0;
+        let profile: Profile = field(&mut seq)?;
+        let now: Millis = field(&mut seq)?;
+        let milli_tokens: u64 = field(&mut seq)?;
+        let last: Millis = field(&mut seq)?;
+        let capacity = profile
+            .limits
+            .request_rate
+            .map_or(0, |r| u64::from(r.per_second) * 1000);
+        if milli_tokens > capacity || last > now {
+            return Err(stop(
+                failure,
+                SnapshotError::Invalid("rate bucket out of range"),
+            ));
+        }
+        let mut engine = Engine::new(profile);
+        engine.now = now;
+        engine.bucket = TokenBucket { milli_tokens, last };
+        let ctx = Ctx {
+            profile: &profile,
+            now: Some(now),
+            taken: None,
+        };
+        field_seed(
+            &mut seq,
+            RoomsSeed {
+                ctx: &ctx,
+                engine: &mut engine,
+                failure,
+            },
+        )?;
+        Ok(engine)
+    }
+}
+
+/// One room with the profile it was written under.
+struct RoomOnlySeed<'e, 'f> {
+    engine: &'e Engine,
+    failure: &'f mut Option<SnapshotError>,
+}
+
+impl<'de> DeserializeSeed<'de> for RoomOnlySeed<'_, '_> {
+    type Value = Room;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Room, D::Error> {
+        d.deserialize_tuple(2, self)
+    }
+}
+
+impl<'de> Visitor<'de> for RoomOnlySeed<'_, '_> {
+    type Value = Room;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a room with its profile")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Room, A::Error> {
+        let RoomOnlySeed { engine, failure } = self;
+        let profile: Profile = field(&mut seq)?;
+        if profile != engine.profile {
+            return Err(stop(failure, SnapshotError::ProfileMismatch));
+        }
+        let ctx = Ctx {
+            profile: &engine.profile,
+            now: None,
+            taken: Some(&engine.rooms),
+        };
+        field_seed(&mut seq, RoomSeed { ctx: &ctx, failure })
+    }
+}
+
+/// The engine's header fields and rooms, for writing.
+#[derive(Serialize)]
+struct EngineOut<'a> {
+    profile: &'a Profile,
+    now: Millis,
+    bucket_milli_tokens: u64,
+    bucket_last: Millis,
+    rooms: RoomsOut<'a>,
 }
 
 impl Engine {
@@ -382,53 +773,31 @@ impl Engine {
     /// events are not included.
     #[must_use]
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut rooms: Vec<&Room> = self.rooms.iter().collect();
-        rooms.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        encode(&EngineSnap {
-            profile: self.profile,
+        encode(&EngineOut {
+            profile: &self.profile,
             now: self.now,
             bucket_milli_tokens: self.bucket.milli_tokens,
             bucket_last: self.bucket.last,
-            rooms: Seq(rooms.into_iter().map(room_snap).collect()),
+            rooms: RoomsOut(&self.rooms),
         })
     }
 
-    /// An engine from snapshot bytes, validated throughout.
+    /// An engine from snapshot bytes, validated throughout. Rooms are built
+    /// as they are decoded: the memory taken is that of the engine built,
+    /// and a snapshot that breaks a rule is refused as soon as the rule is
+    /// broken.
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let snap: EngineSnap = decode(bytes)?;
-        let mut engine = Engine::new(snap.profile);
-        let limits = snap.profile.limits;
-        engine.now = snap.now;
-        let capacity = limits
-            .request_rate
-            .map_or(0, |r| u64::from(r.per_second) * 1000);
-        if snap.bucket_milli_tokens > capacity || snap.bucket_last > snap.now {
-            return invalid("rate bucket out of range");
-        }
-        engine.bucket = TokenBucket {
-            milli_tokens: snap.bucket_milli_tokens,
-            last: snap.bucket_last,
-        };
-        let mut previous: Option<Str> = None;
-        for r in snap.rooms.0 {
-            if previous.as_ref().is_some_and(|p| *p >= r.id) {
-                return invalid("room ids unsorted or repeated");
-            }
-            previous = Some(r.id.clone());
-            let room = build_room(r, &snap.profile, Some(snap.now))?;
-            engine.insert_room(room)?;
-        }
-        Ok(engine)
+        let mut de = Decoder::from_bytes(body(bytes)?);
+        let mut failure = None;
+        let decoded = EngineSeed(&mut failure).deserialize(&mut de);
+        finish(decoded, failure, de)
     }
 
     /// One room as snapshot bytes (with the profile), `None` if no such room.
     #[must_use]
     pub fn snapshot_room(&self, id: &str) -> Option<Vec<u8>> {
         let room = self.rooms.get(id)?;
-        Some(encode(&RoomOnlySnap {
-            profile: self.profile,
-            room: room_snap(room),
-        }))
+        Some(encode(&(&self.profile, RoomOut(room))))
     }
 
     /// Adds a room from [`Engine::snapshot_room`] bytes. The profile must be
@@ -437,14 +806,14 @@ impl Engine {
     /// with their usual events; a notification window that starts after
     /// this engine's `now` is reset.
     pub fn restore_room(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let snap: RoomOnlySnap = decode(bytes)?;
-        if snap.profile != self.profile {
-            return Err(SnapshotError::ProfileMismatch);
+        let mut de = Decoder::from_bytes(body(bytes)?);
+        let mut failure = None;
+        let decoded = RoomOnlySeed {
+            engine: self,
+            failure: &mut failure,
         }
-        if self.rooms.contains(&snap.room.id) {
-            return Err(SnapshotError::RoomExists);
-        }
-        let mut room = build_room(snap.room, &self.profile, None)?;
+        .deserialize(&mut de);
+        let mut room = finish(decoded, failure, de)?;
         // A budget window that starts after this engine's `now` belongs to
         // a clock that runs ahead of ours: start afresh rather than carry
         // its counts into our future.
@@ -472,7 +841,7 @@ impl Engine {
                 self.timers.insert((at, room.id.clone(), rec.name.clone()));
             }
         }
-        self.rooms.insert(alloc::boxed::Box::new(room));
+        self.rooms.insert(Box::new(room));
         Ok(())
     }
 }

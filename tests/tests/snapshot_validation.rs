@@ -1,0 +1,403 @@
+//! Restore's validation, rule by rule (SPEC §9: restore trusts nothing).
+//! Each test decodes a real snapshot into a mirror of its layout, breaks
+//! exactly one rule, encodes it again and checks that restore names that
+//! rule. A rule without a test here could be dropped from the engine
+//! unnoticed (one was: a notification window starting after `now`).
+
+use roomstate::{
+    Actor, Attribute, Command, Engine, Millis, Notify, Op, Profile, QueueElement, Role,
+    SnapshotError, Str, Write, MAX_SEQ,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Header {
+    magic: [u8; 4],
+    version: u16,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct EngineSnap {
+    profile: Profile,
+    now: Millis,
+    bucket_milli_tokens: u64,
+    bucket_last: Millis,
+    rooms: Vec<RoomSnap>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct RoomSnap {
+    id: Str,
+    creator: Str,
+    seq: u64,
+    flow_start: Option<Millis>,
+    flow_normal: u32,
+    flow_high: u32,
+    attributes: Vec<Attribute>,
+    queue: Option<(u32, Vec<QueueElement>)>,
+    users: Vec<UserSnap>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct UserSnap {
+    id: Str,
+    live: u32,
+    dropped: u32,
+    grace_until: Option<Millis>,
+    role: Role,
+}
+
+const NOW: u64 = 100_000;
+
+/// A NetEase engine (it has a notification flow) with one room: three
+/// members, one of them dropped in grace, attributes of two owners, and a
+/// queue with a transient element.
+fn engine() -> Engine {
+    let mut profile = Profile::netease();
+    profile.limits.request_rate = None;
+    let mut e = Engine::new(profile);
+    let now = Millis(NOW);
+    let run = |e: &mut Engine, c: Command| e.handle(now, c).unwrap();
+    run(
+        &mut e,
+        Command::CreateRoom {
+            room: "r".into(),
+            creator: "host".into(),
+        },
+    );
+    for u in ["host", "ann", "bob"] {
+        run(
+            &mut e,
+            Command::Join {
+                room: "r".into(),
+                user: u.into(),
+            },
+        );
+    }
+    run(
+        &mut e,
+        Command::Write(
+            Write::new("r", Actor::user("ann")).op(Op::set("k1", "v1").auto_delete(true)),
+        ),
+    );
+    run(
+        &mut e,
+        Command::Write(Write::new("r", Actor::Admin).op(Op::set("k2", "v2"))),
+    );
+    run(
+        &mut e,
+        Command::QueueOffer {
+            room: "r".into(),
+            operator: Actor::user("ann"),
+            key: "mic".into(),
+            value: "1".into(),
+            transient: true,
+            notify: Notify::default(),
+        },
+    );
+    run(
+        &mut e,
+        Command::Disconnect {
+            room: "r".into(),
+            user: "bob".into(),
+        },
+    );
+    e
+}
+
+fn decode(bytes: &[u8]) -> (Header, EngineSnap) {
+    let (h, rest) = postcard::take_from_bytes::<Header>(bytes).unwrap();
+    (h, postcard::from_bytes(rest).unwrap())
+}
+
+fn encode(h: &Header, snap: &EngineSnap) -> Vec<u8> {
+    let mut out = postcard::to_allocvec(h).unwrap();
+    out.extend(postcard::to_allocvec(snap).unwrap());
+    out
+}
+
+/// The engine's snapshot with one change made by `f`.
+fn forged(f: impl FnOnce(&mut EngineSnap)) -> Vec<u8> {
+    let (h, mut snap) = decode(&engine().snapshot());
+    f(&mut snap);
+    encode(&h, &snap)
+}
+
+fn refused(f: impl FnOnce(&mut EngineSnap), what: &str) {
+    let bytes = forged(f);
+    match Engine::restore(&bytes) {
+        Err(SnapshotError::Invalid(w)) => assert_eq!(w, what),
+        other => panic!("expected Invalid({what:?}), got {:?}", other.map(|_| ())),
+    }
+}
+
+fn room(s: &mut EngineSnap) -> &mut RoomSnap {
+    &mut s.rooms[0]
+}
+
+fn user<'a>(s: &'a mut EngineSnap, id: &str) -> &'a mut UserSnap {
+    room(s).users.iter_mut().find(|u| u.id == id).unwrap()
+}
+
+#[test]
+fn the_mirror_is_the_format_an_unchanged_snapshot_round_trips() {
+    let original = engine().snapshot();
+    let (h, snap) = decode(&original);
+    assert_eq!(encode(&h, &snap), original);
+    assert!(Engine::restore(&original).is_ok());
+    let r = &snap.rooms[0];
+    assert!(r.flow_start.is_some(), "the room has a notification window");
+    assert_eq!(r.attributes.len(), 2);
+    assert_eq!(r.queue.as_ref().map(|q| q.1.len()), Some(1));
+    assert!(r.users.iter().any(|u| u.grace_until.is_some()));
+}
+
+#[test]
+fn a_notification_window_that_starts_after_now_is_refused() {
+    // The counts may be 0: a window from the future is refused all the same.
+    refused(
+        |s| {
+            let r = room(s);
+            r.flow_start = Some(Millis(NOW + 1));
+            r.flow_normal = 0;
+            r.flow_high = 0;
+        },
+        "notification window in the future or counts without a window",
+    );
+}
+
+#[test]
+fn notification_counts_without_a_window_are_refused() {
+    refused(
+        |s| {
+            let r = room(s);
+            r.flow_start = None;
+            r.flow_normal = 1;
+        },
+        "notification window in the future or counts without a window",
+    );
+}
+
+#[test]
+fn notification_counts_over_the_budget_are_refused() {
+    refused(
+        |s| {
+            let budget = s
+                .profile
+                .limits
+                .notification_flow
+                .unwrap()
+                .normal_per_second;
+            room(s).flow_normal = budget + 1;
+        },
+        "notification counts over budget",
+    );
+}
+
+#[test]
+fn a_notification_window_under_a_profile_without_flow_is_refused() {
+    refused(
+        |s| s.profile.limits.notification_flow = None,
+        "notification window without a flow in the profile",
+    );
+}
+
+#[test]
+fn room_ids_and_sequence_numbers_are_checked() {
+    refused(|s| room(s).id = "".into(), "empty room or creator id");
+    refused(|s| room(s).creator = "".into(), "empty room or creator id");
+    refused(
+        |s| room(s).seq = 0,
+        "room sequence number 0 or above MAX_SEQ",
+    );
+    refused(
+        |s| room(s).seq = MAX_SEQ + 1,
+        "room sequence number 0 or above MAX_SEQ",
+    );
+    refused(
+        |s| {
+            let copy = s.rooms[0].clone();
+            s.rooms.push(copy);
+        },
+        "room ids unsorted or repeated",
+    );
+}
+
+#[test]
+fn attributes_are_checked_one_by_one() {
+    refused(|s| room(s).attributes[0].key = "".into(), "attribute key");
+    refused(
+        |s| {
+            let max = s.profile.limits.max_value_len as usize;
+            room(s).attributes[0].value = "v".repeat(max + 1).into();
+        },
+        "attribute value too long",
+    );
+    refused(
+        |s| room(s).attributes[0].revision = 0,
+        "attribute revision or time out of range",
+    );
+    refused(
+        |s| {
+            let r = room(s);
+            r.attributes[0].revision = r.seq + 1;
+        },
+        "attribute revision or time out of range",
+    );
+    refused(
+        |s| room(s).attributes[0].changed_at = Millis(NOW + 1),
+        "attribute revision or time out of range",
+    );
+    refused(
+        |s| room(s).attributes[0].owner = Actor::user(""),
+        "empty user id as owner",
+    );
+    refused(
+        |s| {
+            let r = room(s);
+            r.attributes[1].key = r.attributes[0].key.clone();
+        },
+        "attribute key repeated",
+    );
+    refused(
+        |s| s.profile.limits.max_keys_per_room = Some(1),
+        "more attributes than the profile allows",
+    );
+    refused(
+        |s| s.profile.limits.max_room_value_bytes = Some(3),
+        "room values over the profile's total",
+    );
+    refused(
+        |s| s.profile.limits.max_engine_value_bytes = Some(3),
+        "engine values over the profile's total",
+    );
+}
+
+#[test]
+fn an_attribute_key_outside_a_restricted_charset_is_refused() {
+    refused(
+        |s| {
+            s.profile.limits.key_charset = roomstate::Charset::Restricted;
+            room(s).attributes[0].key = "k é".into();
+        },
+        "attribute key charset",
+    );
+}
+
+#[test]
+fn the_queue_is_checked() {
+    refused(
+        |s| room(s).queue.as_mut().unwrap().0 = 0,
+        "queue capacity out of range",
+    );
+    refused(
+        |s| room(s).queue.as_mut().unwrap().1[0].key = "".into(),
+        "queue element shape",
+    );
+    refused(
+        |s| {
+            let q = room(s).queue.as_mut().unwrap();
+            let copy = q.1[0].clone();
+            q.1.push(copy);
+        },
+        "queue over capacity or key repeated",
+    );
+    refused(
+        |s| {
+            let q = room(s).queue.as_mut().unwrap();
+            q.0 = 1;
+            let mut other = q.1[0].clone();
+            other.key = "other".into();
+            q.1.push(other);
+        },
+        "queue over capacity or key repeated",
+    );
+}
+
+#[test]
+fn users_are_checked() {
+    refused(
+        |s| room(s).users.reverse(),
+        "user ids empty, unsorted or repeated",
+    );
+    refused(
+        |s| room(s).users[0].id = "".into(),
+        "user ids empty, unsorted or repeated",
+    );
+    refused(
+        |s| user(s, "ann").role = Role::Creator,
+        "Creator role not held by exactly the creator",
+    );
+    refused(
+        |s| {
+            let u = user(s, "ann");
+            u.live = u32::MAX;
+            u.dropped = 1;
+            u.grace_until = Some(Millis(NOW + 1));
+        },
+        "connection count overflows",
+    );
+    refused(
+        |s| user(s, "ann").live = 0,
+        "user record with nothing in it",
+    );
+    refused(
+        |s| room(s).users.retain(|u| u.id != "host"),
+        "creator has no record",
+    );
+}
+
+#[test]
+fn grace_deadlines_must_match_dropped_connections_and_lie_within_one_grace_period() {
+    let what = "dropped connections and grace deadline disagree";
+    refused(|s| user(s, "bob").grace_until = None, what);
+    refused(|s| user(s, "bob").grace_until = Some(Millis(NOW)), what);
+    refused(
+        |s| {
+            let grace = s.profile.limits.disconnect_grace_ms;
+            user(s, "bob").grace_until = Some(Millis(NOW + grace + 1));
+        },
+        what,
+    );
+    refused(|s| user(s, "bob").dropped = 0, what);
+}
+
+#[test]
+fn a_grace_deadline_of_zero_is_refused_even_in_a_single_room() {
+    // A single room is checked without a clock, but a deadline always lies
+    // after some `now`: zero is never one.
+    let src = engine();
+    let bytes = src.snapshot_room("r").unwrap();
+    let (h, rest) = postcard::take_from_bytes::<Header>(&bytes).unwrap();
+    let (profile, mut r): (Profile, RoomSnap) = postcard::from_bytes(rest).unwrap();
+    r.users
+        .iter_mut()
+        .find(|u| u.id == "bob")
+        .unwrap()
+        .grace_until = Some(Millis(0));
+    let mut forged = postcard::to_allocvec(&h).unwrap();
+    forged.extend(postcard::to_allocvec(&(profile, r)).unwrap());
+    let mut dst = Engine::new(profile);
+    assert_eq!(
+        dst.restore_room(&forged),
+        Err(SnapshotError::Invalid(
+            "dropped connections and grace deadline disagree"
+        ))
+    );
+    assert_eq!(dst.room_count(), 0, "nothing restored");
+}
+
+#[test]
+fn the_rate_bucket_is_checked() {
+    refused(
+        |s| {
+            s.profile.limits.request_rate = Some(roomstate::Rate { per_second: 1 });
+            s.bucket_milli_tokens = 1001;
+        },
+        "rate bucket out of range",
+    );
+    refused(
+        |s| s.bucket_last = Millis(NOW + 1),
+        "rate bucket out of range",
+    );
+}
