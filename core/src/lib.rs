@@ -22,10 +22,14 @@
 //! let write = Write::new("r1", Actor::user("host")).op(Op::set("title", "Friday quiz"));
 //! engine.handle(now, Command::Write(write))?;
 //!
-//! // 2. Drain the events and hand them to your transport.
+//! // 2. Drain the events and hand them to your transport; then give them
+//! //    back, so their buffers are reused (writes, deletes and exits then
+//! //    allocate nothing). Events you keep, you simply don't give back.
 //! engine.drain_events(&mut events);
 //! assert_eq!(events.len(), 3); // created, joined, written
 //! assert_eq!(events[2].seq, 3);
+//! engine.recycle(&mut events);
+//! assert!(events.is_empty());
 //!
 //! // 3. Ask when the engine next needs a tick, and send one then.
 //! if let Some(at) = engine.poll_timeout() {
@@ -35,8 +39,20 @@
 //! ```
 //!
 //! Call [`Engine::handle`] for every input, then [`Engine::drain_events`]
-//! (or [`Engine::poll_event`]), then [`Engine::poll_timeout`]. Reads that
-//! must not copy use [`Engine::room`], which borrows.
+//! (or [`Engine::poll_event`]) and [`Engine::recycle`], then
+//! [`Engine::poll_timeout`]. Reads that must not copy use [`Engine::room`],
+//! which borrows ([`RoomView`], [`AttrRef`], [`ElemRef`]).
+//!
+//! ## Storage
+//!
+//! A room keeps each attribute (and queue element) as one fixed-size
+//! record in listing order, its key and value in a per-room byte arena,
+//! and a swiss table of record positions; user ids are interned per room,
+//! so an owner is a `u32`, and each user's auto-delete attributes (and
+//! transient elements) are a list threaded through the records, so an exit
+//! costs what the user owned. A value is copied into the arena once; an
+//! overwrite that fits writes in place. `alloc_report` in `benches/`
+//! measures what an attribute and a room cost.
 //!
 //! ## Semantics
 //!
@@ -225,7 +241,7 @@ mod time;
 mod view;
 
 pub use command::{Actor, Command, Expect, HighPolicy, NewElement, Notify, Op, Role, Write};
-pub use engine::{Engine, Violation};
+pub use engine::{Engine, Violation, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{

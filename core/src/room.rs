@@ -396,3 +396,20 @@ impl Rooms {
         self.table.iter().map(|r| &**r)
     }
 }
+
+/// The sizes of the storage's hot types, pinned: they are what a stored
+/// attribute, element, user and room cost (see `alloc_report`). A change
+/// here is a layout decision: update the number and say why.
+#[cfg(test)]
+mod sizes {
+    use core::mem::size_of;
+
+    #[test]
+    fn storage_types_keep_their_sizes() {
+        assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 40);
+        assert_eq!(size_of::<crate::store::Meta<()>>(), 24);
+        assert_eq!(size_of::<crate::members::UserRec>(), 48);
+        assert_eq!(size_of::<super::Room>(), 272);
+        assert_eq!(size_of::<crate::queue::Queue>(), 128);
+    }
+}

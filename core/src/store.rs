@@ -45,7 +45,7 @@ const MIN_DEAD_TO_COMPACT: usize = 32;
 /// Arena capacity an emptied store keeps for reuse, at most.
 const KEEP_WHEN_EMPTY: usize = 4096;
 /// Arena garbage tolerated before a rebuild is considered at all.
-const MIN_GARBAGE_TO_COMPACT: usize = 1024;
+const MIN_GARBAGE_TO_COMPACT: usize = 256;
 
 /// One entry's fixed-size record. `X` is what the kind adds (revision and
 /// time for attributes, nothing for queue elements).

@@ -6,7 +6,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use roomstate::{Attribute, Engine, Event, Millis, Profile, QueueElement, Str};
+use roomstate::{
+    Change, Engine, Event, Millis, Profile, Str, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS,
+};
 use roomstate_tests::sim::{Rng, Scenario};
 
 /// Live heap bytes of this test binary.
@@ -75,25 +77,29 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     // Every kind on, so every structure is exercised.
     scenario.weights = [3, 1, 8, 3, 2, 1, 1, 24, 2, 1, 1, 8, 3, 2, 1, 3, 1, 1];
 
-    // THE BOUND. Per stored attribute or element: its slot (the public
-    // struct plus an 8-byte index field), its key and value allocations
-    // (Arc headers of 16 bytes + the longest key and value, in bytes: 3
-    // chars of up to 4 bytes, 8 bytes), its hash-table entry (4 bytes +
-    // control byte, at most doubled by growth) and its owner-index entry
-    // (a 16-byte Str). Slots of a map are at most 2 × live + 32 (tombstones
-    // are compacted once they outnumber live entries and exceed 32), each
-    // table at most twice its entries. Per user record 256 bytes, per room
-    // 2 KiB of fixed structure, and 64 KiB for the engine, its timers and
-    // its event buffer.
+    // THE BOUND, from the storage layout (core/src/store.rs, members.rs).
+    // Per stored attribute: its record (40 bytes; an element's is 24), its
+    // key and value in the room's arena (at most 12 + 9 bytes here: 3 chars
+    // of up to 4 bytes, 9-byte values), and its hash-table entry (4 bytes +
+    // a control byte). Records are at most 2 × live + 32 (tombstones are
+    // compacted once they outnumber live ones and exceed 32); the arena
+    // holds at most as much garbage as live bytes, or 256 bytes, before it is
+    // rebuilt; vectors and tables are at most twice what they hold. Per user
+    // record 48 bytes plus its table entry and two list heads, doubled.
+    // Per room 1 KiB of fixed structure (the boxed room is 272 bytes);
+    // 64 KiB for the engine, its timers and its event buffer, plus the
+    // recycled change lists, at most MAX_SPARE_CHANGE_LISTS ×
+    // MAX_SPARE_CHANGES changes.
     let rooms = scenario.rooms.len();
     let users = scenario.users.len();
     let keys = p.limits.max_keys_per_room.unwrap_or(0) as usize;
     let elems = p.limits.queue.max_capacity as usize;
-    let payload = (16 + 12) + (16 + 8);
-    let per_attr = std::mem::size_of::<Attribute>() + 8 + payload + 2 * 5 + 16;
-    let per_elem = std::mem::size_of::<QueueElement>() + 8 + payload + 2 * 5 + 16;
-    let per_room = 2048 + (2 * keys + 32) * per_attr + (2 * elems + 32) * per_elem + users * 256;
-    let bound = 64 * 1024 + rooms * per_room;
+    let payload = 12 + 9;
+    let store =
+        |n: usize, record: usize| 2 * ((2 * n + 32) * record + 2 * (n * payload).max(256) + n * 5);
+    let per_room = 1024 + store(keys, 40) + store(elems, 24) + users * 2 * (48 + 5 + 8);
+    let pool = MAX_SPARE_CHANGE_LISTS * MAX_SPARE_CHANGES * std::mem::size_of::<Change>();
+    let bound = 64 * 1024 + pool + rooms * per_room;
 
     let baseline = live();
     let mut engine = Engine::new(p);
@@ -110,7 +116,7 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
         drop(outcome);
         engine.drain_events(&mut events);
         changes += events.iter().map(|e| e.changes.len() as u64).sum::<u64>();
-        events.clear();
+        engine.recycle(&mut events);
         stored_peak = stored_peak.max(
             scenario
                 .rooms

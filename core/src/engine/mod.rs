@@ -49,11 +49,13 @@ pub(crate) struct Output {
     pub(crate) scratch: Vec<u32>,
 }
 
-/// Change lists kept for reuse, at most.
-const MAX_SPARE: usize = 256;
+/// Change lists kept for reuse, at most: enough for a server that drains
+/// and recycles after every few commands (more are dropped, not kept).
+pub const MAX_SPARE_CHANGE_LISTS: usize = 32;
 /// Capacity above which a change list is not kept (an exit of a user who
-/// owned thousands of keys should not pin that memory).
-const MAX_SPARE_CHANGES: usize = 64;
+/// owned many keys should not pin that memory). The pool holds at most
+/// `MAX_SPARE_CHANGE_LISTS × MAX_SPARE_CHANGES` changes' worth of memory.
+pub const MAX_SPARE_CHANGES: usize = 16;
 
 impl Output {
     /// An empty change list, reused if one was handed back.
@@ -69,7 +71,7 @@ impl Output {
     }
 
     fn give_back(&mut self, mut changes: Vec<Change>) {
-        if self.spare.len() < MAX_SPARE && changes.capacity() <= MAX_SPARE_CHANGES {
+        if self.spare.len() < MAX_SPARE_CHANGE_LISTS && changes.capacity() <= MAX_SPARE_CHANGES {
             changes.clear();
             self.spare.push(changes);
         }
