@@ -84,6 +84,20 @@ impl Users {
     /// The user's number, a new record made if missing. `None` for an empty
     /// id (never stored: callers refuse it first) or when numbers run out.
     pub(crate) fn intern(&mut self, hasher: &DefaultHashBuilder, name: &Str) -> Option<u32> {
+        self.intern_with(hasher, name, || name.clone())
+    }
+
+    /// [`Users::intern`] for a borrowed id (the record copies it if new).
+    pub(crate) fn intern_str(&mut self, hasher: &DefaultHashBuilder, name: &str) -> Option<u32> {
+        self.intern_with(hasher, name, || Str::from(name))
+    }
+
+    fn intern_with(
+        &mut self,
+        hasher: &DefaultHashBuilder,
+        name: &str,
+        owned: impl FnOnce() -> Str,
+    ) -> Option<u32> {
         if name.is_empty() {
             return None;
         }
@@ -91,7 +105,7 @@ impl Users {
             return Some(n);
         }
         let rec = UserRec {
-            name: name.clone(),
+            name: owned(),
             ..UserRec::default()
         };
         let n = match self.free {

@@ -199,6 +199,54 @@ impl Room {
         }
     }
 
+    /// Adds a restored attribute whose key (hashing to `hash`) is new, with
+    /// no change record; `owner` is a user id or `None` for `Admin`.
+    #[cfg(feature = "serde")]
+    pub(crate) fn insert_attr(
+        &mut self,
+        hash: u64,
+        key: &str,
+        value: &str,
+        owner: Option<&str>,
+        auto_delete: bool,
+        x: AttrX,
+    ) -> Option<()> {
+        let owner = self.owner_str(owner)?;
+        self.attrs
+            .push(hash, key, value, owner, auto_delete, x, &self.hasher)?;
+        self.value_bytes += value.len() as u64;
+        self.add_ref(owner, true);
+        Some(())
+    }
+
+    /// Adds a restored queue element whose key is new (the queue exists).
+    #[cfg(feature = "serde")]
+    pub(crate) fn insert_elem(
+        &mut self,
+        hash: u64,
+        key: &str,
+        value: &str,
+        owner: Option<&str>,
+        transient: bool,
+    ) -> Option<()> {
+        let owner = self.owner_str(owner)?;
+        self.queue
+            .as_mut()?
+            .elems
+            .push(hash, key, value, owner, transient, (), &self.hasher)?;
+        self.add_ref(owner, true);
+        Some(())
+    }
+
+    /// The owner number of a user id (interned) or of `Admin` (`None`).
+    #[cfg(feature = "serde")]
+    fn owner_str(&mut self, owner: Option<&str>) -> Option<u32> {
+        match owner {
+            None => Some(ADMIN),
+            Some(u) => self.users.intern_str(&self.hasher, u),
+        }
+    }
+
     /// Deletes the attribute at `pos` (its key hashing to `hash`), keeping
     /// the owner index, the user records and the byte total right.
     pub(crate) fn delete_attr(&mut self, hash: u64, pos: u32) -> bool {

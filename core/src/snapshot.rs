@@ -33,10 +33,9 @@ use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::command::{Actor, Role};
+use crate::command::Role;
 use crate::engine::{check_element, check_key, Engine};
 use crate::flow::{FlowWindow, TokenBucket};
-use crate::outcome::{Attribute, QueueElement};
 use crate::profile::Profile;
 use crate::queue::Queue;
 use crate::room::{AttrX, Room, Rooms};
@@ -108,38 +107,50 @@ struct UserSnap {
 //          [Attribute], Option<(capacity, [QueueElement])>, [UserSnap])
 // one room alone: (profile, room)
 
-/// An owner as written: the same bytes as [`Actor`]'s, borrowed.
-#[derive(Serialize)]
-enum ActorOut<'a> {
+/// An owner as written: the same bytes as [`crate::Actor`]'s, borrowed (from the
+/// room when writing, from the input when reading).
+#[derive(Serialize, Deserialize)]
+enum ActorRec<'a> {
     Admin,
     User(&'a str),
 }
 
-/// An attribute as written: the same bytes as [`Attribute`]'s, borrowed
-/// from the room's arena.
-#[derive(Serialize)]
-struct AttrOut<'a> {
+impl<'a> ActorRec<'a> {
+    /// The user id, `None` for `Admin`.
+    fn user(&self) -> Option<&'a str> {
+        match *self {
+            ActorRec::Admin => None,
+            ActorRec::User(u) => Some(u),
+        }
+    }
+}
+
+/// An attribute as written: the same bytes as [`crate::Attribute`]'s, borrowed
+/// from the room's arena (or, reading, from the input: restoring copies
+/// each key and value once, into the arena).
+#[derive(Serialize, Deserialize)]
+struct AttrRec<'a> {
     key: &'a str,
     value: &'a str,
-    owner: ActorOut<'a>,
+    owner: ActorRec<'a>,
     auto_delete: bool,
     revision: u64,
     changed_at: Millis,
 }
 
-/// A queue element as written: the same bytes as [`QueueElement`]'s.
-#[derive(Serialize)]
-struct ElemOut<'a> {
+/// A queue element as written: the same bytes as [`crate::QueueElement`]'s.
+#[derive(Serialize, Deserialize)]
+struct ElemRec<'a> {
     key: &'a str,
     value: &'a str,
-    owner: ActorOut<'a>,
+    owner: ActorRec<'a>,
     transient: bool,
 }
 
-fn actor_out(room: &Room, owner: u32) -> ActorOut<'_> {
+fn actor_out(room: &Room, owner: u32) -> ActorRec<'_> {
     match room.owner_name(owner) {
-        Some(name) => ActorOut::User(name),
-        None => ActorOut::Admin,
+        Some(name) => ActorRec::User(name),
+        None => ActorRec::Admin,
     }
 }
 
@@ -163,7 +174,7 @@ impl Serialize for AttrsOut<'_> {
         let room = self.0;
         let attrs = room.attrs.positions().filter_map(|p| {
             let m = room.attrs.meta(p)?;
-            Some(AttrOut {
+            Some(AttrRec {
                 key: room.attrs.key(p),
                 value: room.attrs.value(p),
                 owner: actor_out(room, m.owner()),
@@ -183,7 +194,7 @@ impl Serialize for ElemsOut<'_> {
         let ElemsOut(room, q) = *self;
         let elems = q.elems.positions().filter_map(|p| {
             let m = q.elems.meta(p)?;
-            Some(ElemOut {
+            Some(ElemRec {
                 key: q.elems.key(p),
                 value: q.elems.value(p),
                 owner: actor_out(room, m.owner()),
@@ -259,9 +270,9 @@ fn invalid<T>(what: &'static str) -> Result<T, SnapshotError> {
     Err(SnapshotError::Invalid(what))
 }
 
-fn check_actor(a: &Actor) -> Result<(), SnapshotError> {
+fn check_actor(a: &ActorRec<'_>) -> Result<(), SnapshotError> {
     match a {
-        Actor::User(u) if u.is_empty() => invalid("empty user id as owner"),
+        ActorRec::User(u) if u.is_empty() => invalid("empty user id as owner"),
         _ => Ok(()),
     }
 }
@@ -369,22 +380,22 @@ fn room_head(
 }
 
 /// Checks one attribute against the profile and the room, and stores it.
-fn add_attribute(ctx: &Ctx<'_>, room: &mut Room, a: Attribute) -> Result<(), SnapshotError> {
+fn add_attribute(ctx: &Ctx<'_>, room: &mut Room, a: AttrRec<'_>) -> Result<(), SnapshotError> {
     let limits = &ctx.profile.limits;
-    check_key(&a.key, limits.max_key_len, limits.key_unit)
+    check_key(a.key, limits.max_key_len, limits.key_unit)
         .map_err(|_| SnapshotError::Invalid("attribute key"))?;
-    if !limits.key_charset.allows(&a.key) {
+    if !limits.key_charset.allows(a.key) {
         return invalid("attribute key charset");
     }
-    if limits.value_unit.len(&a.value) > limits.max_value_len as usize {
+    if limits.value_unit.len(a.value) > limits.max_value_len as usize {
         return invalid("attribute value too long");
     }
     if a.revision == 0 || a.revision > room.seq || ctx.after_now(a.changed_at) {
         return invalid("attribute revision or time out of range");
     }
     check_actor(&a.owner)?;
-    let hash = room.hash(&a.key);
-    if room.attrs.find(hash, &a.key).is_some() {
+    let hash = room.hash(a.key);
+    if room.attrs.find(hash, a.key).is_some() {
         return invalid("attribute key repeated");
     }
     if limits
@@ -399,36 +410,30 @@ fn add_attribute(ctx: &Ctx<'_>, room: &mut Room, a: Attribute) -> Result<(), Sna
     {
         return invalid("room values over the profile's total");
     }
-    let owner = room
-        .owner_of(&a.owner)
-        .ok_or(SnapshotError::Invalid("too many users"))?;
     let x = AttrX {
         revision: a.revision,
         at: a.changed_at,
     };
-    let _ = room.put_attr(hash, None, a.key, a.value, owner, false, a.auto_delete, x);
-    Ok(())
+    room.insert_attr(hash, a.key, a.value, a.owner.user(), a.auto_delete, x)
+        .ok_or(SnapshotError::Invalid("too many users or bytes"))
 }
 
 /// Checks one queue element and stores it (the queue exists).
-fn add_element(ctx: &Ctx<'_>, room: &mut Room, e: QueueElement) -> Result<(), SnapshotError> {
-    check_element(&e.key, &e.value, &ctx.profile.limits.queue)
+fn add_element(ctx: &Ctx<'_>, room: &mut Room, e: ElemRec<'_>) -> Result<(), SnapshotError> {
+    check_element(e.key, e.value, &ctx.profile.limits.queue)
         .map_err(|_| SnapshotError::Invalid("queue element shape"))?;
     check_actor(&e.owner)?;
-    let hash = room.hash(&e.key);
+    let hash = room.hash(e.key);
     let full = room.queue.as_ref().is_none_or(|q| !q.has_room());
     let repeated = room
         .queue
         .as_ref()
-        .is_some_and(|q| q.elems.find(hash, &e.key).is_some());
+        .is_some_and(|q| q.elems.find(hash, e.key).is_some());
     if full || repeated {
         return invalid("queue over capacity or key repeated");
     }
-    let owner = room
-        .owner_of(&e.owner)
-        .ok_or(SnapshotError::Invalid("too many users"))?;
-    let _ = room.put_elem(e.key, e.value, owner, e.transient);
-    Ok(())
+    room.insert_elem(hash, e.key, e.value, e.owner.user(), e.transient)
+        .ok_or(SnapshotError::Invalid("too many users or bytes"))
 }
 
 /// Checks one user's record (after the one before it, in id order) and
@@ -508,7 +513,7 @@ impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
         };
         let mut room =
             room_head(ctx, id, &creator, room_seq, flow).map_err(|e| stop(failure, e))?;
-        let attrs = EachRecord::new(&mut *failure, |a: Attribute| {
+        let attrs = EachRecord::new(&mut *failure, |a: AttrRec<'_>| {
             add_attribute(ctx, &mut room, a)
         });
         field_seed(&mut seq, attrs)?;
@@ -623,7 +628,7 @@ impl<'de> Visitor<'de> for QueueSeed<'_, '_, '_> {
             ));
         }
         room.queue = Some(Box::new(Queue::new(capacity)));
-        let elems = EachRecord::new(failure, |e: QueueElement| add_element(ctx, room, e));
+        let elems = EachRecord::new(failure, |e: ElemRec<'_>| add_element(ctx, room, e));
         field_seed(&mut seq, elems)
     }
 }
