@@ -272,7 +272,7 @@ fn invalid<T>(what: &'static str) -> Result<T, SnapshotError> {
 
 fn check_actor(a: &ActorRec<'_>) -> Result<(), SnapshotError> {
     match a {
-        ActorRec::User(u) if u.is_empty() => invalid("empty user id as owner"),
+        ActorRec::User("") => invalid("empty user id as owner"),
         _ => Ok(()),
     }
 }
