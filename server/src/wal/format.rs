@@ -99,7 +99,10 @@ pub(crate) fn push_frame(
     };
     let sum = crc(buf.get(start + FRAME_HEADER_LEN..).unwrap_or_default());
     let mut header = [0u8; FRAME_HEADER_LEN];
-    for (dst, src) in header.iter_mut().zip(len.to_le_bytes().into_iter().chain(sum.to_le_bytes())) {
+    for (dst, src) in header
+        .iter_mut()
+        .zip(len.to_le_bytes().into_iter().chain(sum.to_le_bytes()))
+    {
         *dst = src;
     }
     if let Some(h) = buf.get_mut(start..start + FRAME_HEADER_LEN) {
@@ -385,10 +388,9 @@ mod tests {
     fn oversized_record_is_refused_and_buffer_kept() {
         let mut buf = vec![1, 2, 3];
         let big = "x".repeat(MAX_RECORD_LEN as usize + 1);
-        let cmd = Command::Write(roomstate::Write::new("r", Actor::Admin).op(roomstate::Op::set(
-            "k",
-            big.as_str(),
-        )));
+        let cmd = Command::Write(
+            roomstate::Write::new("r", Actor::Admin).op(roomstate::Op::set("k", big.as_str())),
+        );
         assert!(matches!(
             push_frame(&mut buf, Millis(0), &cmd),
             Err(super::super::WalError::RecordTooLarge { .. })
