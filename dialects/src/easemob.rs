@@ -273,6 +273,14 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             "ResourceNotFoundException",
             m,
         ),
+        // Seed 001's error table: 401 unauthorized, "Unable to authenticate (OAuth)".
+        Failure::Unauthorized(m) => error(
+            d,
+            401,
+            "unauthorized",
+            "UnauthorizedException",
+            format!("Unable to authenticate (OAuth): {m}"),
+        ),
         Failure::Rejected(r) => match r {
             Rejection::TooManyOps { max } => error(
                 d,

@@ -234,6 +234,8 @@ pub(crate) enum Failure {
     Rejected(Rejection),
     /// NetEase: the operator account does not exist (code 404).
     NoAccount(String),
+    /// A missing or wrong credential (a server's authentication layer).
+    Unauthorized(String),
 }
 
 impl From<String> for Failure {
@@ -252,20 +254,107 @@ pub struct Dialect {
     events: Vec<Event>,
     /// The `now` of the line being answered (Easemob `timestamp`).
     stamp: Millis,
+    /// The state-changing commands applied since the last
+    /// [`Dialect::take_journal`], when journaling is on.
+    journal: Option<Vec<(Millis, Command)>>,
+    /// The engine's last rejection while answering the current line.
+    last_rejection: Option<Rejection>,
 }
 
 impl Dialect {
     /// A dialect with a fresh engine.
     #[must_use]
     pub fn new(vendor: VendorId) -> Dialect {
+        Dialect::with_engine(vendor, Engine::new(vendor.profile()))
+    }
+
+    /// A dialect over `engine` (for example one restored from a snapshot,
+    /// or one with a custom profile). NetEase accounts start empty; see
+    /// [`Dialect::add_account`].
+    #[must_use]
+    pub fn with_engine(vendor: VendorId, engine: Engine) -> Dialect {
         Dialect {
             vendor,
-            engine: Engine::new(vendor.profile()),
+            engine,
             requests: 0,
             accounts: BTreeSet::new(),
             events: Vec::new(),
             stamp: Millis::ZERO,
+            journal: None,
+            last_rejection: None,
         }
+    }
+
+    /// Starts keeping a journal of every command that changed state (see
+    /// [`Dialect::take_journal`]). Off by default: the replay tool needs none.
+    pub fn enable_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The `(now, command)` pairs applied since the last call, in order:
+    /// every command that succeeded, except pure reads. Replaying them with
+    /// [`Dialect::handle`] on the state they started from gives the same
+    /// rooms (a write-ahead log stores them). Rejected commands are left
+    /// out: they change no room, and a replay that lacks their spent
+    /// request-rate tokens only has more to spare.
+    pub fn take_journal(&mut self) -> Vec<(Millis, Command)> {
+        match &mut self.journal {
+            Some(j) => core::mem::take(j),
+            None => Vec::new(),
+        }
+    }
+
+    /// Applies an engine command at `now` directly: for what a server does
+    /// on its own authority (ticks, disconnects, destroying a room) and for
+    /// replaying a journal. Its events replace [`Dialect::events`].
+    pub fn handle(&mut self, now: Millis, command: Command) -> Outcome {
+        self.stamp = now.max(self.engine.now());
+        self.events.clear();
+        self.last_rejection = None;
+        self.run(now, command)
+    }
+
+    /// The last rejection the engine gave while answering the last line or
+    /// command, if any (for a server's metrics).
+    #[must_use]
+    pub fn last_rejection(&self) -> Option<Rejection> {
+        self.last_rejection
+    }
+
+    /// When the engine next needs a [`Command::Tick`].
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.engine.poll_timeout()
+    }
+
+    /// NetEase accounts: room creators and users who joined or got a role
+    /// through this dialect (the `operator`s it knows).
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.accounts.iter().map(String::as_str)
+    }
+
+    /// Adds a NetEase account (when restoring a dialect's state).
+    pub fn add_account(&mut self, account: &str) {
+        self.accounts.insert(account.to_owned());
+    }
+
+    /// The vendor's authentication error at `now` (a server's auth layer:
+    /// a missing or wrong credential). Changes nothing but the request
+    /// counter. Tencent HTTP 200 `ErrorCode` 70009; Easemob/Agora HTTP 401
+    /// `unauthorized` (seed 001); NetEase HTTP 200 `code` 403; ZEGO HTTP 200
+    /// `Code` 100000004. *Choice:* the seeds name only Easemob's; the
+    /// others are the vendors' public signature-failure codes.
+    pub fn unauthorized(&mut self, now: Millis, message: &str) -> Response {
+        self.begin(now);
+        self.failure(Failure::Unauthorized(message.to_owned()))
+    }
+
+    /// The vendor's answer to a command rejected with `rejection` at `now`
+    /// without reaching the engine, such as a server too busy to queue it
+    /// ([`Rejection::RateLimited`]). Changes nothing but the request counter.
+    pub fn rejection(&mut self, now: Millis, rejection: Rejection) -> Response {
+        self.begin(now);
+        self.failure(Failure::Rejected(rejection))
     }
 
     /// Whose API this is.
@@ -326,6 +415,7 @@ impl Dialect {
         // The engine never goes back in time; neither do timestamps.
         self.stamp = now.max(self.engine.now());
         self.events.clear();
+        self.last_rejection = None;
     }
 
     fn failure(&self, f: Failure) -> Response {
@@ -345,55 +435,64 @@ impl Dialect {
                 Ok(Str::from(room))
             }
         };
-        let (command, account) = match control {
-            Control::CreateRoom { room, creator } => (
-                Command::CreateRoom {
-                    room: canon(room)?,
-                    creator: creator.into(),
-                },
-                Some(creator),
-            ),
-            Control::Join { room, user } => (
-                Command::Join {
-                    room: canon(room)?,
-                    user: user.into(),
-                },
-                Some(user),
-            ),
-            Control::Leave { room, user } => (
-                Command::Leave {
-                    room: canon(room)?,
-                    user: user.into(),
-                },
-                None,
-            ),
-            Control::Exit { room, user } => (
-                Command::Exit {
-                    room: canon(room)?,
-                    user: user.into(),
-                },
-                None,
-            ),
-            Control::SetRole { room, user, role } => (
-                Command::SetRole {
-                    room: canon(room)?,
-                    user: user.into(),
-                    role: *role,
-                },
-                Some(user),
-            ),
+        let command = match control {
+            Control::CreateRoom { room, creator } => Command::CreateRoom {
+                room: canon(room)?,
+                creator: creator.into(),
+            },
+            Control::Join { room, user } => Command::Join {
+                room: canon(room)?,
+                user: user.into(),
+            },
+            Control::Leave { room, user } => Command::Leave {
+                room: canon(room)?,
+                user: user.into(),
+            },
+            Control::Exit { room, user } => Command::Exit {
+                room: canon(room)?,
+                user: user.into(),
+            },
+            Control::SetRole { room, user, role } => Command::SetRole {
+                room: canon(room)?,
+                user: user.into(),
+                role: *role,
+            },
         };
         self.run(now, command).map_err(Failure::Rejected)?;
-        if let Some(user) = account {
-            self.accounts.insert(user.clone());
-        }
         Ok(())
     }
 
-    /// Runs one engine command and keeps its events.
+    /// Runs one engine command, keeps its events, journals it if it
+    /// changed state and notes NetEase accounts.
     fn run(&mut self, now: Millis, command: Command) -> Outcome {
+        let account = match &command {
+            _ if self.vendor != VendorId::NetEase => None,
+            Command::CreateRoom { creator, .. } => Some(creator.as_str().to_owned()),
+            Command::Join { user, .. } | Command::SetRole { user, .. } => {
+                Some(user.as_str().to_owned())
+            }
+            _ => None,
+        };
+        let read_only = matches!(
+            command,
+            Command::Read { .. } | Command::QueueList { .. } | Command::QueueMultiGet { .. }
+        );
+        let copy = match (&self.journal, read_only) {
+            (Some(_), false) => Some(command.clone()),
+            _ => None,
+        };
         let outcome = self.engine.handle(now, command);
         self.engine.drain_events(&mut self.events);
+        if let Err(r) = &outcome {
+            self.last_rejection = Some(*r);
+        } else {
+            if let Some(user) = account {
+                self.accounts.insert(user);
+            }
+            if let (Some(journal), Some(command)) = (&mut self.journal, copy) {
+                journal.push((now, command));
+            }
+        }
         outcome
     }
 

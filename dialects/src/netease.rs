@@ -371,5 +371,7 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             body: body(PARAM, m),
         },
         Failure::Rejected(r) => rejected(d, r, &[], None),
+        // NetEase answers a bad AppKey/CheckSum/CurTime with code 403.
+        Failure::Unauthorized(m) => Response::ok(body(403, m)),
     }
 }

@@ -215,5 +215,9 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             body: fail_body(d, INVALID_PARAMETER, m),
         },
         Failure::Rejected(r) => rejected(d, r, &[]),
+        Failure::Unauthorized(m) => Response::ok(fail_body(d, UNAUTHORIZED, m)),
     }
 }
+
+/// Tencent IM's "UserSig verification failed" (not in the seed).
+const UNAUTHORIZED: u32 = 70_009;

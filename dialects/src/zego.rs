@@ -249,5 +249,10 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             body: fail_body(d, PARAM, m),
         },
         Failure::Rejected(r) => rejected(d, r, &[]),
+        Failure::Unauthorized(m) => Response::ok(fail_body(d, UNAUTHORIZED, m)),
     }
 }
+
+/// ZEGO's signature-check failure code (public server API return codes;
+/// not in seed 004).
+const UNAUTHORIZED: u32 = 100_000_004;
