@@ -1,0 +1,477 @@
+//! A shard: one task owning one [`Dialect`] (one engine) and its log.
+//!
+//! Jobs arrive on a bounded channel. The loop takes a batch, answers each
+//! job against the dialect, logs the batch's state changes and commits
+//! them with one sync, and only then sends the batch's replies and
+//! publishes its events to WebSocket subscribers. It never awaits a
+//! client: a subscriber's queue is bounded and written with `try_send`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use roomstate::{Millis, Rejection};
+use roomstate_dialects::{Control, Dialect, Request, Response, VendorId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::engine_api;
+use crate::limits;
+use crate::metrics as m;
+use crate::store::{Store, StoreError};
+
+/// What a shard is asked to do.
+pub enum Job {
+    /// A vendor API request.
+    Vendor {
+        /// The request.
+        request: Request,
+        /// The vendor's answer.
+        reply: oneshot::Sender<Response>,
+    },
+    /// A management action: `200 {}` or the vendor's error.
+    Admin {
+        /// What to do.
+        action: AdminAction,
+        /// The answer.
+        reply: oneshot::Sender<Response>,
+    },
+    /// A WebSocket client joins a room and subscribes to its events.
+    Connect {
+        /// The subscriber.
+        sub: Subscriber,
+        /// Resume after this sequence number (sends the state first).
+        since: Option<u64>,
+        /// `Ok` once joined, or the vendor's error.
+        reply: oneshot::Sender<Result<(), Response>>,
+    },
+    /// A WebSocket client went away.
+    Disconnect {
+        /// The subscriber's id.
+        id: u64,
+    },
+    /// Flush, snapshot and stop.
+    Shutdown {
+        /// Answered when done.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// Management actions.
+pub enum AdminAction {
+    /// A control line (create, join, leave, exit, set role).
+    Control(Control),
+    /// Destroy a room.
+    Destroy(String),
+}
+
+/// Why a subscriber's connection is being closed by the server.
+pub type CloseReason = Arc<Mutex<Option<&'static str>>>;
+
+/// One WebSocket connection's end in a shard.
+pub struct Subscriber {
+    /// Unique per process.
+    pub id: u64,
+    /// The room (canonical id).
+    pub room: String,
+    /// The user.
+    pub user: String,
+    /// The bounded outgoing queue.
+    pub tx: mpsc::Sender<Utf8Bytes>,
+    /// Set before the queue is dropped to close the connection.
+    pub close: CloseReason,
+}
+
+struct Live {
+    sub: Subscriber,
+    /// Events up to this sequence number are already known to the client.
+    after_seq: u64,
+}
+
+/// The sending end of a shard.
+#[derive(Clone)]
+pub struct ShardHandle {
+    /// The bounded job channel.
+    pub tx: mpsc::Sender<Job>,
+}
+
+/// A stable hash of a room id to a shard (FNV-1a; the same in every
+/// process, so a room's log stays in its shard's directory).
+#[must_use]
+pub fn shard_of(room: &str, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in room.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    usize::try_from(h % (shards.max(1) as u64)).unwrap_or(0)
+}
+
+/// Wall-clock milliseconds, never going back (the engine's `now`).
+struct Clock {
+    last: u64,
+}
+
+impl Clock {
+    fn now(&mut self) -> Millis {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.last = self.last.max(wall);
+        Millis(self.last)
+    }
+}
+
+/// A connect's reply channel and its answer.
+type ConnectReply = (oneshot::Sender<Result<(), Response>>, Result<(), Response>);
+
+/// What the loop sends once a batch is durable.
+#[derive(Default)]
+struct Outbox {
+    replies: Vec<(oneshot::Sender<Response>, Response)>,
+    connects: Vec<ConnectReply>,
+    /// State messages to put first in new subscribers' queues.
+    states: Vec<(u64, String)>,
+    events: Vec<roomstate::Event>,
+}
+
+/// The state of one shard task.
+pub struct Shard {
+    index: usize,
+    vendor: VendorId,
+    dialect: Dialect,
+    store: Store,
+    clock: Clock,
+    rooms: HashMap<String, Vec<Live>>,
+    /// Subscriber id to (room, user), until its disconnect is handled.
+    conns: HashMap<u64, (String, String)>,
+    /// Members present per room this shard has seen change.
+    members: HashMap<String, usize>,
+}
+
+impl Shard {
+    /// Opens shard `index` (recovering its log).
+    pub fn open(config: &crate::config::Config, index: usize) -> Result<Shard, StoreError> {
+        let (store, mut dialect) = Store::open(config, index)?;
+        dialect.enable_journal();
+        let clock = Clock {
+            last: engine_api::engine_now(&dialect).0,
+        };
+        Ok(Shard {
+            index,
+            vendor: config.vendor,
+            dialect,
+            store,
+            clock,
+            rooms: HashMap::new(),
+            conns: HashMap::new(),
+            members: HashMap::new(),
+        })
+    }
+
+    /// Runs the shard until shutdown or a fatal store error.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+        m::set_rooms(self.index, engine_api::room_count(&self.dialect));
+        let mut batch: Vec<Job> = Vec::with_capacity(limits::SHARD_BATCH);
+        loop {
+            let wake = self.dialect.poll_timeout().map(|at| {
+                let now = self.clock.now();
+                Instant::now() + std::time::Duration::from_millis(at.0.saturating_sub(now.0))
+            });
+            let first = match wake {
+                Some(at) => tokio::select! {
+                    job = rx.recv() => job,
+                    () = tokio::time::sleep_until(at) => {
+                        self.tick()?;
+                        continue;
+                    }
+                },
+                None => rx.recv().await,
+            };
+            let Some(first) = first else {
+                // Every sender is gone: the server stopped.
+                return self.finish();
+            };
+            batch.push(first);
+            while batch.len() < limits::SHARD_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let mut outbox = Outbox::default();
+            let mut shutdown = None;
+            for job in batch.drain(..) {
+                match job {
+                    Job::Shutdown { reply } => shutdown = Some(reply),
+                    job => self.answer(job, &mut outbox),
+                }
+            }
+            self.commit(outbox)?;
+            if let Some(reply) = shutdown {
+                let result = self.finish();
+                let _ = reply.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+                return result;
+            }
+            if self.store.maybe_snapshot(&self.dialect, false)? {
+                tracing::info!(shard = self.index, "snapshot written");
+            }
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let _ = self.dialect.handle(now, engine_api::tick());
+        let mut outbox = Outbox::default();
+        outbox.events.extend_from_slice(self.dialect.events());
+        self.commit(outbox)
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.store.commit()?;
+        self.store.maybe_snapshot(&self.dialect, true)?;
+        tracing::info!(shard = self.index, "flushed and snapshotted");
+        Ok(())
+    }
+
+    fn answer(&mut self, job: Job, out: &mut Outbox) {
+        let now = self.clock.now();
+        match job {
+            Job::Vendor { request, reply } => {
+                let response = self.dialect.request(now, &request);
+                self.note_rejection();
+                out.events.extend_from_slice(self.dialect.events());
+                out.replies.push((reply, response));
+            }
+            Job::Admin { action, reply } => {
+                let response = match action {
+                    AdminAction::Control(c) => self.dialect.control(now, &c),
+                    AdminAction::Destroy(room) => {
+                        match self.dialect.handle(now, engine_api::destroy(&room)) {
+                            Ok(_) => Response {
+                                status: 200,
+                                body: roomstate_dialects::Json::Obj(Vec::new()),
+                            },
+                            Err(r) => self.dialect.rejection(now, r),
+                        }
+                    }
+                };
+                self.note_rejection();
+                out.events.extend_from_slice(self.dialect.events());
+                out.replies.push((reply, response));
+            }
+            Job::Connect { sub, since, reply } => {
+                let result = self.connect(now, sub, since, out);
+                out.connects.push((reply, result));
+            }
+            Job::Disconnect { id } => {
+                self.unsubscribe(id);
+                if let Some((room, user)) = self.conns.remove(&id) {
+                    // A room destroyed meanwhile answers NotInRoom: nothing to do.
+                    let _ = self
+                        .dialect
+                        .handle(now, engine_api::disconnect(&room, &user));
+                    out.events.extend_from_slice(self.dialect.events());
+                }
+            }
+            Job::Shutdown { .. } => {}
+        }
+    }
+
+    fn note_rejection(&self) {
+        if let Some(r) = self.dialect.last_rejection() {
+            m::rejection(&engine_api::rejection_class(r));
+        }
+    }
+
+    fn connect(
+        &mut self,
+        now: Millis,
+        sub: Subscriber,
+        since: Option<u64>,
+        out: &mut Outbox,
+    ) -> Result<(), Response> {
+        let before = engine_api::room_seq(&self.dialect, &sub.room);
+        if let Err(r) = self
+            .dialect
+            .handle(now, engine_api::join(&sub.room, &sub.user))
+        {
+            m::rejection(&engine_api::rejection_class(r));
+            return Err(self.dialect.rejection(now, r));
+        }
+        out.events.extend_from_slice(self.dialect.events());
+        let after_seq = match since {
+            // Nothing happened since: the live stream continues the client's.
+            Some(s) if s == before => before,
+            Some(_) => match engine_api::room_state_json(&mut self.dialect, now, &sub.room) {
+                Ok(state) => {
+                    out.states.push((sub.id, state));
+                    engine_api::room_seq(&self.dialect, &sub.room)
+                }
+                Err(r) => {
+                    // Joined but cannot send the state (rate limit): undo.
+                    let _ = self
+                        .dialect
+                        .handle(now, engine_api::disconnect(&sub.room, &sub.user));
+                    out.events.extend_from_slice(self.dialect.events());
+                    return Err(self.dialect.rejection(now, r));
+                }
+            },
+            None => before,
+        };
+        self.conns
+            .insert(sub.id, (sub.room.clone(), sub.user.clone()));
+        self.rooms
+            .entry(sub.room.clone())
+            .or_default()
+            .push(Live { sub, after_seq });
+        m::connections(1);
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, id: u64) {
+        let Some((room, _)) = self.conns.get(&id) else {
+            return;
+        };
+        if let Some(list) = self.rooms.get_mut(room) {
+            let before = list.len();
+            list.retain(|l| l.sub.id != id);
+            if list.len() < before {
+                m::connections(-1);
+            }
+            if list.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    /// Logs the batch, syncs, then lets everything out.
+    fn commit(&mut self, out: Outbox) -> Result<(), StoreError> {
+        let journal = self.dialect.take_journal();
+        if !journal.is_empty() {
+            self.store.append(&journal)?;
+            if let Some(latency) = self.store.commit()? {
+                m::fsync_latency(latency);
+            }
+        }
+        for (reply, response) in out.replies {
+            let _ = reply.send(response);
+        }
+        for (id, state) in out.states {
+            self.push_to(id, state);
+        }
+        for (reply, result) in out.connects {
+            let _ = reply.send(result);
+        }
+        for event in &out.events {
+            self.publish(event);
+        }
+        if !out.events.is_empty() {
+            m::set_rooms(self.index, engine_api::room_count(&self.dialect));
+        }
+        Ok(())
+    }
+
+    fn push_to(&mut self, id: u64, text: String) {
+        let Some((room, _)) = self.conns.get(&id) else {
+            return;
+        };
+        if let Some(live) = self
+            .rooms
+            .get(room)
+            .and_then(|l| l.iter().find(|l| l.sub.id == id))
+        {
+            // A fresh queue has room for its first message.
+            let _ = live.sub.tx.try_send(Utf8Bytes::from(text));
+        }
+    }
+
+    fn publish(&mut self, event: &roomstate::Event) {
+        let room = engine_api::event_room(event);
+        if engine_api::event_changes_members(event) {
+            let now = engine_api::member_count(&self.dialect, room);
+            let was = self.members.insert(room.to_owned(), now).unwrap_or(0);
+            m::members_delta(now as i64 - was as i64);
+            if now == 0 {
+                self.members.remove(room);
+            }
+        }
+        let Some(list) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let seq = engine_api::event_seq(event);
+        let droppable = engine_api::event_droppable(event);
+        let destroys = engine_api::event_destroys_room(event);
+        let mut text: Option<Utf8Bytes> = None;
+        let mut slow: Vec<u64> = Vec::new();
+        for live in list.iter_mut() {
+            if seq <= live.after_seq {
+                continue;
+            }
+            live.after_seq = seq;
+            let used = limits::WS_QUEUE - live.sub.tx.capacity();
+            if droppable && used >= limits::WS_OVERFLOW_MARK {
+                m::ws_dropped("overflow");
+                continue;
+            }
+            let msg = text
+                .get_or_insert_with(|| Utf8Bytes::from(engine_api::event_json(event)))
+                .clone();
+            if live.sub.tx.try_send(msg).is_err() {
+                slow.push(live.sub.id);
+            }
+            m::ws_queue_depth(used + 1);
+        }
+        for id in slow {
+            m::ws_dropped("too_slow");
+            self.kick(room.to_owned(), id, "too slow: outgoing queue full");
+        }
+        if destroys {
+            let ids: Vec<u64> = self
+                .rooms
+                .get(room)
+                .map(|l| l.iter().map(|l| l.sub.id).collect())
+                .unwrap_or_default();
+            for id in ids {
+                self.kick(room.to_owned(), id, "room destroyed");
+            }
+        }
+    }
+
+    /// Closes a subscriber's connection with a reason; its socket task
+    /// then reports the disconnect.
+    fn kick(&mut self, room: String, id: u64, reason: &'static str) {
+        if let Some(list) = self.rooms.get_mut(&room) {
+            if let Some(pos) = list.iter().position(|l| l.sub.id == id) {
+                let live = list.swap_remove(pos);
+                if let Ok(mut r) = live.sub.close.lock() {
+                    *r = Some(reason);
+                }
+                m::connections(-1);
+                // Dropping the queue's sender ends the socket's writer.
+                drop(live);
+            }
+            if list.is_empty() {
+                self.rooms.remove(&room);
+            }
+        }
+    }
+
+    /// The vendor of this shard.
+    #[must_use]
+    pub fn vendor(&self) -> VendorId {
+        self.vendor
+    }
+}
+
+/// A busy shard's answer, rendered by a dialect that never runs commands.
+pub fn busy(front: &Mutex<Dialect>, now: Millis) -> Response {
+    match front.lock() {
+        Ok(mut d) => d.rejection(now, Rejection::RateLimited),
+        Err(_) => Response {
+            status: 503,
+            body: roomstate_dialects::Json::Obj(Vec::new()),
+        },
+    }
+}
