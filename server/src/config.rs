@@ -40,6 +40,9 @@ pub struct Config {
     /// Application request rate per shard: `None` keeps the vendor's
     /// documented rate, `Some(0)` turns the limit off.
     pub requests_per_second: Option<u32>,
+    /// Grace period of a dropped connection, in milliseconds; `None` keeps
+    /// the profile's.
+    pub disconnect_grace_ms: Option<u64>,
     /// Credentials.
     pub auth: AuthConfig,
     /// Snapshot after this many log records.
@@ -88,6 +91,7 @@ struct FileConfig {
     shards: Option<usize>,
     fsync: Option<String>,
     requests_per_second: Option<u32>,
+    disconnect_grace_ms: Option<u64>,
     snapshot_every_records: Option<u64>,
     snapshot_every_seconds: Option<u64>,
     admin_token: Option<String>,
@@ -263,6 +267,7 @@ fn resolve(
         fsync,
         repair,
         requests_per_second: file.requests_per_second,
+        disconnect_grace_ms: file.disconnect_grace_ms,
         auth,
         snapshot_every_records: file
             .snapshot_every_records

@@ -234,11 +234,19 @@ pub fn restore_shard(vendor: VendorId, bytes: &[u8]) -> Result<Dialect, String> 
     }
 }
 
-/// A fresh dialect for `vendor`, with the request rate set per shard:
-/// `None` keeps the vendor's, `Some(0)` lifts it, `Some(n)` sets it.
+/// A fresh dialect for `vendor`, with the request rate set per shard
+/// (`None` keeps the vendor's, `Some(0)` lifts it, `Some(n)` sets it) and
+/// the disconnect grace period (`None` keeps the profile's).
 #[must_use]
-pub fn new_dialect(vendor: VendorId, requests_per_second: Option<u32>) -> Dialect {
+pub fn new_dialect(
+    vendor: VendorId,
+    requests_per_second: Option<u32>,
+    disconnect_grace_ms: Option<u64>,
+) -> Dialect {
     let mut profile = vendor.profile();
+    if let Some(grace) = disconnect_grace_ms {
+        profile.limits.disconnect_grace_ms = grace;
+    }
     match requests_per_second {
         None => {}
         Some(0) => profile.limits.request_rate = None,

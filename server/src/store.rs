@@ -39,7 +39,13 @@ impl Store {
     /// and rebuilds the shard's dialect from its snapshot and records; or,
     /// without a data directory, a fresh dialect.
     pub fn open(config: &Config, index: usize) -> Result<(Store, Dialect), StoreError> {
-        let fresh = || engine_api::new_dialect(config.vendor, config.requests_per_second);
+        let fresh = || {
+            engine_api::new_dialect(
+                config.vendor,
+                config.requests_per_second,
+                config.disconnect_grace_ms,
+            )
+        };
         let Some(data) = &config.data else {
             return Ok((Store { wal: None }, fresh()));
         };

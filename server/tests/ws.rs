@@ -1,0 +1,291 @@
+//! Live events over WebSocket against the real binary: ordering across
+//! clients, grace periods on a dropped socket, `since` resumption, token
+//! checks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use support::{admin, curl, Opts, Server, APP_TOKEN};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn token(s: &Server, room: &str, user: &str) -> String {
+    let a = admin(
+        s,
+        "POST",
+        "/admin/tokens",
+        Some(json!({"room": room, "user": user})),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()["token"].as_str().unwrap().to_owned()
+}
+
+fn create_room(s: &Server, room: &str, creator: &str) {
+    let a = admin(
+        s,
+        "POST",
+        "/admin/rooms",
+        Some(json!({"room": room, "creator": creator})),
+    );
+    assert_eq!((a.status, a.body.as_str()), (200, "{}"));
+}
+
+async fn connect(s: &Server, tok: &str, since: Option<u64>) -> Ws {
+    let mut url = format!("ws://{}/ws?token={tok}", s.addr);
+    if let Some(n) = since {
+        url.push_str(&format!("&since={n}"));
+    }
+    connect_async(url).await.unwrap().0
+}
+
+/// The next text message as JSON (pings skipped), within 5 s.
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("no message within 5 s")
+            .expect("socket ended")
+            .unwrap();
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+            Message::Close(f) => panic!("closed: {f:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// Events until one with `seq` (inclusive).
+async fn until_seq(ws: &mut Ws, seq: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let v = next(ws).await;
+        let s = v["seq"].as_u64().unwrap();
+        out.push(v);
+        if s >= seq {
+            return out;
+        }
+    }
+}
+
+/// Easemob set, as `user`, with an `autoDelete` policy.
+fn set(s: &Server, room: &str, user: &str, key: &str, value: &str, auto_delete: &str) {
+    let a = curl(&[
+        "-X".into(),
+        "PUT".into(),
+        "-H".into(),
+        format!("Authorization: Bearer {APP_TOKEN}"),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "--data-binary".into(),
+        json!({"metaData": {key: value}, "autoDelete": auto_delete}).to_string(),
+        s.url(&format!("/org/app/metadata/chatroom/{room}/user/{user}")),
+    ]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["data"]["successKeys"], json!([key]), "{}", a.body);
+}
+
+/// Easemob get of every key.
+fn get_all(s: &Server, room: &str) -> Value {
+    let a = curl(&[
+        "-X".into(),
+        "POST".into(),
+        "-H".into(),
+        format!("Authorization: Bearer {APP_TOKEN}"),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "--data-binary".into(),
+        "{}".into(),
+        s.url(&format!("/org/app/metadata/chatroom/{room}")),
+    ]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()["data"].clone()
+}
+
+fn easemob(extra: &str) -> Server {
+    Server::start_with(
+        "easemob",
+        &Opts {
+            shards: 2,
+            requests_per_second: Some(0),
+            extra_config: extra.to_owned(),
+            ..Opts::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn two_clients_in_a_room_see_the_same_events_in_the_same_order() {
+    let s = easemob("");
+    create_room(&s, "r1", "host");
+    let mut alice = connect(&s, &token(&s, "r1", "alice"), None).await;
+    // Alice sees her own join (seq 2: the room's creation was 1).
+    let first = next(&mut alice).await;
+    assert_eq!(first["seq"], 2);
+    assert_eq!(first["type"], "event");
+    let mut bob = connect(&s, &token(&s, "r1", "bob"), None).await;
+    for i in 0..20 {
+        set(
+            &s,
+            "r1",
+            "alice",
+            &format!("k{i}"),
+            &format!("v{i}"),
+            "NO_DELETE",
+        );
+    }
+    // Bob's join is 3, the writes 4..=23.
+    let seen_by_alice = until_seq(&mut alice, 23).await;
+    let seen_by_bob = until_seq(&mut bob, 23).await;
+    assert_eq!(seen_by_alice, seen_by_bob);
+    let seqs: Vec<u64> = seen_by_bob
+        .iter()
+        .map(|v| v["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (3..=23).collect::<Vec<_>>());
+    // Every event carries the room and what changed.
+    assert!(seen_by_bob.iter().all(|v| v["room"] == "r1"));
+    assert!(seen_by_bob[1]["changes"].to_string().contains("k0"));
+}
+
+#[tokio::test]
+async fn a_dropped_socket_keeps_auto_delete_keys_inside_the_grace_and_loses_them_after() {
+    let s = easemob("disconnect_grace_ms = 1000");
+    create_room(&s, "r2", "host");
+    let tok = token(&s, "r2", "carol");
+    let mut carol = connect(&s, &tok, None).await;
+    next(&mut carol).await; // her join
+    set(&s, "r2", "carol", "seat", "3", "DELETE");
+    set(&s, "r2", "carol", "bio", "hi", "NO_DELETE");
+    // Drop the socket and come back inside the grace.
+    carol.close(None).await.unwrap();
+    drop(carol);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let carol = connect(&s, &tok, None).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(get_all(&s, "r2"), json!({"seat": "3", "bio": "hi"}));
+    // Drop it again and stay away past the grace: the auto-delete key goes.
+    drop(carol);
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if get_all(&s, "r2") == json!({"bio": "hi"}) {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "auto-delete key still there: {}", get_all(&s, "r2"));
+}
+
+#[tokio::test]
+async fn since_resumes_without_gaps_or_duplicates() {
+    let s = easemob("");
+    create_room(&s, "r3", "host");
+    let joined = admin(&s, "POST", "/admin/rooms/r3/members/host", None);
+    assert_eq!(joined.status, 200);
+    let tok = token(&s, "r3", "dave");
+    let mut dave = connect(&s, &tok, None).await;
+    set(&s, "r3", "dave", "a", "1", "NO_DELETE");
+    set(&s, "r3", "dave", "b", "2", "NO_DELETE");
+    // 1 created, 2 host joined, 3 dave joined, 4 and 5 the writes.
+    let seen = until_seq(&mut dave, 5).await;
+    assert_eq!(seen.first().unwrap()["seq"], 3);
+    let last = seen.last().unwrap()["seq"].as_u64().unwrap();
+    assert_eq!(last, 5);
+    dave.close(None).await.unwrap();
+    drop(dave);
+    // Changes while Dave is away.
+    set(&s, "r3", "host", "c", "3", "NO_DELETE");
+    set(&s, "r3", "host", "b2", "x", "NO_DELETE");
+    let mut dave = connect(&s, &tok, Some(last)).await;
+    let state = next(&mut dave).await;
+    assert_eq!(state["type"], "state");
+    let at = state["seq"].as_u64().unwrap();
+    assert_eq!(at, 7);
+    let attrs: Vec<(String, String)> = state["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["key"].as_str().unwrap().to_owned(),
+                a["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attrs,
+        [("a", "1"), ("b", "2"), ("c", "3"), ("b2", "x")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    assert!(state["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["user"] == "dave"));
+    // The live stream continues right after the state.
+    set(&s, "r3", "host", "d", "4", "NO_DELETE");
+    let ev = next(&mut dave).await;
+    assert_eq!(
+        (ev["type"].as_str(), ev["seq"].as_u64()),
+        (Some("event"), Some(at + 1))
+    );
+    // Resuming from the latest seq sends no state: the events just go on.
+    dave.close(None).await.unwrap();
+    drop(dave);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut dave = connect(&s, &tok, Some(at + 1)).await;
+    set(&s, "r3", "host", "e", "5", "NO_DELETE");
+    let ev = next(&mut dave).await;
+    assert_eq!(
+        (ev["type"].as_str(), ev["seq"].as_u64()),
+        (Some("event"), Some(at + 2))
+    );
+}
+
+#[tokio::test]
+async fn forged_expired_and_missing_tokens_are_refused() {
+    let s = easemob("");
+    create_room(&s, "r4", "host");
+    let good = token(&s, "r4", "erin");
+    // Another room in the token, same signature: forged.
+    let forged = good.replacen(&hex("r4"), &hex("r5"), 1);
+    let expired = roomstate_server::auth::make_token(support::TOKEN_SECRET, "r4", "erin", 1);
+    let wrong_key = roomstate_server::auth::make_token("not-the-secret", "r4", "erin", u64::MAX);
+    for tok in [forged.as_str(), expired.as_str(), wrong_key.as_str(), ""] {
+        let url = if tok.is_empty() {
+            format!("ws://{}/ws", s.addr)
+        } else {
+            format!("ws://{}/ws?token={tok}", s.addr)
+        };
+        match connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 401);
+            }
+            other => panic!("token {tok:?} was not refused: {:?}", other.map(|_| ())),
+        }
+    }
+    // Nobody joined: the room has its creation only.
+    let mut ok = connect(&s, &good, Some(0)).await;
+    let state = next(&mut ok).await;
+    assert_eq!(
+        state["members"],
+        json!([{"user": "erin", "role": "member", "connections": 1}])
+    );
+    ok.send(Message::Close(None)).await.unwrap();
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
