@@ -138,6 +138,9 @@ impl Expected {
     }
 }
 
+/// A key and its value.
+type KeyValue = (String, String);
+
 /// One writer: sets keys of its room with unique values until the
 /// connection fails; returns what it knows.
 fn writer(
@@ -145,7 +148,7 @@ fn writer(
     t: usize,
     round: usize,
     acks: Arc<AtomicU64>,
-) -> (Vec<(String, String)>, Option<(String, String)>) {
+) -> (Vec<KeyValue>, Option<KeyValue>) {
     let mut conn = BufReader::new(TcpStream::connect(addr).unwrap());
     conn.get_ref()
         .set_read_timeout(Some(Duration::from_secs(20)))
