@@ -34,12 +34,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - **Log every command you hand to [`Engine::handle`](roomstate::Engine::handle)**,
-//!   with the same `now` and in the same order, reads, ticks and rejected
-//!   ones included: the engine is deterministic, so replaying them rebuilds
-//!   exactly its state, rate bucket and clock included. Append *before*
-//!   handling: a command that cannot be logged ([`WalError::RecordTooLarge`])
-//!   is then answered with an error and never applied.
+//! - **What to log.** Replay must rebuild the state, so log, in order and
+//!   with the same `now`, every command that may have changed it. Logging
+//!   *every* command handed to [`Engine::handle`](roomstate::Engine::handle)
+//!   (reads, ticks and rejected ones too) makes the replay exact to the
+//!   byte, rate bucket and clock included; [`recover_engine`] and the tests
+//!   assume that. A journal that keeps only the commands that succeeded
+//!   must still log a `Command::Tick` at the `now` of a left-out command
+//!   that emitted events: the engine expires due grace periods before
+//!   *every* command, a rejected one included, and without that tick the
+//!   replayed state lacks the expiry (one sequence number behind) until
+//!   the next tick. Appending *before* handling lets a command that cannot
+//!   be logged ([`WalError::RecordTooLarge`]) be refused unapplied.
 //! - **Group commit.** [`Wal::append`] only encodes into a buffer;
 //!   [`Wal::commit`] writes the batch with one `write` and makes it durable
 //!   with one `fdatasync`. Nothing of a batch (replies, WebSocket events)
