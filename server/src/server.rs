@@ -67,7 +67,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             .map_err(|e| format!("shard {index}: {e}"))?;
         let (tx, rx) = mpsc::channel(limits::SHARD_QUEUE);
         shards.push(ShardHandle { tx });
-        tasks.spawn(async move { (index, shard.run(rx).await.map_err(|e| e.to_string())) });
+        tasks.spawn(run_on_own_thread(index, shard, rx));
     }
     let listener = TcpListener::bind(config.listen)
         .await
@@ -83,6 +83,36 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let (stop, stop_rx) = watch::channel(false);
     let done = tokio::spawn(serve(listener, app, tasks, stop_rx));
     Ok(Running { addr, stop, done })
+}
+
+/// Runs a shard on a thread of its own (with a single-threaded runtime
+/// for its channel and timer): its log syncs block that thread only, never
+/// the workers that serve HTTP.
+async fn run_on_own_thread(
+    index: usize,
+    shard: Shard,
+    rx: mpsc::Receiver<Job>,
+) -> (usize, Result<(), String>) {
+    let (done_tx, done_rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("shard-{index}"))
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(rt) => rt.block_on(shard.run(rx)).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot start the shard's runtime: {e}")),
+            };
+            let _ = done_tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return (index, Err(format!("cannot start the shard's thread: {e}")));
+    }
+    match done_rx.await {
+        Ok(result) => (index, result),
+        Err(_) => (index, Err("the shard's thread ended abruptly".into())),
+    }
 }
 
 async fn serve(

@@ -147,11 +147,38 @@ async fn run(args: &Args, mode: &str) -> Result<Vec<(&'static str, String)>, Str
     })?;
     let running = server::start(config).await?;
     let addr = running.addr;
-    let result = drive(args, addr).await;
+    let before = fsync_totals();
+    let result = drive(args, addr).await.map(|mut lines| {
+        let after = fsync_totals();
+        let (sum, count) = (after.0 - before.0, after.1 - before.1);
+        lines.push(("fsyncs", format!("{count:.0}")));
+        let mean = if count > 0.0 {
+            sum / count * 1000.0
+        } else {
+            0.0
+        };
+        lines.push(("fsync_mean_ms", format!("{mean:.3}")));
+        lines
+    });
     running.stop().await?;
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_file(&config_path);
     result
+}
+
+/// The log commits' total seconds and count so far (from /metrics' text).
+fn fsync_totals() -> (f64, f64) {
+    let text = roomstate_server::metrics::render();
+    let find = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        find("roomstate_wal_fsync_seconds_sum"),
+        find("roomstate_wal_fsync_seconds_count"),
+    )
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
