@@ -74,6 +74,8 @@
 //!   LE, CRC32 of the previous 32 bytes u32 LE), then the bytes of
 //!   [`Engine::snapshot`](roomstate::Engine::snapshot).
 //! - `*.tmp`, a file being written; removed at open.
+//! - `LOCK`, empty: an exclusive `flock` on it while a [`Wal`] has the
+//!   directory open, so two processes never append to one log.
 //!
 //! Without a snapshot the state starts empty and the log is generation 0.
 //! A snapshot at generation `G` writes `snap-<G+1>` (to a `.tmp`, fsync,
@@ -211,6 +213,8 @@ pub struct Wal {
     last_snapshot: Instant,
     poisoned: bool,
     stats: WalStats,
+    /// Held for the WAL's life: see [`files::lock`].
+    _lock: File,
 }
 
 impl Wal {
@@ -219,7 +223,8 @@ impl Wal {
     /// torn tail off the log, and returns the WAL, positioned to append,
     /// with what to recover from.
     ///
-    /// Errors: [`WalError::Io`]; [`WalError::Corrupt`] for a log corrupt
+    /// Errors: [`WalError::Io`]; [`WalError::Locked`] if another process has
+    /// the directory open; [`WalError::Corrupt`] for a log corrupt
     /// before its tail (unless `opts.repair`); [`WalError::CorruptSnapshot`]
     /// for a damaged snapshot or a log without the snapshot it follows.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovery), WalError> {
@@ -230,6 +235,7 @@ impl Wal {
             );
         }
         std::fs::create_dir_all(dir).map_err(|e| io(dir, "create the shard directory", e))?;
+        let lock = files::lock(dir)?;
         let sync = opts.fsync == FsyncMode::Always;
         let listing = files::list(dir)?;
         let mut removed = false;
@@ -295,6 +301,7 @@ impl Wal {
             last_snapshot: Instant::now(),
             poisoned: false,
             stats: WalStats::default(),
+            _lock: lock,
         };
         let recovery = Recovery {
             snapshot,

@@ -391,3 +391,16 @@ fn a_flipped_bit_in_a_log_stops_the_start_and_repair_starts() {
         assert_eq!(values.get(k), Some(v));
     }
 }
+
+#[test]
+fn a_second_server_on_the_same_data_directory_does_not_start() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = start(data.path());
+    let (code, stderr) = try_start(data.path(), &[]);
+    assert!(code.is_some_and(|c| c != 0), "exit {code:?}: {stderr}");
+    assert!(stderr.contains("another process"), "{stderr}");
+    // After a kill -9 the kernel has released the lock: a restart works.
+    first.kill9();
+    let (code, stderr) = try_start(data.path(), &[]);
+    assert_eq!(code, None, "{stderr}");
+}

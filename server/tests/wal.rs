@@ -101,7 +101,12 @@ fn fsync_never_writes_at_commit_but_does_not_fsync() {
     assert_eq!(wal.commit().unwrap(), Duration::ZERO);
     assert_eq!(wal.stats().fsyncs, 0);
     assert_eq!(wal.stats().commits, 1);
-    // Written to the OS, so another reader (a restarted process) sees it.
+    // Written to the OS at commit, so a restarted process sees it.
+    assert_eq!(
+        fs::metadata(wal.log_path()).unwrap().len(),
+        LOG_HEADER_LEN as u64 + wal.stats().bytes
+    );
+    drop(wal);
     let (_, recovery) = Wal::open(dir.path(), opts(FsyncMode::Never)).unwrap();
     assert_eq!(recovery.records, cmds);
 }
@@ -326,4 +331,18 @@ fn files_that_are_not_the_wal_s_are_left_alone() {
     let _ = Wal::open(dir.path(), opts(FsyncMode::Never)).unwrap();
     assert_eq!(fs::read(dir.path().join("README")).unwrap(), b"mine");
     assert!(dir.path().join("wal-1.log").exists());
+}
+
+#[test]
+fn a_second_wal_on_the_same_directory_is_refused_while_the_first_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), opts(FsyncMode::Never)).unwrap();
+    match Wal::open(dir.path(), opts(FsyncMode::Never)) {
+        Err(err @ WalError::Locked { .. }) => {
+            assert!(err.to_string().contains("another process"), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(wal);
+    assert!(Wal::open(dir.path(), opts(FsyncMode::Never)).is_ok());
 }

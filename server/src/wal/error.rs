@@ -165,6 +165,11 @@ pub enum WalError {
     /// longer known to match what was appended; the WAL refuses further work.
     /// Restart the process to recover from what is on disk.
     Poisoned,
+    /// Another process (or another `Wal` here) has the shard directory open.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// The recovered snapshot does not restore.
     Restore(SnapshotError),
     /// The recovered snapshot was written under another profile than the one
@@ -210,6 +215,12 @@ impl fmt::Display for WalError {
             WalError::Encode(e) => write!(f, "a command does not encode: {e}"),
             WalError::Poisoned => f.write_str(
                 "the write-ahead log failed earlier and refuses further writes; restart to recover",
+            ),
+            WalError::Locked { path } => write!(
+                f,
+                "{}: another process has this shard directory open \
+                 (is a server already running on this data directory?)",
+                path.display()
             ),
             WalError::Restore(e) => write!(f, "the snapshot does not restore: {e}"),
             WalError::ProfileMismatch => f.write_str(

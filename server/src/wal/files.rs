@@ -13,6 +13,8 @@ const LOG_SUFFIX: &str = ".log";
 const SNAPSHOT_PREFIX: &str = "snap-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
 const TMP_SUFFIX: &str = ".tmp";
+/// The file whose lock says a process has the shard directory open.
+pub(crate) const LOCK_NAME: &str = "LOCK";
 
 /// `wal-<generation, 20 digits>.log`: names sort as numbers do.
 pub(crate) fn log_name(generation: u64) -> String {
@@ -63,6 +65,29 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, WalError> {
         }
     }
     Ok(listing)
+}
+
+/// Takes the shard directory's lock: an exclusive `flock` on `dir/LOCK`,
+/// held while the returned file is open and released by the kernel when
+/// the process dies (so a restart after kill -9 finds it free). A second
+/// process (or a second [`Wal`](super::Wal) in this one) gets
+/// [`WalError::Locked`] instead of interleaving its appends with ours.
+pub(crate) fn lock(dir: &Path) -> Result<File, WalError> {
+    let path = dir.join(LOCK_NAME);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io(&path, "open the lock file", e))?;
+    #[cfg(unix)]
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => return Err(WalError::Locked { path }),
+        Err(e) => return Err(io(&path, "lock the shard directory", e.into())),
+    }
+    Ok(file)
 }
 
 /// Makes the directory's entries (creations, renames, removals) durable.
