@@ -350,3 +350,77 @@ fn a_cut_tail_and_fsync_never_are_logged_as_warnings() {
         "a sound log with fsync on warns of nothing: {text}"
     );
 }
+
+#[test]
+fn random_damage_never_invents_records_and_repair_always_starts() {
+    let src = tempfile::tempdir().unwrap();
+    let (_, cmds) = log_of(src.path(), 33, 30);
+    let full = fs::read(log_file(src.path())).unwrap();
+    let frames = frame_offsets(&full);
+    let mut r = roomstate_tests::sim::Rng::new(33);
+    for round in 0..400 {
+        let mut bytes = full.clone();
+        // The first byte changed (or the cut), whatever the damage.
+        let first = match r.below(5) {
+            0 => {
+                let at = r.below(full.len() as u64) as usize;
+                bytes[at] ^= 1 << r.below(8);
+                at
+            }
+            1 => {
+                let at = r.below(full.len() as u64) as usize;
+                bytes.truncate(at);
+                at
+            }
+            2 => {
+                let n = 1 + r.below(64) as usize;
+                bytes.extend((0..n).map(|_| r.below(256) as u8));
+                full.len()
+            }
+            3 => {
+                let at = r.below(full.len() as u64) as usize;
+                let end = (at + 1 + r.below(40) as usize).min(full.len());
+                for b in &mut bytes[at..end] {
+                    *b = r.below(256) as u8;
+                }
+                at
+            }
+            _ => {
+                let at = r.below(full.len() as u64) as usize;
+                let end = (at + 1 + r.below(200) as usize).min(full.len());
+                bytes[at..end].fill(0);
+                at
+            }
+        };
+        // Records wholly before the damage must survive.
+        let intact = frames
+            .iter()
+            .zip(frames.iter().skip(1).chain([&full.len()]))
+            .filter(|(_, end)| **end <= first)
+            .count();
+        let dir = with_log(src.path(), &bytes);
+        match Wal::open(dir.path(), opts(FsyncMode::Never)) {
+            Ok((_, recovery)) => {
+                let n = recovery.records.len();
+                assert!(n >= intact, "round {round}: {n} < {intact} records");
+                assert!(recovery.records == cmds[..n], "round {round}: a prefix");
+            }
+            Err(WalError::Corrupt { offset, .. }) => {
+                assert!(
+                    offset as usize <= first.max(LOG_HEADER_LEN),
+                    "round {round}: corrupt at {offset}, damage at {first}"
+                );
+            }
+            Err(e) => panic!("round {round}: {e}"),
+        }
+        let (_, repaired) = Wal::open(dir.path(), repairing(FsyncMode::Never)).unwrap();
+        let n = repaired.records.len();
+        if first >= LOG_HEADER_LEN {
+            assert!(n >= intact, "round {round}: repair kept {n} < {intact}");
+        }
+        assert!(
+            repaired.records == cmds[..n],
+            "round {round}: repair keeps a prefix"
+        );
+    }
+}
