@@ -58,11 +58,13 @@
 //! ## Tencent (seed 000)
 //!
 //! `POST /v4/live_engine_http_srv/set_room_metadata`, `get_room_metadata`,
-//! `delete_room_metadata`; body `RoomId` and `Metadata: [{Key, Value}]`
-//! (set) or `Keys` (get: optional; delete: required). Answer
-//! `{ActionStatus, ErrorInfo, ErrorCode, RequestId}`, get adds
-//! `Metadata: [{Key, Value}]` in listing order; HTTP 200 always (404 for
-//! an unknown path).
+//! `del_room_metadata` (the name in Tencent's API reference;
+//! `delete_room_metadata` is kept as an alias); body `RoomId` and
+//! `Metadata: [{Key, Value}]` (set) or `Keys` (get: optional; delete:
+//! required). Answer `{ActionStatus, ErrorInfo, ErrorCode, RequestId}`;
+//! get adds `Response: {RoomId, Metadata: [{Key, Value}]}` in listing
+//! order, nested as Tencent's reference shows (clients read
+//! `Response.Metadata`). HTTP 200 always (404 for an unknown path).
 //!
 //! - Set is atomic (any bad key rejects all); ≤10 keys per request
 //!   (more: 100002), key ≤50 B (100002), value ≤2048 B (100501), ≤10 keys
@@ -71,10 +73,13 @@
 //! - Delete is best effort with no per-key report; 100503 when none of the
 //!   keys could be deleted.
 //! - Room exists (control `create_room`): 100003. Unknown room: 100002.
-//! - *Choice:* query `identifier=admin` (or none) is the app admin
-//!   ([`Actor::Admin`]); any other identifier is that user, who may write
-//!   new keys but not keys someone else owns: 100006 (on delete too, when
-//!   that is why nothing was deleted).
+//! - The App admin identifiers are configuration
+//!   ([`Dialect::set_admin_identifiers`], default `administrator`, the
+//!   console's admin account): such an `identifier` acts as
+//!   [`Actor::Admin`]. *Choice:* no `identifier` is the app admin too; any
+//!   other identifier (the literal `admin` included) is that user, who may
+//!   write new keys but not keys someone else owns: 100006 (on delete too,
+//!   when that is why nothing was deleted).
 //! - *Choice:* `Keys: []` on get means all keys, like no `Keys`.
 //! - *Choice:* the rate limit (200/s, public docs) answers 100001
 //!   ("internal error, please retry"): the seed names no rate-limit code.
@@ -89,8 +94,13 @@
 //! `data: {successKeys: [...], errorKeys: {key: reason}}` for writes (also
 //! when every key failed) and `data: {key: value}` for get.
 //!
-//! - The path user must be in the chatroom, forced or not: 401
-//!   `{"error": "MetadataException", "error_description": "user is not in chatroom"}`.
+//! - The path user must be in the chatroom for set, forced set and delete:
+//!   401 `{"error": "MetadataException", "error_description": "user is not
+//!   in chatroom"}` (seed 001 lists it on the forced set).
+//! - *Choice:* a forced delete needs no membership and acts with the app
+//!   token's authority ([`Actor::Admin`]): seed 002 documents no
+//!   membership error for it, it assigns no owner, and Easemob's own Java
+//!   server SDK sends forced deletes as user `admin`, who is in no room.
 //! - More than 10 keys in one set or delete: 400
 //!   `exceed allowed batch size 10`.
 //! - Per key, in `errorKeys`: key longer than 128 characters
@@ -119,6 +129,10 @@
 //! `{"code": 200, "desc": {…}}` or `{"code": <error>, "desc": "<text>"}`.
 //!
 //! - `roomid` is a Long: non-numeric or out of range is 414; `036` is `36`.
+//! - Boolean form fields (`transient`, `needNotify`): `true`/`false` as
+//!   documented, and *choice:* `1`/`0` too, which clients send and which a
+//!   Java form binding like the vendor's reads as booleans; anything else
+//!   is 414.
 //!   Unknown room: 414 `roomid not exsit` (the vendor's spelling).
 //! - Offer: `key` ≤128 and `value` ≤4096 characters (414); `operator`
 //!   defaults to the creator; `transient=true` with the operator not in the
@@ -259,7 +273,12 @@ pub struct Dialect {
     journal: Option<Vec<(Millis, Command)>>,
     /// The engine's last rejection while answering the current line.
     last_rejection: Option<Rejection>,
+    /// Tencent: the App admin identifiers, acting as [`Actor::Admin`].
+    admin_identifiers: Vec<String>,
 }
+
+/// Tencent's default App admin identifier (the console's admin account).
+pub const DEFAULT_ADMIN_IDENTIFIER: &str = "administrator";
 
 impl Dialect {
     /// A dialect with a fresh engine.
@@ -282,6 +301,7 @@ impl Dialect {
             stamp: Millis::ZERO,
             journal: None,
             last_rejection: None,
+            admin_identifiers: vec![DEFAULT_ADMIN_IDENTIFIER.to_owned()],
         }
     }
 
@@ -312,6 +332,19 @@ impl Dialect {
         self.events.clear();
         self.last_rejection = None;
         self.run(now, command)
+    }
+
+    /// Tencent: sets the App admin identifiers (default
+    /// [`DEFAULT_ADMIN_IDENTIFIER`]). A request whose `identifier` is one of
+    /// them acts as [`Actor::Admin`]; any other identifier is that user.
+    pub fn set_admin_identifiers(&mut self, ids: impl IntoIterator<Item = String>) {
+        self.admin_identifiers = ids.into_iter().collect();
+    }
+
+    /// Whether `id` is a configured App admin identifier (Tencent).
+    #[must_use]
+    pub fn is_admin_identifier(&self, id: &str) -> bool {
+        self.admin_identifiers.iter().any(|a| a == id)
     }
 
     /// The last rejection the engine gave while answering the last line or

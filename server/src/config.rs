@@ -66,6 +66,8 @@ pub struct AuthConfig {
     pub tencent_sdkappid: String,
     /// Tencent UserSig accepted, by identifier.
     pub tencent_usersigs: BTreeMap<String, String>,
+    /// Tencent App admin identifiers (they act as the app admin).
+    pub tencent_admin_identifiers: Vec<String>,
     /// NetEase AppKey.
     pub netease_app_key: String,
     /// NetEase AppSecret.
@@ -100,6 +102,7 @@ struct FileConfig {
     app_token: Option<String>,
     tencent_sdkappid: Option<u64>,
     tencent_usersigs: Option<BTreeMap<String, String>>,
+    tencent_admin_identifiers: Option<Vec<String>>,
     netease_app_key: Option<String>,
     netease_app_secret: Option<String>,
     signature_window_seconds: Option<u64>,
@@ -247,6 +250,9 @@ fn resolve(
             .map(|n| n.to_string())
             .unwrap_or_default(),
         tencent_usersigs: usersigs,
+        tencent_admin_identifiers: file
+            .tencent_admin_identifiers
+            .unwrap_or_else(|| vec![limits::TENCENT_DEFAULT_ADMIN.to_owned()]),
         netease_app_key: file.netease_app_key.unwrap_or_default(),
         netease_app_secret: secret("ROOMSTATE_NETEASE_APP_SECRET", file.netease_app_secret)
             .unwrap_or_default(),

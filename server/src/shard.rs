@@ -155,6 +155,7 @@ impl Shard {
     pub fn open(config: &crate::config::Config, index: usize) -> Result<Shard, StoreError> {
         let (store, mut dialect) = Store::open(config, index)?;
         dialect.enable_journal();
+        dialect.set_admin_identifiers(config.auth.tencent_admin_identifiers.iter().cloned());
         let clock = Clock {
             last: engine_api::engine_now(&dialect).0,
         };

@@ -65,10 +65,25 @@ fn tencent_set_room_metadata_example() {
                "body": {"RoomId": "live-room"}}),
     );
     assert_eq!(body["ErrorCode"], 0);
+    // Tencent's reference nests the answer: Response.{RoomId, Metadata}.
+    assert_eq!(body["Response"]["RoomId"], "live-room");
     assert_eq!(
-        body["Metadata"],
+        body["Response"]["Metadata"],
         json!([{"Key": "key1", "Value": "value1"}, {"Key": "key2", "Value": "value2"}])
     );
+    // The reference's delete endpoint, del_room_metadata, as the console's
+    // administrator (an App admin identifier).
+    let (_, body) = send(
+        &mut r,
+        json!({"vendor": "tencent", "method": "POST",
+               "path": "/v4/live_engine_http_srv/del_room_metadata?sdkappid=88888888&identifier=administrator&usersig=xxx&random=99999999&contenttype=json",
+               "body": {"RoomId": "live-room", "Keys": ["key1"]}}),
+    );
+    assert_eq!(
+        keys(&body),
+        ["ActionStatus", "ErrorCode", "ErrorInfo", "RequestId"]
+    );
+    assert_eq!(body["ErrorCode"], 0);
 }
 
 // ----- Easemob (seed 001) -----
