@@ -92,6 +92,8 @@
 //! starts at any byte after it: that is what a crash mid-append leaves. It
 //! is cut off, the file truncated there, and a `tracing::warn!` names the
 //! file, the offset and the bytes dropped ([`Recovery::torn_tail_cut`]).
+//! (The search is bounded to 1 GiB of checksumming; past that the frame
+//! counts as corrupt.)
 //! Anything else (a bad frame with a good one after it, a bad file header,
 //! a frame whose CRC matches but which does not decode) is
 //! [`WalError::Corrupt`] naming the file and the offset; with

@@ -123,6 +123,16 @@ impl Extend<u8> for Appender<'_> {
 
 /// The frame at `pos`: its payload and the offset after it.
 fn read_frame(file: &[u8], pos: usize) -> Result<(&[u8], usize), Corruption> {
+    let (payload, stored) = frame_at(file, pos)?;
+    let computed = crc(payload);
+    if computed != stored {
+        return Err(Corruption::Checksum { stored, computed });
+    }
+    Ok((payload, pos + FRAME_HEADER_LEN + payload.len()))
+}
+
+/// The frame at `pos` without its CRC checked: payload and stored CRC.
+fn frame_at(file: &[u8], pos: usize) -> Result<(&[u8], u32), Corruption> {
     let available = file.len().saturating_sub(pos);
     if available < FRAME_HEADER_LEN {
         return Err(Corruption::ShortFrameHeader {
@@ -136,18 +146,13 @@ fn read_frame(file: &[u8], pos: usize) -> Result<(&[u8], usize), Corruption> {
         return Err(Corruption::LengthOutOfRange { len });
     }
     let start = pos + FRAME_HEADER_LEN;
-    let end = start + len as usize;
-    let Some(payload) = file.get(start..end) else {
-        return Err(Corruption::ShortPayload {
+    match file.get(start..start + len as usize) {
+        Some(payload) => Ok((payload, stored)),
+        None => Err(Corruption::ShortPayload {
             len,
             available: (available - FRAME_HEADER_LEN) as u64,
-        });
-    };
-    let computed = crc(payload);
-    if computed != stored {
-        return Err(Corruption::Checksum { stored, computed });
+        }),
     }
-    Ok((payload, end))
 }
 
 fn decode(payload: &[u8]) -> Option<(Millis, Command)> {
@@ -229,14 +234,35 @@ pub(crate) fn scan_log(file: &[u8]) -> Scan {
     }
 }
 
+/// Bytes of payload the search for an intact frame after a bad one may
+/// checksum. Crafted record values could put a plausible length at every
+/// byte of a torn 16 MiB tail; this bounds the work (about 0.1 s of CRC32)
+/// and, once spent, counts the bad frame as corruption, not a torn tail:
+/// the start is refused rather than records dropped unasked.
+pub(crate) const SEARCH_BUDGET_BYTES: u64 = 1 << 30;
+
 fn intact_frame_after(file: &[u8], from: usize) -> bool {
+    intact_frame_within(file, from, SEARCH_BUDGET_BYTES)
+}
+
+/// True if an intact frame starts at or after `from`, or if finding out
+/// would take more than `budget` bytes of checksumming.
+fn intact_frame_within(file: &[u8], from: usize, budget: u64) -> bool {
     let last = file.len().saturating_sub(FRAME_HEADER_LEN + 1);
-    (from..=last).any(|p| {
-        read_frame(file, p)
-            .ok()
-            .and_then(|(payload, _)| decode(payload))
-            .is_some()
-    })
+    let mut spent = 0u64;
+    for p in from..=last {
+        let Ok((payload, stored)) = frame_at(file, p) else {
+            continue;
+        };
+        spent += payload.len() as u64;
+        if spent > budget {
+            return true;
+        }
+        if crc(payload) == stored && decode(payload).is_some() {
+            return true;
+        }
+    }
+    false
 }
 
 /// The header of snapshot file `generation` for `payload`.
@@ -409,6 +435,22 @@ mod tests {
         assert_eq!(stop.offset, end);
         assert!(stop.torn);
         assert_eq!(stop.reason, Corruption::LengthOutOfRange { len: 0 });
+    }
+
+    #[test]
+    fn the_search_after_a_bad_frame_is_bounded() {
+        // A tail where every 4th byte starts a plausible 4 KiB frame (and
+        // none is intact): with a budget below the work, the bad frame
+        // counts as corruption; with enough, as a torn tail.
+        let mut file = log_with(&sample(2));
+        let bad = file.len();
+        for _ in 0..4096 {
+            file.extend_from_slice(&4096u32.to_le_bytes());
+        }
+        let scan = scan_log(&file);
+        assert_eq!(scan.stop.map(|s| (s.offset, s.torn)), Some((bad, true)));
+        assert!(!intact_frame_within(&file, bad + 1, 1 << 30));
+        assert!(intact_frame_within(&file, bad + 1, 64 * 1024));
     }
 
     #[test]
