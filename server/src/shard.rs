@@ -6,7 +6,7 @@
 //! publishes its events to WebSocket subscribers. It never awaits a
 //! client: a subscriber's queue is bounded and written with `try_send`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::engine_api;
 use crate::limits;
 use crate::metrics as m;
-use crate::store::{Store, StoreError};
+use crate::store::{spawn_syncer, Durable, Store, StoreError, SyncMsg, Syncer};
 
 /// What a shard is asked to do.
 pub enum Job {
@@ -141,7 +141,10 @@ pub struct Shard {
     index: usize,
     vendor: VendorId,
     dialect: Dialect,
-    store: Store,
+    /// The log until `run` hands it to the syncer thread.
+    store: Option<Store>,
+    /// No log: a batch is released as soon as it is applied.
+    memory_only: bool,
     clock: Clock,
     rooms: HashMap<String, Vec<Live>>,
     /// Subscriber id to (room, user), until its disconnect is handled.
@@ -163,7 +166,8 @@ impl Shard {
             index,
             vendor: config.vendor,
             dialect,
-            store,
+            memory_only: !store.is_logged(),
+            store: Some(store),
             clock,
             rooms: HashMap::new(),
             conns: HashMap::new(),
@@ -172,68 +176,137 @@ impl Shard {
     }
 
     /// Runs the shard until shutdown or a fatal store error.
+    ///
+    /// Batches are applied as they come; a batch's replies and events wait
+    /// (in order) until the log thread reports the batch durable, while the
+    /// shard goes on applying the next ones. A batch that changed nothing
+    /// still waits behind earlier ones, so no reply reveals state that is
+    /// not yet on disk.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
         m::set_rooms(self.index, engine_api::room_count(&self.dialect));
+        let (durable_tx, mut durable) = mpsc::unbounded_channel();
+        let store = self
+            .store
+            .take()
+            .ok_or_else(|| StoreError("the shard has run already".into()))?;
+        let syncer = spawn_syncer(store, self.index, durable_tx)?;
+        let mut pending: VecDeque<(u64, Outbox)> = VecDeque::new();
+        let mut next_batch: u64 = 1;
         let mut batch: Vec<Job> = Vec::with_capacity(limits::SHARD_BATCH);
         loop {
             let wake = self.dialect.poll_timeout().map(|at| {
                 let now = self.clock.now();
                 Instant::now() + std::time::Duration::from_millis(at.0.saturating_sub(now.0))
             });
-            let first = match wake {
-                Some(at) => tokio::select! {
-                    job = rx.recv() => job,
-                    () = tokio::time::sleep_until(at) => {
-                        self.tick()?;
-                        continue;
+            let far = Instant::now() + std::time::Duration::from_secs(3600);
+            tokio::select! {
+                biased;
+                report = durable.recv() => match report {
+                    Some(Durable::UpTo(n)) => self.release_upto(&mut pending, n),
+                    Some(Durable::Failed(e)) => return Err(StoreError(e)),
+                    Some(Durable::Finished) | None => {
+                        return Err(StoreError("the log thread stopped".into()))
                     }
                 },
-                None => rx.recv().await,
-            };
-            let Some(first) = first else {
-                // Every sender is gone: the server stopped.
-                return self.finish();
-            };
-            batch.push(first);
-            while batch.len() < limits::SHARD_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+                job = rx.recv() => {
+                    let Some(first) = job else {
+                        // Every sender is gone: the server stopped.
+                        return self.shutdown(&syncer, &mut durable, &mut pending).await;
+                    };
+                    batch.push(first);
+                    while batch.len() < limits::SHARD_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut outbox = Outbox::default();
+                    let mut stop = None;
+                    for job in batch.drain(..) {
+                        match job {
+                            Job::Shutdown { reply } => stop = Some(reply),
+                            job => self.answer(job, &mut outbox),
+                        }
+                    }
+                    self.stage(outbox, &syncer, &mut pending, &mut next_batch)?;
+                    if let Some(reply) = stop {
+                        let result = self.shutdown(&syncer, &mut durable, &mut pending).await;
+                        let _ = reply.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+                        return result;
+                    }
+                },
+                () = tokio::time::sleep_until(wake.unwrap_or(far)), if wake.is_some() => {
+                    let now = self.clock.now();
+                    let _ = self.dialect.handle(now, engine_api::tick());
+                    let mut outbox = Outbox::default();
+                    outbox.events.extend_from_slice(self.dialect.events());
+                    self.stage(outbox, &syncer, &mut pending, &mut next_batch)?;
+                },
             }
-            let mut outbox = Outbox::default();
-            let mut shutdown = None;
-            for job in batch.drain(..) {
-                match job {
-                    Job::Shutdown { reply } => shutdown = Some(reply),
-                    job => self.answer(job, &mut outbox),
-                }
-            }
-            self.commit(outbox)?;
-            if let Some(reply) = shutdown {
-                let result = self.finish();
-                let _ = reply.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
-                return result;
-            }
-            if self.store.maybe_snapshot(&self.dialect, false)? {
-                tracing::info!(shard = self.index, "snapshot written");
+            if syncer
+                .snapshot_due
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+                && !syncer.send(SyncMsg::Snapshot(engine_api::shard_snapshot(&self.dialect)))
+            {
+                return Err(StoreError("the log thread stopped".into()));
             }
         }
     }
 
-    fn tick(&mut self) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let _ = self.dialect.handle(now, engine_api::tick());
-        let mut outbox = Outbox::default();
-        outbox.events.extend_from_slice(self.dialect.events());
-        self.commit(outbox)
+    /// Hands a batch's journal to the log and queues its outbox until the
+    /// batch is durable (or releases it at once when nothing waits).
+    fn stage(
+        &mut self,
+        outbox: Outbox,
+        syncer: &Syncer,
+        pending: &mut VecDeque<(u64, Outbox)>,
+        next_batch: &mut u64,
+    ) -> Result<(), StoreError> {
+        let journal = self.dialect.take_journal();
+        if self.memory_only || (journal.is_empty() && pending.is_empty()) {
+            self.release(outbox);
+            return Ok(());
+        }
+        let n = *next_batch;
+        *next_batch += 1;
+        if !syncer.send(SyncMsg::Append { batch: n, journal }) {
+            return Err(StoreError("the log thread stopped".into()));
+        }
+        pending.push_back((n, outbox));
+        Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), StoreError> {
-        self.store.commit()?;
-        self.store.maybe_snapshot(&self.dialect, true)?;
-        tracing::info!(shard = self.index, "flushed and snapshotted");
-        Ok(())
+    fn release_upto(&mut self, pending: &mut VecDeque<(u64, Outbox)>, n: u64) {
+        while pending.front().is_some_and(|(b, _)| *b <= n) {
+            if let Some((_, outbox)) = pending.pop_front() {
+                self.release(outbox);
+            }
+        }
+    }
+
+    /// Commits what is queued, writes a final snapshot, releases the last
+    /// replies and stops.
+    async fn shutdown(
+        &mut self,
+        syncer: &Syncer,
+        durable: &mut mpsc::UnboundedReceiver<Durable>,
+        pending: &mut VecDeque<(u64, Outbox)>,
+    ) -> Result<(), StoreError> {
+        if !syncer.send(SyncMsg::Finish(engine_api::shard_snapshot(&self.dialect))) {
+            return Err(StoreError("the log thread stopped".into()));
+        }
+        loop {
+            match durable.recv().await {
+                Some(Durable::UpTo(n)) => self.release_upto(pending, n),
+                Some(Durable::Finished) => {
+                    self.release_upto(pending, u64::MAX);
+                    tracing::info!(shard = self.index, "flushed and snapshotted");
+                    return Ok(());
+                }
+                Some(Durable::Failed(e)) => return Err(StoreError(e)),
+                None => return Err(StoreError("the log thread stopped".into())),
+            }
+        }
     }
 
     fn answer(&mut self, job: Job, out: &mut Outbox) {
@@ -347,15 +420,9 @@ impl Shard {
         }
     }
 
-    /// Logs the batch, syncs, then lets everything out.
-    fn commit(&mut self, out: Outbox) -> Result<(), StoreError> {
-        let journal = self.dialect.take_journal();
-        if !journal.is_empty() {
-            self.store.append(&journal)?;
-            if let Some(latency) = self.store.commit()? {
-                m::fsync_latency(latency);
-            }
-        }
+    /// Lets a durable batch out: replies, state messages, connect
+    /// answers, then events.
+    fn release(&mut self, out: Outbox) {
         for (reply, response) in out.replies {
             let _ = reply.send(response);
         }
@@ -371,7 +438,6 @@ impl Shard {
         if !out.events.is_empty() {
             m::set_rooms(self.index, engine_api::room_count(&self.dialect));
         }
-        Ok(())
     }
 
     fn push_to(&mut self, id: u64, text: String) {

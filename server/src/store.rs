@@ -3,7 +3,6 @@
 //! only these functions, so the log's API is used in this file alone.
 
 use std::path::Path;
-use std::time::Duration;
 
 use roomstate::{Command, Millis};
 use roomstate_dialects::{Dialect, VendorId};
@@ -87,37 +86,151 @@ impl Store {
         Ok((Store { wal: Some(wal) }, dialect))
     }
 
-    /// Logs (buffered) the commands of a batch.
-    pub fn append(&mut self, journal: &[(Millis, Command)]) -> Result<(), StoreError> {
-        if let Some(wal) = &mut self.wal {
-            for (now, command) in journal {
-                wal.append(*now, command)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes the batch durable; the fsync latency, `None` without a log.
-    pub fn commit(&mut self) -> Result<Option<Duration>, StoreError> {
-        match &mut self.wal {
-            Some(wal) => Ok(Some(wal.commit()?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Writes a snapshot if the log says it is time (or `force`).
-    pub fn maybe_snapshot(&mut self, dialect: &Dialect, force: bool) -> Result<bool, StoreError> {
-        match &mut self.wal {
-            Some(wal) if force || wal.should_snapshot() => {
-                wal.snapshot(&engine_api::shard_snapshot(dialect))?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+    /// Whether there is a log (else state lives in memory only).
+    #[must_use]
+    pub fn is_logged(&self) -> bool {
+        self.wal.is_some()
     }
 }
 
 fn restore(vendor: VendorId, bytes: &[u8], dir: &Path) -> Result<Dialect, StoreError> {
     engine_api::restore_shard(vendor, bytes)
         .map_err(|e| StoreError(format!("{}: {e}", dir.display())))
+}
+
+/// What a shard asks of its syncer.
+pub enum SyncMsg {
+    /// Log a batch's journal; report it durable as `batch`.
+    Append {
+        /// The shard's batch number (increasing).
+        batch: u64,
+        /// The batch's state changes.
+        journal: Vec<(Millis, Command)>,
+    },
+    /// Write this snapshot after committing everything sent before it.
+    Snapshot(Vec<u8>),
+    /// Commit, write this snapshot, report [`Durable::Finished`] and stop.
+    Finish(Vec<u8>),
+}
+
+/// What a syncer reports back.
+pub enum Durable {
+    /// Every batch up to this number is on disk.
+    UpTo(u64),
+    /// The final snapshot is written; the syncer has stopped.
+    Finished,
+    /// The log failed; the syncer has stopped (fatal for the shard).
+    Failed(String),
+}
+
+/// The sending end of a shard's syncer.
+pub struct Syncer {
+    tx: std::sync::mpsc::Sender<SyncMsg>,
+    /// Set by the syncer when the log wants a snapshot.
+    pub snapshot_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Syncer {
+    /// Hands a message to the syncer; `false` if it has stopped.
+    pub fn send(&self, msg: SyncMsg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+}
+
+/// Starts the thread that owns a shard's log: it appends what the shard
+/// sends, commits everything that queued up while the previous sync ran
+/// with one sync (group commit across batches, so the shard keeps applying
+/// while the disk works), and reports which batches are durable.
+pub fn spawn_syncer(
+    mut store: Store,
+    index: usize,
+    durable: tokio::sync::mpsc::UnboundedSender<Durable>,
+) -> Result<Syncer, StoreError> {
+    let (tx, rx) = std::sync::mpsc::channel::<SyncMsg>();
+    let due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&due);
+    std::thread::Builder::new()
+        .name(format!("shard-{index}-log"))
+        .spawn(move || {
+            let report = match sync_loop(&mut store, &rx, &flag, &durable) {
+                Ok(()) => Durable::Finished,
+                Err(e) => Durable::Failed(e.0),
+            };
+            let _ = durable.send(report);
+        })
+        .map_err(|e| StoreError(format!("cannot start the log thread: {e}")))?;
+    Ok(Syncer {
+        tx,
+        snapshot_due: due,
+    })
+}
+
+fn sync_loop(
+    store: &mut Store,
+    rx: &std::sync::mpsc::Receiver<SyncMsg>,
+    due: &std::sync::atomic::AtomicBool,
+    durable: &tokio::sync::mpsc::UnboundedSender<Durable>,
+) -> Result<(), StoreError> {
+    use std::sync::atomic::Ordering;
+    let Some(wal) = store.wal.as_mut() else {
+        // No log: everything is "durable" at once.
+        for msg in rx {
+            match msg {
+                SyncMsg::Append { batch, .. } => {
+                    let _ = durable.send(Durable::UpTo(batch));
+                }
+                SyncMsg::Snapshot(_) => {}
+                SyncMsg::Finish(_) => return Ok(()),
+            }
+        }
+        return Ok(());
+    };
+    // Every sender gone without a Finish: the shard ended abruptly.
+    while let Ok(first) = rx.recv() {
+        let mut last_batch = None;
+        let mut pending = false;
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                SyncMsg::Append { batch, journal } => {
+                    for (now, command) in &journal {
+                        wal.append(*now, command)?;
+                    }
+                    pending |= !journal.is_empty();
+                    last_batch = Some(batch);
+                }
+                SyncMsg::Snapshot(bytes) => {
+                    commit(wal, &mut pending)?;
+                    wal.snapshot(&bytes)?;
+                    tracing::info!("snapshot written");
+                }
+                SyncMsg::Finish(bytes) => {
+                    commit(wal, &mut pending)?;
+                    if let Some(b) = last_batch {
+                        let _ = durable.send(Durable::UpTo(b));
+                    }
+                    wal.snapshot(&bytes)?;
+                    return Ok(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        commit(wal, &mut pending)?;
+        if let Some(b) = last_batch {
+            let _ = durable.send(Durable::UpTo(b));
+        }
+        if wal.should_snapshot() {
+            due.store(true, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+fn commit(wal: &mut Wal, pending: &mut bool) -> Result<(), StoreError> {
+    if *pending {
+        let latency = wal.commit()?;
+        crate::metrics::fsync_latency(latency);
+        *pending = false;
+    }
+    Ok(())
 }
