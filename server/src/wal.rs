@@ -455,19 +455,23 @@ impl Wal {
         let next = self.generation.saturating_add(1);
         let header = format::snapshot_header(next, engine_snapshot);
         let snap_name = files::snapshot_name(next);
-        drop(files::create_atomic(
-            &self.dir,
-            &snap_name,
-            &[&header, engine_snapshot],
-            sync,
-        )?);
+        match files::create_atomic(&self.dir, &snap_name, &[&header, engine_snapshot], sync) {
+            Ok(file) => drop(file),
+            Err(e) => {
+                // Once the new snapshot is in place (only the directory
+                // fsync failed), the old log no longer counts at recovery:
+                // appending to it would lose records.
+                self.poisoned |= e.in_place;
+                return Err(e.error);
+            }
+        }
         let log_name = files::log_name(next);
         let log_header = format::log_header(next);
         let file = match files::create_atomic(&self.dir, &log_name, &[&log_header], sync) {
             Ok(file) => file,
             Err(e) => {
                 self.poisoned = true;
-                return Err(e);
+                return Err(e.error);
             }
         };
         let old_log = std::mem::replace(&mut self.path, self.dir.join(log_name));

@@ -97,6 +97,20 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
         .map_err(|e| io(dir, "fsync the shard directory", e))
 }
 
+/// A failed [`create_atomic`], and whether the new file is in place
+/// (the rename happened, only the directory fsync failed).
+#[derive(Debug)]
+pub(crate) struct AtomicError {
+    pub error: WalError,
+    pub in_place: bool,
+}
+
+impl From<AtomicError> for WalError {
+    fn from(e: AtomicError) -> WalError {
+        e.error
+    }
+}
+
 /// Writes `parts` to `dir/name` atomically: a `.tmp` file is written and
 /// (with `sync`) fsynced, renamed over `name`, and the directory fsynced.
 /// A crash leaves either no `name` or the whole of it, plus perhaps a
@@ -107,7 +121,11 @@ pub(crate) fn create_atomic(
     name: &str,
     parts: &[&[u8]],
     sync: bool,
-) -> Result<File, WalError> {
+) -> Result<File, AtomicError> {
+    let before = |error| AtomicError {
+        error,
+        in_place: false,
+    };
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
     let mut file = OpenOptions::new()
@@ -116,16 +134,20 @@ pub(crate) fn create_atomic(
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(|e| io(&tmp, "create", e))?;
+        .map_err(|e| before(io(&tmp, "create", e)))?;
     for part in parts {
-        file.write_all(part).map_err(|e| io(&tmp, "write", e))?;
+        file.write_all(part)
+            .map_err(|e| before(io(&tmp, "write", e)))?;
     }
     if sync {
-        file.sync_all().map_err(|e| io(&tmp, "fsync", e))?;
+        file.sync_all().map_err(|e| before(io(&tmp, "fsync", e)))?;
     }
-    fs::rename(&tmp, &path).map_err(|e| io(&path, "rename the new file into place", e))?;
+    fs::rename(&tmp, &path).map_err(|e| before(io(&path, "rename the new file into place", e)))?;
     if sync {
-        sync_dir(dir)?;
+        sync_dir(dir).map_err(|error| AtomicError {
+            error,
+            in_place: true,
+        })?;
     }
     Ok(file)
 }
