@@ -312,7 +312,9 @@ impl Dialect {
     }
 
     /// The `(now, command)` pairs applied since the last call, in order:
-    /// every command that succeeded, except pure reads. Replaying them with
+    /// every command that succeeded, except pure reads, and a
+    /// [`Command::Tick`] at the `now` of a left-out command that emitted
+    /// events (the expiries the engine runs before any command). Replaying them with
     /// [`Dialect::handle`] on the state they started from gives the same
     /// rooms (a write-ahead log stores them). Rejected commands are left
     /// out: they change no room, and a replay that lacks their spent
@@ -514,8 +516,10 @@ impl Dialect {
             (Some(_), false) => Some(command.clone()),
             _ => None,
         };
+        let events_before = self.events.len();
         let outcome = self.engine.handle(now, command);
         self.engine.drain_events(&mut self.events);
+        let mut logged = false;
         if let Err(r) = &outcome {
             self.last_rejection = Some(*r);
         } else {
@@ -524,6 +528,15 @@ impl Dialect {
             }
             if let (Some(journal), Some(command)) = (&mut self.journal, copy) {
                 journal.push((now, command));
+                logged = true;
+            }
+        }
+        // The engine expires due grace periods before every command, a
+        // rejected or read-only one too; a journal that leaves the command
+        // out keeps the expiry with a tick at the same `now`.
+        if !logged && self.events.len() > events_before {
+            if let Some(journal) = &mut self.journal {
+                journal.push((now, Command::Tick));
             }
         }
         outcome
