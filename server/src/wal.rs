@@ -71,8 +71,9 @@
 //! - `snap-<G>.snap`, the engine's state after every record of the logs
 //!   before generation `G`: a 36-byte header (magic `RSWALSNP`, version u32
 //!   LE, generation u64 LE, payload length u64 LE, CRC32 of the payload u32
-//!   LE, CRC32 of the previous 32 bytes u32 LE), then the bytes of
-//!   [`Engine::snapshot`](roomstate::Engine::snapshot).
+//!   LE, CRC32 of the previous 32 bytes u32 LE), then the bytes given to
+//!   [`Wal::snapshot`] (opaque to the WAL: [`Engine::snapshot`](roomstate::Engine::snapshot)'s,
+//!   or a wrapper around them such as the server's shard snapshot).
 //! - `*.tmp`, a file being written; removed at open.
 //! - `LOCK`, empty: an exclusive `flock` on it while a [`Wal`] has the
 //!   directory open, so two processes never append to one log.
@@ -439,9 +440,10 @@ impl Wal {
         Ok(start.elapsed())
     }
 
-    /// Commits what is pending, then writes `engine_snapshot` (the bytes of
-    /// [`Engine::snapshot`](roomstate::Engine::snapshot), taken after every
-    /// appended command was handled) as the next generation's snapshot
+    /// Commits what is pending, then writes `engine_snapshot` (the state's
+    /// bytes, e.g. [`Engine::snapshot`](roomstate::Engine::snapshot), taken
+    /// after every appended command was handled; the WAL does not look
+    /// inside them) as the next generation's snapshot
     /// atomically, starts that generation's log, and removes the previous
     /// log and snapshot.
     ///
