@@ -20,7 +20,10 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 10_000;
 /// Messages waiting for one WebSocket client.
 pub const WS_QUEUE: usize = 1024;
-/// Above this many queued messages, `Overflow` events are dropped.
+/// Bytes waiting for one WebSocket client (events can be large).
+pub const WS_QUEUE_BYTES: usize = 4 << 20;
+/// Above this many queued messages (or half the bytes), `Overflow`
+/// events are dropped.
 pub const WS_OVERFLOW_MARK: usize = WS_QUEUE / 2;
 /// Time a WebSocket write may take before the client counts as stuck.
 pub const WS_SEND_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,6 +7,7 @@
 //! client: a subscriber's queue is bounded and written with `try_send`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -81,6 +82,8 @@ pub struct Subscriber {
     pub tx: mpsc::Sender<Utf8Bytes>,
     /// Set before the queue is dropped to close the connection.
     pub close: CloseReason,
+    /// Bytes in the queue: the shard adds, the socket's writer subtracts.
+    pub queued_bytes: Arc<AtomicUsize>,
 }
 
 struct Live {
@@ -450,7 +453,10 @@ impl Shard {
             .and_then(|l| l.iter().find(|l| l.sub.id == id))
         {
             // A fresh queue has room for its first message.
-            let _ = live.sub.tx.try_send(Utf8Bytes::from(text));
+            let len = text.len();
+            if live.sub.tx.try_send(Utf8Bytes::from(text)).is_ok() {
+                live.sub.queued_bytes.fetch_add(len, Ordering::Relaxed);
+            }
         }
     }
 
@@ -478,16 +484,22 @@ impl Shard {
             }
             live.after_seq = seq;
             let used = limits::WS_QUEUE - live.sub.tx.capacity();
-            if droppable && used >= limits::WS_OVERFLOW_MARK {
+            let bytes = live.sub.queued_bytes.load(Ordering::Relaxed);
+            if droppable
+                && (used >= limits::WS_OVERFLOW_MARK || bytes >= limits::WS_QUEUE_BYTES / 2)
+            {
                 m::ws_dropped("overflow");
                 continue;
             }
             let msg = text
                 .get_or_insert_with(|| Utf8Bytes::from(engine_api::event_json(event)))
                 .clone();
-            if live.sub.tx.try_send(msg).is_err() {
+            let len = msg.len();
+            if bytes + len > limits::WS_QUEUE_BYTES || live.sub.tx.try_send(msg).is_err() {
                 slow.push(live.sub.id);
+                continue;
             }
+            live.sub.queued_bytes.fetch_add(len, Ordering::Relaxed);
             m::ws_queue_depth(used + 1);
         }
         for id in slow {

@@ -7,6 +7,7 @@
 //! reason when the client is too slow, the room is destroyed or the
 //! server stops.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -81,12 +82,14 @@ async fn session(app: Arc<App>, socket: WebSocket, room: String, user: String, s
     let id = next_conn_id(&app);
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(limits::WS_QUEUE);
     let reason: CloseReason = Arc::new(Mutex::new(None));
+    let queued = Arc::new(AtomicUsize::new(0));
     let sub = Subscriber {
         id,
         room: room.clone(),
         user,
         tx,
         close: Arc::clone(&reason),
+        queued_bytes: Arc::clone(&queued),
     };
     let (reply_tx, reply_rx) = oneshot::channel();
     let shard = app.shard(&room).map(|s| s.tx.clone());
@@ -118,6 +121,7 @@ async fn session(app: Arc<App>, socket: WebSocket, room: String, user: String, s
         tokio::select! {
             out = rx.recv() => match out {
                 Some(text) => {
+                    queued.fetch_sub(text.len(), Ordering::Relaxed);
                     let sent = tokio::time::timeout(limits::WS_SEND_TIMEOUT, socket.send(Message::Text(text))).await;
                     if !matches!(sent, Ok(Ok(()))) {
                         break None;

@@ -289,3 +289,84 @@ async fn forged_expired_and_missing_tokens_are_refused() {
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_is_closed_with_a_reason_and_a_fast_one_misses_nothing() {
+    let s = easemob("");
+    create_room(&s, "r6", "host");
+    assert_eq!(
+        admin(&s, "POST", "/admin/rooms/r6/members/w", None).status,
+        200
+    );
+    let mut slow = connect(&s, &token(&s, "r6", "slow"), None).await;
+    let mut fast = connect(&s, &token(&s, "r6", "fast"), None).await;
+    // The fast client reads everything, concurrently.
+    let reader = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while let Ok(Some(Ok(msg))) =
+            tokio::time::timeout(Duration::from_secs(5), fast.next()).await
+        {
+            if let Message::Text(t) = msg {
+                // Cheap: the seq is near the start; a debug-build JSON parse
+                // of every large event would make this client slow too.
+                let text = t.as_str();
+                let at = text.find("\"seq\":").unwrap() + 6;
+                let digits: String = text[at..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                seqs.push(digits.parse::<u64>().unwrap());
+            }
+        }
+        seqs
+    });
+    // 8 KB events (2 keys of 4000 characters each), far more than the
+    // slow client's queue (4 MiB) and the socket buffers hold.
+    let values: serde_json::Map<String, Value> = (0..2)
+        .map(|i| (format!("k{i}"), json!("x".repeat(4000))))
+        .collect();
+    let line = json!({"method": "PUT", "path": "/org/app/metadata/chatroom/r6/user/w",
+                      "body": {"metaData": values, "autoDelete": "NO_DELETE"}});
+    let request = support::raw_request(&support::prepare(&s, &line, true));
+    let writes = 2500;
+    let s = std::sync::Arc::new(s);
+    let server = std::sync::Arc::clone(&s);
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..writes / 100 {
+            let answers = support::pipelined(&server, &vec![request.clone(); 100]);
+            assert!(answers.iter().all(|a| a.status == 200));
+        }
+    })
+    .await
+    .unwrap();
+    // The slow client now reads: what was queued, then a close with a reason.
+    let mut reason = None;
+    let mut read = 0;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(15), slow.next()).await {
+        match msg {
+            Ok(Message::Close(frame)) => {
+                reason = frame.map(|f| f.reason.to_string());
+                break;
+            }
+            Ok(_) => read += 1,
+            Err(e) => panic!("after {read} messages: {e}"),
+        }
+    }
+    assert_eq!(
+        reason.as_deref(),
+        Some("too slow: outgoing queue full"),
+        "after {read} messages"
+    );
+    assert!(read < writes, "{read}");
+    // The fast client saw every event: its join (3), the slow one's (4) is
+    // before it, then the writes 5..=2504, no gap.
+    let seqs = reader.await.unwrap();
+    let first = *seqs.first().unwrap();
+    assert_eq!(seqs, (first..first + seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(*seqs.last().unwrap(), 4 + writes);
+    let metrics = curl(&[s.url("/metrics")]).body;
+    assert!(
+        metrics.contains("roomstate_ws_dropped_total{why=\"too_slow\"} 1"),
+        "{metrics}"
+    );
+}
