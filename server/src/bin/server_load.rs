@@ -257,9 +257,15 @@ async fn drive(
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}"))
-            .await
-            .map_err(|e| e.to_string())?;
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(16 << 10);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(
+            format!("ws://{addr}/ws?token={token}"),
+            Some(config),
+            true,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let counters = Arc::clone(&counters);
         listeners.push(tokio::spawn(listen(ws, counters)));
     }
