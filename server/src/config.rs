@@ -339,3 +339,82 @@ fn check_auth(vendor: VendorId, a: &AuthConfig) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn file(name: &str, text: &str) -> (std::path::PathBuf, String) {
+        let dir =
+            std::env::temp_dir().join(format!("roomstate-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let shown = path.display().to_string();
+        (dir, shown)
+    }
+
+    #[test]
+    fn a_toml_file_gives_secrets_and_flags_win_over_it() {
+        let (dir, path) = file(
+            "c.toml",
+            "vendor = \"netease\"\nshards = 3\nadmin_token = \"a\"\ntoken_secret = \"t\"\n\
+             netease_app_key = \"k\"\nnetease_app_secret = \"from-file\"\n",
+        );
+        let c = Config::from_args(args(&["--config", &path, "--shards", "2"]), |_| None).unwrap();
+        assert_eq!(c.vendor, VendorId::NetEase);
+        assert_eq!(c.shards, 2);
+        assert_eq!(c.auth.netease_app_secret, "from-file");
+        assert_eq!(c.fsync, Fsync::Always);
+        // The environment wins over the file for secrets.
+        let c = Config::from_args(args(&["--config", &path]), |k| {
+            (k == "ROOMSTATE_NETEASE_APP_SECRET").then(|| "from-env".to_owned())
+        })
+        .unwrap();
+        assert_eq!(c.auth.netease_app_secret, "from-env");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_json_file_works_too_and_unknown_keys_are_refused() {
+        let (dir, path) = file(
+            "c.json",
+            r#"{"vendor": "zego", "zego_app_id": 1234, "zego_server_secret": "s",
+                "admin_token": "a", "token_secret": "t", "fsync": "never"}"#,
+        );
+        let c = Config::from_args(args(&["--config", &path]), |_| None).unwrap();
+        assert_eq!((c.vendor, c.fsync), (VendorId::Zego, Fsync::Never));
+        assert_eq!(c.auth.zego_app_id, "1234");
+        let (dir2, bad) = file("bad.toml", "vendor = \"zego\"\napp_secret = \"typo\"\n");
+        let err = Config::from_args(args(&["--config", &bad]), |_| None).unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(dir2).unwrap();
+    }
+
+    #[test]
+    fn each_vendor_names_the_credentials_it_lacks() {
+        let env = |k: &str| match k {
+            "ROOMSTATE_ADMIN_TOKEN" | "ROOMSTATE_TOKEN_SECRET" => Some("x".to_owned()),
+            _ => None,
+        };
+        for (vendor, lacking) in [
+            ("tencent", "tencent_sdkappid"),
+            ("easemob", "ROOMSTATE_APP_TOKEN"),
+            ("agora_chat", "ROOMSTATE_APP_TOKEN"),
+            ("netease", "netease_app_key"),
+            ("zego", "ROOMSTATE_ZEGO_SERVER_SECRET"),
+        ] {
+            let err = Config::from_args(args(&["--vendor", vendor]), env).unwrap_err();
+            assert!(err.contains(lacking), "{vendor}: {err}");
+        }
+        assert!(Config::from_args(args(&["--vendor", "nope"]), env).is_err());
+        assert!(Config::from_args(args(&["--vendor", "easemob", "--shards", "0"]), env).is_err());
+    }
+}
