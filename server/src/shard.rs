@@ -295,6 +295,27 @@ impl Shard {
         durable: &mut mpsc::UnboundedReceiver<Durable>,
         pending: &mut VecDeque<(u64, Outbox)>,
     ) -> Result<(), StoreError> {
+        // Open WebSocket connections drop with the process: record them as
+        // dropped, so their grace periods run after a restart (a client
+        // that reconnects in time reclaims its place) instead of leaving
+        // users present for ever.
+        let now = self.clock.now();
+        let mut conns: Vec<(u64, (String, String))> = self.conns.drain().collect();
+        conns.sort_unstable_by_key(|(id, _)| *id);
+        for (_, (room, user)) in conns {
+            let _ = self
+                .dialect
+                .handle(now, engine_api::disconnect(&room, &user));
+        }
+        let journal = self.dialect.take_journal();
+        if !journal.is_empty()
+            && !syncer.send(SyncMsg::Append {
+                batch: u64::MAX,
+                journal,
+            })
+        {
+            return Err(StoreError("the log thread stopped".into()));
+        }
         if !syncer.send(SyncMsg::Finish(engine_api::shard_snapshot(&self.dialect))) {
             return Err(StoreError("the log thread stopped".into()));
         }

@@ -370,3 +370,44 @@ async fn a_client_too_slow_is_closed_with_a_reason_and_a_fast_one_misses_nothing
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn connections_open_at_sigterm_get_their_grace_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Opts {
+        shards: 2,
+        requests_per_second: Some(0),
+        extra_config: "disconnect_grace_ms = 1000".to_owned(),
+        data: Some(dir.path().join("data")),
+        ..Opts::default()
+    };
+    let mut s = Server::start_with("easemob", &opts);
+    create_room(&s, "r7", "host");
+    let mut ws = connect(&s, &token(&s, "r7", "gina"), None).await;
+    next(&mut ws).await;
+    set(&s, "r7", "gina", "seat", "1", "DELETE");
+    assert!(s.terminate().success());
+    // The server closed the socket on its way out.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if matches!(msg, Message::Close(_)) {
+                return true;
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(closed, Ok(true));
+    let s = Server::start_with("easemob", &opts);
+    // Gina does not come back: her grace runs out after the restart and her
+    // auto-delete key goes with her.
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if get_all(&s, "r7") == json!({}) {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "{}", get_all(&s, "r7"));
+}
