@@ -275,6 +275,8 @@ pub struct Dialect {
     last_rejection: Option<Rejection>,
     /// Tencent: the App admin identifiers, acting as [`Actor::Admin`].
     admin_identifiers: Vec<String>,
+    /// Mixed into request ids (0: ids are the counter alone).
+    request_id_salt: u64,
 }
 
 /// Tencent's default App admin identifier (the console's admin account).
@@ -302,6 +304,7 @@ impl Dialect {
             journal: None,
             last_rejection: None,
             admin_identifiers: vec![DEFAULT_ADMIN_IDENTIFIER.to_owned()],
+            request_id_salt: 0,
         }
     }
 
@@ -341,6 +344,21 @@ impl Dialect {
     /// them acts as [`Actor::Admin`]; any other identifier is that user.
     pub fn set_admin_identifiers(&mut self, ids: impl IntoIterator<Item = String>) {
         self.admin_identifiers = ids.into_iter().collect();
+    }
+
+    /// Mixes `salt` into the request ids this dialect hands out (Tencent
+    /// `Id-<salt, 16 hex><counter, 16 hex>-O-Seq-<counter>`, ZEGO
+    /// `req-<salt hex>-<counter>`), so that several dialects of one server
+    /// (shards), and its restarts, never repeat an id. 0, the default,
+    /// keeps the replay tool's ids.
+    pub fn set_request_id_salt(&mut self, salt: u64) {
+        self.request_id_salt = salt;
+    }
+
+    /// The request id salt (see [`Dialect::set_request_id_salt`]).
+    #[must_use]
+    pub fn request_id_salt(&self) -> u64 {
+        self.request_id_salt
     }
 
     /// Whether `id` is a configured App admin identifier (Tencent).

@@ -167,7 +167,12 @@ fn owned_by_other(d: &Dialect, room: &str, operator: &Actor, keys: &[Str]) -> bo
 }
 
 fn request_id(d: &Dialect) -> String {
-    format!("Id-{:032x}-O-Seq-{}", d.requests(), d.requests())
+    format!(
+        "Id-{:016x}{:016x}-O-Seq-{}",
+        d.request_id_salt(),
+        d.requests(),
+        d.requests()
+    )
 }
 
 fn ok_body(d: &Dialect) -> Json {

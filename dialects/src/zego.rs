@@ -209,7 +209,10 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
 }
 
 fn request_id(d: &Dialect) -> String {
-    format!("req-{}", d.requests())
+    match d.request_id_salt() {
+        0 => format!("req-{}", d.requests()),
+        salt => format!("req-{salt:x}-{}", d.requests()),
+    }
 }
 
 fn ok_body(d: &Dialect) -> Json {

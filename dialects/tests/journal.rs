@@ -90,3 +90,28 @@ fn a_journal_is_empty_unless_enabled() {
     assert_eq!(d.control(Millis(0), &create).status, 200);
     assert!(d.take_journal().is_empty());
 }
+
+#[test]
+fn request_id_salts_keep_ids_of_several_dialects_apart() {
+    let id = |salt: u64, vendor: VendorId| {
+        let mut d = Dialect::new(vendor);
+        d.set_request_id_salt(salt);
+        let body = d.bad_input(Millis(0), "x").body;
+        body.get("RequestId")
+            .and_then(Json::as_str)
+            .unwrap()
+            .to_owned()
+    };
+    // Salt 0 is the replay tool's format.
+    assert_eq!(
+        id(0, VendorId::Tencent),
+        "Id-00000000000000000000000000000001-O-Seq-1"
+    );
+    assert_eq!(id(0, VendorId::Zego), "req-1");
+    assert_ne!(id(1, VendorId::Tencent), id(2, VendorId::Tencent));
+    assert_eq!(
+        id(0xab, VendorId::Tencent),
+        "Id-00000000000000ab0000000000000001-O-Seq-1"
+    );
+    assert_eq!(id(0xab, VendorId::Zego), "req-ab-1");
+}

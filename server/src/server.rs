@@ -73,8 +73,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut front = Dialect::new(config.vendor);
+    front.set_request_id_salt(crate::shard::request_id_salt(255));
     let app = Arc::new(App {
-        front: Mutex::new(Dialect::new(config.vendor)),
+        front: Mutex::new(front),
         config,
         shards,
         next_conn: AtomicU64::new(1),

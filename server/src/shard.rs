@@ -111,6 +111,16 @@ pub fn shard_of(room: &str, shards: usize) -> usize {
     usize::try_from(h % (shards.max(1) as u64)).unwrap_or(0)
 }
 
+/// A request id salt unique to this process start and shard (the front
+/// dialect that renders transport errors uses `index` 255).
+#[must_use]
+pub fn request_id_salt(index: usize) -> u64 {
+    let boot_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    (boot_ms << 8) | (index as u64 & 0xff)
+}
+
 /// Wall-clock milliseconds, never going back (the engine's `now`).
 struct Clock {
     last: u64,
@@ -162,6 +172,7 @@ impl Shard {
         let (store, mut dialect) = Store::open(config, index)?;
         dialect.enable_journal();
         dialect.set_admin_identifiers(config.auth.tencent_admin_identifiers.iter().cloned());
+        dialect.set_request_id_salt(request_id_salt(index));
         let clock = Clock {
             last: engine_api::engine_now(&dialect).0,
         };
