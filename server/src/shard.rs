@@ -586,3 +586,149 @@ pub fn busy(front: &Mutex<Dialect>, now: Millis) -> Response {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use roomstate_dialects::Control;
+
+    fn shard(vendor: VendorId) -> Shard {
+        let mut config =
+            crate::config::Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
+                Some(format!("{k}-secret"))
+            })
+            .unwrap();
+        config.vendor = vendor;
+        config.data = None;
+        Shard::open(&config, 0).unwrap()
+    }
+
+    /// Subscribes user `w` to `room`; returns a second sender on the same
+    /// queue (to fill it) and the receiving end.
+    fn subscribe(
+        s: &mut Shard,
+        room: &str,
+    ) -> (
+        mpsc::Sender<Utf8Bytes>,
+        mpsc::Receiver<Utf8Bytes>,
+        CloseReason,
+    ) {
+        let (tx, rx) = mpsc::channel(limits::WS_QUEUE);
+        let close: CloseReason = Arc::new(Mutex::new(None));
+        let sub = Subscriber {
+            id: 1,
+            room: room.into(),
+            user: "w".into(),
+            tx: tx.clone(),
+            close: Arc::clone(&close),
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+        };
+        s.conns.insert(1, (room.into(), "w".into()));
+        s.rooms
+            .entry(room.into())
+            .or_default()
+            .push(Live { sub, after_seq: 0 });
+        (tx, rx, close)
+    }
+
+    /// Answers a job and lets its outbox out; the deliveries of its events.
+    fn run(s: &mut Shard, job: Job) -> Vec<roomstate::Delivery> {
+        let mut out = Outbox::default();
+        s.answer(job, &mut out);
+        let deliveries = out.events.iter().map(|e| e.delivery).collect();
+        s.release(out);
+        deliveries
+    }
+
+    fn create(s: &mut Shard, room: &str) {
+        let (reply, _rx) = oneshot::channel();
+        let action = AdminAction::Control(Control::CreateRoom {
+            room: room.into(),
+            creator: "host".into(),
+        });
+        run(s, Job::Admin { action, reply });
+    }
+
+    /// 40 NetEase offers in one second: over the flow's 20 normal events a
+    /// second, the rest are Overflow.
+    fn offers(s: &mut Shard) -> Vec<roomstate::Delivery> {
+        let mut all = Vec::new();
+        for i in 0..40 {
+            let mut request = Request::new(
+                VendorId::NetEase,
+                "POST",
+                "/nimserver/chatroom/queueOffer.action",
+            );
+            request.form = vec![
+                ("roomid".into(), "1".into()),
+                ("key".into(), format!("k{i}")),
+                ("value".into(), "v".into()),
+            ];
+            let (reply, _rx) = oneshot::channel();
+            all.extend(run(s, Job::Vendor { request, reply }));
+        }
+        all
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push(m.as_str().to_owned());
+        }
+        out
+    }
+
+    #[test]
+    fn overflow_events_are_dropped_first_once_a_queue_is_half_full() {
+        let mut s = shard(VendorId::NetEase);
+        create(&mut s, "1");
+        let (filler, mut rx, close) = subscribe(&mut s, "1");
+        for _ in 0..limits::WS_OVERFLOW_MARK {
+            filler.try_send(Utf8Bytes::from_static("filler")).unwrap();
+        }
+        let deliveries = offers(&mut s);
+        let normal = deliveries
+            .iter()
+            .filter(|d| **d != roomstate::Delivery::Overflow)
+            .count();
+        assert!(normal > 0 && normal < deliveries.len(), "{deliveries:?}");
+        let got: Vec<String> = drain(&mut rx)
+            .into_iter()
+            .filter(|m| m != "filler")
+            .collect();
+        assert_eq!(got.len(), normal);
+        assert!(got.iter().all(|m| !m.contains("\"Overflow\"")));
+        assert_eq!(*close.lock().unwrap(), None, "not closed: only dropped");
+    }
+
+    #[test]
+    fn overflow_events_go_out_while_a_queue_has_room() {
+        let mut s = shard(VendorId::NetEase);
+        create(&mut s, "1");
+        let (_filler, mut rx, _close) = subscribe(&mut s, "1");
+        let deliveries = offers(&mut s);
+        let got = drain(&mut rx);
+        assert_eq!(got.len(), deliveries.len());
+        assert!(got.iter().any(|m| m.contains("\"Overflow\"")));
+    }
+
+    #[test]
+    fn a_full_queue_closes_the_connection_with_a_reason() {
+        let mut s = shard(VendorId::NetEase);
+        create(&mut s, "1");
+        let (filler, _rx, close) = subscribe(&mut s, "1");
+        for _ in 0..limits::WS_QUEUE {
+            filler.try_send(Utf8Bytes::from_static("filler")).unwrap();
+        }
+        offers(&mut s);
+        assert_eq!(
+            *close.lock().unwrap(),
+            Some("too slow: outgoing queue full")
+        );
+        assert!(!s.rooms.contains_key("1"), "unsubscribed");
+        // Its disconnect is still owed to the engine (the socket reports it).
+        assert!(s.conns.contains_key(&1));
+    }
+}
