@@ -482,16 +482,7 @@ async fn admin_join(
     headers: HeaderMap,
     Path((room, user)): Path<(String, String)>,
 ) -> HttpResponse {
-    if !auth::check_admin(&app.config.auth, &headers) {
-        return admin_denied();
-    }
-    let canon = engine_api::canonical_room(app.config.vendor, &room);
-    admin_job(
-        &app,
-        &canon,
-        AdminAction::Control(Control::Join { room, user }),
-    )
-    .await
+    admin_member(&app, &headers, Control::Join { room, user }).await
 }
 
 async fn admin_leave(
@@ -499,16 +490,19 @@ async fn admin_leave(
     headers: HeaderMap,
     Path((room, user)): Path<(String, String)>,
 ) -> HttpResponse {
-    if !auth::check_admin(&app.config.auth, &headers) {
+    admin_member(&app, &headers, Control::Leave { room, user }).await
+}
+
+/// A membership change through the management API.
+async fn admin_member(app: &App, headers: &HeaderMap, control: Control) -> HttpResponse {
+    if !auth::check_admin(&app.config.auth, headers) {
         return admin_denied();
     }
-    let canon = engine_api::canonical_room(app.config.vendor, &room);
-    admin_job(
-        &app,
-        &canon,
-        AdminAction::Control(Control::Leave { room, user }),
-    )
-    .await
+    let (Control::Join { room, .. } | Control::Leave { room, .. }) = &control else {
+        return admin_error(StatusCode::BAD_REQUEST, "not a membership change");
+    };
+    let canon = engine_api::canonical_room(app.config.vendor, room);
+    admin_job(app, &canon, AdminAction::Control(control)).await
 }
 
 async fn admin_token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> HttpResponse {

@@ -13,19 +13,9 @@ mod support;
 use roomstate_server::auth::{netease_checksum, zego_signature};
 use serde_json::{json, Value};
 use support::{
-    admin, curl, now_secs, prepare, request_args, Server, APP_TOKEN, NETEASE_APP_KEY,
-    NETEASE_APP_SECRET, ZEGO_APP_ID, ZEGO_SECRET,
+    admin, create_room, curl, join, now_secs, prepare, request_args, Server, APP_TOKEN,
+    NETEASE_APP_KEY, NETEASE_APP_SECRET, ZEGO_APP_ID, ZEGO_SECRET,
 };
-
-fn create(s: &Server, room: &str, creator: &str) {
-    let a = admin(
-        s,
-        "POST",
-        "/admin/rooms",
-        Some(json!({"room": room, "creator": creator})),
-    );
-    assert_eq!(a.status, 200, "{}", a.body);
-}
 
 /// Sends a request line with the given extra curl arguments (headers) and
 /// no vendor credentials of the helper's own.
@@ -82,7 +72,7 @@ fn netease_headers(key: &str, nonce: &str, curtime: &str, checksum: &str) -> Vec
 #[test]
 fn netease_wrong_checksum_and_stale_curtime_are_refused_and_change_nothing() {
     let s = Server::start("netease");
-    create(&s, "36", "host");
+    create_room(&s, "36", "host");
     let offer = json!({"method": "POST", "path": "/nimserver/chatroom/queueOffer.action",
                        "form": {"roomid": "36", "key": "k", "value": "v"}});
     let list = json!({"method": "POST", "path": "/nimserver/chatroom/queueList.action",
@@ -141,11 +131,8 @@ fn netease_wrong_checksum_and_stale_curtime_are_refused_and_change_nothing() {
 #[test]
 fn easemob_missing_or_wrong_bearer_token_is_401_and_changes_nothing() {
     let s = Server::start("easemob");
-    create(&s, "r", "host");
-    assert_eq!(
-        admin(&s, "POST", "/admin/rooms/r/members/u1", None).status,
-        200
-    );
+    create_room(&s, "r", "host");
+    join(&s, "r", "u1");
     let put = json!({"method": "PUT", "path": "/org/app/metadata/chatroom/r/user/u1",
                      "body": {"metaData": {"k": "v"}}});
     for headers in [
@@ -166,7 +153,7 @@ fn easemob_missing_or_wrong_bearer_token_is_401_and_changes_nothing() {
 #[test]
 fn tencent_wrong_usersig_identifier_or_sdkappid_is_refused() {
     let s = Server::start("tencent");
-    create(&s, "live-room", "host");
+    create_room(&s, "live-room", "host");
     let set = json!({"method": "POST", "path": "/v4/live_engine_http_srv/set_room_metadata",
                      "body": {"RoomId": "live-room", "Metadata": [{"Key": "k", "Value": "v"}]}});
     for q in [
@@ -191,7 +178,7 @@ fn tencent_wrong_usersig_identifier_or_sdkappid_is_refused() {
 #[test]
 fn zego_wrong_or_stale_signature_is_refused() {
     let s = Server::start("zego");
-    create(&s, "room123", "host");
+    create_room(&s, "room123", "host");
     let modify = json!({"method": "POST", "path": "/?Action=ModifyRoomAttribute",
                         "body": {"RoomId": "room123", "FromUserId": "u",
                                  "Attributes": [{"Action": 0, "Key": "k", "Value": "v"}]}});

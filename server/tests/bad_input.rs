@@ -15,21 +15,12 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{admin, credentials, curl, raw, Server};
+use support::{create_room, credentials, curl, easemob_get_all, join, raw, Server};
 
 fn easemob_room() -> Server {
     let s = Server::start("easemob");
-    let a = admin(
-        &s,
-        "POST",
-        "/admin/rooms",
-        Some(json!({"room": "r", "creator": "host"})),
-    );
-    assert_eq!(a.status, 200);
-    assert_eq!(
-        admin(&s, "POST", "/admin/rooms/r/members/u1", None).status,
-        200
-    );
+    create_room(&s, "r", "host");
+    join(&s, "r", "u1");
     s
 }
 
@@ -61,18 +52,7 @@ fn put(s: &Server, content_type: &str, body_arg: &str) -> support::Answer {
 }
 
 fn keys(s: &Server) -> serde_json::Value {
-    let a = curl(&[
-        "-X".into(),
-        "POST".into(),
-        "-H".into(),
-        auth_header(s),
-        "-H".into(),
-        "Content-Type: application/json".into(),
-        "--data-binary".into(),
-        "{}".into(),
-        s.url("/org/app/metadata/chatroom/r"),
-    ]);
-    a.json()["data"].clone()
+    easemob_get_all(s, "r")
 }
 
 #[test]

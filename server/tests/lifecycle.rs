@@ -12,33 +12,14 @@ mod support;
 
 use std::process::Command;
 
-use serde_json::json;
-use support::{admin, curl, Opts, Server, APP_TOKEN};
+use support::{create_room, curl, easemob_get_all, easemob_set, join, Opts, Server};
 
 fn put(s: &Server, key: &str) {
-    let a = curl(&[
-        "-X".into(),
-        "PUT".into(),
-        "-H".into(),
-        format!("Authorization: Bearer {APP_TOKEN}"),
-        "-H".into(),
-        "Content-Type: application/json".into(),
-        "--data-binary".into(),
-        json!({"metaData": {key: "v"}, "autoDelete": "NO_DELETE"}).to_string(),
-        s.url("/org/app/metadata/chatroom/r/user/u"),
-    ]);
-    assert_eq!(a.json()["data"]["successKeys"], json!([key]), "{}", a.body);
+    easemob_set(s, "r", "u", key, "v", "NO_DELETE");
 }
 
 fn keys(s: &Server) -> serde_json::Value {
-    let a = curl(&[
-        "-X".into(),
-        "POST".into(),
-        "-H".into(),
-        format!("Authorization: Bearer {APP_TOKEN}"),
-        s.url("/org/app/metadata/chatroom/r"),
-    ]);
-    a.json()["data"].clone()
+    easemob_get_all(s, "r")
 }
 
 #[test]
@@ -51,20 +32,8 @@ fn sigterm_commits_snapshots_and_exits_0_and_a_restart_has_everything() {
         ..Opts::default()
     };
     let mut s = Server::start_with("easemob", &opts);
-    assert_eq!(
-        admin(
-            &s,
-            "POST",
-            "/admin/rooms",
-            Some(json!({"room": "r", "creator": "h"}))
-        )
-        .status,
-        200
-    );
-    assert_eq!(
-        admin(&s, "POST", "/admin/rooms/r/members/u", None).status,
-        200
-    );
+    create_room(&s, "r", "h");
+    join(&s, "r", "u");
     for i in 0..20 {
         put(&s, &format!("k{i}"));
     }
@@ -127,20 +96,8 @@ fn healthz_and_metrics_answer() {
     let s = Server::start("easemob");
     let h = curl(&[s.url("/healthz")]);
     assert_eq!((h.status, h.body.as_str()), (200, "ok\n"));
-    assert_eq!(
-        admin(
-            &s,
-            "POST",
-            "/admin/rooms",
-            Some(json!({"room": "r", "creator": "h"}))
-        )
-        .status,
-        200
-    );
-    assert_eq!(
-        admin(&s, "POST", "/admin/rooms/r/members/u", None).status,
-        200
-    );
+    create_room(&s, "r", "h");
+    join(&s, "r", "u");
     put(&s, "k");
     let m = curl(&[s.url("/metrics")]);
     assert_eq!(m.status, 200);

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use support::{admin, curl, Opts, Server, APP_TOKEN};
+use support::{
+    admin, create_room, curl, easemob_get_all as get_all, easemob_set as set, join, Opts, Server,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
@@ -30,16 +32,6 @@ fn token(s: &Server, room: &str, user: &str) -> String {
     );
     assert_eq!(a.status, 200, "{}", a.body);
     a.json()["token"].as_str().unwrap().to_owned()
-}
-
-fn create_room(s: &Server, room: &str, creator: &str) {
-    let a = admin(
-        s,
-        "POST",
-        "/admin/rooms",
-        Some(json!({"room": room, "creator": creator})),
-    );
-    assert_eq!((a.status, a.body.as_str()), (200, "{}"));
 }
 
 async fn connect(s: &Server, tok: &str, since: Option<u64>) -> Ws {
@@ -77,40 +69,6 @@ async fn until_seq(ws: &mut Ws, seq: u64) -> Vec<Value> {
             return out;
         }
     }
-}
-
-/// Easemob set, as `user`, with an `autoDelete` policy.
-fn set(s: &Server, room: &str, user: &str, key: &str, value: &str, auto_delete: &str) {
-    let a = curl(&[
-        "-X".into(),
-        "PUT".into(),
-        "-H".into(),
-        format!("Authorization: Bearer {APP_TOKEN}"),
-        "-H".into(),
-        "Content-Type: application/json".into(),
-        "--data-binary".into(),
-        json!({"metaData": {key: value}, "autoDelete": auto_delete}).to_string(),
-        s.url(&format!("/org/app/metadata/chatroom/{room}/user/{user}")),
-    ]);
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.json()["data"]["successKeys"], json!([key]), "{}", a.body);
-}
-
-/// Easemob get of every key.
-fn get_all(s: &Server, room: &str) -> Value {
-    let a = curl(&[
-        "-X".into(),
-        "POST".into(),
-        "-H".into(),
-        format!("Authorization: Bearer {APP_TOKEN}"),
-        "-H".into(),
-        "Content-Type: application/json".into(),
-        "--data-binary".into(),
-        "{}".into(),
-        s.url(&format!("/org/app/metadata/chatroom/{room}")),
-    ]);
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.json()["data"].clone()
 }
 
 fn easemob(extra: &str) -> Server {
@@ -192,8 +150,7 @@ async fn a_dropped_socket_keeps_auto_delete_keys_inside_the_grace_and_loses_them
 async fn since_resumes_without_gaps_or_duplicates() {
     let s = easemob("");
     create_room(&s, "r3", "host");
-    let joined = admin(&s, "POST", "/admin/rooms/r3/members/host", None);
-    assert_eq!(joined.status, 200);
+    join(&s, "r3", "host");
     let tok = token(&s, "r3", "dave");
     let mut dave = connect(&s, &tok, None).await;
     set(&s, "r3", "dave", "a", "1", "NO_DELETE");

@@ -450,6 +450,74 @@ pub fn admin(server: &Server, method: &str, path: &str, body: Option<Value>) -> 
     curl(&args)
 }
 
+/// Creates a room through the management API.
+pub fn create_room(server: &Server, room: &str, creator: &str) {
+    let a = admin(
+        server,
+        "POST",
+        "/admin/rooms",
+        Some(json!({"room": room, "creator": creator})),
+    );
+    assert_eq!((a.status, a.body.as_str()), (200, "{}"), "create {room}");
+}
+
+/// Adds a connection of `user` through the management API.
+pub fn join(server: &Server, room: &str, user: &str) {
+    let a = admin(
+        server,
+        "POST",
+        &format!(
+            "/admin/rooms/{}/members/{}",
+            urlencode(room),
+            urlencode(user)
+        ),
+        None,
+    );
+    assert_eq!((a.status, a.body.as_str()), (200, "{}"), "join {user}");
+}
+
+/// Easemob set of one key as `user`, with an `autoDelete` policy; the
+/// key must be set.
+pub fn easemob_set(
+    server: &Server,
+    room: &str,
+    user: &str,
+    key: &str,
+    value: &str,
+    auto_delete: &str,
+) {
+    let a = curl(&[
+        "-X".into(),
+        "PUT".into(),
+        "-H".into(),
+        format!("Authorization: Bearer {APP_TOKEN}"),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "--data-binary".into(),
+        json!({"metaData": {key: value}, "autoDelete": auto_delete}).to_string(),
+        server.url(&format!("/org/app/metadata/chatroom/{room}/user/{user}")),
+    ]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["data"]["successKeys"], json!([key]), "{}", a.body);
+}
+
+/// Easemob get of every key of a room: its `data`.
+pub fn easemob_get_all(server: &Server, room: &str) -> Value {
+    let a = curl(&[
+        "-X".into(),
+        "POST".into(),
+        "-H".into(),
+        format!("Authorization: Bearer {APP_TOKEN}"),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "--data-binary".into(),
+        "{}".into(),
+        server.url(&format!("/org/app/metadata/chatroom/{room}")),
+    ]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()["data"].clone()
+}
+
 /// A control line as a management API call.
 pub fn control(server: &Server, line: &Value) -> Answer {
     let room = line["room"].as_str().unwrap();
