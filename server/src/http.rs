@@ -528,3 +528,93 @@ async fn admin_token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body
 pub fn next_conn_id(app: &App) -> u64 {
     app.next_conn.fetch_add(1, Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn test_app(vendor: VendorId, queue: usize) -> (App, mpsc::Receiver<Job>) {
+        let mut config = Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
+            Some(format!("{k}-secret"))
+        })
+        .unwrap();
+        config.vendor = vendor;
+        let (tx, rx) = mpsc::channel(queue);
+        let app = App {
+            front: Mutex::new(Dialect::new(vendor)),
+            config,
+            shards: vec![ShardHandle { tx }],
+            next_conn: AtomicU64::new(1),
+        };
+        (app, rx)
+    }
+
+    fn vendor_job() -> Job {
+        let (reply, _rx) = oneshot::channel();
+        Job::Vendor {
+            request: Request::new(VendorId::Easemob, "POST", "/o/a/metadata/chatroom/r"),
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_full_shard_queue_refuses_at_once_with_the_vendors_rate_limit_error() {
+        let (app, _rx) = test_app(VendorId::Easemob, 1);
+        assert!(send_job(&app, "r", vendor_job()));
+        assert!(!send_job(&app, "r", vendor_job()), "the queue holds one");
+        let r = busy(&app.front, Millis(5));
+        assert_eq!(r.status, 429);
+        assert_eq!(
+            r.body.get("error").and_then(Json::as_str),
+            Some("reach_limit")
+        );
+        // NetEase and Tencent answer in their own words.
+        let (ne, _rx) = test_app(VendorId::NetEase, 1);
+        let r = busy(&ne.front, Millis(5));
+        assert_eq!(
+            (r.status, r.body.get("code").and_then(Json::as_u64)),
+            (200, Some(416))
+        );
+        let (t, _rx) = test_app(VendorId::Tencent, 1);
+        let r = busy(&t.front, Millis(5));
+        assert_eq!(
+            r.body.get("ErrorCode").and_then(Json::as_u64),
+            Some(100_001)
+        );
+    }
+
+    #[test]
+    fn a_stopped_shard_refuses_too() {
+        let (app, rx) = test_app(VendorId::Easemob, 4);
+        drop(rx);
+        assert!(!send_job(&app, "r", vendor_job()));
+    }
+
+    #[test]
+    fn rooms_are_found_where_each_vendor_puts_them() {
+        let mut easemob = Request::new(
+            VendorId::Easemob,
+            "PUT",
+            "/o/a/metadata/chatroom/r%201/user/u",
+        );
+        easemob.body = None;
+        assert_eq!(room_of(VendorId::Easemob, &easemob).as_deref(), Some("r 1"));
+        let mut ne = Request::new(
+            VendorId::NetEase,
+            "POST",
+            "/nimserver/chatroom/queueList.action",
+        );
+        ne.form = vec![("roomid".into(), "036".into())];
+        assert_eq!(room_of(VendorId::NetEase, &ne).as_deref(), Some("36"));
+        let mut t = Request::new(
+            VendorId::Tencent,
+            "POST",
+            "/v4/live_engine_http_srv/get_room_metadata",
+        );
+        t.body = Some(Json::parse(r#"{"RoomId":"live"}"#).unwrap());
+        assert_eq!(room_of(VendorId::Tencent, &t).as_deref(), Some("live"));
+    }
+}
