@@ -15,7 +15,8 @@
 //! ```
 //!
 //! `lost_events` counts sequence gaps plus listeners that never saw their
-//! room's final event. Flags: `--seconds S` (3), `--connections N` (32),
+//! room's final event; a lost event or a failed request makes the run
+//! exit 1 (speeds never do). Flags: `--seconds S` (3), `--connections N` (32),
 //! `--rooms R` (16), `--shards K` (cores), `--max-requests M` (2000000).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -98,8 +99,16 @@ fn main() -> std::process::ExitCode {
     for mode in ["always", "never"] {
         match runtime.block_on(run(&args, mode)) {
             Ok(lines) => {
-                for (name, value) in lines {
+                for (name, value) in &lines {
                     println!("fsync_{mode}.{name}: {value}");
+                }
+                // Correctness, not speed: a lost event or a failed request
+                // fails the run (CI runs it); the speeds only get printed.
+                for (name, value) in &lines {
+                    if matches!(*name, "lost_events" | "failed_requests") && value != "0" {
+                        eprintln!("server_load ({mode}): {name} = {value}");
+                        failed = true;
+                    }
                 }
             }
             Err(e) => {
