@@ -164,6 +164,8 @@ pub struct Shard {
     conns: HashMap<u64, (String, String)>,
     /// Members present per room this shard has seen change.
     members: HashMap<String, usize>,
+    /// The open connections changed since the ledger was last sent.
+    ledger_changed: bool,
 }
 
 impl Shard {
@@ -171,6 +173,23 @@ impl Shard {
     pub fn open(config: &crate::config::Config, index: usize) -> Result<Shard, StoreError> {
         let (store, mut dialect) = Store::open(config, index)?;
         dialect.enable_journal();
+        // Connections a crash left open are dropped ones: their grace runs
+        // now, and a client that reconnects in time reclaims its place.
+        let left_open = store.read_ledger();
+        if !left_open.is_empty() {
+            let now = Clock {
+                last: engine_api::engine_now(&dialect).0,
+            }
+            .now();
+            for (room, user) in &left_open {
+                let _ = dialect.handle(now, engine_api::disconnect(room, user));
+            }
+            tracing::warn!(
+                shard = index,
+                connections = left_open.len(),
+                "WebSocket connections left open by a crash recorded as dropped"
+            );
+        }
         dialect.set_admin_identifiers(config.auth.tencent_admin_identifiers.iter().cloned());
         dialect.set_request_id_salt(request_id_salt(index));
         let clock = Clock {
@@ -186,6 +205,7 @@ impl Shard {
             rooms: HashMap::new(),
             conns: HashMap::new(),
             members: HashMap::new(),
+            ledger_changed: false,
         })
     }
 
@@ -206,6 +226,10 @@ impl Shard {
         let syncer = spawn_syncer(store, self.index, durable_tx)?;
         let mut pending: VecDeque<(u64, Outbox)> = VecDeque::new();
         let mut next_batch: u64 = 1;
+        // Log what opening did (a crash's connections dropped), then list
+        // no connection open.
+        self.ledger_changed = true;
+        self.stage(Outbox::default(), &syncer, &mut pending, &mut next_batch)?;
         let mut batch: Vec<Job> = Vec::with_capacity(limits::SHARD_BATCH);
         loop {
             let wake = self.dialect.poll_timeout().map(|at| {
@@ -277,7 +301,7 @@ impl Shard {
         next_batch: &mut u64,
     ) -> Result<(), StoreError> {
         let journal = self.dialect.take_journal();
-        if self.memory_only || (journal.is_empty() && pending.is_empty()) {
+        if self.memory_only || (journal.is_empty() && pending.is_empty() && !self.ledger_changed) {
             self.release(outbox);
             return Ok(());
         }
@@ -285,6 +309,14 @@ impl Shard {
         *next_batch += 1;
         if !syncer.send(SyncMsg::Append { batch: n, journal }) {
             return Err(StoreError("the log thread stopped".into()));
+        }
+        if self.ledger_changed {
+            self.ledger_changed = false;
+            let mut list: Vec<(String, String)> = self.conns.values().cloned().collect();
+            list.sort_unstable();
+            if !syncer.send(SyncMsg::Connections(list)) {
+                return Err(StoreError("the log thread stopped".into()));
+            }
         }
         pending.push_back((n, outbox));
         Ok(())
@@ -325,6 +357,9 @@ impl Shard {
                 journal,
             })
         {
+            return Err(StoreError("the log thread stopped".into()));
+        }
+        if !syncer.send(SyncMsg::Connections(Vec::new())) {
             return Err(StoreError("the log thread stopped".into()));
         }
         if !syncer.send(SyncMsg::Finish(engine_api::shard_snapshot(&self.dialect))) {
@@ -377,6 +412,7 @@ impl Shard {
             Job::Disconnect { id } => {
                 self.unsubscribe(id);
                 if let Some((room, user)) = self.conns.remove(&id) {
+                    self.ledger_changed = true;
                     // A room destroyed meanwhile answers NotInRoom: nothing to do.
                     let _ = self
                         .dialect
@@ -431,6 +467,7 @@ impl Shard {
         };
         self.conns
             .insert(sub.id, (sub.room.clone(), sub.user.clone()));
+        self.ledger_changed = true;
         self.rooms
             .entry(sub.room.clone())
             .or_default()

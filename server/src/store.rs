@@ -14,7 +14,16 @@ use crate::wal::{FsyncMode, Wal, WalError, WalOptions};
 /// One shard's log, or none.
 pub struct Store {
     wal: Option<Wal>,
+    /// Where the open WebSocket connections are listed (see
+    /// [`read_ledger`]); `None` without a data directory.
+    ledger: Option<std::path::PathBuf>,
 }
+
+/// The file, in a shard's directory, listing the WebSocket connections
+/// open at the last commit: one `room\tuser` per line, percent-encoded.
+/// After a crash, each is recorded as dropped so its grace runs; the log
+/// cannot tell them from connections the management API made.
+const LEDGER: &str = "ws-connections";
 
 /// Why a shard's store failed; fatal for the shard (the process must
 /// restart and recover from what is on disk).
@@ -46,7 +55,13 @@ impl Store {
             )
         };
         let Some(data) = &config.data else {
-            return Ok((Store { wal: None }, fresh()));
+            return Ok((
+                Store {
+                    wal: None,
+                    ledger: None,
+                },
+                fresh(),
+            ));
         };
         let dir = data.join(format!("shard-{index}"));
         let opts = WalOptions {
@@ -83,7 +98,34 @@ impl Store {
             records,
             "recovered"
         );
-        Ok((Store { wal: Some(wal) }, dialect))
+        Ok((
+            Store {
+                wal: Some(wal),
+                ledger: Some(dir.join(LEDGER)),
+            },
+            dialect,
+        ))
+    }
+
+    /// The WebSocket connections the ledger lists (left by a crash: a clean
+    /// stop leaves it empty), as (room, user) pairs, one per connection.
+    #[must_use]
+    pub fn read_ledger(&self) -> Vec<(String, String)> {
+        let Some(path) = &self.ledger else {
+            return Vec::new();
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Vec::new();
+        };
+        text.lines()
+            .filter_map(|line| {
+                let (room, user) = line.split_once('\t')?;
+                Some((
+                    roomstate_dialects::percent_decode(room, false)?,
+                    roomstate_dialects::percent_decode(user, false)?,
+                ))
+            })
+            .collect()
     }
 
     /// Whether there is a log (else state lives in memory only).
@@ -109,6 +151,9 @@ pub enum SyncMsg {
     },
     /// Write this snapshot after committing everything sent before it.
     Snapshot(Vec<u8>),
+    /// The open WebSocket connections, to list in the ledger once what
+    /// was sent before is committed.
+    Connections(Vec<(String, String)>),
     /// Commit, write this snapshot, report [`Durable::Finished`] and stop.
     Finish(Vec<u8>),
 }
@@ -172,6 +217,7 @@ fn sync_loop(
     durable: &tokio::sync::mpsc::UnboundedSender<Durable>,
 ) -> Result<(), StoreError> {
     use std::sync::atomic::Ordering;
+    let ledger = store.ledger.clone();
     let Some(wal) = store.wal.as_mut() else {
         // No log: everything is "durable" at once.
         for msg in rx {
@@ -179,7 +225,7 @@ fn sync_loop(
                 SyncMsg::Append { batch, .. } => {
                     let _ = durable.send(Durable::UpTo(batch));
                 }
-                SyncMsg::Snapshot(_) => {}
+                SyncMsg::Snapshot(_) | SyncMsg::Connections(_) => {}
                 SyncMsg::Finish(_) => return Ok(()),
             }
         }
@@ -204,6 +250,12 @@ fn sync_loop(
                     wal.snapshot(&bytes)?;
                     tracing::info!("snapshot written");
                 }
+                SyncMsg::Connections(list) => {
+                    commit(wal, &mut pending)?;
+                    if let Some(path) = &ledger {
+                        write_ledger(path, &list)?;
+                    }
+                }
                 SyncMsg::Finish(bytes) => {
                     commit(wal, &mut pending)?;
                     if let Some(b) = last_batch {
@@ -224,6 +276,35 @@ fn sync_loop(
         }
     }
     Ok(())
+}
+
+/// Replaces the ledger (write a new file, rename it over the old one). Not
+/// synced: it must survive the process being killed, and the page cache
+/// does that; after a power loss it may be older than the log.
+fn write_ledger(path: &std::path::Path, list: &[(String, String)]) -> Result<(), StoreError> {
+    let mut text = String::new();
+    for (room, user) in list {
+        text.push_str(&encode(room));
+        text.push('\t');
+        text.push_str(&encode(user));
+        text.push('\n');
+    }
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| StoreError(format!("{}: {e}", path.display())))
+}
+
+/// Percent-encodes what would break a `room\tuser` line.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' | '\t' | '\n' | '\r' => out.push_str(&format!("%{:02X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn commit(wal: &mut Wal, pending: &mut bool) -> Result<(), StoreError> {

@@ -368,3 +368,43 @@ async fn connections_open_at_sigterm_get_their_grace_after_the_restart() {
     }
     assert!(gone, "{}", get_all(&s, "r7"));
 }
+
+#[tokio::test]
+async fn connections_open_at_a_crash_get_their_grace_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Opts {
+        shards: 2,
+        fsync: "always",
+        requests_per_second: Some(0),
+        extra_config: "disconnect_grace_ms = 1000".to_owned(),
+        data: Some(dir.path().join("data")),
+    };
+    let mut s = Server::start_with("easemob", &opts);
+    create_room(&s, "r8", "host");
+    join(&s, "r8", "keeper");
+    let mut ws = connect(&s, &token(&s, "r8", "hana"), None).await;
+    next(&mut ws).await;
+    set(&s, "r8", "hana", "seat", "1", "DELETE");
+    set(&s, "r8", "keeper", "kept", "1", "DELETE");
+    s.kill9();
+    drop(ws);
+    let s = Server::start_with("easemob", &opts);
+    // Hana's connection died with the process: after the grace her
+    // auto-delete key goes. Keeper joined through the management API and
+    // stays, with his key.
+    let mut left = json!(null);
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = get_all(&s, "r8");
+        if left == json!({"kept": "1"}) {
+            break;
+        }
+    }
+    assert_eq!(left, json!({"kept": "1"}));
+    // A client reconnecting after the crash is an ordinary new connection.
+    let mut again = connect(&s, &token(&s, "r8", "hana"), None).await;
+    assert_eq!(
+        next(&mut again).await["changes"][0]["MemberJoined"]["user"],
+        "hana"
+    );
+}
