@@ -408,3 +408,39 @@ async fn connections_open_at_a_crash_get_their_grace_after_the_restart() {
         "hana"
     );
 }
+
+#[tokio::test]
+async fn destroying_a_room_sends_its_last_event_and_closes_its_sockets() {
+    let s = easemob("");
+    create_room(&s, "r9", "host");
+    let mut ws = connect(&s, &token(&s, "r9", "ivan"), None).await;
+    assert_eq!(next(&mut ws).await["seq"], 2);
+    let a = admin(&s, "DELETE", "/admin/rooms/r9", None);
+    assert_eq!((a.status, a.body.as_str()), (200, "{}"));
+    let last = next(&mut ws).await;
+    assert_eq!(last["seq"], 3);
+    assert_eq!(last["changes"], json!(["RoomDestroyed"]));
+    let closed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap();
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(frame.reason.as_str(), "room destroyed")
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+    // Gone: a new client of the room is refused with the vendor's error.
+    let mut late = connect(&s, &token(&s, "r9", "ivan"), None).await;
+    match tokio::time::timeout(Duration::from_secs(5), late.next())
+        .await
+        .unwrap()
+    {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert!(
+                frame.reason.as_str().contains("service_resource_not_found"),
+                "{frame:?}"
+            );
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
