@@ -137,7 +137,16 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
                     expect: None,
                 });
             }
-            write(d, now, room, &user, forced, ops, &uri, &action)
+            write(
+                d,
+                now,
+                room,
+                Actor::user(user.as_str()),
+                forced,
+                ops,
+                &uri,
+                &action,
+            )
         }
         Api::Delete { user, forced } => {
             let keys = match req.body.as_ref() {
@@ -153,7 +162,17 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
                 ));
             }
             let ops = keys.into_iter().map(Op::delete).collect();
-            write(d, now, room, &user, forced, ops, &uri, &action)
+            // A forced delete needs no membership: seed 002 documents no
+            // "user is not in chatroom" for it (seed 001's 401 is the forced
+            // *set*'s), it assigns no owner, and Easemob's own server SDK
+            // sends it as user `admin`, who is in no room. It acts with the
+            // app token's authority.
+            let actor = if forced {
+                Actor::Admin
+            } else {
+                Actor::user(user.as_str())
+            };
+            write(d, now, room, actor, forced, ops, &uri, &action)
         }
     }
 }
@@ -163,14 +182,14 @@ fn write(
     d: &mut Dialect,
     now: Millis,
     room: Str,
-    user: &str,
+    actor: Actor,
     forced: bool,
     ops: Vec<Op>,
     uri: &str,
     action: &str,
 ) -> Result<Response, Failure> {
     let keys: Vec<Str> = ops.iter().map(|op| op.key().clone()).collect();
-    let mut w = Write::new(room, Actor::user(user));
+    let mut w = Write::new(room, actor);
     w.ops = ops;
     w.force = forced;
     let report = match d.run(now, Command::Write(w)) {
@@ -272,6 +291,14 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             "service_resource_not_found",
             "ResourceNotFoundException",
             m,
+        ),
+        // Seed 001's error table: 401 unauthorized, "Unable to authenticate (OAuth)".
+        Failure::Unauthorized(m) => error(
+            d,
+            401,
+            "unauthorized",
+            "UnauthorizedException",
+            format!("Unable to authenticate (OAuth): {m}"),
         ),
         Failure::Rejected(r) => match r {
             Rejection::TooManyOps { max } => error(

@@ -7,6 +7,13 @@
 //! crate parses into, and prints from, its own small value type instead.
 //! An object with a repeated key is rejected when parsed: which of the two a
 //! vendor would keep is undocumented, so the request counts as malformed.
+//!
+//! Why not `serde_json` with `preserve_order` (evaluated for issue 12):
+//! its `Map` keeps the *last* of a repeated key silently, so malformed
+//! requests would be applied instead of refused; and cargo features unify
+//! across the workspace, so turning it on here would reorder every
+//! `serde_json::Map` in the tests, benches and server too. Parsing and
+//! printing are already serde_json's; only this value type is ours.
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -58,11 +58,13 @@
 //! ## Tencent (seed 000)
 //!
 //! `POST /v4/live_engine_http_srv/set_room_metadata`, `get_room_metadata`,
-//! `delete_room_metadata`; body `RoomId` and `Metadata: [{Key, Value}]`
-//! (set) or `Keys` (get: optional; delete: required). Answer
-//! `{ActionStatus, ErrorInfo, ErrorCode, RequestId}`, get adds
-//! `Metadata: [{Key, Value}]` in listing order; HTTP 200 always (404 for
-//! an unknown path).
+//! `del_room_metadata` (the name in Tencent's API reference;
+//! `delete_room_metadata` is kept as an alias); body `RoomId` and
+//! `Metadata: [{Key, Value}]` (set) or `Keys` (get: optional; delete:
+//! required). Answer `{ActionStatus, ErrorInfo, ErrorCode, RequestId}`;
+//! get adds `Response: {RoomId, Metadata: [{Key, Value}]}` in listing
+//! order, nested as Tencent's reference shows (clients read
+//! `Response.Metadata`). HTTP 200 always (404 for an unknown path).
 //!
 //! - Set is atomic (any bad key rejects all); ≤10 keys per request
 //!   (more: 100002), key ≤50 B (100002), value ≤2048 B (100501), ≤10 keys
@@ -71,10 +73,13 @@
 //! - Delete is best effort with no per-key report; 100503 when none of the
 //!   keys could be deleted.
 //! - Room exists (control `create_room`): 100003. Unknown room: 100002.
-//! - *Choice:* query `identifier=admin` (or none) is the app admin
-//!   ([`Actor::Admin`]); any other identifier is that user, who may write
-//!   new keys but not keys someone else owns: 100006 (on delete too, when
-//!   that is why nothing was deleted).
+//! - The App admin identifiers are configuration
+//!   ([`Dialect::set_admin_identifiers`], default `administrator`, the
+//!   console's admin account): such an `identifier` acts as
+//!   [`Actor::Admin`]. *Choice:* no `identifier` is the app admin too; any
+//!   other identifier (the literal `admin` included) is that user, who may
+//!   write new keys but not keys someone else owns: 100006 (on delete too,
+//!   when that is why nothing was deleted).
 //! - *Choice:* `Keys: []` on get means all keys, like no `Keys`.
 //! - *Choice:* the rate limit (200/s, public docs) answers 100001
 //!   ("internal error, please retry"): the seed names no rate-limit code.
@@ -89,8 +94,13 @@
 //! `data: {successKeys: [...], errorKeys: {key: reason}}` for writes (also
 //! when every key failed) and `data: {key: value}` for get.
 //!
-//! - The path user must be in the chatroom, forced or not: 401
-//!   `{"error": "MetadataException", "error_description": "user is not in chatroom"}`.
+//! - The path user must be in the chatroom for set, forced set and delete:
+//!   401 `{"error": "MetadataException", "error_description": "user is not
+//!   in chatroom"}` (seed 001 lists it on the forced set).
+//! - *Choice:* a forced delete needs no membership and acts with the app
+//!   token's authority ([`Actor::Admin`]): seed 002 documents no
+//!   membership error for it, it assigns no owner, and Easemob's own Java
+//!   server SDK sends forced deletes as user `admin`, who is in no room.
 //! - More than 10 keys in one set or delete: 400
 //!   `exceed allowed batch size 10`.
 //! - Per key, in `errorKeys`: key longer than 128 characters
@@ -119,6 +129,10 @@
 //! `{"code": 200, "desc": {…}}` or `{"code": <error>, "desc": "<text>"}`.
 //!
 //! - `roomid` is a Long: non-numeric or out of range is 414; `036` is `36`.
+//! - Boolean form fields (`transient`, `needNotify`): `true`/`false` as
+//!   documented, and *choice:* `1`/`0` too, which clients send and which a
+//!   Java form binding like the vendor's reads as booleans; anything else
+//!   is 414.
 //!   Unknown room: 414 `roomid not exsit` (the vendor's spelling).
 //! - Offer: `key` ≤128 and `value` ≤4096 characters (414); `operator`
 //!   defaults to the creator; `transient=true` with the operator not in the
@@ -234,6 +248,8 @@ pub(crate) enum Failure {
     Rejected(Rejection),
     /// NetEase: the operator account does not exist (code 404).
     NoAccount(String),
+    /// A missing or wrong credential (a server's authentication layer).
+    Unauthorized(String),
 }
 
 impl From<String> for Failure {
@@ -252,20 +268,146 @@ pub struct Dialect {
     events: Vec<Event>,
     /// The `now` of the line being answered (Easemob `timestamp`).
     stamp: Millis,
+    /// The state-changing commands applied since the last
+    /// [`Dialect::take_journal`], when journaling is on.
+    journal: Option<Vec<(Millis, Command)>>,
+    /// The engine's last rejection while answering the current line.
+    last_rejection: Option<Rejection>,
+    /// Tencent: the App admin identifiers, acting as [`Actor::Admin`].
+    admin_identifiers: Vec<String>,
+    /// Mixed into request ids (0: ids are the counter alone).
+    request_id_salt: u64,
 }
+
+/// Tencent's default App admin identifier (the console's admin account).
+pub const DEFAULT_ADMIN_IDENTIFIER: &str = "administrator";
 
 impl Dialect {
     /// A dialect with a fresh engine.
     #[must_use]
     pub fn new(vendor: VendorId) -> Dialect {
+        Dialect::with_engine(vendor, Engine::new(vendor.profile()))
+    }
+
+    /// A dialect over `engine` (for example one restored from a snapshot,
+    /// or one with a custom profile). NetEase accounts start empty; see
+    /// [`Dialect::add_account`].
+    #[must_use]
+    pub fn with_engine(vendor: VendorId, engine: Engine) -> Dialect {
         Dialect {
             vendor,
-            engine: Engine::new(vendor.profile()),
+            engine,
             requests: 0,
             accounts: BTreeSet::new(),
             events: Vec::new(),
             stamp: Millis::ZERO,
+            journal: None,
+            last_rejection: None,
+            admin_identifiers: vec![DEFAULT_ADMIN_IDENTIFIER.to_owned()],
+            request_id_salt: 0,
         }
+    }
+
+    /// Starts keeping a journal of every command that changed state (see
+    /// [`Dialect::take_journal`]). Off by default: the replay tool needs none.
+    pub fn enable_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The `(now, command)` pairs applied since the last call, in order:
+    /// every command that succeeded, except pure reads, and a
+    /// [`Command::Tick`] at the `now` of a left-out command that emitted
+    /// events (the expiries the engine runs before any command). Replaying them with
+    /// [`Dialect::handle`] on the state they started from gives the same
+    /// rooms (a write-ahead log stores them). Rejected commands are left
+    /// out: they change no room, and a replay that lacks their spent
+    /// request-rate tokens only has more to spare.
+    pub fn take_journal(&mut self) -> Vec<(Millis, Command)> {
+        match &mut self.journal {
+            Some(j) => core::mem::take(j),
+            None => Vec::new(),
+        }
+    }
+
+    /// Applies an engine command at `now` directly: for what a server does
+    /// on its own authority (ticks, disconnects, destroying a room) and for
+    /// replaying a journal. Its events replace [`Dialect::events`].
+    pub fn handle(&mut self, now: Millis, command: Command) -> Outcome {
+        self.stamp = now.max(self.engine.now());
+        self.events.clear();
+        self.last_rejection = None;
+        self.run(now, command)
+    }
+
+    /// Tencent: sets the App admin identifiers (default
+    /// [`DEFAULT_ADMIN_IDENTIFIER`]). A request whose `identifier` is one of
+    /// them acts as [`Actor::Admin`]; any other identifier is that user.
+    pub fn set_admin_identifiers(&mut self, ids: impl IntoIterator<Item = String>) {
+        self.admin_identifiers = ids.into_iter().collect();
+    }
+
+    /// Mixes `salt` into the request ids this dialect hands out (Tencent
+    /// `Id-<salt, 16 hex><counter, 16 hex>-O-Seq-<counter>`, ZEGO
+    /// `req-<salt hex>-<counter>`), so that several dialects of one server
+    /// (shards), and its restarts, never repeat an id. 0, the default,
+    /// keeps the replay tool's ids.
+    pub fn set_request_id_salt(&mut self, salt: u64) {
+        self.request_id_salt = salt;
+    }
+
+    /// The request id salt (see [`Dialect::set_request_id_salt`]).
+    #[must_use]
+    pub fn request_id_salt(&self) -> u64 {
+        self.request_id_salt
+    }
+
+    /// Whether `id` is a configured App admin identifier (Tencent).
+    #[must_use]
+    pub fn is_admin_identifier(&self, id: &str) -> bool {
+        self.admin_identifiers.iter().any(|a| a == id)
+    }
+
+    /// The last rejection the engine gave while answering the last line or
+    /// command, if any (for a server's metrics).
+    #[must_use]
+    pub fn last_rejection(&self) -> Option<Rejection> {
+        self.last_rejection
+    }
+
+    /// When the engine next needs a [`Command::Tick`].
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.engine.poll_timeout()
+    }
+
+    /// NetEase accounts: room creators and users who joined or got a role
+    /// through this dialect (the `operator`s it knows).
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.accounts.iter().map(String::as_str)
+    }
+
+    /// Adds a NetEase account (when restoring a dialect's state).
+    pub fn add_account(&mut self, account: &str) {
+        self.accounts.insert(account.to_owned());
+    }
+
+    /// The vendor's authentication error at `now` (a server's auth layer:
+    /// a missing or wrong credential). Changes nothing but the request
+    /// counter. Tencent HTTP 200 `ErrorCode` 70009; Easemob/Agora HTTP 401
+    /// `unauthorized` (seed 001); NetEase HTTP 200 `code` 403; ZEGO HTTP 200
+    /// `Code` 100000004. *Choice:* the seeds name only Easemob's; the
+    /// others are the vendors' public signature-failure codes.
+    pub fn unauthorized(&mut self, now: Millis, message: &str) -> Response {
+        self.begin(now);
+        self.failure(Failure::Unauthorized(message.to_owned()))
+    }
+
+    /// The vendor's answer to a command rejected with `rejection` at `now`
+    /// without reaching the engine, such as a server too busy to queue it
+    /// ([`Rejection::RateLimited`]). Changes nothing but the request counter.
+    pub fn rejection(&mut self, now: Millis, rejection: Rejection) -> Response {
+        self.begin(now);
+        self.failure(Failure::Rejected(rejection))
     }
 
     /// Whose API this is.
@@ -326,6 +468,7 @@ impl Dialect {
         // The engine never goes back in time; neither do timestamps.
         self.stamp = now.max(self.engine.now());
         self.events.clear();
+        self.last_rejection = None;
     }
 
     fn failure(&self, f: Failure) -> Response {
@@ -345,55 +488,75 @@ impl Dialect {
                 Ok(Str::from(room))
             }
         };
-        let (command, account) = match control {
-            Control::CreateRoom { room, creator } => (
-                Command::CreateRoom {
-                    room: canon(room)?,
-                    creator: creator.into(),
-                },
-                Some(creator),
-            ),
-            Control::Join { room, user } => (
-                Command::Join {
-                    room: canon(room)?,
-                    user: user.into(),
-                },
-                Some(user),
-            ),
-            Control::Leave { room, user } => (
-                Command::Leave {
-                    room: canon(room)?,
-                    user: user.into(),
-                },
-                None,
-            ),
-            Control::Exit { room, user } => (
-                Command::Exit {
-                    room: canon(room)?,
-                    user: user.into(),
-                },
-                None,
-            ),
-            Control::SetRole { room, user, role } => (
-                Command::SetRole {
-                    room: canon(room)?,
-                    user: user.into(),
-                    role: *role,
-                },
-                Some(user),
-            ),
+        let command = match control {
+            Control::CreateRoom { room, creator } => Command::CreateRoom {
+                room: canon(room)?,
+                creator: creator.into(),
+            },
+            Control::Join { room, user } => Command::Join {
+                room: canon(room)?,
+                user: user.into(),
+            },
+            Control::Leave { room, user } => Command::Leave {
+                room: canon(room)?,
+                user: user.into(),
+            },
+            Control::Exit { room, user } => Command::Exit {
+                room: canon(room)?,
+                user: user.into(),
+            },
+            Control::SetRole { room, user, role } => Command::SetRole {
+                room: canon(room)?,
+                user: user.into(),
+                role: *role,
+            },
         };
         self.run(now, command).map_err(Failure::Rejected)?;
-        if let Some(user) = account {
-            self.accounts.insert(user.clone());
-        }
         Ok(())
     }
 
-    /// Runs one engine command and keeps its events.
+    /// Runs one engine command, keeps its events, journals it if it
+    /// changed state and notes NetEase accounts.
     fn run(&mut self, now: Millis, command: Command) -> Outcome {
+        let account = match &command {
+            _ if self.vendor != VendorId::NetEase => None,
+            Command::CreateRoom { creator, .. } => Some(creator.as_str().to_owned()),
+            Command::Join { user, .. } | Command::SetRole { user, .. } => {
+                Some(user.as_str().to_owned())
+            }
+            _ => None,
+        };
+        let read_only = matches!(
+            command,
+            Command::Read { .. } | Command::QueueList { .. } | Command::QueueMultiGet { .. }
+        );
+        let copy = match (&self.journal, read_only) {
+            (Some(_), false) => Some(command.clone()),
+            _ => None,
+        };
+        let events_before = self.events.len();
         let outcome = self.engine.handle(now, command);
         self.engine.drain_events(&mut self.events);
+        let mut logged = false;
+        if let Err(r) = &outcome {
+            self.last_rejection = Some(*r);
+        } else {
+            if let Some(user) = account {
+                self.accounts.insert(user);
+            }
+            if let (Some(journal), Some(command)) = (&mut self.journal, copy) {
+                journal.push((now, command));
+                logged = true;
+            }
+        }
+        // The engine expires due grace periods before every command, a
+        // rejected or read-only one too; a journal that leaves the command
+        // out keeps the expiry with a tick at the same `now`.
+        if !logged && self.events.len() > events_before {
+            if let Some(journal) = &mut self.journal {
+                journal.push((now, Command::Tick));
+            }
+        }
         outcome
     }
 

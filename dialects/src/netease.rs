@@ -50,13 +50,16 @@ fn form<'a>(req: &'a Request, name: &str) -> Result<&'a str, Failure> {
         .ok_or_else(|| Failure::BadParam(format!("{name} is required")))
 }
 
+/// A Boolean form field: `true`/`false` (any case) as documented, and
+/// `1`/`0`, which clients send and which the Java form binding of a
+/// server like NetEase's reads as booleans; anything else is 414.
 fn boolean(req: &Request, name: &str, default: bool) -> Result<bool, Failure> {
     match req.form(name) {
         None => Ok(default),
-        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
         Some(v) => Err(Failure::BadParam(format!(
-            "{name} must be true or false, not {v:?}"
+            "{name} must be true or false (or 1 or 0), not {v:?}"
         ))),
     }
 }
@@ -371,5 +374,7 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             body: body(PARAM, m),
         },
         Failure::Rejected(r) => rejected(d, r, &[], None),
+        // NetEase answers a bad AppKey/CheckSum/CurTime with code 403.
+        Failure::Unauthorized(m) => Response::ok(body(403, m)),
     }
 }

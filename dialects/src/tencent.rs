@@ -1,8 +1,9 @@
 //! Tencent Cloud live room engine: room metadata (seed 000).
 //!
-//! `POST /v4/live_engine_http_srv/{set,get,delete}_room_metadata`, JSON
-//! body, answer `{ActionStatus, ErrorInfo, ErrorCode, RequestId}` (plus
-//! `Metadata` on get), always HTTP 200 except for an unknown path (404).
+//! `POST /v4/live_engine_http_srv/{set,get,del}_room_metadata`
+//! (`delete_room_metadata` is an alias), JSON body, answer `{ActionStatus,
+//! ErrorInfo, ErrorCode, RequestId}` (plus `Response: {RoomId, Metadata}`
+//! on get), always HTTP 200 except for an unknown path (404).
 
 use roomstate::{Actor, Command, ErrorClass, Millis, Op, Rejection, Str, Success, Write};
 
@@ -30,7 +31,9 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
     let api = match (req.method.as_str(), req.path.strip_prefix(PREFIX)) {
         ("POST", Some("set_room_metadata")) => Api::Set,
         ("POST", Some("get_room_metadata")) => Api::Get,
-        ("POST", Some("delete_room_metadata")) => Api::Delete,
+        // Tencent's API reference names it `del_room_metadata`; the longer
+        // name is kept as an alias for clients written against it.
+        ("POST", Some("del_room_metadata" | "delete_room_metadata")) => Api::Delete,
         _ => {
             return Err(Failure::NoRoute(format!(
                 "no API at {} {}",
@@ -39,8 +42,9 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
         }
     };
     let operator = match req.query("identifier") {
-        None | Some("admin") => Actor::Admin,
+        None => Actor::Admin,
         Some("") => return Err(Failure::BadParam("identifier is empty".into())),
+        Some(id) if d.is_admin_identifier(id) => Actor::Admin,
         Some(user) => Actor::user(user),
     };
     let body = body_obj(req.body.as_ref())?;
@@ -86,6 +90,7 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
         }
         Api::Get => {
             let keys = opt_str_array(body, "Keys")?.filter(|k| !k.is_empty());
+            let room_id = room.clone();
             match d.run(now, Command::Read { room, keys }) {
                 Ok(Success::Read(report)) => {
                     let metadata = report
@@ -98,9 +103,16 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
                             ])
                         })
                         .collect();
+                    // Tencent nests the answer: `Response: {RoomId, Metadata}`.
                     let mut body = ok_body(d);
                     if let Json::Obj(members) = &mut body {
-                        members.push(("Metadata".into(), Json::Arr(metadata)));
+                        members.push((
+                            "Response".into(),
+                            obj([
+                                ("RoomId", Json::from(room_id.as_str())),
+                                ("Metadata", Json::Arr(metadata)),
+                            ]),
+                        ));
                     }
                     Ok(Response::ok(body))
                 }
@@ -156,7 +168,12 @@ fn owned_by_other(d: &Dialect, room: &str, operator: &Actor, keys: &[Str]) -> bo
 }
 
 fn request_id(d: &Dialect) -> String {
-    format!("Id-{:032x}-O-Seq-{}", d.requests(), d.requests())
+    format!(
+        "Id-{:016x}{:016x}-O-Seq-{}",
+        d.request_id_salt(),
+        d.requests(),
+        d.requests()
+    )
 }
 
 fn ok_body(d: &Dialect) -> Json {
@@ -216,5 +233,9 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             body: fail_body(d, INVALID_PARAMETER, m),
         },
         Failure::Rejected(r) => rejected(d, r, &[]),
+        Failure::Unauthorized(m) => Response::ok(fail_body(d, UNAUTHORIZED, m)),
     }
 }
+
+/// Tencent IM's "UserSig verification failed" (not in the seed).
+const UNAUTHORIZED: u32 = 70_009;

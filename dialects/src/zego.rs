@@ -209,7 +209,10 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
 }
 
 fn request_id(d: &Dialect) -> String {
-    format!("req-{}", d.requests())
+    match d.request_id_salt() {
+        0 => format!("req-{}", d.requests()),
+        salt => format!("req-{salt:x}-{}", d.requests()),
+    }
 }
 
 fn ok_body(d: &Dialect) -> Json {
@@ -249,5 +252,10 @@ pub(crate) fn failure(d: &Dialect, f: Failure) -> Response {
             body: fail_body(d, PARAM, m),
         },
         Failure::Rejected(r) => rejected(d, r, &[]),
+        Failure::Unauthorized(m) => Response::ok(fail_body(d, UNAUTHORIZED, m)),
     }
 }
+
+/// ZEGO's signature-check failure code (public server API return codes;
+/// not in seed 004).
+const UNAUTHORIZED: u32 = 100_000_004;

@@ -26,7 +26,7 @@ def ctl(v, c, room, **kw):
 # ---------------------------------------------------------------- Tencent
 T = "tencent"
 TP = "/v4/live_engine_http_srv/"
-Q = {"sdkappid": "88888888", "identifier": "admin", "usersig": "xxx", "random": "99999999", "contenttype": "json"}
+Q = {"sdkappid": "88888888", "identifier": "administrator", "usersig": "xxx", "random": "99999999", "contenttype": "json"}
 
 
 def tx(api, body, now=None, query=Q):
@@ -64,13 +64,16 @@ t = [
     tx("set_room_metadata", {"RoomId": "big-room", "Metadata": md(("b8", "x"))}),
     # a non-admin identifier may not touch the admin's keys: 100006
     tx("set_room_metadata", {"RoomId": "live-room", "Metadata": md(("key1", "mine"))}, query={"identifier": "alice"}),
-    tx("delete_room_metadata", {"RoomId": "live-room", "Keys": ["key1"]}, query={"identifier": "alice"}),
+    tx("del_room_metadata", {"RoomId": "live-room", "Keys": ["key1"]}, query={"identifier": "alice"}),
     # delete: best effort, 100503 only when nothing could be deleted
-    tx("delete_room_metadata", {"RoomId": "live-room", "Keys": ["key2", "nokey"]}),
+    tx("del_room_metadata", {"RoomId": "live-room", "Keys": ["key2", "nokey"]}),
     tx("get_room_metadata", {"RoomId": "live-room", "Keys": ["key1", "key2"]}),
-    tx("delete_room_metadata", {"RoomId": "live-room", "Keys": ["nokey"]}),
-    tx("delete_room_metadata", {"RoomId": "live-room"}),  # Keys missing: 100002
-    tx("delete_room_metadata", {"RoomId": "live-room", "Keys": []}),  # 100002
+    tx("del_room_metadata", {"RoomId": "live-room", "Keys": ["nokey"]}),
+    tx("del_room_metadata", {"RoomId": "live-room"}),  # Keys missing: 100002
+    tx("del_room_metadata", {"RoomId": "live-room", "Keys": []}),  # 100002
+    # the longer name is an alias; identifier "admin" is not an admin identifier (a user): 100006
+    tx("delete_room_metadata", {"RoomId": "live-room", "Keys": ["key3"]}, query={"identifier": "admin"}),
+    tx("delete_room_metadata", {"RoomId": "live-room", "Keys": ["key3"]}),
     # unknown room, wrong types, missing fields
     tx("set_room_metadata", {"RoomId": "no-room", "Metadata": md(("a", "b"))}),
     tx("set_room_metadata", {"RoomId": 42, "Metadata": md(("a", "b"))}),
@@ -149,6 +152,8 @@ def em_lines(V, vmax):
         delete("user1", {"keys": ["d%d" % i for i in range(11)]}),  # 400 batch size
         delete("user1", {}),  # 400 keys required
         delete("user3", {"keys": ["key3"]}),  # 401
+        # a forced delete needs no membership (Easemob's Java SDK sends it as "admin")
+        delete("admin", {"keys": ["key3", "nokey"]}, forced=True),
         get(),
         # auto-delete on exit: DELETE is the default, NO_DELETE keeps the key
         put("user1", {"metaData": {"seat1": "user1"}}),
@@ -211,6 +216,9 @@ n = [
     ne("queueOffer", {"roomid": "36", "key": "k" * 129, "value": "v"}),
     ne("queueOffer", {"roomid": "36", "key": "k", "value": "v" * 4097}),
     ne("queueOffer", {"roomid": "36", "key": "k", "value": "v", "transient": "yes"}),
+    # 1 and 0 are booleans too: 1 is transient (302: the operator is not in the room), 0 is not
+    ne("queueOffer", {"roomid": "36", "key": "b1", "value": "v", "transient": "1"}),
+    ne("queueOffer", {"roomid": "36", "key": "b0", "value": "v", "transient": "0"}),
     ne("queueOffer", {"roomid": "036", "key": "k" * 128, "value": "v" * 4096}),  # limits are inclusive; 036 is 36
     # batch offer: success, partial (failedKeys), errors
     ne("queueBatchOffer", {"roomid": "36", "operator": "user01", "transient": "false", "needNotify": "false",

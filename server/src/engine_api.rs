@@ -1,0 +1,303 @@
+//! Every use of the engine's API in the server, in one place, so that a
+//! change of the engine's shape is a small edit here: state reads through
+//! commands, events to JSON, room ids, shard snapshots.
+
+use roomstate::{
+    Actor, Change, Command, Delivery, Engine, Event, Millis, Rejection, Role, Str, Success,
+};
+use roomstate_dialects::{Dialect, VendorId};
+use serde::{Deserialize, Serialize};
+
+/// The id the engine knows a room by: NetEase room ids are numbers
+/// (`036` is `36`); others are taken as they are.
+#[must_use]
+pub fn canonical_room(vendor: VendorId, room: &str) -> String {
+    if vendor == VendorId::NetEase {
+        if let Ok(n) = room.trim().parse::<i64>() {
+            return n.to_string();
+        }
+    }
+    room.to_owned()
+}
+
+/// A room's sequence number, 0 for a room that does not exist.
+#[must_use]
+pub fn room_seq(dialect: &Dialect, room: &str) -> u64 {
+    dialect.engine().room(room).map_or(0, |r| r.seq())
+}
+
+/// Number of present members of a room (0 for none or no room).
+#[must_use]
+pub fn member_count(dialect: &Dialect, room: &str) -> usize {
+    dialect.engine().room(room).map_or(0, |r| r.members().len())
+}
+
+/// Number of rooms of the engine.
+#[must_use]
+pub fn room_count(dialect: &Dialect) -> usize {
+    dialect.engine().room_count()
+}
+
+/// The room of an event.
+#[must_use]
+pub fn event_room(event: &Event) -> &str {
+    event.room.as_str()
+}
+
+/// The sequence number of an event.
+#[must_use]
+pub fn event_seq(event: &Event) -> u64 {
+    event.seq
+}
+
+/// Whether the transport may drop the event.
+#[must_use]
+pub fn event_droppable(event: &Event) -> bool {
+    event.delivery == Delivery::Overflow
+}
+
+/// Whether the event ends its room.
+#[must_use]
+pub fn event_destroys_room(event: &Event) -> bool {
+    event
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::RoomDestroyed))
+}
+
+/// Whether the event changes who is present.
+#[must_use]
+pub fn event_changes_members(event: &Event) -> bool {
+    event.changes.iter().any(|c| {
+        matches!(
+            c,
+            Change::MemberJoined { .. }
+                | Change::MemberExited { .. }
+                | Change::RoomDestroyed
+                | Change::RoomCreated { .. }
+        )
+    })
+}
+
+/// An event as the JSON text a WebSocket client receives:
+/// `{"type":"event","room":…,"seq":…,"at":…,"operator":…,"cause":…,
+/// "delivery":…,"ext":…,"changes":[…]}`, the engine's own serde form of
+/// each part.
+#[must_use]
+pub fn event_json(event: &Event) -> String {
+    let changes: Vec<&Change> = event.changes.iter().collect();
+    let value = serde_json::json!({
+        "type": "event",
+        "room": event.room.as_str(),
+        "seq": event.seq,
+        "at": event.at.0,
+        "operator": actor_json(&event.operator),
+        "cause": event.cause,
+        "delivery": event.delivery,
+        "ext": event.ext.as_ref().map(Str::as_str),
+        "changes": changes,
+    });
+    value.to_string()
+}
+
+fn actor_json(actor: &Actor) -> serde_json::Value {
+    match actor {
+        Actor::Admin => serde_json::Value::Null,
+        Actor::User(u) => serde_json::Value::from(u.as_str()),
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Creator => "creator",
+        Role::Admin => "admin",
+        _ => "member",
+    }
+}
+
+/// The full state of a room as the JSON text a resuming WebSocket client
+/// receives first: `{"type":"state","room":…,"seq":…,"attributes":[{key,
+/// value,owner,auto_delete,revision}],"queue":[{key,value,owner,
+/// transient}],"members":[{user,role,connections}]}`. `owner` is `null`
+/// for the app admin. Read with [`Command::Read`] and
+/// [`Command::QueueList`] at `now`, which count against the request rate.
+pub fn room_state_json(
+    dialect: &mut Dialect,
+    now: Millis,
+    room: &str,
+) -> Result<String, Rejection> {
+    let read = dialect.handle(
+        now,
+        Command::Read {
+            room: room.into(),
+            keys: None,
+        },
+    )?;
+    let Success::Read(report) = read else {
+        return Err(Rejection::InvalidParameter);
+    };
+    let listed = dialect.handle(now, Command::QueueList { room: room.into() })?;
+    let Success::Elements(queue) = listed else {
+        return Err(Rejection::InvalidParameter);
+    };
+    let attributes: Vec<serde_json::Value> = report
+        .attributes
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "key": a.key.as_str(),
+                "value": a.value.as_str(),
+                "owner": actor_json(&a.owner),
+                "auto_delete": a.auto_delete,
+                "revision": a.revision,
+            })
+        })
+        .collect();
+    let elements: Vec<serde_json::Value> = queue
+        .elements
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "key": e.key.as_str(),
+                "value": e.value.as_str(),
+                "owner": actor_json(&e.owner),
+                "transient": e.transient,
+            })
+        })
+        .collect();
+    let members: Vec<serde_json::Value> = dialect
+        .engine()
+        .room(room)
+        .map(|view| {
+            view.members()
+                .into_iter()
+                .map(|user| {
+                    serde_json::json!({
+                        "user": user.as_str(),
+                        "role": role_name(view.role(user)),
+                        "connections": view.connections(user),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(serde_json::json!({
+        "type": "state",
+        "room": room,
+        "seq": report.seq,
+        "attributes": attributes,
+        "queue": elements,
+        "members": members,
+    })
+    .to_string())
+}
+
+/// What a shard snapshot holds: the engine and the NetEase accounts the
+/// dialect knows (which the engine does not keep).
+#[derive(Serialize, Deserialize)]
+struct ShardSnapshot {
+    engine: Vec<u8>,
+    accounts: Vec<String>,
+}
+
+/// Marks a shard snapshot (a bare engine snapshot lacks it).
+const SHARD_SNAPSHOT_MAGIC: &[u8; 8] = b"RSSHARD1";
+
+/// The bytes of a shard's snapshot.
+#[must_use]
+pub fn shard_snapshot(dialect: &Dialect) -> Vec<u8> {
+    let snap = ShardSnapshot {
+        engine: dialect.engine().snapshot(),
+        accounts: dialect.accounts().map(str::to_owned).collect(),
+    };
+    let out = SHARD_SNAPSHOT_MAGIC.to_vec();
+    // Serializing into a Vec does not fail; an empty snapshot would refuse
+    // to restore rather than restore something wrong.
+    postcard::to_extend(&snap, out).unwrap_or_default()
+}
+
+/// A dialect from a shard snapshot (or a bare engine snapshot).
+pub fn restore_shard(vendor: VendorId, bytes: &[u8]) -> Result<Dialect, String> {
+    if let Some(rest) = bytes.strip_prefix(SHARD_SNAPSHOT_MAGIC.as_slice()) {
+        let snap: ShardSnapshot =
+            postcard::from_bytes(rest).map_err(|e| format!("shard snapshot: {e}"))?;
+        let engine =
+            Engine::restore(&snap.engine).map_err(|e| format!("engine snapshot: {e:?}"))?;
+        let mut dialect = Dialect::with_engine(vendor, engine);
+        for a in &snap.accounts {
+            dialect.add_account(a);
+        }
+        Ok(dialect)
+    } else {
+        let engine = Engine::restore(bytes).map_err(|e| format!("engine snapshot: {e:?}"))?;
+        Ok(Dialect::with_engine(vendor, engine))
+    }
+}
+
+/// A fresh dialect for `vendor`, with the request rate set per shard
+/// (`None` keeps the vendor's, `Some(0)` lifts it, `Some(n)` sets it) and
+/// the disconnect grace period (`None` keeps the profile's).
+#[must_use]
+pub fn new_dialect(
+    vendor: VendorId,
+    requests_per_second: Option<u32>,
+    disconnect_grace_ms: Option<u64>,
+) -> Dialect {
+    let mut profile = vendor.profile();
+    if let Some(grace) = disconnect_grace_ms {
+        profile.limits.disconnect_grace_ms = grace;
+    }
+    match requests_per_second {
+        None => {}
+        Some(0) => profile.limits.request_rate = None,
+        Some(n) => profile.limits.request_rate = Some(roomstate::Rate { per_second: n }),
+    }
+    Dialect::with_engine(vendor, Engine::new(profile))
+}
+
+/// Applies a logged command while recovering (its events are dropped).
+pub fn replay(dialect: &mut Dialect, now: Millis, command: Command) {
+    let _ = dialect.handle(now, command);
+}
+
+/// The engine's `now`.
+#[must_use]
+pub fn engine_now(dialect: &Dialect) -> Millis {
+    dialect.engine().now()
+}
+
+/// A user's connection to a room dropped (a closed WebSocket).
+#[must_use]
+pub fn disconnect(room: &str, user: &str) -> Command {
+    Command::Disconnect {
+        room: room.into(),
+        user: user.into(),
+    }
+}
+
+/// A user connects to a room (an opened WebSocket).
+#[must_use]
+pub fn join(room: &str, user: &str) -> Command {
+    Command::Join {
+        room: room.into(),
+        user: user.into(),
+    }
+}
+
+/// Destroys a room.
+#[must_use]
+pub fn destroy(room: &str) -> Command {
+    Command::DestroyRoom { room: room.into() }
+}
+
+/// The periodic tick.
+#[must_use]
+pub fn tick() -> Command {
+    Command::Tick
+}
+
+/// A short name of a rejection's class, for metrics labels.
+#[must_use]
+pub fn rejection_class(r: Rejection) -> String {
+    format!("{:?}", r.class()).to_ascii_lowercase()
+}

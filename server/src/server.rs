@@ -1,0 +1,211 @@
+//! Starting and stopping: open the shards (recovering their logs), accept
+//! HTTP/1.1 connections with a header-read timeout, and on shutdown stop
+//! accepting, drain connections, then have every shard commit its log and
+//! write a snapshot.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use roomstate_dialects::Dialect;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::{Config, Fsync};
+use crate::http::{router, App};
+use crate::limits;
+use crate::metrics;
+use crate::shard::{Job, Shard, ShardHandle};
+
+/// A server that is listening.
+pub struct Running {
+    /// The address it listens on (the port picked when asked for port 0).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Asks the server to stop (as SIGTERM does) and waits until it has
+    /// flushed and snapshotted every shard.
+    pub async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the server stops (a fatal error, or [`Running::stopper`]).
+    pub async fn wait(self) -> Result<(), String> {
+        self.done.await.map_err(|e| e.to_string())?
+    }
+
+    /// A handle that asks the server to stop.
+    #[must_use]
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Opens the shards, binds the listener and starts serving.
+pub async fn start(config: Config) -> Result<Running, String> {
+    metrics::install();
+    if config.fsync == Fsync::Never {
+        tracing::warn!("--fsync never: acknowledged writes may be lost on a power failure or OS crash (tests only)");
+    }
+    if config.data.is_none() {
+        tracing::warn!("no --data directory: state is kept in memory only");
+    }
+    let mut shards = Vec::with_capacity(config.shards);
+    let mut tasks: JoinSet<(usize, Result<(), String>)> = JoinSet::new();
+    for index in 0..config.shards {
+        let cfg = config.clone();
+        let shard = tokio::task::spawn_blocking(move || Shard::open(&cfg, index))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("shard {index}: {e}"))?;
+        let (tx, rx) = mpsc::channel(limits::SHARD_QUEUE);
+        shards.push(ShardHandle { tx });
+        tasks.spawn(run_on_own_thread(index, shard, rx));
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut front = Dialect::new(config.vendor);
+    front.set_request_id_salt(crate::shard::request_id_salt(255));
+    let app = Arc::new(App {
+        front: Mutex::new(front),
+        config,
+        shards,
+        next_conn: AtomicU64::new(1),
+    });
+    tracing::info!(%addr, vendor = app.config.vendor.name(), shards = app.shards.len(), "listening");
+    let (stop, stop_rx) = watch::channel(false);
+    let done = tokio::spawn(serve(listener, app, tasks, stop_rx));
+    Ok(Running { addr, stop, done })
+}
+
+/// Runs a shard on a thread of its own (with a single-threaded runtime
+/// for its channel and timer): its log syncs block that thread only, never
+/// the workers that serve HTTP.
+async fn run_on_own_thread(
+    index: usize,
+    shard: Shard,
+    rx: mpsc::Receiver<Job>,
+) -> (usize, Result<(), String>) {
+    let (done_tx, done_rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("shard-{index}"))
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(rt) => rt.block_on(shard.run(rx)).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot start the shard's runtime: {e}")),
+            };
+            let _ = done_tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return (index, Err(format!("cannot start the shard's thread: {e}")));
+    }
+    match done_rx.await {
+        Ok(result) => (index, result),
+        Err(_) => (index, Err("the shard's thread ended abruptly".into())),
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    mut shard_tasks: JoinSet<(usize, Result<(), String>)>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let service = router(Arc::clone(&app));
+    let permits = Arc::new(Semaphore::new(limits::MAX_CONNECTIONS));
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut conns: JoinSet<()> = JoinSet::new();
+    let mut fatal: Option<String> = None;
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let svc = TowerToHyperService::new(service.clone());
+                let mut drain = drain_rx.clone();
+                conns.spawn(async move {
+                    let _permit = permit;
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits::HEADER_READ_TIMEOUT)
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades();
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = drain.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(limits::SHUTDOWN_GRACE, conn).await;
+                        }
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+            Some(ended) = shard_tasks.join_next() => {
+                let why = match ended {
+                    Ok((i, Err(e))) => format!("shard {i} failed: {e}"),
+                    Ok((i, Ok(()))) => format!("shard {i} stopped"),
+                    Err(e) => format!("a shard task failed: {e}"),
+                };
+                tracing::error!("{why}; stopping");
+                fatal = Some(why);
+                break;
+            }
+            // Reap finished connections so the set stays small.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    tracing::info!("stopped accepting; draining connections");
+    let _ = drain_tx.send(true);
+    let _ = tokio::time::timeout(limits::SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+    let mut errors = Vec::new();
+    for (i, shard) in app.shards.iter().enumerate() {
+        let (tx, rx) = oneshot::channel();
+        if shard.tx.send(Job::Shutdown { reply: tx }).await.is_ok() {
+            match rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(format!("shard {i}: {e}")),
+                Err(_) => errors.push(format!("shard {i} stopped without an answer")),
+            }
+        }
+    }
+    while let Some(ended) = shard_tasks.join_next().await {
+        if let Ok((i, Err(e))) = ended {
+            errors.push(format!("shard {i}: {e}"));
+        }
+    }
+    if let Some(f) = fatal {
+        errors.insert(0, f);
+    }
+    if errors.is_empty() {
+        tracing::info!("stopped cleanly");
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}

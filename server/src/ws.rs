@@ -1,0 +1,155 @@
+//! `GET /ws?token=…[&since=SEQ]`: a WebSocket client joins its token's
+//! room as its token's user and receives the room's events as JSON text
+//! messages, in sequence order. With `since`, it first receives the room's
+//! full state (`{"type":"state",…,"seq":N}`) unless nothing happened
+//! after `since`, then the events after that state. Closing the socket is
+//! a `Disconnect` (the grace period applies); the server closes it with a
+//! reason when the client is too slow, the room is destroyed or the
+//! server stops.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response as HttpResponse};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth;
+use crate::engine_api;
+use crate::http::{next_conn_id, now_ms, App};
+use crate::limits;
+use crate::metrics as m;
+use crate::shard::{CloseReason, Job, Subscriber};
+
+/// The query of `/ws`.
+#[derive(Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+    since: Option<u64>,
+}
+
+/// Close code for "policy violation" (RFC 6455).
+const CLOSE_POLICY: u16 = 1008;
+/// Close code for "try again later".
+const CLOSE_AGAIN: u16 = 1013;
+/// Close code for "going away".
+const CLOSE_AWAY: u16 = 1001;
+
+/// Checks the token, then upgrades.
+pub async fn handler(
+    State(app): State<Arc<App>>,
+    query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
+    upgrade: WebSocketUpgrade,
+) -> HttpResponse {
+    let Ok(Query(query)) = query else {
+        m::rejection("bad_input");
+        return (StatusCode::BAD_REQUEST, "bad query").into_response();
+    };
+    let Some(token) = query.token else {
+        m::rejection("auth");
+        return (StatusCode::UNAUTHORIZED, "token required").into_response();
+    };
+    let (room, user) = match auth::verify_token(&app.config.auth.token_secret, &token, now_ms()) {
+        Ok(v) => v,
+        Err(why) => {
+            m::rejection("auth");
+            return (StatusCode::UNAUTHORIZED, why).into_response();
+        }
+    };
+    let room = engine_api::canonical_room(app.config.vendor, &room);
+    let since = query.since;
+    // Clients send next to nothing; tungstenite's default 128 KiB read
+    // buffer is zeroed on every read (a tenth of the CPU under load).
+    upgrade
+        .read_buffer_size(limits::WS_READ_BUFFER)
+        .max_message_size(64 << 10)
+        .on_upgrade(move |socket| session(app, socket, room, user, since))
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.to_owned()),
+    };
+    let _ = tokio::time::timeout(
+        limits::WS_SEND_TIMEOUT,
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
+}
+
+async fn session(app: Arc<App>, socket: WebSocket, room: String, user: String, since: Option<u64>) {
+    let id = next_conn_id(&app);
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(limits::WS_QUEUE);
+    let reason: CloseReason = Arc::new(Mutex::new(None));
+    let queued = Arc::new(AtomicUsize::new(0));
+    let sub = Subscriber {
+        id,
+        room: room.clone(),
+        user,
+        tx,
+        close: Arc::clone(&reason),
+        queued_bytes: Arc::clone(&queued),
+    };
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let shard = app.shard(&room).map(|s| s.tx.clone());
+    let Some(shard) = shard else {
+        return close(socket, CLOSE_AGAIN, "no shard").await;
+    };
+    if shard
+        .try_send(Job::Connect {
+            sub,
+            since,
+            reply: reply_tx,
+        })
+        .is_err()
+    {
+        m::rejection("busy");
+        return close(socket, CLOSE_AGAIN, "server busy").await;
+    }
+    match reply_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(response)) => {
+            let text = response.body.to_text();
+            let cut: String = text.chars().take(120).collect();
+            return close(socket, CLOSE_POLICY, &cut).await;
+        }
+        Err(_) => return close(socket, CLOSE_AWAY, "server stopping").await,
+    }
+    let mut socket = socket;
+    let ended_by_server = loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(text) => {
+                    queued.fetch_sub(text.len(), Ordering::Relaxed);
+                    let sent = tokio::time::timeout(limits::WS_SEND_TIMEOUT, socket.send(Message::Text(text))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break None;
+                    }
+                }
+                None => {
+                    let why = reason.lock().ok().and_then(|r| *r).unwrap_or("server stopping");
+                    break Some(why);
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    // The shard hears of it first, so a reconnect queued behind this
+    // finds the connection dropped (inside its grace).
+    let _ = shard.send(Job::Disconnect { id }).await;
+    if let Some(why) = ended_by_server {
+        let code = if why == "server stopping" {
+            CLOSE_AWAY
+        } else {
+            CLOSE_POLICY
+        };
+        close(socket, code, why).await;
+    }
+}
