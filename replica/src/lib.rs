@@ -1,0 +1,3 @@
+//! # roomstate-replica
+//!
+//! The roomstate engine as a replicated state machine on openraft.
