@@ -1,0 +1,1 @@
+//! Raft network over HTTP on loopback (the other helper's module).

@@ -1,0 +1,1 @@
+//! Durable log and vote on redb (the other helper's module).
