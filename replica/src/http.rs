@@ -1,1 +1,716 @@
-//! Raft network over HTTP on loopback (the other helper's module).
+//! Raft over HTTP on loopback, for nodes in separate processes.
+//!
+//! Server side ([`serve`], [`router`]): `POST` routes that take a postcard
+//! body and answer with a postcard body:
+//!
+//! | path                 | body                          | answer                                   |
+//! |----------------------|-------------------------------|------------------------------------------|
+//! | [`PATH_APPEND`]      | `AppendEntriesRequest`        | `Result<AppendEntriesResponse, RaftError>` |
+//! | [`PATH_VOTE`]        | `VoteRequest`                 | `Result<VoteResponse, RaftError>`         |
+//! | [`PATH_SNAPSHOT`]    | a whole snapshot (vote, meta, bytes) | `Result<SnapshotResponse, Fatal>`  |
+//! | [`PATH_SNAPSHOT_CHUNK`] | `InstallSnapshotRequest` (one chunk) | `Result<InstallSnapshotResponse, RaftError<_, InstallSnapshotError>>` |
+//! | [`PATH_WRITE`]       | [`WriteRequest`]              | [`WriteReply`]                            |
+//!
+//! A body that does not decode is answered `400 Bad Request` and reaches
+//! neither Raft nor the engine; a body over [`MAX_BODY_BYTES`] gets `413`.
+//! Errors from Raft are data inside a `200` answer, so the sending side
+//! can tell "the peer said no" from "the network failed".
+//!
+//! Client side ([`HttpNetwork`]): openraft's `RaftNetworkFactory`; each
+//! RPC is one `POST` with a timeout (openraft's hard TTL, at most
+//! [`RPC_TIMEOUT`]; [`SNAPSHOT_TIMEOUT`] for a whole snapshot). A refused
+//! connection is reported as `Unreachable`, so openraft backs off.
+//!
+//! Client writes ([`WriteClient`]): a client numbers its commands; the node
+//! it asks stamps `now` from its clock and proposes the command if it is
+//! the leader, or answers [`WriteReply::ForwardToLeader`] with the
+//! leader's address. The client retries the same serial after a redirect,
+//! a timeout or a lost connection, and the state machine's exactly-once
+//! table makes the retry apply once and return the first outcome.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, Method, Request as HttpRequest, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::post;
+use axum::Router;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use openraft::error::{
+    ClientWriteError, Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError,
+    ReplicationClosed, StreamingError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, Snapshot, SnapshotMeta, Vote};
+use roomstate::{Command, Millis};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{ClientCommand, ClientId, CommandResult, NodeId, Raft, Request, TypeConfig};
+
+/// Route of openraft's append-entries RPC.
+pub const PATH_APPEND: &str = "/raft/append";
+/// Route of openraft's vote RPC.
+pub const PATH_VOTE: &str = "/raft/vote";
+/// Route of a whole snapshot, sent in one request.
+pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
+/// Route of one chunk of openraft's chunked snapshot RPC.
+pub const PATH_SNAPSHOT_CHUNK: &str = "/raft/snapshot-chunk";
+/// Route of client writes.
+pub const PATH_WRITE: &str = "/write";
+
+/// Longest wait for an append or vote answer (openraft's hard TTL is used
+/// when shorter).
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a whole snapshot to be sent and installed.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for a TCP connection to a peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest a node waits for a proposed write to apply before it answers
+/// [`WriteFailure::Timeout`]; also a client's wait for one answer (plus
+/// [`CONNECT_TIMEOUT`]).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest a [`WriteClient::write`] keeps retrying one command.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(15);
+/// Pause before a client retries when no leader is known.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// Largest request body a node accepts (a snapshot is the largest).
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+
+/// A node's clock for stamping client commands.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// The wall clock in milliseconds since the Unix epoch (0 if the system
+/// clock is before it). The state machine clamps stamps so that replicated
+/// time never goes back, whatever the nodes' clocks say.
+#[must_use]
+pub fn wall_clock() -> Millis {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Millis(ms)
+}
+
+// ---------------------------------------------------------------------------
+// Wire types
+
+/// A whole snapshot in one request.
+#[derive(Serialize, Deserialize)]
+struct FullSnapshot {
+    vote: Vote<NodeId>,
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+/// A client's write: one engine command, numbered by the client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WriteRequest {
+    /// Who sends it.
+    pub client: ClientId,
+    /// The client's number for it; a retry repeats it.
+    pub serial: u64,
+    /// The engine command.
+    pub command: Command,
+}
+
+/// A node's answer to a [`WriteRequest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WriteReply {
+    /// The command is committed and applied (or was already: a retry gets
+    /// the first outcome).
+    Applied {
+        /// The state machine's result for it.
+        result: CommandResult,
+        /// The log index of the entry that carried it.
+        log_index: u64,
+        /// The node that answered: the leader.
+        leader_id: NodeId,
+    },
+    /// This node is not the leader; ask the one named, if any.
+    ForwardToLeader {
+        /// The leader's id, if this node knows it.
+        leader_id: Option<NodeId>,
+        /// The leader's address, if this node knows it.
+        leader_addr: Option<String>,
+    },
+    /// The write may or may not apply; retry it with the same serial.
+    Failed(WriteFailure),
+}
+
+/// Why a node could not say how a write ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum WriteFailure {
+    /// It did not apply within [`WRITE_TIMEOUT`] (the leader may have lost
+    /// its quorum).
+    Timeout,
+    /// The node's Raft stopped.
+    ShuttingDown,
+    /// The entry applied without a result for the command (a state machine
+    /// bug; never expected).
+    NoResult,
+    /// Raft refused the proposal for another reason.
+    Refused,
+}
+
+// ---------------------------------------------------------------------------
+// Client side: one POST
+
+/// The pooled HTTP client every outgoing request of a process goes through.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClient {
+    /// A client with [`CONNECT_TIMEOUT`] and `TCP_NODELAY` (Raft messages
+    /// are small and latency-bound).
+    #[must_use]
+    pub fn new() -> HttpClient {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        HttpClient { inner }
+    }
+
+    /// POSTs `body` to `http://{addr}{path}` and returns the answer's body
+    /// if the status is 200, all within `timeout`.
+    async fn post(
+        &self,
+        addr: &str,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, PostError> {
+        let request = HttpRequest::builder()
+            .method(Method::POST)
+            .uri(format!("http://{addr}{path}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| PostError::BadAddress(e.to_string()))?;
+        let exchange = async {
+            let response = self.inner.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    PostError::Connect(e.to_string())
+                } else {
+                    PostError::Io(e.to_string())
+                }
+            })?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| PostError::Io(e.to_string()))?
+                .to_bytes();
+            if status == StatusCode::OK {
+                Ok(bytes)
+            } else {
+                Err(PostError::Status(status.as_u16()))
+            }
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(PostError::Timeout(timeout)),
+        }
+    }
+
+    /// POSTs a postcard-encoded `req` and decodes the answer as `Resp`.
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PostError> {
+        let body = postcard::to_allocvec(req).map_err(|e| PostError::Encode(e.to_string()))?;
+        let bytes = self.post(addr, path, body, timeout).await?;
+        postcard::from_bytes(&bytes).map_err(|e| PostError::Decode(e.to_string()))
+    }
+}
+
+/// Why a POST did not produce an answer.
+#[derive(Debug)]
+enum PostError {
+    /// The address does not make a URI.
+    BadAddress(String),
+    /// No TCP connection (refused, or [`CONNECT_TIMEOUT`]).
+    Connect(String),
+    /// The connection failed during the exchange.
+    Io(String),
+    /// No answer within the timeout.
+    Timeout(Duration),
+    /// The peer answered with a status other than 200.
+    Status(u16),
+    /// The request did not encode.
+    Encode(String),
+    /// The answer did not decode.
+    Decode(String),
+}
+
+impl std::fmt::Display for PostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadAddress(e) => write!(f, "bad peer address: {e}"),
+            Self::Connect(e) => write!(f, "cannot connect: {e}"),
+            Self::Io(e) => write!(f, "connection failed: {e}"),
+            Self::Timeout(d) => write!(f, "no answer within {d:?}"),
+            Self::Status(s) => write!(f, "peer answered HTTP {s}"),
+            Self::Encode(e) => write!(f, "request does not encode: {e}"),
+            Self::Decode(e) => write!(f, "answer does not decode: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PostError {}
+
+impl PostError {
+    /// The error as openraft's RPC error: refused connections and bad
+    /// addresses are `Unreachable` (openraft backs off), the rest are
+    /// network errors (openraft retries).
+    fn into_rpc<E: std::error::Error>(self) -> RPCError<NodeId, BasicNode, E> {
+        match self {
+            Self::BadAddress(_) | Self::Connect(_) => {
+                RPCError::Unreachable(Unreachable::new(&self))
+            }
+            _ => RPCError::Network(NetworkError::new(&self)),
+        }
+    }
+
+    fn into_streaming(self) -> StreamingError<TypeConfig, Fatal<NodeId>> {
+        match self {
+            Self::BadAddress(_) | Self::Connect(_) => {
+                StreamingError::Unreachable(Unreachable::new(&self))
+            }
+            _ => StreamingError::Network(NetworkError::new(&self)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client side: openraft's network
+
+/// openraft's network factory over HTTP: one [`HttpConnection`] per peer,
+/// all sharing one pooled client.
+#[derive(Clone, Debug, Default)]
+pub struct HttpNetwork {
+    client: HttpClient,
+}
+
+impl HttpNetwork {
+    /// A network with its own connection pool.
+    #[must_use]
+    pub fn new() -> HttpNetwork {
+        HttpNetwork::default()
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
+    type Network = HttpConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> HttpConnection {
+        HttpConnection {
+            client: self.client.clone(),
+            target,
+            addr: node.addr.clone(),
+        }
+    }
+}
+
+/// The RPCs to one peer at `addr` (`host:port`).
+#[derive(Debug)]
+pub struct HttpConnection {
+    client: HttpClient,
+    target: NodeId,
+    addr: String,
+}
+
+impl HttpConnection {
+    /// One RPC whose answer is `Result<Resp, E>` from the peer's Raft.
+    async fn rpc<Req: Serialize, Resp: DeserializeOwned, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
+    where
+        E: std::error::Error + DeserializeOwned,
+    {
+        let answer: Result<Resp, E> = self
+            .client
+            .call(&self.addr, path, req, timeout)
+            .await
+            .map_err(PostError::into_rpc)?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for HttpConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let timeout = option.hard_ttl().min(RPC_TIMEOUT);
+        self.rpc(PATH_APPEND, &rpc, timeout).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        // Only used if openraft sends a snapshot in chunks; this network
+        // overrides `full_snapshot` to send it whole.
+        let timeout = option.hard_ttl().min(SNAPSHOT_TIMEOUT);
+        self.rpc(PATH_SNAPSHOT_CHUNK, &rpc, timeout).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let timeout = option.hard_ttl().min(RPC_TIMEOUT);
+        self.rpc(PATH_VOTE, &rpc, timeout).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<NodeId>,
+        snapshot: Snapshot<TypeConfig>,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        let body = FullSnapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot.into_inner(),
+        };
+        let send = self
+            .client
+            .call::<_, Result<SnapshotResponse<NodeId>, Fatal<NodeId>>>(
+                &self.addr,
+                PATH_SNAPSHOT,
+                &body,
+                SNAPSHOT_TIMEOUT,
+            );
+        tokio::select! {
+            answer = send => {
+                let answer = answer.map_err(PostError::into_streaming)?;
+                answer.map_err(|e| StreamingError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            closed = cancel => Err(StreamingError::Closed(closed)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Server side
+
+/// What the handlers share.
+struct Node {
+    raft: Raft,
+    clock: Clock,
+}
+
+/// The routes of one node, over its `raft`; `clock` stamps client writes.
+pub fn router(raft: Raft, clock: Clock) -> Router {
+    Router::new()
+        .route(PATH_APPEND, post(append))
+        .route(PATH_VOTE, post(vote))
+        .route(PATH_SNAPSHOT, post(snapshot))
+        .route(PATH_SNAPSHOT_CHUNK, post(snapshot_chunk))
+        .route(PATH_WRITE, post(write))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(Arc::new(Node { raft, clock }))
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, with
+/// `TCP_NODELAY` on every accepted connection.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    raft: Raft,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        // Without it small answers wait for Nagle; failing to set it only
+        // costs latency.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(raft, clock))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `400` with the reason, for a body that does not decode.
+fn bad_request(what: &str, e: &postcard::Error) -> HttpResponse {
+    (StatusCode::BAD_REQUEST, format!("{what}: {e}")).into_response()
+}
+
+/// `200` with `value` postcard-encoded.
+fn encoded<T: Serialize>(value: &T) -> HttpResponse {
+    match postcard::to_allocvec(value) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn append(State(node): State<Arc<Node>>, body: Bytes) -> HttpResponse {
+    match postcard::from_bytes::<AppendEntriesRequest<TypeConfig>>(&body) {
+        Ok(rpc) => encoded(&node.raft.append_entries(rpc).await),
+        Err(e) => bad_request("append-entries request", &e),
+    }
+}
+
+async fn vote(State(node): State<Arc<Node>>, body: Bytes) -> HttpResponse {
+    match postcard::from_bytes::<VoteRequest<NodeId>>(&body) {
+        Ok(rpc) => encoded(&node.raft.vote(rpc).await),
+        Err(e) => bad_request("vote request", &e),
+    }
+}
+
+async fn snapshot(State(node): State<Arc<Node>>, body: Bytes) -> HttpResponse {
+    match postcard::from_bytes::<FullSnapshot>(&body) {
+        Ok(full) => {
+            let snapshot = Snapshot {
+                meta: full.meta,
+                snapshot: Box::new(Cursor::new(full.data)),
+            };
+            encoded(&node.raft.install_full_snapshot(full.vote, snapshot).await)
+        }
+        Err(e) => bad_request("snapshot", &e),
+    }
+}
+
+async fn snapshot_chunk(State(node): State<Arc<Node>>, body: Bytes) -> HttpResponse {
+    match postcard::from_bytes::<InstallSnapshotRequest<TypeConfig>>(&body) {
+        Ok(rpc) => encoded(&node.raft.install_snapshot(rpc).await),
+        Err(e) => bad_request("snapshot chunk", &e),
+    }
+}
+
+async fn write(State(node): State<Arc<Node>>, body: Bytes) -> HttpResponse {
+    let req = match postcard::from_bytes::<WriteRequest>(&body) {
+        Ok(req) => req,
+        Err(e) => return bad_request("write request", &e),
+    };
+    encoded(&propose(&node, req).await)
+}
+
+/// Proposes a client write on this node and says how it ended.
+async fn propose(node: &Node, req: WriteRequest) -> WriteReply {
+    let entry = Request::Command(ClientCommand {
+        client: req.client,
+        serial: req.serial,
+        now: (node.clock)(),
+        command: req.command,
+    });
+    let written = match tokio::time::timeout(WRITE_TIMEOUT, node.raft.client_write(entry)).await {
+        Ok(written) => written,
+        Err(_) => return WriteReply::Failed(WriteFailure::Timeout),
+    };
+    match written {
+        Ok(done) => match done.data.results.into_iter().next() {
+            Some(result) => WriteReply::Applied {
+                result,
+                log_index: done.log_id.index,
+                leader_id: node.raft.metrics().borrow().id,
+            },
+            None => WriteReply::Failed(WriteFailure::NoResult),
+        },
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            WriteReply::ForwardToLeader {
+                leader_id: f.leader_id,
+                leader_addr: f.leader_node.map(|n| n.addr),
+            }
+        }
+        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(_))) => {
+            WriteReply::Failed(WriteFailure::Refused)
+        }
+        Err(RaftError::Fatal(_)) => WriteReply::Failed(WriteFailure::ShuttingDown),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client writes
+
+/// How a client write ended without an outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// No node applied it within [`WRITE_DEADLINE`]: it may still apply
+    /// later (at most once); retrying the same serial is safe.
+    Deadline,
+    /// The client has no node address to ask.
+    NoNodes,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Deadline => write!(f, "no node applied the write within {WRITE_DEADLINE:?}"),
+            Self::NoNodes => f.write_str("no node address to send the write to"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// A write that applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    /// The state machine's result for the command.
+    pub result: CommandResult,
+    /// The log index of the entry that carried it.
+    pub log_index: u64,
+    /// The leader that answered.
+    pub leader_id: NodeId,
+    /// The serial the client gave it.
+    pub serial: u64,
+}
+
+/// A client that sends numbered writes to a cluster over HTTP, following
+/// redirects to the leader and retrying the same serial until a node
+/// answers with the outcome.
+#[derive(Debug)]
+pub struct WriteClient {
+    http: HttpClient,
+    client: ClientId,
+    last_serial: u64,
+    /// Every node's address, asked in turn when the leader is unknown.
+    nodes: Vec<String>,
+    /// The node asked first: the last one known to lead.
+    target: usize,
+    /// Addresses learned from redirects.
+    leader_hint: Option<String>,
+}
+
+impl WriteClient {
+    /// A client named `client` (unique among the cluster's clients) that
+    /// knows the nodes at `nodes` (`host:port`).
+    #[must_use]
+    pub fn new(client: ClientId, nodes: Vec<String>) -> WriteClient {
+        WriteClient {
+            http: HttpClient::new(),
+            client,
+            last_serial: 0,
+            nodes,
+            target: 0,
+            leader_hint: None,
+        }
+    }
+
+    /// The client's id.
+    #[must_use]
+    pub fn id(&self) -> ClientId {
+        self.client
+    }
+
+    /// Sends `command` with the next serial until a node applies it or
+    /// [`WRITE_DEADLINE`] passes.
+    pub async fn write(&mut self, command: Command) -> Result<Written, WriteError> {
+        self.last_serial = self.last_serial.saturating_add(1);
+        let req = WriteRequest {
+            client: self.client,
+            serial: self.last_serial,
+            command,
+        };
+        self.send(&req).await
+    }
+
+    /// Sends `req` (a new write, or a retry of one whose outcome was
+    /// lost) until a node applies it or [`WRITE_DEADLINE`] passes.
+    pub async fn send(&mut self, req: &WriteRequest) -> Result<Written, WriteError> {
+        if self.nodes.is_empty() {
+            return Err(WriteError::NoNodes);
+        }
+        let deadline = tokio::time::Instant::now() + WRITE_DEADLINE;
+        while tokio::time::Instant::now() < deadline {
+            let addr = match self.leader_hint.take() {
+                Some(addr) => addr,
+                None => match self.nodes.get(self.target) {
+                    Some(addr) => addr.clone(),
+                    None => {
+                        self.target = 0;
+                        continue;
+                    }
+                },
+            };
+            let timeout = WRITE_TIMEOUT + CONNECT_TIMEOUT;
+            match self
+                .http
+                .call::<_, WriteReply>(&addr, PATH_WRITE, req, timeout)
+                .await
+            {
+                Ok(WriteReply::Applied {
+                    result,
+                    log_index,
+                    leader_id,
+                }) => {
+                    if let Some(i) = self.nodes.iter().position(|a| *a == addr) {
+                        self.target = i;
+                    }
+                    return Ok(Written {
+                        result,
+                        log_index,
+                        leader_id,
+                        serial: req.serial,
+                    });
+                }
+                Ok(WriteReply::ForwardToLeader {
+                    leader_addr: Some(leader),
+                    ..
+                }) if leader != addr => self.leader_hint = Some(leader),
+                // No leader known, the node failed, or it is unreachable:
+                // ask the next node after a pause.
+                Ok(_) | Err(_) => {
+                    self.target = (self.target + 1) % self.nodes.len();
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+        Err(WriteError::Deadline)
+    }
+}
+
+/// The members map for `Raft::initialize`: node ids with their addresses.
+#[must_use]
+pub fn members(nodes: &[(NodeId, String)]) -> std::collections::BTreeMap<NodeId, BasicNode> {
+    nodes
+        .iter()
+        .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+        .collect()
+}
+
+/// The ids of `nodes`, for membership changes.
+#[must_use]
+pub fn member_ids(nodes: &[(NodeId, String)]) -> BTreeSet<NodeId> {
+    nodes.iter().map(|(id, _)| *id).collect()
+}
