@@ -8,8 +8,12 @@
 //! [`state_machine::StateMachineStore`], so every replica holds the same
 //! engine and produces the same numbered event stream.
 
+pub mod cluster;
 pub mod http;
+pub mod mem_log;
 pub mod redb_log;
+pub mod router;
+pub mod shard;
 pub mod state_machine;
 pub mod types;
 

@@ -48,7 +48,8 @@ pub enum ReplicaSnapshotError {
     Malformed,
     /// The engine inside refused to restore.
     Engine(SnapshotError),
-    /// The session table is unsorted or repeats a client.
+    /// The session table is unsorted, repeats a client or holds an empty
+    /// or overflowing record.
     Sessions,
     /// The snapshot's log id is not the one its metadata names.
     LogIdMismatch,
@@ -72,11 +73,23 @@ impl std::fmt::Display for ReplicaSnapshotError {
 
 impl std::error::Error for ReplicaSnapshotError {}
 
-/// A client's exactly-once record: its last applied serial and the reply.
+/// A client's exactly-once record: the replies to the client's commands
+/// of the last log entry that applied any, serials `first..first +
+/// replies.len()`. A client that batches several commands into one entry
+/// gets every one of them back on a retry of that entry; one command per
+/// entry keeps one reply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Session {
-    serial: u64,
-    reply: Reply,
+    /// Log index of the entry the replies come from.
+    entry: u64,
+    first: u64,
+    replies: Vec<Reply>,
+}
+
+impl Session {
+    fn last(&self) -> u64 {
+        self.first + (self.replies.len() as u64).saturating_sub(1)
+    }
 }
 
 /// The body of a replica snapshot (after magic and version).
@@ -86,6 +99,7 @@ struct SnapshotBody {
     membership: StoredMembership<NodeId, BasicNode>,
     last_now: Millis,
     events_total: u64,
+    executed: u64,
     /// Sorted by client id, so the bytes do not depend on hash order.
     sessions: Vec<(ClientId, Session)>,
     engine: Vec<u8>,
@@ -107,6 +121,9 @@ struct SmState {
     sessions: HashMap<ClientId, Session>,
     /// Events produced since the cluster's first entry.
     events_total: u64,
+    /// Client commands the engine ran (retries answered from the session
+    /// table are not counted).
+    executed: u64,
     /// The last `event_capacity` events; the first is number
     /// `events_total - events.len()`.
     events: VecDeque<Event>,
@@ -143,6 +160,7 @@ impl SmState {
             last_now: Millis(0),
             sessions: HashMap::new(),
             events_total: 0,
+            executed: 0,
             events: VecDeque::new(),
             event_capacity,
             scratch: Vec::new(),
@@ -174,18 +192,24 @@ impl SmState {
         }
     }
 
-    fn apply_command(&mut self, c: ClientCommand) -> CommandResult {
+    fn apply_command(&mut self, entry: u64, c: ClientCommand) -> CommandResult {
         if let Some(s) = self.sessions.get(&c.client) {
-            if c.serial == s.serial {
-                return Ok(s.reply.clone());
+            if c.serial < s.first {
+                return Err(Refused::StaleSerial { last: s.last() });
             }
-            if c.serial < s.serial {
-                return Err(Refused::StaleSerial { last: s.serial });
+            if c.serial <= s.last() {
+                let i = usize::try_from(c.serial - s.first).unwrap_or(usize::MAX);
+                return s
+                    .replies
+                    .get(i)
+                    .cloned()
+                    .ok_or(Refused::StaleSerial { last: s.last() });
             }
         }
         let now = self.clamp(c.now);
         let start = self.events_total;
         let outcome = self.engine.handle(now, c.command);
+        self.executed += 1;
         self.collect_events();
         let reply = Reply {
             outcome,
@@ -194,25 +218,35 @@ impl SmState {
                 end: self.events_total,
             },
         };
-        self.sessions.insert(
-            c.client,
-            Session {
-                serial: c.serial,
-                reply: reply.clone(),
-            },
-        );
+        match self.sessions.get_mut(&c.client) {
+            // The next serial of a client already served by this entry:
+            // keep the whole batch's replies.
+            Some(s) if s.entry == entry && c.serial == s.last() + 1 => {
+                s.replies.push(reply.clone());
+            }
+            _ => {
+                self.sessions.insert(
+                    c.client,
+                    Session {
+                        entry,
+                        first: c.serial,
+                        replies: vec![reply.clone()],
+                    },
+                );
+            }
+        }
         Ok(reply)
     }
 
-    fn apply_request(&mut self, request: Request) -> Response {
+    fn apply_request(&mut self, entry: u64, request: Request) -> Response {
         let start = self.events_total;
         let mut results = Vec::new();
         match request {
-            Request::Command(c) => results.push(self.apply_command(c)),
+            Request::Command(c) => results.push(self.apply_command(entry, c)),
             Request::Batch(commands) => {
                 results.reserve(commands.len());
                 for c in commands {
-                    results.push(self.apply_command(c));
+                    results.push(self.apply_command(entry, c));
                 }
             }
             Request::Tick { now } => {
@@ -243,6 +277,7 @@ impl SmState {
             membership: self.membership.clone(),
             last_now: self.last_now,
             events_total: self.events_total,
+            executed: self.executed,
             sessions,
             engine: self.engine.snapshot(),
         };
@@ -256,7 +291,10 @@ impl SmState {
         let mut sessions = HashMap::with_capacity(body.sessions.len());
         let mut previous: Option<ClientId> = None;
         for (client, session) in body.sessions {
-            if previous.is_some_and(|p| p >= client) {
+            if previous.is_some_and(|p| p >= client)
+                || session.replies.is_empty()
+                || session.first.checked_add(session.replies.len() as u64).is_none()
+            {
                 return Err(ReplicaSnapshotError::Sessions);
             }
             previous = Some(client);
@@ -268,6 +306,7 @@ impl SmState {
         self.last_now = body.last_now;
         self.sessions = sessions;
         self.events_total = body.events_total;
+        self.executed = body.executed;
         self.events.clear();
         Ok(())
     }
@@ -452,7 +491,14 @@ impl StateMachineStore {
     /// The client's last applied serial, if it has one.
     #[must_use]
     pub fn last_serial(&self, client: ClientId) -> Option<u64> {
-        self.lock().sessions.get(&client).map(|s| s.serial)
+        self.lock().sessions.get(&client).map(Session::last)
+    }
+
+    /// How many client commands the engine ran (retries answered from the
+    /// exactly-once table are not counted).
+    #[must_use]
+    pub fn executed(&self) -> u64 {
+        self.lock().executed
     }
 
     /// Number of events produced so far (the next event's number).
@@ -499,10 +545,11 @@ impl StateMachineStore {
         self.lock().install(body)
     }
 
-    /// Applies a request outside Raft (for comparisons in tests and
-    /// benches: the same code path as a replicated apply).
-    pub fn apply_direct(&self, request: Request) -> Response {
-        let response = self.lock().apply_request(request);
+    /// Applies a request outside Raft as if it were the log entry at
+    /// `index` (for comparisons in tests and benches: the same code path as
+    /// a replicated apply). Does not move the applied log id.
+    pub fn apply_direct(&self, index: u64, request: Request) -> Response {
+        let response = self.lock().apply_request(index, request);
         self.notify();
         response
     }
@@ -516,11 +563,12 @@ impl StateMachineStore {
         });
     }
 
-    fn persist_current(&self, data: &[u8]) -> Result<(), StorageError<NodeId>> {
-        if let Some(dir) = &self.shared.dir {
-            persist(dir, data).map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+    /// Writes the current snapshot to the directory, if there is one.
+    fn persist_current(&self, data: &[u8]) -> std::io::Result<()> {
+        match &self.shared.dir {
+            Some(dir) => persist(dir, data),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -542,7 +590,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             s.current = Some(stored.clone());
             stored
         };
-        store.persist_current(&stored.data)?;
+        store
+            .persist_current(&stored.data)
+            .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
         Ok(Snapshot {
             meta: stored.meta,
             snapshot: Box::new(Cursor::new(stored.data)),
@@ -578,7 +628,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 s.last_applied = Some(entry.log_id);
                 let response = match entry.payload {
                     EntryPayload::Blank => Response::default(),
-                    EntryPayload::Normal(request) => s.apply_request(request),
+                    EntryPayload::Normal(request) => s.apply_request(entry.log_id.index, request),
                     EntryPayload::Membership(m) => {
                         s.membership = StoredMembership::new(Some(entry.log_id), m);
                         Response::default()
@@ -629,6 +679,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         self.notify();
         self.persist_current(&data)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e)).into())
     }
 
     async fn get_current_snapshot(

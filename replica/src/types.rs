@@ -39,7 +39,8 @@ pub struct ClientCommand {
     /// Who sent it.
     pub client: ClientId,
     /// The client's number for it: a retry repeats it, a new command
-    /// increases it. Serial 0 is never used (a new client's last is 0).
+    /// takes the next one. A client has one entry in flight at a time (one
+    /// command, or a batch of consecutive serials in one entry).
     pub serial: u64,
     /// The leader's clock when it proposed the command. The state machine
     /// applies `max(now, the latest now applied)`, so time never goes back,
@@ -103,8 +104,9 @@ pub struct Reply {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Refused {
-    /// The serial is older than the client's last applied one: the command
-    /// was superseded (a late retry of an old write). Nothing was applied.
+    /// The serial is older than the replies the state machine keeps for
+    /// the client (those of its last applied entry): a late retry of a
+    /// superseded write. Nothing was applied.
     StaleSerial {
         /// The client's last applied serial.
         last: u64,
