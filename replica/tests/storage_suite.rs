@@ -8,6 +8,8 @@
 //! Each `Suite::test_all` builds a fresh store per case and drives every
 //! case on its own tokio runtime, so these tests are plain `#[test]`s.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
 use roomstate::Profile;
