@@ -22,7 +22,9 @@ use crate::mem_log::MemLogStore;
 use crate::router::{GroupId, Router};
 use crate::shard::group_of;
 use crate::state_machine::StateMachineStore;
-use crate::types::{ClientCommand, ClientId, CommandResult, NodeId, Raft, Reply, Request, Response};
+use crate::types::{
+    ClientCommand, ClientId, CommandResult, NodeId, Raft, Reply, Request, Response,
+};
 
 /// The replicated clock starts here (far from zero, like the simulator's).
 pub const CLOCK_START_MS: u64 = 1_000_000;
@@ -314,7 +316,9 @@ impl Cluster {
     pub async fn restart_member(&self, group: GroupId, node: NodeId) -> Result<(), ClusterError> {
         let (sm, log) = {
             let members = lock(&self.inner.members);
-            let m = members.get(&(group, node)).ok_or(ClusterError::NoSuchNode)?;
+            let m = members
+                .get(&(group, node))
+                .ok_or(ClusterError::NoSuchNode)?;
             if m.raft.is_some() {
                 return Ok(());
             }
@@ -498,6 +502,7 @@ impl Cluster {
         let mut replies = HashMap::new();
         let mut first_seen: Vec<(Millis, Command, bool)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let mut commands_in_log = 0u64;
         for entry in log.entries() {
             if entry.log_id.index > upto {
                 break;
@@ -514,6 +519,7 @@ impl Cluster {
                     Vec::new()
                 }
             };
+            commands_in_log += commands.len() as u64;
             for c in &commands {
                 if seen.insert((c.client, c.serial)) {
                     first_seen.push((c.now, c.command.clone(), false));
@@ -529,6 +535,7 @@ impl Cluster {
         Some(Replay {
             engine_snapshot: sm.engine_snapshot(),
             replies,
+            commands_in_log,
             first_seen,
         })
     }
@@ -555,6 +562,8 @@ pub struct Replay {
     pub engine_snapshot: Vec<u8>,
     /// The first reply to every `(client, serial)`.
     pub replies: HashMap<(ClientId, u64), Reply>,
+    /// Client commands in the log, copies from retries included.
+    pub commands_in_log: u64,
     /// Each `(client, serial)`'s first occurrence and every tick, in log
     /// order, as `(now, command, is_tick)`: applying exactly these to a
     /// bare engine must give the replicas' engine.

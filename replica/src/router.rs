@@ -159,10 +159,8 @@ impl Router {
     /// Splits the nodes into `sides`: nodes on different sides cannot
     /// talk; a node on no side talks to everyone. Replaces any partition.
     pub fn partition(&self, sides: &[&[NodeId]]) {
-        lock(&self.inner.faults).sides = sides
-            .iter()
-            .map(|s| s.iter().copied().collect())
-            .collect();
+        lock(&self.inner.faults).sides =
+            sides.iter().map(|s| s.iter().copied().collect()).collect();
     }
 
     /// Drops each message (request or response) with probability

@@ -266,11 +266,8 @@ impl SmState {
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut sessions: Vec<(ClientId, Session)> = self
-            .sessions
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
+        let mut sessions: Vec<(ClientId, Session)> =
+            self.sessions.iter().map(|(k, v)| (*k, v.clone())).collect();
         sessions.sort_unstable_by_key(|(k, _)| *k);
         let body = SnapshotBody {
             last_applied: self.last_applied,
@@ -293,7 +290,10 @@ impl SmState {
         for (client, session) in body.sessions {
             if previous.is_some_and(|p| p >= client)
                 || session.replies.is_empty()
-                || session.first.checked_add(session.replies.len() as u64).is_none()
+                || session
+                    .first
+                    .checked_add(session.replies.len() as u64)
+                    .is_none()
             {
                 return Err(ReplicaSnapshotError::Sessions);
             }
@@ -351,7 +351,10 @@ fn decode_body(bytes: &[u8]) -> Result<SnapshotBody, ReplicaSnapshotError> {
 
 fn snapshot_id(last: Option<LogId<NodeId>>, n: u64) -> String {
     match last {
-        Some(l) => format!("{}-{}-{}-{n}", l.leader_id.term, l.leader_id.node_id, l.index),
+        Some(l) => format!(
+            "{}-{}-{}-{n}",
+            l.leader_id.term, l.leader_id.node_id, l.index
+        ),
         None => format!("none-{n}"),
     }
 }
@@ -482,6 +485,15 @@ impl StateMachineStore {
         self.lock().engine.room(room).map_or(0, |r| r.seq())
     }
 
+    /// Whether `user` is present in `room` (false if no such room).
+    #[must_use]
+    pub fn is_present(&self, room: &str, user: &str) -> bool {
+        self.lock()
+            .engine
+            .room(room)
+            .is_some_and(|r| r.is_present(user))
+    }
+
     /// How many rooms the engine holds.
     #[must_use]
     pub fn room_count(&self) -> usize {
@@ -605,13 +617,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<
-        (
-            Option<LogId<NodeId>>,
-            StoredMembership<NodeId, BasicNode>,
-        ),
-        StorageError<NodeId>,
-    > {
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
         let s = self.lock();
         Ok((s.last_applied, s.membership.clone()))
     }
@@ -678,8 +685,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             });
         }
         self.notify();
-        self.persist_current(&data)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e)).into())
+        self.persist_current(&data).map_err(|e| {
+            StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e)).into()
+        })
     }
 
     async fn get_current_snapshot(
