@@ -1,0 +1,117 @@
+//! Partition: the leader cut off in a minority. Its writes fail or time
+//! out and none applies; the majority elects a leader and goes on; after
+//! the heal the old leader catches up.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use openraft::ServerState;
+use roomstate::{Actor, Command, Op, Profile, Success, Write};
+use roomstate_replica::cluster::{Cluster, ClusterConfig};
+
+fn set(key: &str) -> Command {
+    Command::Write(Write::new("r", Actor::Admin).op(Op::set(key, "v")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_in_a_minority_applies_nothing_and_catches_up_after_the_heal() {
+    let mut profile = Profile::tencent();
+    profile.limits.request_rate = None;
+    let cluster = Cluster::start(ClusterConfig::new(3, 1, profile))
+        .await
+        .unwrap();
+    let old = cluster
+        .wait_leader(0, None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut client = cluster.client(1);
+    client.attempt_timeout = Duration::from_millis(300);
+    let create = Command::CreateRoom {
+        room: "r".into(),
+        creator: "host".into(),
+    };
+    client.write(0, create).await.unwrap();
+    client.write(0, set("before")).await.unwrap();
+    cluster
+        .wait_converged(0, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let majority: Vec<u64> = (1..=3).filter(|n| *n != old).collect();
+    cluster.router().partition(&[&[old], &majority]);
+    let old_sm = cluster.state_machine(0, old).unwrap();
+    let applied_before = old_sm.last_applied();
+
+    // Writes sent to the cut-off leader: each fails or gets no answer.
+    let mut lost = cluster.client(2);
+    for i in 0..5 {
+        let attempt = lost.write_once(0, old, set(&format!("lost{i}")));
+        match tokio::time::timeout(Duration::from_millis(300), attempt).await {
+            Err(_elapsed) => {}
+            Ok(Err(_refused)) => {}
+            Ok(Ok(r)) => panic!("a minority leader acknowledged a write: {r:?}"),
+        }
+    }
+    assert_eq!(
+        old_sm.last_applied(),
+        applied_before,
+        "the minority applied"
+    );
+
+    // The majority elects a leader and goes on.
+    let new = cluster
+        .wait_leader(0, Some(old), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_ne!(new, old);
+    for i in 0..5 {
+        let reply = client.write(0, set(&format!("kept{i}"))).await.unwrap();
+        assert!(reply.outcome.is_ok());
+    }
+    assert_eq!(
+        old_sm.last_applied(),
+        applied_before,
+        "the minority applied"
+    );
+
+    // Heal: the old leader steps down and catches up.
+    cluster.router().heal();
+    let applied = cluster
+        .wait_converged(0, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let old_raft = cluster.raft(0, old).unwrap();
+    assert_ne!(old_raft.metrics().borrow().state, ServerState::Leader);
+    assert_eq!(old_sm.last_applied().map(|l| l.index), Some(applied));
+    let snapshot = old_sm.engine_snapshot();
+    for n in &majority {
+        let sm = cluster.state_machine(0, *n).unwrap();
+        assert_eq!(sm.engine_snapshot(), snapshot);
+    }
+
+    // Through the log: the majority's writes are there, the minority's not.
+    let read = client
+        .write(
+            0,
+            Command::Read {
+                room: "r".into(),
+                keys: None,
+            },
+        )
+        .await
+        .unwrap();
+    let Ok(Success::Read(report)) = read.outcome else {
+        panic!("read failed: {:?}", read.outcome);
+    };
+    let keys: Vec<&str> = report.attributes.iter().map(|a| &*a.key).collect();
+    assert_eq!(
+        keys,
+        ["before", "kept0", "kept1", "kept2", "kept3", "kept4"]
+    );
+    cluster.shutdown().await;
+}
