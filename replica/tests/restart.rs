@@ -5,7 +5,12 @@
 //! node as before the stop, the same answers to reads, and the same
 //! exactly-once table (a retried serial returns its first outcome).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,7 +67,7 @@ fn config(slot: &Slot, profile: &Profile) -> NodeConfig {
     NodeConfig {
         id: slot.id,
         dir: slot.dir.clone(),
-        profile: profile.clone(),
+        profile: *profile,
         raft,
     }
 }
