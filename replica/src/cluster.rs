@@ -23,7 +23,8 @@ use crate::router::{GroupId, Router};
 use crate::shard::group_of;
 use crate::state_machine::StateMachineStore;
 use crate::types::{
-    ClientCommand, ClientId, CommandResult, NodeId, Raft, Reply, Request, Response,
+    ClientCommand, ClientId, CommandResult, MoveDone, MoveError, MoveStep, NodeId, Raft, Refused,
+    Reply, Request, Response,
 };
 
 /// The replicated clock starts here (far from zero, like the simulator's).
@@ -119,6 +120,22 @@ pub enum ProposeError {
     Unknown,
 }
 
+/// Client id the room mover uses (move steps are idempotent and do not
+/// go through the session table).
+pub const MOVER_CLIENT: ClientId = u64::MAX;
+
+/// Why a room move failed. The room is served where it was, unless the
+/// error says otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MoveFailed {
+    /// A group refused a step.
+    Refused(MoveError),
+    /// A step got no answer in time. The room may be frozen in the source:
+    /// run the move again (every step is idempotent) or abort it.
+    Client(ClientError),
+}
+
 /// Why a client gave up on a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -148,6 +165,8 @@ struct Inner {
     members: Mutex<BTreeMap<(GroupId, NodeId), Member>>,
     base: Instant,
     skew: Mutex<HashMap<NodeId, i64>>,
+    /// Rooms moved away from their hashed group.
+    directory: Mutex<HashMap<String, GroupId>>,
 }
 
 /// The cluster handle. Cheap to clone; clones are the same cluster.
@@ -179,6 +198,7 @@ fn stamp(request: &mut Request, now: Millis) {
         Request::Command(c) => c.now = now,
         Request::Batch(cs) => cs.iter_mut().for_each(|c| c.now = now),
         Request::Tick { now: t } => *t = now,
+        Request::Move(_) => {}
     }
 }
 
@@ -195,6 +215,7 @@ impl Cluster {
                 members: Mutex::new(BTreeMap::new()),
                 base: Instant::now(),
                 skew: Mutex::new(HashMap::new()),
+                directory: Mutex::new(HashMap::new()),
                 cfg,
             }),
         };
@@ -518,6 +539,7 @@ impl Cluster {
                     first_seen.push((*now, Command::Tick, true));
                     Vec::new()
                 }
+                Request::Move(_) => Vec::new(),
             };
             commands_in_log += commands.len() as u64;
             for c in &commands {
@@ -540,6 +562,57 @@ impl Cluster {
         })
     }
 
+    /// The group that serves `room`: where it moved to, or where its id
+    /// hashes to.
+    #[must_use]
+    pub fn route(&self, room: &str) -> GroupId {
+        lock(&self.inner.directory)
+            .get(room)
+            .copied()
+            .unwrap_or_else(|| group_of(room, self.inner.cfg.groups))
+    }
+
+    fn set_route(&self, room: &str, group: GroupId) {
+        lock(&self.inner.directory).insert(room.to_owned(), group);
+    }
+
+    /// Moves `room` to group `to`: freeze it in its group (its commands
+    /// are refused with `Frozen` from then on), restore its snapshot in
+    /// `to`, delete it from the source (its commands are refused with
+    /// `Moved { to }` from then on), and route it to `to`. If `to` refuses
+    /// the snapshot, the move is aborted and the source serves the room
+    /// again. See the crate README for why this is safe.
+    pub async fn move_room(&self, room: &str, to: GroupId) -> Result<(), MoveFailed> {
+        let from = self.route(room);
+        if from == to {
+            return Ok(());
+        }
+        let mut mover = self.client(MOVER_CLIENT);
+        let freeze = MoveStep::Freeze {
+            room: room.into(),
+            to,
+        };
+        let bytes = match mover.step(from, freeze).await? {
+            MoveDone::Frozen(bytes) => bytes,
+            _ => return Err(MoveFailed::Refused(MoveError::NotFrozen)),
+        };
+        let restore = MoveStep::Restore {
+            room: room.into(),
+            bytes,
+        };
+        if let Err(e) = mover.step(to, restore).await {
+            mover
+                .step(from, MoveStep::Abort { room: room.into() })
+                .await?;
+            return Err(e);
+        }
+        mover
+            .step(from, MoveStep::Finish { room: room.into() })
+            .await?;
+        self.set_route(room, to);
+        Ok(())
+    }
+
     /// A client with id `id`.
     #[must_use]
     pub fn client(&self, id: ClientId) -> Client {
@@ -551,6 +624,7 @@ impl Cluster {
             attempt_timeout: Duration::from_millis(1500),
             deadline: Duration::from_secs(20),
             attempts: 0,
+            frozen: 0,
             rr: id,
         }
     }
@@ -610,6 +684,8 @@ pub struct Client {
     pub deadline: Duration,
     /// Attempts made so far, over all commands (retries included).
     pub attempts: u64,
+    /// Answers `Frozen` received (a room of ours was being moved).
+    pub frozen: u64,
     rr: u64,
 }
 
@@ -634,10 +710,44 @@ impl Client {
         first_result(response)
     }
 
-    /// Writes a command about `room` to the group its id hashes to.
+    /// Writes a command about `room` to the group that serves it (see
+    /// [`Cluster::route`]). While the room is being moved the command is
+    /// retried with the same serial; once it has moved, it follows it.
     pub async fn room(&mut self, room: &str, command: Command) -> Result<Reply, ClientError> {
-        let group = group_of(room, self.cluster.inner.cfg.groups);
-        self.write(group, command).await
+        let serial = self.take_serials(1);
+        let request = Request::Command(self.command(serial, command));
+        let until = Instant::now() + self.deadline;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let group = self.cluster.route(room);
+            let response = self.submit(group, request.clone()).await?;
+            match response.results.into_iter().next() {
+                Some(Ok(reply)) => return Ok(reply),
+                Some(Err(Refused::Moved { to })) => self.cluster.set_route(room, to),
+                Some(Err(Refused::Frozen)) => {
+                    self.frozen += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Some(Err(_)) | None => return Err(ClientError::MissingResult),
+            }
+            if Instant::now() >= until {
+                return Err(ClientError::Timeout { attempts });
+            }
+        }
+    }
+
+    /// Runs one move step in `group` until it answers.
+    async fn step(&mut self, group: GroupId, step: MoveStep) -> Result<MoveDone, MoveFailed> {
+        let response = self
+            .submit(group, Request::Move(step))
+            .await
+            .map_err(MoveFailed::Client)?;
+        match response.step {
+            Some(Ok(done)) => Ok(done),
+            Some(Err(e)) => Err(MoveFailed::Refused(e)),
+            None => Err(MoveFailed::Client(ClientError::MissingResult)),
+        }
     }
 
     /// Writes `commands` to `group` as one log entry (consecutive

@@ -19,6 +19,6 @@ pub mod types;
 
 pub use state_machine::{ReplicaSnapshotError, StateMachineStore};
 pub use types::{
-    ClientCommand, ClientId, CommandResult, EventSpan, NodeId, Raft, Refused, Reply, Request,
-    Response, TypeConfig,
+    ClientCommand, ClientId, CommandResult, EventSpan, GroupId, MoveDone, MoveError, MoveStep,
+    NodeId, Raft, Refused, Reply, Request, Response, TypeConfig,
 };

@@ -22,8 +22,7 @@ use openraft::BasicNode;
 
 use crate::types::{NodeId, Raft, TypeConfig};
 
-/// Which Raft group (shard) a `Raft` serves; 0 when there is one group.
-pub type GroupId = u32;
+pub use crate::types::GroupId;
 
 /// How long openraft waits before retrying an unreachable node.
 pub const BACKOFF: Duration = Duration::from_millis(20);

@@ -6,7 +6,7 @@
 //! the few methods of [`StateMachineStore`], so an engine API change is a
 //! small edit here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs;
 use std::io::{Cursor, Write as _};
 use std::path::{Path, PathBuf};
@@ -17,13 +17,13 @@ use openraft::{
     AnyError, BasicNode, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
     StorageError, StorageIOError, StoredMembership,
 };
-use roomstate::{Command, Engine, Event, Millis, Profile, SnapshotError};
+use roomstate::{Command, Engine, Event, Millis, Profile, SnapshotError, Str};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::types::{
-    ClientCommand, ClientId, CommandResult, EventSpan, NodeId, Refused, Reply, Request, Response,
-    TypeConfig,
+    ClientCommand, ClientId, CommandResult, EventSpan, GroupId, MoveDone, MoveError, MoveStep,
+    NodeId, Refused, Reply, Request, Response, TypeConfig,
 };
 
 /// First bytes of a replica snapshot.
@@ -102,7 +102,43 @@ struct SnapshotBody {
     executed: u64,
     /// Sorted by client id, so the bytes do not depend on hash order.
     sessions: Vec<(ClientId, Session)>,
+    /// Rooms moving out or moved out, sorted by id.
+    moves: Vec<(Str, Outbound)>,
+    /// Rooms moved in and not moved out again, sorted.
+    moved_in: Vec<Str>,
     engine: Vec<u8>,
+}
+
+/// A room moving out of this group, or moved out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Outbound {
+    to: GroupId,
+    finished: bool,
+}
+
+/// The room a command is about, if any. A command kind added to the
+/// engine later must be added here, or a frozen room would apply it.
+fn command_room(command: &Command) -> Option<&Str> {
+    match command {
+        Command::CreateRoom { room, .. }
+        | Command::DestroyRoom { room }
+        | Command::Join { room, .. }
+        | Command::Leave { room, .. }
+        | Command::Disconnect { room, .. }
+        | Command::Exit { room, .. }
+        | Command::SetRole { room, .. }
+        | Command::Read { room, .. }
+        | Command::QueueInit { room, .. }
+        | Command::QueueDrop { room, .. }
+        | Command::QueueOffer { room, .. }
+        | Command::QueueBatchOffer { room, .. }
+        | Command::QueueBatchUpdate { room, .. }
+        | Command::QueueList { room, .. }
+        | Command::QueuePoll { room, .. }
+        | Command::QueueMultiGet { room, .. } => Some(room),
+        Command::Write(w) => Some(&w.room),
+        _ => None,
+    }
 }
 
 /// A snapshot kept as the current one.
@@ -124,6 +160,8 @@ struct SmState {
     /// Client commands the engine ran (retries answered from the session
     /// table are not counted).
     executed: u64,
+    moves: BTreeMap<Str, Outbound>,
+    moved_in: BTreeSet<Str>,
     /// The last `event_capacity` events; the first is number
     /// `events_total - events.len()`.
     events: VecDeque<Event>,
@@ -161,6 +199,8 @@ impl SmState {
             sessions: HashMap::new(),
             events_total: 0,
             executed: 0,
+            moves: BTreeMap::new(),
+            moved_in: BTreeSet::new(),
             events: VecDeque::new(),
             event_capacity,
             scratch: Vec::new(),
@@ -179,8 +219,18 @@ impl SmState {
 
     /// Moves the engine's new events into the numbered stream.
     fn collect_events(&mut self) {
-        self.engine.drain_events(&mut self.scratch);
-        for event in self.scratch.drain(..) {
+        self.collect_events_except(None);
+    }
+
+    /// Numbers the engine's new events into the stream, leaving out those
+    /// of room `except`.
+    fn collect_events_except(&mut self, except: Option<&str>) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.engine.drain_events(&mut scratch);
+        for event in scratch.drain(..) {
+            if except.is_some_and(|r| *event.room == *r) {
+                continue;
+            }
             self.events_total += 1;
             if self.event_capacity == 0 {
                 continue;
@@ -190,6 +240,7 @@ impl SmState {
             }
             self.events.push_back(event);
         }
+        self.scratch = scratch;
     }
 
     fn apply_command(&mut self, entry: u64, c: ClientCommand) -> CommandResult {
@@ -205,6 +256,15 @@ impl SmState {
                     .cloned()
                     .ok_or(Refused::StaleSerial { last: s.last() });
             }
+        }
+        // After the session check: a command applied before the freeze
+        // still gets its reply on a retry.
+        if let Some(m) = command_room(&c.command).and_then(|r| self.moves.get(r)) {
+            return Err(if m.finished {
+                Refused::Moved { to: m.to }
+            } else {
+                Refused::Frozen
+            });
         }
         let now = self.clamp(c.now);
         let start = self.events_total;
@@ -241,6 +301,7 @@ impl SmState {
     fn apply_request(&mut self, entry: u64, request: Request) -> Response {
         let start = self.events_total;
         let mut results = Vec::new();
+        let mut step = None;
         match request {
             Request::Command(c) => results.push(self.apply_command(entry, c)),
             Request::Batch(commands) => {
@@ -255,12 +316,80 @@ impl SmState {
                 let _ = self.engine.handle(now, Command::Tick);
                 self.collect_events();
             }
+            Request::Move(m) => step = Some(self.apply_move(m)),
         }
         Response {
             results,
             events: EventSpan {
                 start,
                 end: self.events_total,
+            },
+            step,
+        }
+    }
+
+    fn apply_move(&mut self, step: MoveStep) -> Result<MoveDone, MoveError> {
+        match step {
+            MoveStep::Freeze { room, to } => match self.moves.get(&room) {
+                Some(m) if m.to == to && !m.finished => self
+                    .engine
+                    .snapshot_room(&room)
+                    .map(MoveDone::Frozen)
+                    .ok_or(MoveError::NoSuchRoom),
+                Some(_) => Err(MoveError::OtherMove),
+                None => {
+                    let bytes = self
+                        .engine
+                        .snapshot_room(&room)
+                        .ok_or(MoveError::NoSuchRoom)?;
+                    self.moved_in.remove(&room);
+                    self.moves.insert(
+                        room,
+                        Outbound {
+                            to,
+                            finished: false,
+                        },
+                    );
+                    Ok(MoveDone::Frozen(bytes))
+                }
+            },
+            MoveStep::Restore { room, bytes } => {
+                if self.moved_in.contains(&room) && self.engine.room(&room).is_some() {
+                    return Ok(MoveDone::Restored);
+                }
+                if self.moves.contains_key(&room) {
+                    // The room moved out of here before; it may come back
+                    // only as a new room id.
+                    return Err(MoveError::OtherMove);
+                }
+                self.engine.restore_room(&bytes).map_err(MoveError::from)?;
+                // Deadlines already past expire at once, with their events.
+                self.collect_events();
+                self.moved_in.insert(room);
+                Ok(MoveDone::Restored)
+            }
+            MoveStep::Finish { room } => match self.moves.get_mut(&room) {
+                Some(m) if m.finished => Ok(MoveDone::Finished),
+                Some(m) => {
+                    m.finished = true;
+                    let now = self.last_now;
+                    let destroy = Command::DestroyRoom { room: room.clone() };
+                    let _ = self.engine.handle(now, destroy);
+                    // The room lives on in the target: its listeners must
+                    // not see it destroyed. Expiries due at `now` in other
+                    // rooms come out as usual.
+                    self.collect_events_except(Some(&room));
+                    Ok(MoveDone::Finished)
+                }
+                None => Err(MoveError::NotFrozen),
+            },
+            MoveStep::Abort { room } => match self.moves.get(&room) {
+                Some(m) if m.finished => Err(MoveError::NotFrozen),
+                Some(_) => {
+                    self.moves.remove(&room);
+                    Ok(MoveDone::Aborted)
+                }
+                None => Ok(MoveDone::Aborted),
             },
         }
     }
@@ -276,6 +405,8 @@ impl SmState {
             events_total: self.events_total,
             executed: self.executed,
             sessions,
+            moves: self.moves.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            moved_in: self.moved_in.iter().cloned().collect(),
             engine: self.engine.snapshot(),
         };
         encode_body(&body)
@@ -300,7 +431,11 @@ impl SmState {
             previous = Some(client);
             sessions.insert(client, session);
         }
+        let moves: BTreeMap<Str, Outbound> = body.moves.into_iter().collect();
+        let moved_in: BTreeSet<Str> = body.moved_in.into_iter().collect();
         self.engine = engine;
+        self.moves = moves;
+        self.moved_in = moved_in;
         self.last_applied = body.last_applied;
         self.membership = body.membership;
         self.last_now = body.last_now;

@@ -8,7 +8,7 @@
 
 use std::io::Cursor;
 
-use roomstate::{Command, Millis, Outcome};
+use roomstate::{Command, Millis, Outcome, SnapshotError, Str};
 use serde::{Deserialize, Serialize};
 
 /// A client's identity for exactly-once delivery. Each client numbers its
@@ -17,6 +17,9 @@ pub type ClientId = u64;
 
 /// Raft node id.
 pub type NodeId = u64;
+
+/// Which Raft group (shard) a `Raft` serves; 0 when there is one group.
+pub type GroupId = u32;
 
 openraft::declare_raft_types!(
     /// The openraft types of a replicated roomstate engine.
@@ -64,6 +67,87 @@ pub enum Request {
         /// The leader's clock, clamped like a command's.
         now: Millis,
     },
+    /// A step of moving a room to another group (see [`MoveStep`]).
+    Move(MoveStep),
+}
+
+/// The steps of moving a room from this group (the source) to another
+/// (the target): `Freeze` and then `Finish` in the source, `Restore` in
+/// the target between them, or `Abort` in the source instead of `Finish`.
+/// Every step is idempotent, so the mover simply retries it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MoveStep {
+    /// Source: stop applying commands for `room` (they are refused with
+    /// [`Refused::Frozen`]) and return its snapshot. Freezing a frozen
+    /// room returns the same snapshot again.
+    Freeze {
+        /// The room.
+        room: Str,
+        /// The group it moves to.
+        to: GroupId,
+    },
+    /// Target: add the room from the source's snapshot.
+    Restore {
+        /// The room.
+        room: Str,
+        /// `Engine::snapshot_room` bytes from the source's freeze.
+        bytes: Vec<u8>,
+    },
+    /// Source: delete the frozen room (without a `RoomDestroyed` event:
+    /// the room lives on in the target) and from then on refuse its
+    /// commands with [`Refused::Moved`].
+    Finish {
+        /// The room.
+        room: Str,
+    },
+    /// Source: give up a move that did not finish; the room is served
+    /// again.
+    Abort {
+        /// The room.
+        room: Str,
+    },
+}
+
+/// What a move step did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MoveDone {
+    /// The room is frozen; here is its snapshot.
+    Frozen(Vec<u8>),
+    /// The target holds the room.
+    Restored,
+    /// The source deleted the room; its commands now go to the target.
+    Finished,
+    /// The move was given up; the source serves the room.
+    Aborted,
+}
+
+/// Why a move step did nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MoveError {
+    /// Freeze: no such room in the source.
+    NoSuchRoom,
+    /// Freeze: the room is frozen for (or moved to) another group.
+    OtherMove,
+    /// Finish or abort: the room is not frozen here (finish), or has
+    /// finished moving already (abort).
+    NotFrozen,
+    /// Restore: a room with that id exists in the target.
+    RoomExists,
+    /// Restore: the snapshot's profile is not the target's.
+    ProfileMismatch,
+    /// Restore: the bytes are not a valid room snapshot.
+    BadSnapshot,
+}
+
+impl From<SnapshotError> for MoveError {
+    fn from(e: SnapshotError) -> MoveError {
+        match e {
+            SnapshotError::RoomExists => MoveError::RoomExists,
+            SnapshotError::ProfileMismatch => MoveError::ProfileMismatch,
+            _ => MoveError::BadSnapshot,
+        }
+    }
 }
 
 /// A span of a replica's event stream: the events numbered
@@ -111,6 +195,15 @@ pub enum Refused {
         /// The client's last applied serial.
         last: u64,
     },
+    /// The command's room is being moved to another group: retry later,
+    /// here, with the same serial.
+    Frozen,
+    /// The command's room has moved to group `to`: send it there (with
+    /// the same serial; this group never applies it).
+    Moved {
+        /// The room's group now.
+        to: GroupId,
+    },
 }
 
 /// One command's result: the reply (the first one, for a retried serial),
@@ -125,4 +218,6 @@ pub struct Response {
     pub results: Vec<CommandResult>,
     /// The events the whole entry produced.
     pub events: EventSpan,
+    /// What a [`Request::Move`] step did; `None` for other entries.
+    pub step: Option<Result<MoveDone, MoveError>>,
 }

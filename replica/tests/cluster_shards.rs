@@ -142,3 +142,186 @@ async fn rooms_land_where_the_hash_says_and_one_groups_failover_leaves_the_other
     println!("shards: rooms per group {per_group:?}, leaders {leaders:?}, group 0 -> {new0}");
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_moves_between_groups_under_writes_without_losing_or_repeating_one() {
+    let mut profile = Profile::tencent();
+    profile.limits.request_rate = None;
+    let cluster = Cluster::start(ClusterConfig::new(3, GROUPS, profile))
+        .await
+        .unwrap();
+    for g in 0..GROUPS {
+        cluster
+            .wait_leader(g, None, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    let id = "moving";
+    let from = group_of(id, GROUPS);
+    let to = (from + 1) % GROUPS;
+    let mut admin = cluster.client(100);
+    let create = Command::CreateRoom {
+        room: id.into(),
+        creator: "host".into(),
+    };
+    admin.room(id, create).await.unwrap();
+
+    // Writers keep writing while the room moves.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for w in 0..3u64 {
+        let mut client = cluster.client(w + 1);
+        client.attempt_timeout = Duration::from_millis(400);
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = 0u64;
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 20 {
+                let cmd = Command::Write(
+                    Write::new(id, Actor::Admin).op(Op::set(format!("w{w}"), format!("{i}"))),
+                );
+                let reply = client.room(id, cmd).await.unwrap();
+                assert!(reply.outcome.is_ok(), "{:?}", reply.outcome);
+                acked += 1;
+                i += 1;
+                if i >= 200 {
+                    break;
+                }
+            }
+            (w, acked, i - 1, client.frozen)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    cluster.move_room(id, to).await.unwrap();
+    assert_eq!(cluster.route(id), to);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    let mut last = Vec::new();
+    let mut frozen = 0;
+    for t in tasks {
+        let (w, acked, last_i, f) = t.await.unwrap();
+        total += acked;
+        last.push((w, last_i));
+        frozen += f;
+    }
+    cluster
+        .wait_converged(from, Duration::from_secs(10))
+        .await
+        .unwrap();
+    cluster
+        .wait_converged(to, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // The room is gone from the source everywhere and whole in the target:
+    // one sequence number per acknowledged write, after the creation.
+    for n in 1..=3 {
+        assert_eq!(cluster.state_machine(from, n).unwrap().room_seq(id), 0);
+        assert_eq!(
+            cluster.state_machine(to, n).unwrap().room_seq(id),
+            1 + total
+        );
+    }
+    let target = cluster
+        .state_machine(to, 1)
+        .unwrap()
+        .room_snapshot(id)
+        .unwrap();
+    for n in 2..=3 {
+        assert_eq!(
+            cluster
+                .state_machine(to, n)
+                .unwrap()
+                .room_snapshot(id)
+                .unwrap(),
+            target
+        );
+    }
+    // Each writer's last acknowledged value is the one the room holds.
+    let read = admin
+        .room(
+            id,
+            Command::Read {
+                room: id.into(),
+                keys: None,
+            },
+        )
+        .await
+        .unwrap();
+    let Ok(roomstate::Success::Read(report)) = read.outcome else {
+        panic!("read failed: {:?}", read.outcome);
+    };
+    for (w, last_i) in last {
+        let a = report
+            .attributes
+            .iter()
+            .find(|a| *a.key == *format!("w{w}"))
+            .unwrap();
+        assert_eq!(*a.value, *format!("{last_i}"));
+    }
+    // The source's listeners never saw the room destroyed.
+    let events = cluster.state_machine(from, 1).unwrap().events_since(0);
+    assert!(events.iter().all(|(_, e)| !e
+        .changes
+        .iter()
+        .any(|c| matches!(c, roomstate::Change::RoomDestroyed))));
+    // The source refuses the room's commands with where it went, even a
+    // create of the same id.
+    let leader = cluster
+        .wait_leader(from, None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let again = roomstate_replica::Request::Command(roomstate_replica::ClientCommand {
+        client: 500,
+        serial: 1,
+        now: roomstate::Millis(0),
+        command: Command::CreateRoom {
+            room: id.into(),
+            creator: "x".into(),
+        },
+    });
+    let refused = cluster.propose(from, leader, again).await.unwrap();
+    assert_eq!(
+        refused.results[0],
+        Err(roomstate_replica::Refused::Moved { to })
+    );
+    println!("move: {total} writes acknowledged around the move, {frozen} frozen answers");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_the_target_refuses_is_aborted_and_the_source_serves_again() {
+    let mut profile = Profile::tencent();
+    profile.limits.request_rate = None;
+    let cluster = Cluster::start(ClusterConfig::new(3, GROUPS, profile))
+        .await
+        .unwrap();
+    let id = "twice";
+    let from = group_of(id, GROUPS);
+    let to = (from + 1) % GROUPS;
+    let mut client = cluster.client(1);
+    let create = |creator: &str| Command::CreateRoom {
+        room: id.into(),
+        creator: creator.into(),
+    };
+    client.room(id, create("a")).await.unwrap();
+    // The target already holds a room with that id (created behind the
+    // router's back).
+    client.write(to, create("b")).await.unwrap();
+    let failed = cluster.move_room(id, to).await;
+    assert_eq!(
+        failed,
+        Err(roomstate_replica::cluster::MoveFailed::Refused(
+            roomstate_replica::MoveError::RoomExists
+        ))
+    );
+    assert_eq!(cluster.route(id), from);
+    let reply = client.room(id, write(id, "after")).await.unwrap();
+    assert!(reply.outcome.is_ok());
+    let leader = cluster
+        .wait_leader(from, None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(cluster.state_machine(from, leader).unwrap().room_seq(id), 2);
+    cluster.shutdown().await;
+}
