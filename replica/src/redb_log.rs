@@ -47,6 +47,10 @@ const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// Small records by name: [`KEY_VOTE`], [`KEY_COMMITTED`], [`KEY_PURGED`].
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
+/// redb's page cache per log (its default is 1 GiB). Raft reads mostly
+/// the tail of the log, which recent writes keep cached.
+pub const CACHE_BYTES: usize = 16 << 20;
+
 /// The last saved vote.
 const KEY_VOTE: &str = "vote";
 /// The last saved committed log id.
@@ -83,7 +87,10 @@ impl<C: RaftTypeConfig> RedbLogStore<C> {
     /// does not exist. A file that is not a redb database, or one whose
     /// tables cannot be opened, is an error.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError<C::NodeId>> {
-        let db = Database::create(path.as_ref()).map_err(|e| store_err(ErrorVerb::Read, e))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path.as_ref())
+            .map_err(|e| store_err(ErrorVerb::Read, e))?;
         // Create both tables up front so that readers never meet a missing
         // table.
         let txn = db
