@@ -1,18 +1,21 @@
 //! Three replicated nodes in three processes on loopback HTTP: form the
-//! cluster, write through the leader, kill the leader, write again.
+//! cluster, write through the leader, kill the leader, write again, then
+//! restart the killed node from its files and watch it catch up.
 //!
 //! Run with `cargo run -p roomstate-replica --example three_nodes`.
 //!
 //! Without arguments this is the driver: it starts itself three times with
 //! `--node N --dir D` (each node binds 127.0.0.1:0 and prints its
 //! address), tells node 1 to initialize the cluster of all three, then
-//! acts as a client. A node exits when its stdin closes, so no node
-//! outlives the driver; the driver also kills any node left in a drop
-//! guard. It exits 0 only if every check held.
+//! acts as a client. A node reads commands from its stdin (`init ...`,
+//! `status`) and exits when stdin closes, so no node outlives the driver;
+//! the driver also kills any node still running in a drop guard. It exits
+//! 0 only if every check held.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command as Process, ExitCode, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,16 +25,20 @@ use roomstate_replica::http::{
 };
 use roomstate_replica::NodeId;
 
-/// How long the driver waits for a node to print its address.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the driver waits for a node to start or answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the driver waits for a restarted node to catch up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the driver waits for a node to exit after its stdin closed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const USAGE: &str = "usage: three_nodes [--node N --dir DIR [--port P]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("--node") => node_main(&args),
-        _ => driver_main(),
+        None => driver_main(),
+        Some(_) => Err(USAGE.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,15 +52,19 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------
 // A node process
 
-/// `--node N --dir D`: run node N on its files in D until stdin closes.
+/// `--node N --dir D [--port P]`: run node N on its files in D, on port P
+/// (a restarted node must keep the address its peers know) or a fresh one,
+/// until stdin closes.
 fn node_main(args: &[String]) -> Result<(), String> {
-    let id: NodeId = args
-        .get(2)
-        .and_then(|s| s.parse().ok())
-        .ok_or("usage: three_nodes --node N --dir DIR")?;
+    let id: NodeId = args.get(2).and_then(|s| s.parse().ok()).ok_or(USAGE)?;
     let dir = match (args.get(3).map(String::as_str), args.get(4)) {
         (Some("--dir"), Some(d)) => PathBuf::from(d),
-        _ => return Err("usage: three_nodes --node N --dir DIR".into()),
+        _ => return Err(USAGE.into()),
+    };
+    let port: u16 = match (args.get(5).map(String::as_str), args.get(6)) {
+        (Some("--port"), Some(p)) => p.parse().map_err(|_| USAGE)?,
+        (None, None) => 0,
+        _ => return Err(USAGE.into()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -61,7 +72,7 @@ fn node_main(args: &[String]) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| e.to_string())?;
         let cfg = NodeConfig {
@@ -73,8 +84,7 @@ fn node_main(args: &[String]) -> Result<(), String> {
         let node = HttpNode::start(cfg, listener, Arc::new(wall_clock))
             .await
             .map_err(|e| e.to_string())?;
-        println!("listening {}", node.addr());
-        flush();
+        say(&format!("listening {}", node.addr()));
 
         // Lines from the driver; the channel closes when stdin does.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -89,10 +99,14 @@ fn node_main(args: &[String]) -> Result<(), String> {
             if let Some(list) = line.strip_prefix("init ") {
                 let members = parse_members(list)?;
                 match node.initialize(&members).await {
-                    Ok(()) => println!("initialized a cluster of {} nodes", members.len()),
-                    Err(e) => println!("initialize failed: {e}"),
+                    Ok(()) => say(&format!("initialized {} nodes", members.len())),
+                    Err(e) => say(&format!("initialize failed: {e}")),
                 }
-                flush();
+            } else if line == "status" {
+                let sm = node.state_machine();
+                let applied = sm.last_applied().map_or(0, |l| l.index);
+                let engine = fnv1a(&sm.engine_snapshot());
+                say(&format!("status applied={applied} engine={engine:016x}"));
             }
         }
         node.stop().await;
@@ -111,19 +125,31 @@ fn parse_members(list: &str) -> Result<Vec<(NodeId, String)>, String> {
         .collect()
 }
 
-fn flush() {
-    let _ = std::io::stdout().flush();
+/// One line to the driver.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// FNV-1a: a fingerprint of the engine snapshot that is the same in every
+/// process (std's hashers make no such promise).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 // ---------------------------------------------------------------------------
 // The driver
 
-/// One node process.
+/// One node process and its output lines.
 struct NodeProcess {
     id: NodeId,
     addr: String,
     child: Child,
     stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
 }
 
 /// Kills the node if it is still running when dropped, so that no process
@@ -133,6 +159,85 @@ impl Drop for NodeProcess {
         self.stdin = None;
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl NodeProcess {
+    /// Starts `--node id` on `dir` (on `port` if given) and waits for its
+    /// address.
+    fn spawn(id: NodeId, dir: &Path, port: Option<u16>) -> Result<NodeProcess, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut process = Process::new(exe);
+        process
+            .arg("--node")
+            .arg(id.to_string())
+            .arg("--dir")
+            .arg(dir);
+        if let Some(port) = port {
+            process.arg("--port").arg(port.to_string());
+        }
+        let mut child = process
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start node {id}: {e}"))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // From here on, dropping `node` kills the process.
+        let mut node = NodeProcess {
+            id,
+            addr: String::new(),
+            child,
+            stdin,
+            lines,
+        };
+        let first = node.answer("listening ")?;
+        node.addr = first;
+        Ok(node)
+    }
+
+    /// Sends one line to the node.
+    fn tell(&mut self, line: &str) -> Result<(), String> {
+        let id = self.id;
+        let stdin = self.stdin.as_mut().ok_or(format!("node {id} is stopped"))?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("node {id}: {e}"))
+    }
+
+    /// The rest of the node's next line that starts with `prefix`.
+    fn answer(&mut self, prefix: &str) -> Result<String, String> {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => match line.strip_prefix(prefix) {
+                    Some(rest) => return Ok(rest.to_string()),
+                    None => println!("    [node {}] {line}", self.id),
+                },
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("node {} did not say {prefix:?}", self.id))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("node {} exited", self.id))
+                }
+            }
+        }
+    }
+
+    /// The node's last applied index and engine fingerprint.
+    fn status(&mut self) -> Result<String, String> {
+        self.tell("status")?;
+        self.answer("status ")
     }
 }
 
@@ -146,60 +251,37 @@ impl Nodes {
             .find(|n| n.id == id)
             .ok_or(format!("no node {id}"))
     }
-}
 
-/// Starts `--node id` on `dir` and waits for its address. The node's other
-/// output lines are echoed with its id.
-fn spawn_node(id: NodeId, dir: &Path) -> Result<NodeProcess, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Process::new(exe)
-        .arg("--node")
-        .arg(id.to_string())
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start node {id}: {e}"))?;
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
+    /// Waits until every node reports the same status; returns it.
+    fn agree(&mut self) -> Result<String, String> {
+        let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+        loop {
+            let statuses = self
+                .0
+                .iter_mut()
+                .map(NodeProcess::status)
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(first) = statuses.first() {
+                if statuses.iter().all(|s| s == first) {
+                    return Ok(first.clone());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("nodes disagree: {statuses:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        for line in lines.map_while(Result::ok) {
-            println!("    [node {id}] {line}");
-        }
-    });
-    // From here on, dropping `node` kills the process.
-    let mut node = NodeProcess {
-        id,
-        addr: String::new(),
-        child,
-        stdin,
-    };
-    let first = rx
-        .recv_timeout(START_TIMEOUT)
-        .map_err(|_| format!("node {id} did not start"))?;
-    let addr = first
-        .strip_prefix("listening ")
-        .ok_or(format!("node {id} said {first:?}"))?
-        .to_string();
-    node.addr = addr;
-    Ok(node)
+    }
 }
 
 fn driver_main() -> Result<(), String> {
     let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = |id: NodeId| root.path().join(format!("node{id}"));
     let mut nodes = Nodes(Vec::new());
 
     println!("step 1: start three node processes on loopback");
     for id in 1..=3 {
-        let dir = root.path().join(format!("node{id}"));
-        let node = spawn_node(id, &dir)?;
+        let node = NodeProcess::spawn(id, &dir(id), None)?;
         println!(
             "  node {id}: pid {} listening on {}",
             node.child.id(),
@@ -214,12 +296,9 @@ fn driver_main() -> Result<(), String> {
         .iter()
         .map(|n| format!("{}={}", n.id, n.addr))
         .collect();
-    let init = format!("init {}\n", members.join(" "));
-    let stdin = nodes.get(1)?.stdin.as_mut().ok_or("node 1 has no stdin")?;
-    stdin
-        .write_all(init.as_bytes())
-        .and_then(|()| stdin.flush())
-        .map_err(|e| e.to_string())?;
+    let node1 = nodes.get(1)?;
+    node1.tell(&format!("init {}", members.join(" ")))?;
+    println!("  node 1 initialized {}", node1.answer("initialized ")?);
 
     let addrs: Vec<String> = nodes.0.iter().map(|n| n.addr.clone()).collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -257,10 +336,14 @@ fn driver_main() -> Result<(), String> {
         leader = w.leader_id;
     }
 
-    println!("step 4: kill the leader, node {leader}");
+    println!("step 4: kill the leader, node {leader} (SIGKILL)");
     let killed = nodes.get(leader)?;
     let pid = killed.child.id();
-    killed.stdin = None;
+    let port = killed
+        .addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .ok_or("leader address has no port")?;
     killed.child.kill().map_err(|e| e.to_string())?;
     killed.child.wait().map_err(|e| e.to_string())?;
     println!("  node {leader} (pid {pid}) is dead");
@@ -286,7 +369,7 @@ fn driver_main() -> Result<(), String> {
         new_leader = w.leader_id;
     }
     println!(
-        "  new leader: node {new_leader}, first write after the kill took {} ms",
+        "  new leader: node {new_leader}; the first write after the kill took {} ms",
         started.elapsed().as_millis()
     );
     if new_leader == leader {
@@ -309,7 +392,18 @@ fn driver_main() -> Result<(), String> {
         return Err("the line lost a write".into());
     }
 
-    println!("step 7: stop the nodes");
+    println!("step 7: restart node {leader} from its files (same port); it catches up");
+    let restarted = NodeProcess::spawn(leader, &dir(leader), Some(port))?;
+    println!(
+        "  node {leader}: pid {} listening on {}",
+        restarted.child.id(),
+        restarted.addr
+    );
+    *nodes.get(leader)? = restarted;
+    let status = nodes.agree()?;
+    println!("  all three nodes: {status}");
+
+    println!("step 8: stop the nodes");
     drop(rt);
     for n in &mut nodes.0 {
         n.stdin = None; // a node exits when its stdin closes
@@ -328,8 +422,7 @@ fn driver_main() -> Result<(), String> {
                 _ => {
                     let _ = n.child.kill();
                     let _ = n.child.wait();
-                    println!("  node {} killed after {STOP_TIMEOUT:?}", n.id);
-                    break;
+                    return Err(format!("node {} did not stop; killed it", n.id));
                 }
             }
         }
