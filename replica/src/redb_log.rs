@@ -13,8 +13,11 @@
 //! The append callback fires after that commit. The committed log id is an
 //! optimisation (it lets a restarted node re-apply without waiting for a
 //! leader) and may lag after a crash, so it is committed with
-//! [`Durability::Eventual`]: no fsync of its own, made durable by the next
-//! immediate commit.
+//! [`Durability::None`]: no fsync of its own, made durable by the next
+//! immediate commit (an append, the vote), or lost with a crash before it,
+//! which leaves an older committed id: safe, since committed entries are
+//! never truncated. (`Durability::Eventual` would not save the fsync: on
+//! Linux redb 2.6 syncs it like `Immediate`.)
 //!
 //! Corrupt data (a record that does not decode, or whose log id does not
 //! match its key) is reported as a [`StorageError`], never a panic.
@@ -293,7 +296,7 @@ where
         self.write_meta(
             KEY_COMMITTED,
             &committed,
-            Durability::Eventual,
+            Durability::None,
             ErrorSubject::Store,
         )
         .await
