@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Entry, EntryPayload, ServerState, SnapshotPolicy};
-use roomstate::{Command, Millis, Profile};
+use roomstate::{Command, Millis, Profile, ReadReport, Rejection, Success};
 
 use crate::mem_log::MemLogStore;
 use crate::router::{GroupId, Router};
@@ -149,6 +149,8 @@ pub enum ClientError {
     /// The state machine answered with fewer results than commands (a
     /// bug; never seen).
     MissingResult,
+    /// A read was rejected by the engine.
+    Rejected(Rejection),
 }
 
 struct Member {
@@ -613,6 +615,20 @@ impl Cluster {
         Ok(())
     }
 
+    /// Starts a cluster and waits up to `timeout` for every group to
+    /// elect a leader; returns the leaders by group.
+    pub async fn start_elected(
+        cfg: ClusterConfig,
+        timeout: Duration,
+    ) -> Result<(Cluster, Vec<NodeId>), ClusterError> {
+        let cluster = Cluster::start(cfg).await?;
+        let mut leaders = Vec::new();
+        for group in 0..cluster.inner.cfg.groups {
+            leaders.push(cluster.wait_leader(group, None, timeout).await?);
+        }
+        Ok((cluster, leaders))
+    }
+
     /// A client with id `id`.
     #[must_use]
     pub fn client(&self, id: ClientId) -> Client {
@@ -734,6 +750,20 @@ impl Client {
             if Instant::now() >= until {
                 return Err(ClientError::Timeout { attempts });
             }
+        }
+    }
+
+    /// Reads every attribute of `room` through the log (a linearizable
+    /// read: it sees every write acknowledged before it was sent).
+    pub async fn read(&mut self, room: &str) -> Result<ReadReport, ClientError> {
+        let read = Command::Read {
+            room: room.into(),
+            keys: None,
+        };
+        match self.room(room, read).await?.outcome {
+            Ok(Success::Read(report)) => Ok(report),
+            Ok(_) => Err(ClientError::MissingResult),
+            Err(rejection) => Err(ClientError::Rejected(rejection)),
         }
     }
 

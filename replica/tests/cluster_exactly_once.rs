@@ -11,27 +11,22 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
-use roomstate::{Actor, Command, Millis, Op, Profile, Success, Write};
+use roomstate::{Command, Millis, Profile};
 use roomstate_replica::cluster::{Cluster, ClusterConfig, ProposeError};
+
+mod cluster_common;
+use cluster_common::create;
 use roomstate_replica::{ClientCommand, Refused, ReplicaSnapshotError, Request, StateMachineStore};
 
 fn profile() -> Profile {
-    let mut p = Profile::tencent();
-    p.limits.request_rate = None;
+    let mut p = cluster_common::profile();
     p.limits.disconnect_grace_ms = 300;
     p
 }
 
-fn create(room: &str) -> Command {
-    Command::CreateRoom {
-        room: room.into(),
-        creator: "host".into(),
-    }
-}
-
 /// A write that is not idempotent: each application bumps the revision.
 fn bump(room: &str) -> Command {
-    Command::Write(Write::new(room, Actor::Admin).op(Op::set("counter", "x")))
+    cluster_common::set(room, "counter", "x")
 }
 
 fn one(client: u64, serial: u64, command: Command) -> Request {
@@ -44,14 +39,8 @@ fn one(client: u64, serial: u64, command: Command) -> Request {
 }
 
 async fn start() -> (Cluster, u64) {
-    let cluster = Cluster::start(ClusterConfig::new(3, 1, profile()))
-        .await
-        .unwrap();
-    let leader = cluster
-        .wait_leader(0, None, Duration::from_secs(10))
-        .await
-        .unwrap();
-    (cluster, leader)
+    let (cluster, leaders) = cluster_common::start_with(ClusterConfig::new(3, 1, profile())).await;
+    (cluster, leaders[0])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,19 +236,7 @@ async fn time_never_goes_back_when_a_leader_with_a_slow_clock_takes_over() {
     let after = cluster.state_machine(0, new_leader).unwrap().now();
     assert!(after >= before, "time went back: {after:?} < {before:?}");
     // The write's revision time is the clamped clock, not the slow one.
-    let read = client
-        .write(
-            0,
-            Command::Read {
-                room: "t".into(),
-                keys: None,
-            },
-        )
-        .await
-        .unwrap();
-    let Ok(Success::Read(report)) = read.outcome else {
-        panic!("read failed: {:?}", read.outcome);
-    };
+    let report = client.read("t").await.unwrap();
     assert!(reply.outcome.is_ok());
     assert!(report.attributes[0].changed_at >= before);
     cluster.shutdown().await;

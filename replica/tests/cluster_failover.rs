@@ -47,13 +47,11 @@ fn event_bytes(sm: &StateMachineStore) -> Vec<u8> {
 async fn failover_loses_no_acknowledged_write_and_applies_none_twice() {
     let started = Instant::now();
     let profile = profile();
-    let cluster = Cluster::start(ClusterConfig::new(3, 1, profile))
-        .await
-        .unwrap();
-    let first_leader = cluster
-        .wait_leader(0, None, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (cluster, leaders) =
+        Cluster::start_elected(ClusterConfig::new(3, 1, profile), Duration::from_secs(10))
+            .await
+            .unwrap();
+    let first_leader = leaders[0];
 
     // The simulator's setup (two rooms with members), by client 100.
     let mut setup = cluster.client(100);

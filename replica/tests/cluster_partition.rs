@@ -11,31 +11,23 @@
 use std::time::Duration;
 
 use openraft::ServerState;
-use roomstate::{Actor, Command, Op, Profile, Success, Write};
-use roomstate_replica::cluster::{Cluster, ClusterConfig};
+use roomstate::Command;
+use roomstate_replica::cluster::ClusterConfig;
+
+mod cluster_common;
+use cluster_common::create;
 
 fn set(key: &str) -> Command {
-    Command::Write(Write::new("r", Actor::Admin).op(Op::set(key, "v")))
+    cluster_common::set("r", key, "v")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_in_a_minority_applies_nothing_and_catches_up_after_the_heal() {
-    let mut profile = Profile::tencent();
-    profile.limits.request_rate = None;
-    let cluster = Cluster::start(ClusterConfig::new(3, 1, profile))
-        .await
-        .unwrap();
-    let old = cluster
-        .wait_leader(0, None, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (cluster, leaders) = cluster_common::start(3, 1).await;
+    let old = leaders[0];
     let mut client = cluster.client(1);
     client.attempt_timeout = Duration::from_millis(300);
-    let create = Command::CreateRoom {
-        room: "r".into(),
-        creator: "host".into(),
-    };
-    client.write(0, create).await.unwrap();
+    client.write(0, create("r")).await.unwrap();
     client.write(0, set("before")).await.unwrap();
     cluster
         .wait_converged(0, Duration::from_secs(5))
@@ -95,19 +87,7 @@ async fn a_leader_cut_off_in_a_minority_applies_nothing_and_catches_up_after_the
     }
 
     // Through the log: the majority's writes are there, the minority's not.
-    let read = client
-        .write(
-            0,
-            Command::Read {
-                room: "r".into(),
-                keys: None,
-            },
-        )
-        .await
-        .unwrap();
-    let Ok(Success::Read(report)) = read.outcome else {
-        panic!("read failed: {:?}", read.outcome);
-    };
+    let report = client.read("r").await.unwrap();
     let keys: Vec<&str> = report.attributes.iter().map(|a| &*a.key).collect();
     assert_eq!(
         keys,
@@ -118,22 +98,13 @@ async fn a_leader_cut_off_in_a_minority_applies_nothing_and_catches_up_after_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_slow_network_still_applies_every_write_once_and_an_isolated_follower_catches_up() {
-    let mut profile = Profile::tencent();
-    profile.limits.request_rate = None;
-    let mut cfg = ClusterConfig::new(3, 1, profile);
+    let mut cfg = ClusterConfig::new(3, 1, cluster_common::profile());
     cfg.seed = 7;
-    let cluster = Cluster::start(cfg).await.unwrap();
-    let leader = cluster
-        .wait_leader(0, None, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (cluster, leaders) = cluster_common::start_with(cfg).await;
+    let leader = leaders[0];
     let mut client = cluster.client(1);
     client.attempt_timeout = Duration::from_millis(500);
-    let create = Command::CreateRoom {
-        room: "r".into(),
-        creator: "host".into(),
-    };
-    client.write(0, create).await.unwrap();
+    client.write(0, create("r")).await.unwrap();
 
     // One follower cut off; the other two carry on over a network that
     // drops 10% of requests and responses and delays every message.

@@ -14,8 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use roomstate::{Actor, Command, Expect, Op, Outcome, Profile, Success, Write};
-use roomstate_replica::cluster::{Client, ClientError, Cluster, ClusterConfig};
+use roomstate::{Actor, Command, Expect, Op, Outcome, Success, Write};
+use roomstate_replica::cluster::{Client, ClientError};
+
+mod cluster_common;
 
 /// What an operation on one seat did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,14 +95,18 @@ fn search(
     false
 }
 
-#[test]
-fn checker_accepts_a_sequential_history() {
-    let op = |invoke, ret, kind, ok| OpRecord {
+/// A completed operation, for the checker's own tests.
+fn op(invoke: u64, ret: u64, kind: Kind, ok: bool) -> OpRecord {
+    OpRecord {
         invoke,
         ret: Some(ret),
         kind,
         ok,
-    };
+    }
+}
+
+#[test]
+fn checker_accepts_a_sequential_history() {
     let h = [
         op(0, 1, Kind::Take(1), true),
         op(2, 3, Kind::Take(2), false),
@@ -113,12 +119,6 @@ fn checker_accepts_a_sequential_history() {
 
 #[test]
 fn checker_rejects_two_winners_at_once() {
-    let op = |invoke, ret, kind, ok| OpRecord {
-        invoke,
-        ret: Some(ret),
-        kind,
-        ok,
-    };
     assert!(!linearizable(&[
         op(0, 10, Kind::Take(1), true),
         op(5, 15, Kind::Take(2), true),
@@ -127,12 +127,6 @@ fn checker_rejects_two_winners_at_once() {
 
 #[test]
 fn checker_rejects_a_stale_read_and_a_lost_winner() {
-    let op = |invoke, ret, kind, ok| OpRecord {
-        invoke,
-        ret: Some(ret),
-        kind,
-        ok,
-    };
     assert!(!linearizable(&[
         op(0, 1, Kind::Take(1), true),
         op(2, 3, Kind::Read(None), true),
@@ -147,12 +141,6 @@ fn checker_rejects_a_stale_read_and_a_lost_winner() {
 
 #[test]
 fn checker_lets_an_unknown_outcome_take_effect_or_not() {
-    let op = |invoke, ret, kind, ok| OpRecord {
-        invoke,
-        ret: Some(ret),
-        kind,
-        ok,
-    };
     let unknown = OpRecord {
         invoke: 0,
         ret: None,
@@ -259,20 +247,10 @@ async fn run_client(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seat_race_histories_are_linearizable_across_a_failover() {
-    let mut profile = Profile::tencent();
-    profile.limits.request_rate = None;
-    let cluster = Cluster::start(ClusterConfig::new(3, 1, profile))
-        .await
-        .unwrap();
-    let leader = cluster
-        .wait_leader(0, None, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (cluster, leaders) = cluster_common::start(3, 1).await;
+    let leader = leaders[0];
     let mut admin = cluster.client(100);
-    let mut setup = vec![Command::CreateRoom {
-        room: "stage".into(),
-        creator: "host".into(),
-    }];
+    let mut setup = vec![cluster_common::create("stage")];
     setup.extend((0..CLIENTS).map(|c| Command::Join {
         room: "stage".into(),
         user: user(c).into(),
@@ -308,20 +286,8 @@ async fn seat_race_histories_are_linearizable_across_a_failover() {
 
     // A final read of every seat, through the log.
     let invoke = start.elapsed().as_nanos() as u64;
-    let read = admin
-        .write(
-            0,
-            Command::Read {
-                room: "stage".into(),
-                keys: None,
-            },
-        )
-        .await
-        .unwrap();
+    let report = admin.read("stage").await.unwrap();
     let ret = start.elapsed().as_nanos() as u64;
-    let Ok(Success::Read(report)) = read.outcome else {
-        panic!("read failed: {:?}", read.outcome);
-    };
     let mut takes = 0;
     let mut unknown = 0;
     for (s, history) in histories.iter_mut().enumerate() {

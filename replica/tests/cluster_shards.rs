@@ -9,9 +9,11 @@
 
 use std::time::Duration;
 
-use roomstate::{Actor, Command, Op, Profile, Write};
-use roomstate_replica::cluster::{Cluster, ClusterConfig};
+use roomstate::{Actor, Command, Op, Write};
 use roomstate_replica::shard::group_of;
+
+mod cluster_common;
+use cluster_common::create;
 
 const GROUPS: u32 = 4;
 const ROOMS: usize = 40;
@@ -21,35 +23,19 @@ fn room(i: usize) -> String {
 }
 
 fn write(room: &str, value: &str) -> Command {
-    Command::Write(Write::new(room, Actor::Admin).op(Op::set("k", value)))
+    cluster_common::set(room, "k", value)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_land_where_the_hash_says_and_one_groups_failover_leaves_the_others_serving() {
-    let mut profile = Profile::tencent();
-    profile.limits.request_rate = None;
-    let cluster = Cluster::start(ClusterConfig::new(3, GROUPS, profile))
-        .await
-        .unwrap();
-    let mut leaders = Vec::new();
-    for g in 0..GROUPS {
-        leaders.push(
-            cluster
-                .wait_leader(g, None, Duration::from_secs(10))
-                .await
-                .unwrap(),
-        );
-    }
+    let (cluster, leaders) = cluster_common::start(3, GROUPS).await;
 
     let mut client = cluster.client(1);
     client.attempt_timeout = Duration::from_millis(400);
     for i in 0..ROOMS {
         let id = room(i);
-        let create = Command::CreateRoom {
-            room: id.clone().into(),
-            creator: "host".into(),
-        };
-        assert!(client.room(&id, create).await.unwrap().outcome.is_ok());
+        let reply = client.room(&id, create(&id)).await.unwrap();
+        assert!(reply.outcome.is_ok());
         assert!(client
             .room(&id, write(&id, "a"))
             .await
@@ -145,26 +131,12 @@ async fn rooms_land_where_the_hash_says_and_one_groups_failover_leaves_the_other
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_moves_between_groups_under_writes_without_losing_or_repeating_one() {
-    let mut profile = Profile::tencent();
-    profile.limits.request_rate = None;
-    let cluster = Cluster::start(ClusterConfig::new(3, GROUPS, profile))
-        .await
-        .unwrap();
-    for g in 0..GROUPS {
-        cluster
-            .wait_leader(g, None, Duration::from_secs(10))
-            .await
-            .unwrap();
-    }
+    let (cluster, _) = cluster_common::start(3, GROUPS).await;
     let id = "moving";
     let from = group_of(id, GROUPS);
     let to = (from + 1) % GROUPS;
     let mut admin = cluster.client(100);
-    let create = Command::CreateRoom {
-        room: id.into(),
-        creator: "host".into(),
-    };
-    admin.room(id, create).await.unwrap();
+    admin.room(id, create(id)).await.unwrap();
 
     // Writers keep writing while the room moves.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -238,19 +210,7 @@ async fn a_room_moves_between_groups_under_writes_without_losing_or_repeating_on
         );
     }
     // Each writer's last acknowledged value is the one the room holds.
-    let read = admin
-        .room(
-            id,
-            Command::Read {
-                room: id.into(),
-                keys: None,
-            },
-        )
-        .await
-        .unwrap();
-    let Ok(roomstate::Success::Read(report)) = read.outcome else {
-        panic!("read failed: {:?}", read.outcome);
-    };
+    let report = admin.read(id).await.unwrap();
     for (w, last_i) in last {
         let a = report
             .attributes
@@ -291,11 +251,7 @@ async fn a_room_moves_between_groups_under_writes_without_losing_or_repeating_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_the_target_refuses_is_aborted_and_the_source_serves_again() {
-    let mut profile = Profile::tencent();
-    profile.limits.request_rate = None;
-    let cluster = Cluster::start(ClusterConfig::new(3, GROUPS, profile))
-        .await
-        .unwrap();
+    let (cluster, _) = cluster_common::start(3, GROUPS).await;
     let id = "twice";
     let from = group_of(id, GROUPS);
     let to = (from + 1) % GROUPS;

@@ -10,31 +10,26 @@
 use std::time::{Duration, Instant};
 
 use openraft::SnapshotPolicy;
-use roomstate::{Actor, Command, Op, Profile, Write};
-use roomstate_replica::cluster::{Cluster, ClusterConfig};
+use roomstate_replica::cluster::ClusterConfig;
+
+mod cluster_common;
+use cluster_common::{create, set};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_added_after_the_log_was_purged_catches_up_from_a_snapshot() {
-    let mut profile = Profile::tencent();
-    profile.limits.request_rate = None;
-    let mut cfg = ClusterConfig::new(3, 1, profile);
+    let mut cfg = ClusterConfig::new(3, 1, cluster_common::profile());
     cfg.snapshot_policy = SnapshotPolicy::LogsSinceLast(50);
     cfg.keep_after_snapshot = 0;
-    let cluster = Cluster::start(cfg).await.unwrap();
-    let leader = cluster
-        .wait_leader(0, None, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (cluster, leaders) = cluster_common::start_with(cfg).await;
+    let leader = leaders[0];
     let mut client = cluster.client(1);
-    let create = Command::CreateRoom {
-        room: "r".into(),
-        creator: "host".into(),
-    };
-    client.write(0, create).await.unwrap();
+    client.write(0, create("r")).await.unwrap();
     for i in 0..200 {
         let key = format!("k{}", i % 8);
-        let w = Write::new("r", Actor::Admin).op(Op::set(key, format!("v{i}")));
-        let r = client.write(0, Command::Write(w)).await.unwrap();
+        let r = client
+            .write(0, set("r", &key, &format!("v{i}")))
+            .await
+            .unwrap();
         assert!(r.outcome.is_ok(), "write {i}: {:?}", r.outcome);
     }
     // Wait for the leader to snapshot and purge its log.
@@ -52,8 +47,10 @@ async fn a_learner_added_after_the_log_was_purged_catches_up_from_a_snapshot() {
         .await
         .unwrap();
     for i in 0..10 {
-        let w = Write::new("r", Actor::Admin).op(Op::set("after", format!("{i}")));
-        client.write(0, Command::Write(w)).await.unwrap();
+        client
+            .write(0, set("r", "after", &format!("{i}")))
+            .await
+            .unwrap();
     }
     let applied = cluster
         .wait_converged(0, Duration::from_secs(10))
