@@ -941,26 +941,34 @@ mod tests {
     use roomstate::Profile;
 
     fn test_config(id: NodeId, dir: &std::path::Path) -> NodeConfig {
+        let mut raft = raft_config().unwrap();
+        // Snapshots only when a test asks; then the log they cover goes.
+        raft.snapshot_policy = openraft::SnapshotPolicy::Never;
+        raft.max_in_snapshot_log_to_keep = 0;
         NodeConfig {
             id,
             dir: dir.join(format!("node{id}")),
             profile: Profile::netease(),
-            raft: raft_config().unwrap(),
+            raft,
         }
+    }
+
+    /// Starts node `id` on a fresh port.
+    async fn node(id: NodeId, dir: &std::path::Path) -> HttpNode {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A stopped clock: no timer comes due, so no tick changes the
+        // engine behind a test's back.
+        let clock: Clock = Arc::new(|| Millis(1_000_000));
+        HttpNode::start(test_config(id, dir), listener, clock)
+            .await
+            .unwrap()
     }
 
     /// Starts nodes `1..=n` on fresh ports and initializes their cluster.
     async fn cluster(n: u64, dir: &std::path::Path) -> (Vec<HttpNode>, Vec<String>) {
         let mut nodes = Vec::new();
         for id in 1..=n {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            // A stopped clock: no timer comes due, so no tick changes the
-            // engine behind a test's back.
-            let clock: Clock = Arc::new(|| Millis(1_000_000));
-            let node = HttpNode::start(test_config(id, dir), listener, clock)
-                .await
-                .unwrap();
-            nodes.push(node);
+            nodes.push(node(id, dir).await);
         }
         let members: Vec<(NodeId, String)> = nodes
             .iter()
@@ -1097,6 +1105,56 @@ mod tests {
         // Creating the room twice would have been rejected and changed the
         // room's seq; the retry changed nothing.
         assert_eq!(nodes[0].state_machine().engine_snapshot(), engine);
+        for n in nodes {
+            n.stop().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn http_a_learner_joining_after_the_purge_installs_the_snapshot_over_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut nodes, addrs) = cluster(3, dir.path()).await;
+        let mut client = WriteClient::new(1, addrs);
+        for i in 0..20 {
+            client.write(create(&format!("room{i}"))).await.unwrap();
+        }
+        let leader_id = client.write(create("last")).await.unwrap().leader_id;
+        let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
+        leader.raft().trigger().snapshot().await.unwrap();
+        let purged = leader
+            .raft()
+            .wait(Some(Duration::from_secs(10)))
+            .metrics(|m| m.purged.is_some(), "leader purged its log")
+            .await
+            .unwrap()
+            .purged
+            .unwrap();
+        assert!(purged.index > 20, "purged only up to {purged:?}");
+
+        // Node 4 starts empty; the entries it lacks are gone from the
+        // leader's log, so only /raft/snapshot can bring them.
+        let learner = node(4, dir.path()).await;
+        let addr = learner.addr().to_string();
+        leader
+            .raft()
+            .add_learner(4, BasicNode::new(addr), true)
+            .await
+            .unwrap();
+        let m = learner
+            .raft()
+            .wait(Some(Duration::from_secs(10)))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= purged.index),
+                "learner installed the snapshot",
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.purged.map(|p| p.index), Some(purged.index));
+        let want = leader.state_machine().engine_snapshot();
+        assert_eq!(learner.state_machine().engine_snapshot(), want);
+        assert!(learner.state_machine().room_count() >= 21);
+
+        nodes.push(learner);
         for n in nodes {
             n.stop().await;
         }
