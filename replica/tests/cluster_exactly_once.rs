@@ -338,3 +338,33 @@ async fn a_state_machine_restarts_from_its_snapshot_file() {
     std::fs::write(dir.path().join("snapshot.bin"), b"RSRP\x01\x00x").unwrap();
     assert!(StateMachineStore::open(profile(), dir.path()).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_replica_fans_out_the_events_a_reply_names() {
+    let (cluster, leader) = start().await;
+    let follower = (1..=3).find(|n| *n != leader).unwrap();
+    let sm = cluster.state_machine(0, follower).unwrap();
+    let mut counts = sm.subscribe();
+    let seen = *counts.borrow_and_update();
+    let mut client = cluster.client(1);
+    let created = client.write(0, create("f")).await.unwrap();
+    let written = client.write(0, bump("f")).await.unwrap();
+    assert_eq!(created.events.len(), 1);
+    assert_eq!(written.events.len(), 1);
+    // The follower's subscriber wakes up and finds both events under the
+    // numbers the leader's replies gave.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while *counts.borrow_and_update() < written.events.end {
+            counts.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let events = sm.events_since(seen);
+    let numbers: Vec<u64> = events.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [created.events.start, written.events.start]);
+    assert!(events.iter().all(|(_, e)| &*e.room == "f"));
+    assert_eq!(events[0].1.seq, 1);
+    assert_eq!(events[1].1.seq, 2);
+    cluster.shutdown().await;
+}
