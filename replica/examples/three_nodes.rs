@@ -329,10 +329,11 @@ fn driver_main() -> Result<(), String> {
     ];
     let mut leader = 0;
     for (what, command) in before {
+        let sent = Instant::now();
         let w = rt
             .block_on(client.write(command))
             .map_err(|e| e.to_string())?;
-        report(what, &w)?;
+        report(what, &w, sent.elapsed())?;
         leader = w.leader_id;
     }
 
@@ -362,10 +363,11 @@ fn driver_main() -> Result<(), String> {
     ];
     let mut new_leader = leader;
     for (what, command) in after {
+        let sent = Instant::now();
         let w = rt
             .block_on(client.write(command))
             .map_err(|e| e.to_string())?;
-        report(what, &w)?;
+        report(what, &w, sent.elapsed())?;
         new_leader = w.leader_id;
     }
     println!(
@@ -443,7 +445,7 @@ fn offer(user: &str) -> Command {
 }
 
 /// Prints one write's result; a refused or rejected write is an error.
-fn report(what: &str, w: &Written) -> Result<(), String> {
+fn report(what: &str, w: &Written, took: Duration) -> Result<(), String> {
     match &w.result {
         Ok(reply) => match &reply.outcome {
             Ok(success) => {
@@ -452,8 +454,13 @@ fn report(what: &str, w: &Written) -> Result<(), String> {
                     other => format!("{other:?}"),
                 };
                 println!(
-                    "  {what}: applied at log index {} by leader node {} (serial {}): {shown}, events {}..{}",
-                    w.log_index, w.leader_id, w.serial, reply.events.start, reply.events.end
+                    "  {what}: applied at log index {} by leader node {} (serial {}) in {:.1} ms: {shown}, events {}..{}",
+                    w.log_index,
+                    w.leader_id,
+                    w.serial,
+                    took.as_secs_f64() * 1e3,
+                    reply.events.start,
+                    reply.events.end
                 );
                 Ok(())
             }
