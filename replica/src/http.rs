@@ -735,6 +735,8 @@ pub fn member_ids(nodes: &[(NodeId, String)]) -> BTreeSet<NodeId> {
 pub const LOG_FILE: &str = "log.redb";
 /// Name of the snapshot directory inside a node's directory.
 pub const SNAPSHOT_DIR: &str = "snapshots";
+/// How long a stopping node's server may finish the requests in flight.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Longest a leader's tick task waits before it looks at the engine's
 /// `poll_timeout` again.
 pub const TICK_POLL: Duration = Duration::from_millis(20);
@@ -894,6 +896,9 @@ impl HttpNode {
 
     /// Stops the tick task, Raft and the server, and waits until they are
     /// gone; the node's files are closed when the last of its tasks ends.
+    /// The server gets [`STOP_GRACE`] to finish the requests it is serving
+    /// (a peer's idle pooled connection closes at once); then it is
+    /// aborted.
     pub async fn stop(mut self) {
         self.ticker.abort();
         let _ = (&mut self.ticker).await;
@@ -901,7 +906,13 @@ impl HttpNode {
         if let Some(stop) = self.stop_server.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.server).await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.server)
+            .await
+            .is_err()
+        {
+            self.server.abort();
+            let _ = (&mut self.server).await;
+        }
     }
 }
 
