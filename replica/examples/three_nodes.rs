@@ -1,6 +1,8 @@
 //! Three replicated nodes in three processes on loopback HTTP: form the
-//! cluster, write through the leader, kill the leader, write again, then
-//! restart the killed node from its files and watch it catch up.
+//! cluster, write through the leader, kill the leader while a second
+//! client is writing, write again, check that no acknowledged write was
+//! lost or applied twice, then restart the killed node from its files and
+//! watch it catch up.
 //!
 //! Run with `cargo run -p roomstate-replica --example three_nodes`.
 //!
@@ -12,14 +14,15 @@
 //! the driver also kills any node still running in a drop guard. It exits
 //! 0 only if every check held.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command as Process, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use roomstate::{Actor, Command, Notify, Profile, Success};
+use roomstate::{Actor, Command, Notify, Op, Profile, Success, Write};
 use roomstate_replica::http::{
     raft_config, wall_clock, HttpNode, NodeConfig, WriteClient, Written,
 };
@@ -31,6 +34,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the driver waits for a node to exit after its stdin closed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Client 2's writes around the leader's kill.
+const BURST: usize = 40;
 const USAGE: &str = "usage: three_nodes [--node N --dir DIR [--port P]]";
 
 fn main() -> ExitCode {
@@ -306,7 +311,7 @@ fn driver_main() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut client = WriteClient::new(1, addrs);
+    let mut client = WriteClient::new(1, addrs.clone());
 
     println!("step 3: write through the leader (the client follows redirects)");
     let room = || "stage".into();
@@ -337,7 +342,19 @@ fn driver_main() -> Result<(), String> {
         leader = w.leader_id;
     }
 
-    println!("step 4: kill the leader, node {leader} (SIGKILL)");
+    println!(
+        "step 4: kill the leader, node {leader} (SIGKILL), while client 2 sets an attribute {BURST} times"
+    );
+    let done = Arc::new(AtomicUsize::new(0));
+    let burst = rt.spawn(write_burst(WriteClient::new(2, addrs), Arc::clone(&done)));
+    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    while done.load(Ordering::SeqCst) < BURST / 4 {
+        if Instant::now() > deadline || burst.is_finished() {
+            return Err("the burst did not get going".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let before_kill = done.load(Ordering::SeqCst);
     let killed = nodes.get(leader)?;
     let pid = killed.child.id();
     let port = killed
@@ -347,7 +364,17 @@ fn driver_main() -> Result<(), String> {
         .ok_or("leader address has no port")?;
     killed.child.kill().map_err(|e| e.to_string())?;
     killed.child.wait().map_err(|e| e.to_string())?;
-    println!("  node {leader} (pid {pid}) is dead");
+    println!("  node {leader} (pid {pid}) is dead; client 2 had {before_kill} writes acknowledged");
+    let (acked, longest) = rt
+        .block_on(burst)
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("burst: {e}"))?;
+    let leaders: std::collections::BTreeSet<NodeId> = acked.iter().map(|w| w.leader_id).collect();
+    println!(
+        "  client 2: all {} writes acknowledged, by leaders {leaders:?}; the longest (across the election) took {} ms",
+        acked.len(),
+        longest.as_millis()
+    );
 
     println!("step 5: write again; a new leader takes it");
     let started = Instant::now();
@@ -393,6 +420,36 @@ fn driver_main() -> Result<(), String> {
     if line != ["mic.ann", "mic.bo"] {
         return Err("the line lost a write".into());
     }
+    let w = rt
+        .block_on(client.write(Command::Read {
+            room: room(),
+            keys: None,
+        }))
+        .map_err(|e| e.to_string())?;
+    let report = match &w.result {
+        Ok(reply) => match &reply.outcome {
+            Ok(Success::Read(r)) => r.clone(),
+            other => return Err(format!("read answered {other:?}")),
+        },
+        Err(refused) => return Err(format!("read refused: {refused:?}")),
+    };
+    let last = (BURST - 1).to_string();
+    match report.attributes.iter().find(|a| a.key.as_str() == "burst") {
+        Some(a) if a.value.as_str() == last => {}
+        other => return Err(format!("burst is {other:?}, not {last}")),
+    }
+    // Every write changes the room once (each burst write a new value), so
+    // the room's seq counts the applied writes: one fewer is a lost write;
+    // a retry applied again after a later write would count too (and set
+    // an old value back).
+    let writes = 5 + BURST as u64;
+    println!(
+        "  attribute burst = {last}; room seq {} = {writes} writes: none lost, none re-applied late",
+        report.seq
+    );
+    if report.seq != writes {
+        return Err(format!("room seq {} after {writes} writes", report.seq));
+    }
 
     println!("step 7: restart node {leader} from its files (same port); it catches up");
     let restarted = NodeProcess::spawn(leader, &dir(leader), Some(port))?;
@@ -431,6 +488,32 @@ fn driver_main() -> Result<(), String> {
     }
     println!("done: every step held, no node process left");
     Ok(())
+}
+
+/// Client 2's writes: `burst = i` in the stage for `i` in `0..BURST`, one
+/// at a time, counted in `done` as they are acknowledged.
+async fn write_burst(
+    mut client: WriteClient,
+    done: Arc<AtomicUsize>,
+) -> Result<(Vec<Written>, Duration), String> {
+    let mut acked = Vec::new();
+    let mut longest = Duration::ZERO;
+    for i in 0..BURST {
+        let sent = Instant::now();
+        let set = Write::new("stage", Actor::Admin).op(Op::set("burst", i.to_string()));
+        let w = client
+            .write(Command::Write(set))
+            .await
+            .map_err(|e| e.to_string())?;
+        match &w.result {
+            Ok(reply) if reply.outcome.is_ok() => {}
+            other => return Err(format!("burst = {i}: {other:?}")),
+        }
+        longest = longest.max(sent.elapsed());
+        acked.push(w);
+        done.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok((acked, longest))
 }
 
 fn offer(user: &str) -> Command {
