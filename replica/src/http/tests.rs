@@ -277,3 +277,21 @@ async fn http_refused_connection_is_unreachable_and_silence_is_a_timeout() {
     assert!(started.elapsed() < Duration::from_secs(2));
     hold.abort();
 }
+
+#[tokio::test]
+async fn http_write_client_without_nodes_or_with_none_alive_gives_up() {
+    let mut nobody = WriteClient::new(1, Vec::new());
+    assert_eq!(nobody.write(create("x")).await, Err(WriteError::NoNodes));
+
+    let closed: Vec<String> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let mut client = WriteClient::new(1, closed).with_deadline(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(client.write(create("x")).await, Err(WriteError::Deadline));
+    // The deadline, plus at most one attempt's connect timeout and pause.
+    assert!(started.elapsed() < Duration::from_millis(300) + CONNECT_TIMEOUT + RETRY_PAUSE);
+}

@@ -1,5 +1,7 @@
 //! A client that writes numbered commands, following the leader.
 
+use std::time::Duration;
+
 use roomstate::Command;
 
 use super::client::HttpClient;
@@ -11,7 +13,7 @@ use crate::types::{ClientId, CommandResult, NodeId};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// No node applied it within [`WRITE_DEADLINE`]: it may still apply
+    /// No node applied it within the client's deadline: it may still apply
     /// later (at most once); retrying the same serial is safe.
     Deadline,
     /// The client has no node address to ask.
@@ -21,7 +23,7 @@ pub enum WriteError {
 impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Deadline => write!(f, "no node applied the write within {WRITE_DEADLINE:?}"),
+            Self::Deadline => f.write_str("no node applied the write before the deadline"),
             Self::NoNodes => f.write_str("no node address to send the write to"),
         }
     }
@@ -56,6 +58,8 @@ pub struct WriteClient {
     target: usize,
     /// Addresses learned from redirects.
     leader_hint: Option<String>,
+    /// How long one write is retried.
+    deadline: Duration,
 }
 
 impl WriteClient {
@@ -70,7 +74,16 @@ impl WriteClient {
             nodes,
             target: 0,
             leader_hint: None,
+            deadline: WRITE_DEADLINE,
         }
+    }
+
+    /// The same client retrying each write for `deadline` instead of
+    /// [`WRITE_DEADLINE`].
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> WriteClient {
+        self.deadline = deadline;
+        self
     }
 
     /// The client's id.
@@ -79,8 +92,8 @@ impl WriteClient {
         self.client
     }
 
-    /// Sends `command` with the next serial until a node applies it or
-    /// [`WRITE_DEADLINE`] passes.
+    /// Sends `command` with the next serial until a node applies it or the
+    /// deadline ([`WRITE_DEADLINE`] unless set) passes.
     pub async fn write(&mut self, command: Command) -> Result<Written, WriteError> {
         self.last_serial = self.last_serial.saturating_add(1);
         let req = WriteRequest {
@@ -92,12 +105,12 @@ impl WriteClient {
     }
 
     /// Sends `req` (a new write, or a retry of one whose outcome was
-    /// lost) until a node applies it or [`WRITE_DEADLINE`] passes.
+    /// lost) until a node applies it or the deadline passes.
     pub async fn send(&mut self, req: &WriteRequest) -> Result<Written, WriteError> {
         if self.nodes.is_empty() {
             return Err(WriteError::NoNodes);
         }
-        let deadline = tokio::time::Instant::now() + WRITE_DEADLINE;
+        let deadline = tokio::time::Instant::now() + self.deadline;
         while tokio::time::Instant::now() < deadline {
             let addr = match self.leader_hint.take() {
                 Some(addr) => addr,
