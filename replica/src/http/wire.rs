@@ -54,7 +54,7 @@ pub enum WriteReply {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum WriteFailure {
-    /// It did not apply within [`WRITE_TIMEOUT`] (the leader may have lost
+    /// It did not apply within [`WRITE_TIMEOUT`](super::WRITE_TIMEOUT) (the leader may have lost
     /// its quorum).
     Timeout,
     /// The node's Raft stopped.
