@@ -791,7 +791,9 @@ impl Mixed {
         &self.users[room * Self::USERS + user]
     }
 
-    fn queue_key(room: usize, n: usize) -> String {
+    /// The key of queue element `n` of `room`.
+    #[must_use]
+    pub fn queue_key(room: usize, n: usize) -> String {
         key(1_000_000 + room * 10_000 + n)
     }
 
