@@ -27,7 +27,7 @@ use roomstate_benches::cold::{
     engine_exit_stream, engine_write_stream, leaver, naive_exit_stream, naive_write_stream,
     ColdRooms, Stream, STREAM_MIN,
 };
-use roomstate_benches::naive::NaiveEvent;
+use roomstate_benches::naive::{Naive, NaiveEvent};
 use roomstate_benches::workload::{
     engine_read_json, naive_read_json, run_engine, run_naive, ExitFixture, Grid, Mixed,
     QueueFixture, Rng, NOW, SEED,
@@ -387,6 +387,32 @@ fn cold_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTi
     g
 }
 
+/// Untimed work before each `iter_custom` call: finishes a completed pass
+/// (`between`), and at the start of a pass replaces a stream that has less
+/// than half of [`STREAM_MIN`] left by a fresh one.
+///
+/// Criterion's warm-up adds up the *wall* time of each `iter_custom` call,
+/// untimed work included, to pick the iterations per sample; seconds of
+/// stream building inside the first call would make it pick one command
+/// per sample. Done here, outside the call, it is invisible to it. What
+/// still runs inside (a pass ending or the stream running out in the
+/// middle of a large sample) is excluded from the measured time.
+fn prepare<S, C>(
+    stream: &mut Option<Stream<C>>,
+    build: &impl Fn() -> Stream<C>,
+    state: &mut S,
+    between: &mut impl FnMut(&mut S, usize),
+) {
+    let s = stream.get_or_insert_with(build);
+    if s.taken_in_pass == s.pass_len {
+        between(state, s.pass);
+        s.next_pass();
+    }
+    if s.taken_in_pass == 0 && s.left() < STREAM_MIN / 2 {
+        *stream = Some(build());
+    }
+}
+
 /// Times `iters` commands of a stream, pass by pass: `between` runs
 /// outside the timing after each pass (re-arming what the pass
 /// destroyed), and a spent stream is built again, also outside.
@@ -456,6 +482,7 @@ fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
         let mut g = cold_group(c, group);
         g.bench_function(id, |b| {
             let engine = engine.get_or_insert_with(|| cold.engine());
+            prepare(&mut stream, &build, engine, &mut |_, _| {});
             b.iter_custom(|iters| {
                 time_stream(
                     iters,
@@ -481,17 +508,19 @@ fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
         g.bench_function(id, |b| {
             let engine = engine.get_or_insert_with(|| cold.engine());
             let mut arm_events = Vec::new();
+            let mut rearm = |e: &mut Engine, pass: usize| {
+                for r in 0..cold.rooms {
+                    cold.engine_arm(e, r, leaver(pass), &mut arm_events);
+                }
+            };
+            prepare(&mut stream, &build, engine, &mut rearm);
             b.iter_custom(|iters| {
                 time_stream(
                     iters,
                     &mut stream,
                     &build,
                     engine,
-                    &mut |e, pass| {
-                        for r in 0..cold.rooms {
-                            cold.engine_arm(e, r, leaver(pass), &mut arm_events);
-                        }
-                    },
+                    &mut rearm,
                     &mut |e, cmd| {
                         failed += u64::from(black_box(e.handle(NOW, cmd)).is_err());
                         e.drain_events(&mut events);
@@ -516,6 +545,7 @@ fn cold_naive(c: &mut Criterion, label: &str, rooms: usize) {
         let mut g = cold_group(c, group);
         g.bench_function(id, |b| {
             let naive = naive.get_or_insert_with(|| cold.naive());
+            prepare(&mut stream, &build, naive, &mut |_, _| {});
             b.iter_custom(|iters| {
                 time_stream(
                     iters,
@@ -541,17 +571,19 @@ fn cold_naive(c: &mut Criterion, label: &str, rooms: usize) {
         g.bench_function(id, |b| {
             let naive = naive.get_or_insert_with(|| cold.naive());
             let mut arm_events = Vec::new();
+            let mut rearm = |n: &mut Naive, pass: usize| {
+                for r in 0..cold.rooms {
+                    cold.naive_arm(n, r, leaver(pass), &mut arm_events);
+                }
+            };
+            prepare(&mut stream, &build, naive, &mut rearm);
             b.iter_custom(|iters| {
                 time_stream(
                     iters,
                     &mut stream,
                     &build,
                     naive,
-                    &mut |n, pass| {
-                        for r in 0..cold.rooms {
-                            cold.naive_arm(n, r, leaver(pass), &mut arm_events);
-                        }
-                    },
+                    &mut rearm,
                     &mut |n, cmd| {
                         failed += u64::from(black_box(n.handle(cmd)).is_err());
                         n.drain_events(&mut events);
