@@ -24,6 +24,9 @@ use serde_json::Value;
 #[derive(Clone, Copy, Debug)]
 struct Estimate {
     median_ns: f64,
+    /// Spread of the samples' per-iteration times: interquartile range ÷
+    /// median.
+    spread: Option<f64>,
     bytes: Option<f64>,
 }
 
@@ -50,8 +53,31 @@ fn collect(dir: &Path, out: &mut BTreeMap<String, Estimate>) {
                 let bytes = bench["throughput"]["Bytes"]
                     .as_f64()
                     .or_else(|| bench["throughput"]["BytesDecimal"].as_f64());
+                let spread = read_json(&path.join("sample.json")).and_then(|s| {
+                    let iters = s["iters"].as_array()?;
+                    let times = s["times"].as_array()?;
+                    let per: Vec<f64> = iters
+                        .iter()
+                        .zip(times)
+                        .filter_map(|(i, t)| Some(t.as_f64()? / i.as_f64()?))
+                        .collect();
+                    let mut per = per;
+                    per.sort_by(f64::total_cmp);
+                    let q = |f: f64| {
+                        per.get(((per.len() - 1) as f64 * f).round() as usize)
+                            .copied()
+                    };
+                    Some((q(0.75)? - q(0.25)?) / median?)
+                });
                 if let (Some(id), Some(median_ns)) = (id, median) {
-                    out.insert(id, Estimate { median_ns, bytes });
+                    out.insert(
+                        id,
+                        Estimate {
+                            median_ns,
+                            spread,
+                            bytes,
+                        },
+                    );
                 }
             }
         } else {
@@ -138,8 +164,16 @@ fn main() {
     }
     let median = |id: &str| est.get(id).map(|e| e.median_ns);
 
-    println!("| benchmark | engine | naive | engine ÷ naive | target | met |");
-    println!("|---|---|---|---|---|---|");
+    // Spread: interquartile range of the samples ÷ median, engine / naive.
+    let spread = |id: &str| {
+        est.get(id)
+            .and_then(|e| e.spread)
+            .map_or_else(|| "—".to_string(), |s| format!("{:.0}%", s * 100.0))
+    };
+    println!(
+        "| benchmark | engine | naive | engine ÷ naive | target | met | IQR ÷ median, engine / naive |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let pairs = [
         ("write", "hot", Goal::AtMost(0.8)),
         ("write", "cold", Goal::AtMost(0.5)),
@@ -157,8 +191,13 @@ fn main() {
         let show = |m: Option<f64>| m.map_or_else(|| "—".to_string(), human);
         let ratio = e.zip(n).map(|(e, n)| e / n);
         let (target_s, met) = goal.cells(ratio);
+        let spreads = format!(
+            "{} / {}",
+            spread(&format!("{group}/engine/{case}")),
+            spread(&format!("{group}/naive/{case}"))
+        );
         println!(
-            "| {group} {case} | {} | {} | {} | {target_s} | {met} |",
+            "| {group} {case} | {} | {} | {} | {target_s} | {met} | {spreads} |",
             show(e),
             show(n),
             ratio.map_or_else(|| "—".to_string(), |r| format!("{r:.3}")),
@@ -167,7 +206,7 @@ fn main() {
     if let (Some(k100), Some(k10)) = (median("exit/engine/keys100"), median("exit/engine/keys10")) {
         let r = k100 / k10;
         println!(
-            "| exit engine keys100 ÷ keys10 | {} | {} | {r:.3} | ≤ 1.5 | {} |",
+            "| exit engine keys100 ÷ keys10 | {} | {} | {r:.3} | ≤ 1.5 | {} | |",
             human(k100),
             human(k10),
             if r <= 1.5 { "yes" } else { "no" }
@@ -177,19 +216,21 @@ fn main() {
         if let Some(b) = e.bytes {
             let mbs = b / e.median_ns * 1e3;
             println!(
-                "| snapshot restore | {} ({:.1} MB) | — | {mbs:.0} MB/s | ≥ 300 MB/s | {} |",
+                "| snapshot restore | {} ({:.1} MB) | — | {mbs:.0} MB/s | ≥ 300 MB/s | {} | {} |",
                 human(e.median_ns),
                 b / 1e6,
-                if mbs >= 300.0 { "yes" } else { "no" }
+                if mbs >= 300.0 { "yes" } else { "no" },
+                spread("snapshot/engine/restore")
             );
         }
     }
     if let Some(e) = est.get("snapshot/engine/encode") {
         if let Some(b) = e.bytes {
             println!(
-                "| snapshot encode | {} | — | {:.0} MB/s | — | |",
+                "| snapshot encode | {} | — | {:.0} MB/s | — | | {} |",
                 human(e.median_ns),
-                b / e.median_ns * 1e3
+                b / e.median_ns * 1e3,
+                spread("snapshot/engine/encode")
             );
         }
     }
@@ -219,24 +260,32 @@ fn main() {
     println!("| scaling (rooms, cold streams) | 10k | 100k | 500k | 500k ÷ 10k |");
     println!("|---|---|---|---|---|");
     for what in ["write", "exit"] {
-        let m = |side: &str| -> Vec<Option<f64>> {
+        let ids = |side: &str| -> Vec<String> {
             ["10k", "100k", "500k"]
                 .iter()
-                .map(|r| median(&format!("scaling/rooms/{side}/{what}/{r}")))
+                .map(|r| format!("scaling/rooms/{side}/{what}/{r}"))
                 .collect()
         };
+        let m =
+            |side: &str| -> Vec<Option<f64>> { ids(side).iter().map(|id| median(id)).collect() };
         let (e, n) = (m("engine"), m("naive"));
         let growth = |v: &[Option<f64>]| match (v[0], v[2]) {
             (Some(a), Some(c)) => format!("{:.2}", c / a),
             _ => "—".to_string(),
         };
-        let cell = |x: Option<f64>| x.map_or_else(|| "—".to_string(), human);
         for (side, v) in [("engine", &e), ("naive", &n)] {
+            let id = ids(side);
+            let cell = |i: usize| {
+                v[i].map_or_else(
+                    || "—".to_string(),
+                    |x| format!("{} (IQR {})", human(x), spread(&id[i])),
+                )
+            };
             println!(
                 "| {side} {what} | {} | {} | {} | {} |",
-                cell(v[0]),
-                cell(v[1]),
-                cell(v[2]),
+                cell(0),
+                cell(1),
+                cell(2),
                 growth(v)
             );
         }
