@@ -7,7 +7,8 @@
 //!   the Easemob profile with its request rate off ([`cold_profile`]):
 //!   writers must be members, attributes are auto-delete, an overwrite by
 //!   the owner keeps the owner. The membership check and the owner check
-//!   are part of every write.
+//!   are part of every write, on both sides (the baseline checks its
+//!   member map too).
 //! - Streams of at least [`STREAM_MIN`] distinct commands, all built before
 //!   the timing (each its own allocations: a server's decoder produces
 //!   fresh strings per request; every written value differs). Streams go
@@ -158,6 +159,7 @@ impl ColdRooms {
     #[must_use]
     pub fn naive(&self) -> Naive {
         let mut naive = Naive::new();
+        naive.writers_must_be_members = true;
         for r in 0..self.rooms {
             let _ = naive.handle(NaiveCmd::CreateRoom {
                 room: self.room(r),

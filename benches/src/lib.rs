@@ -263,6 +263,25 @@ mod tests {
         }
         assert_eq!(engine_state(&engine, &rooms), naive_state(&naive, &rooms));
 
+        // Easemob: a writer who is not present is refused, on both sides.
+        let stranger = crate::naive::NaiveCmd::Write {
+            room: cold.room(0),
+            operator: "stranger".to_string(),
+            ops: vec![crate::naive::NaiveOp::Set {
+                key: "k".to_string(),
+                value: "v".to_string(),
+            }],
+        };
+        assert_eq!(
+            naive.handle(stranger),
+            Err(crate::naive::NaiveError::NotInRoom)
+        );
+        let stranger = roomstate::Write::new(cold.room(0), roomstate::Actor::user("stranger"))
+            .op(roomstate::Op::set("k", "v"));
+        assert!(engine
+            .handle(NOW, roomstate::Command::Write(stranger))
+            .is_err());
+
         // Whole passes, each room once per pass, every value distinct.
         let picks = cold.write_picks(5, 100);
         assert_eq!(picks.len(), 3 * 37);

@@ -213,6 +213,9 @@ pub struct NaiveRoom {
 pub struct Naive {
     /// Rooms by id.
     pub rooms: HashMap<String, NaiveRoom>,
+    /// Writers must be present (Easemob's rule, used by the cold regime);
+    /// off by default, as in the benchmark profile.
+    pub writers_must_be_members: bool,
     events: Vec<NaiveEvent>,
 }
 
@@ -333,6 +336,9 @@ impl Naive {
 
     fn write(&mut self, id: &str, operator: String, ops: Vec<NaiveOp>) -> NaiveOutcome {
         let room = self.rooms.get_mut(id).ok_or(NaiveError::RoomNotFound)?;
+        if self.writers_must_be_members && !room.members.contains_key(&operator) {
+            return Err(NaiveError::NotInRoom);
+        }
         // Every applied op's revision is the number the write will carry.
         let revision = room.seq + 1;
         let mut changes = Vec::new();
