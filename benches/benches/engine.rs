@@ -1,11 +1,16 @@
-//! Criterion benchmarks of issue 5: the engine and the naive baseline side
-//! by side, under the same IDs (`<group>/{engine,naive}/<case>`).
+//! Criterion benchmarks of issues 5 and 9: the engine and the naive
+//! baseline side by side, under the same IDs (`<group>/{engine,naive}/<case>`).
 //!
 //! Inputs model a server that has decoded a request: each side gets its own
 //! owned command (`Command` of `Str`s, `NaiveCmd` of `String`s), built
 //! outside the timing. Timed: the command path, draining the events into a
 //! reused buffer and dropping them. State that a command destroys (exits)
-//! is rebuilt outside the timing, in chunks.
+//! is rebuilt outside the timing, in chunks. Reads serialize a JSON reply
+//! into a reused buffer, each side from its best read path.
+//!
+//! The cold regime (`write/*/cold_stream`, `exit/*/cold_stream`,
+//! `scaling/rooms/*`) times long pre-built streams over 10k to 500k full
+//! rooms; see `roomstate_benches::cold`.
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p roomstate-benches`,
 //! then `cargo run -p roomstate-benches --release --bin ratios`.
@@ -13,11 +18,19 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use roomstate::{Engine, Event};
-use roomstate_benches::naive::NaiveEvent;
+use roomstate_benches::cold::{
+    engine_exit_stream, engine_write_stream, leaver, naive_exit_stream, naive_write_stream,
+    ColdRooms, Stream, STREAM_MIN,
+};
+use roomstate_benches::naive::{Naive, NaiveEvent};
 use roomstate_benches::workload::{
-    run_engine, run_naive, ExitFixture, Grid, Mixed, QueueFixture, Rng, NOW, SEED,
+    engine_read_json, naive_read_json, run_engine, run_naive, ExitFixture, Grid, Mixed,
+    QueueFixture, Rng, NOW, SEED,
 };
 
 /// Inputs built per batch: small enough to stay in cache, large enough
@@ -57,7 +70,7 @@ fn write_case(
                 |cmd| {
                     let out = engine.handle(NOW, cmd);
                     engine.drain_events(&mut events);
-                    events.clear();
+                    engine.recycle(&mut events);
                     out
                 },
                 BATCH,
@@ -156,7 +169,7 @@ fn exit_case(
                     |(engine, events), cmd| {
                         black_box(engine.handle(NOW, cmd)).ok();
                         engine.drain_events(events);
-                        events.clear();
+                        engine.recycle(events);
                     },
                 )
             });
@@ -200,24 +213,31 @@ fn exit(c: &mut Criterion) {
     }
 }
 
+/// Both sides answer "read every attribute" with the same JSON reply
+/// (20 attributes: key, value, owner, revision) written into a reused
+/// buffer: the engine from its borrowed view, the baseline from its map.
 fn read_all(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_all");
     let grid = Grid::new(1, 20);
     let id = grid.rooms[0].as_str();
     let mut engine = None;
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
     g.bench_function(BenchmarkId::new("engine", 20), |b| {
         let engine = engine.get_or_insert_with(|| grid.engine());
         b.iter(|| {
-            let view = engine.room(black_box(id)).expect("room exists");
-            for a in view.attributes() {
-                black_box(a);
-            }
+            out.clear();
+            assert!(engine_read_json(engine, black_box(id), &mut out));
+            black_box(out.len())
         });
     });
     let mut naive = None;
     g.bench_function(BenchmarkId::new("naive", 20), |b| {
         let naive = naive.get_or_insert_with(|| grid.naive());
-        b.iter(|| naive.read_all(black_box(id)));
+        b.iter(|| {
+            out.clear();
+            assert!(naive_read_json(naive, black_box(id), &mut out));
+            black_box(out.len())
+        });
     });
     g.finish();
 }
@@ -240,7 +260,7 @@ fn queue(c: &mut Criterion) {
                     let a = engine.handle(NOW, offer);
                     let p = engine.handle(NOW, poll);
                     engine.drain_events(&mut events);
-                    events.clear();
+                    engine.recycle(&mut events);
                     (a, p)
                 },
                 BATCH,
@@ -278,11 +298,12 @@ fn mixed(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(8));
     let mixed = Mixed::standard();
     let mut events: Vec<Event> = Vec::new();
+    let mut reply: Vec<u8> = Vec::with_capacity(4096);
     g.bench_function(BenchmarkId::new("engine", "10k"), |b| {
         b.iter_batched(
-            || (mixed.engine(), mixed.engine_commands()),
-            |(mut engine, commands)| {
-                black_box(run_engine(&mut engine, commands, &mut events));
+            || (mixed.engine(), mixed.engine_inputs()),
+            |(mut engine, inputs)| {
+                black_box(run_engine(&mut engine, inputs, &mut events, &mut reply));
                 engine
             },
             BatchSize::PerIteration,
@@ -291,9 +312,9 @@ fn mixed(c: &mut Criterion) {
     let mut events: Vec<NaiveEvent> = Vec::new();
     g.bench_function(BenchmarkId::new("naive", "10k"), |b| {
         b.iter_batched(
-            || (mixed.naive(), mixed.naive_commands()),
-            |(mut naive, commands)| {
-                black_box(run_naive(&mut naive, commands, &mut events));
+            || (mixed.naive(), mixed.naive_inputs()),
+            |(mut naive, inputs)| {
+                black_box(run_naive(&mut naive, inputs, &mut events, &mut reply));
                 naive
             },
             BatchSize::PerIteration,
@@ -348,5 +369,242 @@ fn snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, write, exit, read_all, queue, mixed, scaling, snapshot);
+// ----- the cold regime -----
+
+/// Room counts of the `scaling/rooms` series; `cold_stream` is the 100k one.
+const COLD_ROOMS: [(&str, usize); 3] = [("10k", 10_000), ("100k", 100_000), ("500k", 500_000)];
+
+/// Rooms of the `cold_stream` cases.
+const COLD_STREAM_ROOMS: usize = 100_000;
+
+/// A group for cold cases: few samples, short measurement (each case's
+/// state takes seconds and up to gigabytes to build).
+fn cold_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(4));
+    g
+}
+
+/// Untimed work before each `iter_custom` call: finishes a completed pass
+/// (`between`), and at the start of a pass replaces a stream that has less
+/// than half of [`STREAM_MIN`] left by a fresh one.
+///
+/// Criterion's warm-up adds up the *wall* time of each `iter_custom` call,
+/// untimed work included, to pick the iterations per sample; seconds of
+/// stream building inside the first call would make it pick one command
+/// per sample. Done here, outside the call, it is invisible to it. What
+/// still runs inside (a pass ending or the stream running out in the
+/// middle of a large sample) is excluded from the measured time.
+fn prepare<S, C>(
+    stream: &mut Option<Stream<C>>,
+    build: &impl Fn() -> Stream<C>,
+    state: &mut S,
+    between: &mut impl FnMut(&mut S, usize),
+) {
+    let s = stream.get_or_insert_with(build);
+    if s.taken_in_pass == s.pass_len {
+        between(state, s.pass);
+        s.next_pass();
+    }
+    if s.taken_in_pass == 0 && s.left() < STREAM_MIN / 2 {
+        *stream = Some(build());
+    }
+}
+
+/// Times `iters` commands of a stream, pass by pass: `between` runs
+/// outside the timing after each pass (re-arming what the pass
+/// destroyed), and a spent stream is built again, also outside.
+fn time_stream<S, C>(
+    iters: u64,
+    stream: &mut Option<Stream<C>>,
+    build: &impl Fn() -> Stream<C>,
+    state: &mut S,
+    between: &mut impl FnMut(&mut S, usize),
+    apply: &mut impl FnMut(&mut S, C),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0u64;
+    while done < iters {
+        let s = stream.get_or_insert_with(build);
+        if s.left_in_pass() == 0 {
+            if s.taken_in_pass > 0 {
+                between(state, s.pass);
+            }
+            if s.left() == 0 {
+                *stream = None;
+            } else {
+                s.next_pass();
+            }
+            continue;
+        }
+        let n = usize::try_from(iters - done)
+            .map_or(s.left_in_pass(), |left| left.min(s.left_in_pass()));
+        let start = Instant::now();
+        for _ in 0..n {
+            if let Some(cmd) = s.take() {
+                apply(state, cmd);
+            }
+        }
+        total += start.elapsed();
+        done += n as u64;
+    }
+    total
+}
+
+/// The IDs one side's write (or exit) stream over `rooms` rooms is timed
+/// under: the scaling point, and `<op>/<side>/cold_stream` at 100k rooms.
+fn cold_ids(
+    op: &'static str,
+    side: &str,
+    label: &str,
+    rooms: usize,
+) -> Vec<(&'static str, BenchmarkId)> {
+    let mut ids = vec![(
+        "scaling",
+        BenchmarkId::new(format!("rooms/{side}/{op}"), label),
+    )];
+    if rooms == COLD_STREAM_ROOMS {
+        ids.push((op, BenchmarkId::new(side, "cold_stream")));
+    }
+    ids
+}
+
+fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
+    let cold = ColdRooms::new(rooms);
+    let mut engine: Option<Engine> = None;
+    let mut events: Vec<Event> = Vec::new();
+    let mut failed = 0u64;
+    let mut stream = None;
+    let build = || engine_write_stream(&cold, SEED, STREAM_MIN);
+    for (group, id) in cold_ids("write", "engine", label, rooms) {
+        let mut g = cold_group(c, group);
+        g.bench_function(id, |b| {
+            let engine = engine.get_or_insert_with(|| cold.engine());
+            prepare(&mut stream, &build, engine, &mut |_, _| {});
+            b.iter_custom(|iters| {
+                time_stream(
+                    iters,
+                    &mut stream,
+                    &build,
+                    engine,
+                    &mut |_, _| {},
+                    &mut |e, cmd| {
+                        failed += u64::from(black_box(e.handle(NOW, cmd)).is_err());
+                        e.drain_events(&mut events);
+                        events.clear();
+                    },
+                )
+            });
+        });
+        g.finish();
+    }
+    drop(stream);
+    let mut stream = None;
+    let build = || engine_exit_stream(&cold, SEED + 1, STREAM_MIN);
+    for (group, id) in cold_ids("exit", "engine", label, rooms) {
+        let mut g = cold_group(c, group);
+        g.bench_function(id, |b| {
+            let engine = engine.get_or_insert_with(|| cold.engine());
+            let mut arm_events = Vec::new();
+            let mut rearm = |e: &mut Engine, pass: usize| {
+                for r in 0..cold.rooms {
+                    cold.engine_arm(e, r, leaver(pass), &mut arm_events);
+                }
+            };
+            prepare(&mut stream, &build, engine, &mut rearm);
+            b.iter_custom(|iters| {
+                time_stream(
+                    iters,
+                    &mut stream,
+                    &build,
+                    engine,
+                    &mut rearm,
+                    &mut |e, cmd| {
+                        failed += u64::from(black_box(e.handle(NOW, cmd)).is_err());
+                        e.drain_events(&mut events);
+                        events.clear();
+                    },
+                )
+            });
+        });
+        g.finish();
+    }
+    assert_eq!(failed, 0, "every command of a cold stream succeeds");
+}
+
+fn cold_naive(c: &mut Criterion, label: &str, rooms: usize) {
+    let cold = ColdRooms::new(rooms);
+    let mut naive = None;
+    let mut events: Vec<NaiveEvent> = Vec::new();
+    let mut failed = 0u64;
+    let mut stream = None;
+    let build = || naive_write_stream(&cold, SEED, STREAM_MIN);
+    for (group, id) in cold_ids("write", "naive", label, rooms) {
+        let mut g = cold_group(c, group);
+        g.bench_function(id, |b| {
+            let naive = naive.get_or_insert_with(|| cold.naive());
+            prepare(&mut stream, &build, naive, &mut |_, _| {});
+            b.iter_custom(|iters| {
+                time_stream(
+                    iters,
+                    &mut stream,
+                    &build,
+                    naive,
+                    &mut |_, _| {},
+                    &mut |n, cmd| {
+                        failed += u64::from(black_box(n.handle(cmd)).is_err());
+                        n.drain_events(&mut events);
+                        events.clear();
+                    },
+                )
+            });
+        });
+        g.finish();
+    }
+    drop(stream);
+    let mut stream = None;
+    let build = || naive_exit_stream(&cold, SEED + 1, STREAM_MIN);
+    for (group, id) in cold_ids("exit", "naive", label, rooms) {
+        let mut g = cold_group(c, group);
+        g.bench_function(id, |b| {
+            let naive = naive.get_or_insert_with(|| cold.naive());
+            let mut arm_events = Vec::new();
+            let mut rearm = |n: &mut Naive, pass: usize| {
+                for r in 0..cold.rooms {
+                    cold.naive_arm(n, r, leaver(pass), &mut arm_events);
+                }
+            };
+            prepare(&mut stream, &build, naive, &mut rearm);
+            b.iter_custom(|iters| {
+                time_stream(
+                    iters,
+                    &mut stream,
+                    &build,
+                    naive,
+                    &mut rearm,
+                    &mut |n, cmd| {
+                        failed += u64::from(black_box(n.handle(cmd)).is_err());
+                        n.drain_events(&mut events);
+                        events.clear();
+                    },
+                )
+            });
+        });
+        g.finish();
+    }
+    assert_eq!(failed, 0, "every command of a cold stream succeeds");
+}
+
+/// One side at a time, its state dropped before the next is built, so the
+/// 500k-room cases never hold both in memory.
+fn cold(c: &mut Criterion) {
+    for (label, rooms) in COLD_ROOMS {
+        cold_engine(c, label, rooms);
+        cold_naive(c, label, rooms);
+    }
+}
+
+criterion_group!(benches, write, exit, read_all, queue, mixed, scaling, snapshot, cold);
 criterion_main!(benches);

@@ -2,12 +2,17 @@
 //!
 //! - [`naive`]: the baseline the engine is measured against;
 //! - [`workload`]: deterministic fixtures and the mixed command sequence,
-//!   replayed on both.
+//!   replayed on both, and each side's read path;
+//! - [`cold`]: the cold regime, many full rooms and long streams of
+//!   pre-built commands;
+//! - [`json`]: the read-all reply both sides write.
 //!
 //! The criterion benchmarks are in `benches/engine.rs`; `alloc_report`
 //! counts allocations and heap bytes; `ratios` prints the engine ÷ naive
 //! table from criterion's estimates.
 
+pub mod cold;
+pub mod json;
 pub mod naive;
 pub mod workload;
 
@@ -18,11 +23,15 @@ mod tests {
     use roomstate::{Engine, Event};
 
     use crate::naive::{Naive, NaiveEvent};
-    use crate::workload::{run_engine, run_naive, ExitFixture, Grid, Mixed, QueueFixture, NOW};
+    use crate::workload::{
+        engine_read_json, engine_visit_attributes, naive_read_json, run_engine, run_naive,
+        ExitFixture, Grid, Mixed, QueueFixture, NOW,
+    };
 
+    /// Sequence number; key -> (owner, value, revision); members; queue.
     type RoomState = (
         u64,
-        BTreeMap<String, (String, String)>,
+        BTreeMap<String, (String, String, u64)>,
         Vec<String>,
         Vec<(String, String)>,
     );
@@ -32,15 +41,12 @@ mod tests {
             .iter()
             .map(|id| {
                 let v = engine.room(id).unwrap();
-                let attrs = v
-                    .attributes()
-                    .map(|a| {
-                        let Some(owner) = a.owner else {
-                            panic!("admin owner")
-                        };
-                        (a.key.to_string(), (owner.to_string(), a.value.to_string()))
-                    })
-                    .collect();
+                let mut attrs = BTreeMap::new();
+                let seq = engine_visit_attributes(engine, id, |k, v, o, r| {
+                    assert_ne!(o, crate::workload::ADMIN);
+                    attrs.insert(k.to_string(), (o.to_string(), v.to_string(), r));
+                });
+                assert_eq!(seq, Some(v.seq()));
                 let members = v.members().into_iter().map(|u| u.to_string()).collect();
                 let queue = v
                     .queue()
@@ -59,7 +65,7 @@ mod tests {
                 let attrs = r
                     .attrs
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .map(|(k, a)| (k.clone(), (a.owner.clone(), a.value.clone(), a.revision)))
                     .collect();
                 let mut members: Vec<String> = r.members.keys().cloned().collect();
                 members.sort();
@@ -79,14 +85,87 @@ mod tests {
             naive_state(&naive, &mixed.rooms)
         );
         let (mut ee, mut ne) = (Vec::<Event>::new(), Vec::<NaiveEvent>::new());
-        let ok_e = run_engine(&mut engine, mixed.engine_commands(), &mut ee);
-        let ok_n = run_naive(&mut naive, mixed.naive_commands(), &mut ne);
+        let (mut je, mut jn) = (Vec::new(), Vec::new());
+        let ok_e = run_engine(&mut engine, mixed.engine_inputs(), &mut ee, &mut je);
+        let ok_n = run_naive(&mut naive, mixed.naive_inputs(), &mut ne, &mut jn);
         assert_eq!(ok_e, ok_n);
+        assert!(!je.is_empty(), "the workload reads");
         assert_eq!(
             engine_state(&engine, &mixed.rooms),
             naive_state(&naive, &mixed.rooms)
         );
         engine.check_invariants().unwrap();
+        for id in &mixed.rooms {
+            assert_eq!(
+                reply(|o| engine_read_json(&engine, id, o)),
+                reply(|o| naive_read_json(&naive, id, o))
+            );
+        }
+        // The command path counts the same successes as the view path.
+        let (mut engine, mut naive) = (mixed.engine(), mixed.naive());
+        let inputs = mixed
+            .engine_commands()
+            .into_iter()
+            .map(crate::workload::EngineInput::Command)
+            .collect();
+        let ok_c = run_engine(&mut engine, inputs, &mut ee, &mut je);
+        assert_eq!(ok_c, ok_n);
+        let inputs = mixed
+            .naive_commands()
+            .into_iter()
+            .map(crate::workload::NaiveInput::Command)
+            .collect();
+        assert_eq!(run_naive(&mut naive, inputs, &mut ne, &mut jn), ok_n);
+    }
+
+    /// A read-all reply parsed back: `(seq, key -> (value, owner, revision))`.
+    type Parsed = (u64, BTreeMap<String, (String, String, u64)>);
+
+    fn reply(write: impl FnOnce(&mut Vec<u8>) -> bool) -> Option<Parsed> {
+        let mut out = b"stale".to_vec();
+        out.clear();
+        if !write(&mut out) {
+            assert!(out.is_empty());
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let attrs = v["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["key"].as_str().unwrap().to_string(),
+                    (
+                        a["value"].as_str().unwrap().to_string(),
+                        a["owner"].as_str().unwrap().to_string(),
+                        a["revision"].as_u64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        Some((v["seq"].as_u64().unwrap(), attrs))
+    }
+
+    #[test]
+    fn both_read_paths_write_the_same_reply_of_every_attribute() {
+        let grid = Grid::new(3, 20);
+        let mut engine = grid.engine();
+        let mut naive = grid.naive();
+        engine.handle(NOW, grid.engine_overwrite(1, 5, 9)).unwrap();
+        naive.handle(grid.naive_overwrite(1, 5, 9)).unwrap();
+        for id in &grid.rooms {
+            let e = reply(|o| engine_read_json(&engine, id, o)).unwrap();
+            assert_eq!(e.1.len(), 20);
+            assert_eq!(Some(e), reply(|o| naive_read_json(&naive, id, o)));
+        }
+        let e = reply(|o| engine_read_json(&engine, &grid.rooms[1], o)).unwrap();
+        let (value, owner, revision) = &e.1[&grid.keys[5]];
+        assert_eq!(value, &grid.values[9]);
+        assert_eq!(owner, &grid.users[grid.owner(1, 5)]);
+        assert_eq!(*revision, e.0, "the overwrite was the room's last change");
+        assert_eq!(reply(|o| engine_read_json(&engine, "nope", o)), None);
+        assert_eq!(reply(|o| naive_read_json(&naive, "nope", o)), None);
     }
 
     #[test]
@@ -165,5 +244,116 @@ mod tests {
         let rooms = [q.room.clone()];
         assert_eq!(engine_state(&engine, &rooms), naive_state(&naive, &rooms));
         assert_eq!(engine.room(&q.room).unwrap().queue_len(), 100);
+    }
+
+    #[test]
+    fn cold_streams_keep_engine_and_baseline_in_the_same_full_rooms() {
+        use crate::cold::{
+            engine_exit_stream, engine_write_stream, leaver, naive_exit_stream, naive_write_stream,
+            ColdRooms, KEYS, MEMBERS,
+        };
+        let cold = ColdRooms::new(37);
+        let (mut engine, mut naive) = (cold.engine(), cold.naive());
+        let rooms: Vec<String> = (0..cold.rooms).map(|r| cold.room(r)).collect();
+        for (r, id) in rooms.iter().enumerate() {
+            let v = engine.room(id).unwrap();
+            assert_eq!(v.attribute_count(), KEYS);
+            assert_eq!(v.members().len(), MEMBERS);
+            assert!(v.is_present(&cold.member(r, 7)));
+        }
+        assert_eq!(engine_state(&engine, &rooms), naive_state(&naive, &rooms));
+
+        // Easemob: a writer who is not present is refused, on both sides.
+        let stranger = crate::naive::NaiveCmd::Write {
+            room: cold.room(0),
+            operator: "stranger".to_string(),
+            ops: vec![crate::naive::NaiveOp::Set {
+                key: "k".to_string(),
+                value: "v".to_string(),
+            }],
+        };
+        assert_eq!(
+            naive.handle(stranger),
+            Err(crate::naive::NaiveError::NotInRoom)
+        );
+        let stranger = roomstate::Write::new(cold.room(0), roomstate::Actor::user("stranger"))
+            .op(roomstate::Op::set("k", "v"));
+        assert!(engine
+            .handle(NOW, roomstate::Command::Write(stranger))
+            .is_err());
+
+        // Whole passes, each room once per pass, every value distinct.
+        let picks = cold.write_picks(5, 100);
+        assert_eq!(picks.len(), 3 * 37);
+        for pass in picks.chunks(37) {
+            let mut seen: Vec<u32> = pass.iter().map(|&(r, _)| r).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..37).collect::<Vec<u32>>());
+        }
+        let (mut es, mut ns) = (
+            engine_write_stream(&cold, 5, 100),
+            naive_write_stream(&cold, 5, 100),
+        );
+        assert_eq!(es.left(), 111);
+        let (mut ee, mut ne) = (Vec::new(), Vec::new());
+        let mut values = std::collections::BTreeSet::new();
+        for _ in 0..3 {
+            assert_eq!(es.left_in_pass(), 37);
+            while let (Some(e), Some(n)) = (es.take(), ns.take()) {
+                if let crate::naive::NaiveCmd::Write { ops, .. } = &n {
+                    if let crate::naive::NaiveOp::Set { value, .. } = &ops[0] {
+                        assert!(values.insert(value.clone()), "values are distinct");
+                    }
+                }
+                engine.handle(NOW, e).unwrap();
+                assert!(naive.handle(n).is_ok());
+                engine.drain_events(&mut ee);
+                naive.drain_events(&mut ne);
+                assert_eq!((ee.len(), ne.len()), (1, 1), "the owner's write applies");
+                ee.clear();
+                ne.clear();
+            }
+            es.next_pass();
+            ns.next_pass();
+        }
+        assert_eq!(es.left(), 0);
+        assert_eq!(engine_state(&engine, &rooms), naive_state(&naive, &rooms));
+
+        // Exits: each pass one member of every room goes with its keys, and
+        // comes back between passes.
+        let (mut es, mut ns) = (
+            engine_exit_stream(&cold, 6, 80),
+            naive_exit_stream(&cold, 6, 80),
+        );
+        for pass in 0..3 {
+            while let (Some(e), Some(n)) = (es.take(), ns.take()) {
+                engine.handle(NOW, e).unwrap();
+                assert!(naive.handle(n).is_ok());
+                engine.drain_events(&mut ee);
+                naive.drain_events(&mut ne);
+                let keys = (leaver(pass)..KEYS).step_by(MEMBERS).count();
+                assert_eq!(ee[0].changes.len(), 1 + keys, "exited + its keys");
+                assert_eq!(ne[0].changes.len(), 1 + keys);
+                ee.clear();
+                ne.clear();
+            }
+            assert_eq!(
+                engine.room(&rooms[3]).unwrap().attribute_count(),
+                KEYS - (leaver(pass)..KEYS).step_by(MEMBERS).count()
+            );
+            assert_eq!(engine_state(&engine, &rooms), naive_state(&naive, &rooms));
+            for r in 0..cold.rooms {
+                cold.engine_arm(&mut engine, r, leaver(pass), &mut ee);
+                cold.naive_arm(&mut naive, r, leaver(pass), &mut ne);
+            }
+            es.next_pass();
+            ns.next_pass();
+            for id in &rooms {
+                let v = engine.room(id).unwrap();
+                assert_eq!((v.attribute_count(), v.members().len()), (KEYS, MEMBERS));
+            }
+        }
+        assert_eq!(engine_state(&engine, &rooms), naive_state(&naive, &rooms));
+        engine.check_invariants().unwrap();
     }
 }

@@ -7,7 +7,9 @@
 //!   whole command (kinder to the baseline than parallel maps keyed by room);
 //! - ownership: the owner `String` compared with the operator's;
 //! - member exit: a scan of every key of the room for the user's keys;
-//! - read-all: every attribute cloned into a `Vec`;
+//! - read-all: every attribute cloned into a `Vec` ([`Naive::read_all`]),
+//!   or, on the server's read path, serialized straight from the borrowed
+//!   map ([`crate::workload::naive_read_json`]);
 //! - queue: a `VecDeque<(key, value)>` searched linearly by key;
 //! - members: `HashMap<user, connection count>`;
 //! - events: owned `String`s, cloned where the store keeps its own copy.
@@ -181,11 +183,23 @@ pub struct NaiveEvent {
     pub changes: Vec<NaiveChange>,
 }
 
+/// One attribute: its owner, value and revision (the room's sequence
+/// number of its last change, as the engine's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NaiveAttr {
+    /// Owner.
+    pub owner: String,
+    /// Value.
+    pub value: String,
+    /// Room sequence number of the last change.
+    pub revision: u64,
+}
+
 /// One room.
 #[derive(Debug, Default)]
 pub struct NaiveRoom {
-    /// key -> (owner, value).
-    pub attrs: HashMap<String, (String, String)>,
+    /// key -> attribute.
+    pub attrs: HashMap<String, NaiveAttr>,
     /// Sequence number.
     pub seq: u64,
     /// user -> connection count (present users only).
@@ -199,6 +213,9 @@ pub struct NaiveRoom {
 pub struct Naive {
     /// Rooms by id.
     pub rooms: HashMap<String, NaiveRoom>,
+    /// Writers must be present (Easemob's rule, used by the cold regime);
+    /// off by default, as in the benchmark profile.
+    pub writers_must_be_members: bool,
     events: Vec<NaiveEvent>,
 }
 
@@ -304,8 +321,8 @@ impl Naive {
         };
         room.members.remove(user);
         let mut changes = vec![NaiveChange::Exited(user.to_string())];
-        room.attrs.retain(|key, (owner, _)| {
-            if owner == user {
+        room.attrs.retain(|key, attr| {
+            if attr.owner == user {
                 changes.push(NaiveChange::Deleted(key.clone()));
                 false
             } else {
@@ -319,17 +336,21 @@ impl Naive {
 
     fn write(&mut self, id: &str, operator: String, ops: Vec<NaiveOp>) -> NaiveOutcome {
         let room = self.rooms.get_mut(id).ok_or(NaiveError::RoomNotFound)?;
+        if self.writers_must_be_members && !room.members.contains_key(&operator) {
+            return Err(NaiveError::NotInRoom);
+        }
+        // Every applied op's revision is the number the write will carry.
+        let revision = room.seq + 1;
         let mut changes = Vec::new();
         let mut failed = Vec::new();
         for (i, op) in ops.into_iter().enumerate() {
             match op {
                 NaiveOp::Set { key, value } => match room.attrs.get_mut(&key) {
-                    Some((owner, _)) if *owner != operator => {
-                        failed.push((i, NaiveError::NotOwner))
-                    }
-                    Some((owner, old)) => {
-                        changes.push(NaiveChange::Set(key, value.clone(), owner.clone()));
-                        *old = value;
+                    Some(attr) if attr.owner != operator => failed.push((i, NaiveError::NotOwner)),
+                    Some(attr) => {
+                        changes.push(NaiveChange::Set(key, value.clone(), attr.owner.clone()));
+                        attr.value = value;
+                        attr.revision = revision;
                     }
                     None => {
                         changes.push(NaiveChange::Set(
@@ -337,14 +358,19 @@ impl Naive {
                             value.clone(),
                             operator.clone(),
                         ));
-                        room.attrs.insert(key, (operator.clone(), value));
+                        room.attrs.insert(
+                            key,
+                            NaiveAttr {
+                                owner: operator.clone(),
+                                value,
+                                revision,
+                            },
+                        );
                     }
                 },
                 NaiveOp::Delete { key } => match room.attrs.get(&key) {
                     None => failed.push((i, NaiveError::NotFound)),
-                    Some((owner, _)) if *owner != operator => {
-                        failed.push((i, NaiveError::NotOwner))
-                    }
+                    Some(attr) if attr.owner != operator => failed.push((i, NaiveError::NotOwner)),
                     Some(_) => {
                         room.attrs.remove(&key);
                         changes.push(NaiveChange::Deleted(key));
@@ -373,7 +399,7 @@ impl Naive {
         let attributes = room
             .attrs
             .iter()
-            .map(|(k, (owner, value))| (k.clone(), owner.clone(), value.clone()))
+            .map(|(k, a)| (k.clone(), a.owner.clone(), a.value.clone()))
             .collect();
         Ok(NaiveSuccess::Read {
             seq: room.seq,

@@ -11,6 +11,7 @@ use roomstate::{
     QueueLimits, Rules, Str, Write,
 };
 
+use crate::json::Reply;
 use crate::naive::{Naive, NaiveCmd, NaiveEvent, NaiveOp};
 
 /// The seed of every workload.
@@ -257,6 +258,59 @@ impl Grid {
             }],
         }
     }
+}
+
+// ----- the read path: each side's best, serialized the same way -----
+
+/// The owner name of attributes owned by `Actor::Admin`.
+pub const ADMIN: &str = "admin";
+
+/// Visits every attribute of room `id` as `(key, value, owner, revision)`,
+/// in listing order, through the engine's borrowed view
+/// ([`Engine::room`]), and returns the room's sequence number (`None`: no
+/// such room). The only place the benchmarks read attributes through the
+/// view ([`roomstate::AttrRef`]s, borrowed from the room's arena).
+pub fn engine_visit_attributes(
+    engine: &Engine,
+    id: &str,
+    mut visit: impl FnMut(&str, &str, &str, u64),
+) -> Option<u64> {
+    let view = engine.room(id)?;
+    for a in view.attributes() {
+        visit(a.key, a.value, a.owner.unwrap_or(ADMIN), a.revision);
+    }
+    Some(view.seq())
+}
+
+/// The engine's answer to "read every attribute of room `id`": the JSON
+/// reply ([`crate::json`]) appended to `out`. `false`: no such room.
+pub fn engine_read_json(engine: &Engine, id: &str, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let mut reply = Reply::begin(out);
+    match engine_visit_attributes(engine, id, |k, v, o, r| reply.attr(k, v, o, r)) {
+        Some(seq) => {
+            reply.end(seq);
+            true
+        }
+        None => {
+            out.truncate(start);
+            false
+        }
+    }
+}
+
+/// The baseline's answer to the same read: the same JSON, written from its
+/// own map, borrowed (no lock, no copy).
+pub fn naive_read_json(naive: &Naive, id: &str, out: &mut Vec<u8>) -> bool {
+    let Some(room) = naive.rooms.get(id) else {
+        return false;
+    };
+    let mut reply = Reply::begin(out);
+    for (key, a) in &room.attrs {
+        reply.attr(key, &a.value, &a.owner, a.revision);
+    }
+    reply.end(room.seq);
+    true
 }
 
 /// Drops the engine's pending events.
@@ -733,7 +787,9 @@ impl Mixed {
         &self.users[room * Self::USERS + user]
     }
 
-    fn queue_key(room: usize, n: usize) -> String {
+    /// The key of queue element `n` of `room`.
+    #[must_use]
+    pub fn queue_key(room: usize, n: usize) -> String {
         key(1_000_000 + room * 10_000 + n)
     }
 
@@ -873,43 +929,113 @@ impl Mixed {
         naive
     }
 
-    /// The timed steps as engine commands.
+    /// The timed steps as engine commands (reads as `Command::Read`).
     #[must_use]
     pub fn engine_commands(&self) -> Vec<Command> {
         self.steps.iter().map(|s| self.engine_command(s)).collect()
     }
 
-    /// The timed steps as baseline commands.
+    /// The timed steps as baseline commands (reads as `NaiveCmd::ReadAll`).
     #[must_use]
     pub fn naive_commands(&self) -> Vec<NaiveCmd> {
         self.steps.iter().map(|s| self.naive_command(s)).collect()
     }
+
+    /// The timed steps as engine inputs: reads go through the borrowed view
+    /// ([`engine_read_json`]), everything else is a command.
+    #[must_use]
+    pub fn engine_inputs(&self) -> Vec<EngineInput> {
+        self.steps
+            .iter()
+            .map(|s| match *s {
+                Step::Read { room } => EngineInput::Read(self.rooms[room].as_str().into()),
+                _ => EngineInput::Command(self.engine_command(s)),
+            })
+            .collect()
+    }
+
+    /// The timed steps as baseline inputs: reads serialize from the
+    /// baseline's map ([`naive_read_json`]).
+    #[must_use]
+    pub fn naive_inputs(&self) -> Vec<NaiveInput> {
+        self.steps
+            .iter()
+            .map(|s| match *s {
+                Step::Read { room } => NaiveInput::Read(self.rooms[room].clone()),
+                _ => NaiveInput::Command(self.naive_command(s)),
+            })
+            .collect()
+    }
 }
 
-/// Runs engine commands, draining events after each into `events` and
-/// handing them back to the engine ([`Engine::recycle`]), as a server that
-/// has sent them would; returns how many commands succeeded.
-pub fn run_engine(engine: &mut Engine, commands: Vec<Command>, events: &mut Vec<Event>) -> usize {
+/// A decoded request to the engine: a command, or a read of every
+/// attribute of a room answered from the borrowed view.
+#[derive(Clone, Debug)]
+pub enum EngineInput {
+    /// Applied with [`Engine::handle`].
+    Command(Command),
+    /// Answered with [`engine_read_json`].
+    Read(Str),
+}
+
+/// A decoded request to the baseline, as [`EngineInput`].
+#[derive(Clone, Debug)]
+pub enum NaiveInput {
+    /// Applied with [`Naive::handle`].
+    Command(NaiveCmd),
+    /// Answered with [`naive_read_json`].
+    Read(String),
+}
+
+/// Runs engine inputs: commands (draining events after each into `events`
+/// and dropping them) and reads (each reply written into `reply`, cleared
+/// first, as a server reusing its buffer). Returns how many commands
+/// succeeded and reads found their room.
+pub fn run_engine(
+    engine: &mut Engine,
+    inputs: Vec<EngineInput>,
+    events: &mut Vec<Event>,
+    reply: &mut Vec<u8>,
+) -> usize {
     let mut ok = 0;
-    for c in commands {
-        ok += usize::from(engine.handle(NOW, c).is_ok());
-        engine.drain_events(events);
-        engine.recycle(events);
+    for input in inputs {
+        ok += usize::from(match input {
+            EngineInput::Command(c) => {
+                let done = engine.handle(NOW, c).is_ok();
+                engine.drain_events(events);
+                engine.recycle(events);
+                done
+            }
+            EngineInput::Read(room) => {
+                reply.clear();
+                engine_read_json(engine, &room, reply)
+            }
+        });
     }
     ok
 }
 
-/// Runs baseline commands as [`run_engine`] does.
+/// Runs baseline inputs as [`run_engine`] does.
 pub fn run_naive(
     naive: &mut Naive,
-    commands: Vec<NaiveCmd>,
+    inputs: Vec<NaiveInput>,
     events: &mut Vec<NaiveEvent>,
+    reply: &mut Vec<u8>,
 ) -> usize {
     let mut ok = 0;
-    for c in commands {
-        ok += usize::from(naive.handle(c).is_ok());
-        naive.drain_events(events);
-        events.clear();
+    for input in inputs {
+        ok += usize::from(match input {
+            NaiveInput::Command(c) => {
+                let done = naive.handle(c).is_ok();
+                naive.drain_events(events);
+                events.clear();
+                done
+            }
+            NaiveInput::Read(room) => {
+                reply.clear();
+                naive_read_json(naive, &room, reply)
+            }
+        });
     }
     ok
 }

@@ -1,29 +1,56 @@
-//! Allocation and heap figures of issue 5, one `name: value` line each:
+//! Allocation and heap figures of issues 5 and 9, one `name: value` line
+//! each:
 //!
 //! ```text
 //! cargo run -p roomstate-benches --release --bin alloc_report
 //! ```
 //!
 //! A counting global allocator records allocations (`alloc`, `alloc_zeroed`
-//! and `realloc` each count one) and live requested bytes. Commands are
-//! built before a measured window opens, as in the criterion benchmarks, so
-//! only the engine's own allocations count.
+//! and `realloc` each count one), live requested bytes, and the peak of
+//! live bytes since the last reset. Commands are built before a measured
+//! window opens, as in the criterion benchmarks, so only the engine's own
+//! allocations count. Heap figures are requested bytes: the allocator's
+//! own rounding and headers (about 8-16 bytes per block with glibc) are
+//! not included, on either side.
+//!
+//! - `room_bytes_8_members`: live heap bytes that one room adds to an
+//!   engine (Easemob profile, rate off) when it is created and 8 distinct
+//!   users join it with one connection each, no attributes and no queue,
+//!   events drained; measured as the growth of the heap over 10,000 such
+//!   rooms, divided by 10,000 (so the room's share of the engine's room
+//!   table is included). `naive_room_bytes_8_members`: the same for the
+//!   baseline.
+//! - `restore_peak_over_input`: the peak of live heap bytes during
+//!   `Engine::restore`, above what was live before the call (the input
+//!   buffer itself is not counted), divided by the snapshot's length. Printed
+//!   per input as `restore_peak_over_input_<input>`, and the worst of them
+//!   as `restore_peak_over_input`. Inputs: valid snapshots, built through
+//!   the public API, that are cheap to encode and costly to hold (forged,
+//!   as an attacker or a corrupted backup would send), and a realistic one.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use roomstate::{Command, Event};
-use roomstate_benches::naive::NaiveEvent;
-use roomstate_benches::workload::{drain, ExitFixture, Grid, Rng, NOW, SEED};
+use roomstate::{Actor, Command, Engine, Event, Limits, Op, Profile, Role, Write};
+use roomstate_benches::cold::{cold_profile, ColdRooms, MEMBERS};
+use roomstate_benches::naive::{Naive, NaiveCmd, NaiveEvent};
+use roomstate_benches::workload::{drain, engine_read_json, ExitFixture, Grid, Rng, NOW, SEED};
 
 struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static LIVE: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
 
 fn bytes(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Adds `delta` to the live bytes and raises the peak.
+fn grow(delta: i64) {
+    let live = LIVE.fetch_add(delta, Relaxed) + delta;
+    PEAK.fetch_max(live, Relaxed);
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters are
@@ -31,14 +58,14 @@ fn bytes(n: usize) -> i64 {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(bytes(layout.size()), Relaxed);
+        grow(bytes(layout.size()));
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(bytes(layout.size()), Relaxed);
+        grow(bytes(layout.size()));
         // SAFETY: same contract as ours.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -51,7 +78,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(bytes(new_size) - bytes(layout.size()), Relaxed);
+        grow(bytes(new_size) - bytes(layout.size()));
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -99,20 +126,23 @@ fn overwrite_allocs_per_cmd() -> f64 {
     n as f64 / N as f64
 }
 
-/// Reading all 20 attributes of a room through the borrowed view.
+/// Reading all 20 attributes of a room through the borrowed view into a
+/// JSON reply, in a buffer already grown to the reply's size (the read path
+/// of `read_all/engine/20`).
 fn read_all_allocs() -> u64 {
     let grid = Grid::new(1, 20);
     let engine = grid.engine();
     let id = grid.rooms[0].as_str();
-    allocs_in(|| {
-        let view = engine.room(id).expect("room exists");
-        let mut seen = 0;
-        for a in view.attributes() {
-            black_box(a);
-            seen += 1;
-        }
-        assert_eq!(seen, 20);
-    })
+    let mut out = Vec::new();
+    assert!(engine_read_json(&engine, id, &mut out));
+    let len = out.len();
+    let n = allocs_in(|| {
+        out.clear();
+        assert!(engine_read_json(&engine, id, &mut out));
+    });
+    assert_eq!(out.len(), len);
+    assert!(len > 20 * 80, "20 keys and values: {len} bytes");
+    n
 }
 
 /// Exits (kicks) that each delete one key, in rooms of 100 keys.
@@ -161,6 +191,182 @@ fn heap_bytes_per_attr() -> (f64, f64) {
     (engine_bytes as f64 / attrs, naive_bytes as f64 / attrs)
 }
 
+/// Live heap bytes per room of `ROOMS` rooms with 8 present members and
+/// nothing else, for the engine and for the baseline.
+fn room_bytes_8_members() -> (f64, f64) {
+    const ROOMS: usize = 10_000;
+    let cold = ColdRooms::new(ROOMS);
+    // Ids are built before the window: only the stores' own copies count.
+    let ids: Vec<(String, Vec<String>)> = (0..ROOMS)
+        .map(|r| {
+            (
+                cold.room(r),
+                (0..MEMBERS).map(|m| cold.member(r, m)).collect(),
+            )
+        })
+        .collect();
+    let mut events: Vec<Event> = Vec::new();
+    let before = LIVE.load(Relaxed);
+    let mut engine = Engine::new(cold_profile());
+    for (room, users) in &ids {
+        let _ = engine.handle(
+            NOW,
+            Command::CreateRoom {
+                room: room.as_str().into(),
+                creator: users[0].as_str().into(),
+            },
+        );
+        for user in users {
+            let _ = engine.handle(
+                NOW,
+                Command::Join {
+                    room: room.as_str().into(),
+                    user: user.as_str().into(),
+                },
+            );
+        }
+        engine.drain_events(&mut events);
+        engine.recycle(&mut events);
+    }
+    let engine_bytes = LIVE.load(Relaxed) - before;
+    let probe = engine.room(&ids[ROOMS - 1].0).expect("room exists");
+    assert_eq!(probe.members().len(), MEMBERS);
+    assert_eq!(probe.attribute_count(), 0);
+    drop(engine);
+
+    let mut nevents: Vec<NaiveEvent> = Vec::new();
+    let before = LIVE.load(Relaxed);
+    let mut naive = Naive::new();
+    for (room, users) in &ids {
+        let _ = naive.handle(NaiveCmd::CreateRoom {
+            room: room.clone(),
+            creator: users[0].clone(),
+        });
+        for user in users {
+            let _ = naive.handle(NaiveCmd::Join {
+                room: room.clone(),
+                user: user.clone(),
+            });
+        }
+        naive.drain_events(&mut nevents);
+        nevents.clear();
+    }
+    let naive_bytes = LIVE.load(Relaxed) - before;
+    assert_eq!(naive.rooms[&ids[0].0].members.len(), MEMBERS);
+    drop(naive);
+    (
+        engine_bytes as f64 / ROOMS as f64,
+        naive_bytes as f64 / ROOMS as f64,
+    )
+}
+
+/// Peak live heap during `Engine::restore(bytes)`, above what was live
+/// before, divided by the input's length.
+fn restore_peak(bytes: &[u8]) -> f64 {
+    let before = LIVE.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let engine = Engine::restore(black_box(bytes)).expect("a valid snapshot restores");
+    let peak = PEAK.load(Relaxed) - before;
+    drop(engine);
+    peak as f64 / bytes.len() as f64
+}
+
+/// Tencent's semantics with the key count, batch size and room size
+/// limits opened, as an application may configure them, so that one
+/// room can hold thousands of attributes.
+fn open_tencent() -> Profile {
+    let t = Profile::tencent();
+    Profile {
+        limits: Limits {
+            max_keys_per_room: None,
+            max_ops_per_write: 1_000,
+            max_room_value_bytes: None,
+            request_rate: None,
+            ..t.limits
+        },
+        ..t
+    }
+}
+
+/// Short distinct ids: `n` in base 62.
+fn tiny_id(mut n: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut s = String::new();
+    loop {
+        s.push(char::from(DIGITS[n % DIGITS.len()]));
+        n /= DIGITS.len();
+        if n == 0 {
+            return s;
+        }
+    }
+}
+
+/// Forged: one room of 20,000 attributes with 1-3 byte keys, empty values,
+/// owned by `Admin` (a few bytes each in the snapshot).
+fn forged_tiny_attributes() -> Vec<u8> {
+    let mut engine = Engine::new(open_tencent());
+    let _ = engine.handle(
+        NOW,
+        Command::CreateRoom {
+            room: "r".into(),
+            creator: "c".into(),
+        },
+    );
+    for batch in 0..20 {
+        let mut w = Write::new("r", Actor::Admin);
+        for k in batch * 1_000..(batch + 1) * 1_000 {
+            w = w.op(Op::set(tiny_id(k), ""));
+        }
+        assert!(engine.handle(NOW, Command::Write(w)).is_ok());
+    }
+    drain(&mut engine);
+    assert_eq!(engine.room("r").map(|v| v.attribute_count()), Some(20_000));
+    engine.snapshot()
+}
+
+/// Forged: 20,000 empty rooms with 1-3 byte ids and a 1-byte creator.
+fn forged_empty_rooms() -> Vec<u8> {
+    let mut engine = Engine::new(open_tencent());
+    for r in 0..20_000 {
+        let cmd = Command::CreateRoom {
+            room: tiny_id(r).into(),
+            creator: "c".into(),
+        };
+        assert!(engine.handle(NOW, cmd).is_ok());
+    }
+    drain(&mut engine);
+    engine.snapshot()
+}
+
+/// Forged: one room whose 20,000 users (1-3 byte ids) each have a role
+/// and are not present.
+fn forged_roles() -> Vec<u8> {
+    let mut engine = Engine::new(open_tencent());
+    let _ = engine.handle(
+        NOW,
+        Command::CreateRoom {
+            room: "r".into(),
+            creator: "c".into(),
+        },
+    );
+    for u in 0..20_000 {
+        let cmd = Command::SetRole {
+            room: "r".into(),
+            user: format!("_{}", tiny_id(u)).into(),
+            role: Role::Admin,
+        };
+        assert!(engine.handle(NOW, cmd).is_ok());
+    }
+    drain(&mut engine);
+    engine.snapshot()
+}
+
+/// Realistic: 10,000 Easemob rooms of 8 members and 20 attributes (16 B
+/// keys, 64 B values), as in the cold benchmarks.
+fn realistic() -> Vec<u8> {
+    ColdRooms::new(10_000).engine().snapshot()
+}
+
 fn main() {
     println!(
         "overwrite_allocs_per_cmd: {:.2}",
@@ -171,4 +377,23 @@ fn main() {
     let (engine, naive) = heap_bytes_per_attr();
     println!("heap_bytes_per_attr: {engine:.1}");
     println!("naive_heap_bytes_per_attr: {naive:.1}");
+    let (engine, naive) = room_bytes_8_members();
+    println!("room_bytes_8_members: {engine:.0}");
+    println!("naive_room_bytes_8_members: {naive:.0}");
+    type Forge = fn() -> Vec<u8>;
+    let inputs: [(&str, Forge); 4] = [
+        ("forged_tiny_attributes", forged_tiny_attributes),
+        ("forged_empty_rooms", forged_empty_rooms),
+        ("forged_roles", forged_roles),
+        ("realistic", realistic),
+    ];
+    let mut worst = 0f64;
+    for (name, build) in inputs {
+        let bytes = build();
+        let ratio = restore_peak(&bytes);
+        println!("restore_input_bytes_{name}: {}", bytes.len());
+        println!("restore_peak_over_input_{name}: {ratio:.2}");
+        worst = worst.max(ratio);
+    }
+    println!("restore_peak_over_input: {worst:.2}");
 }

@@ -9,16 +9,27 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
-//! Cases: `write-hot`, `write-cold`, `write10`/`write100`/`write1000`, `write10`/`write100`/`write1000`, `exit10`, `exit100`, `queue`,
-//! `mixed`, `restore` (attributes per second), `read-command`, and `naive-` before any but the last for the
-//! baseline. The second argument is the number of commands (default 20,000).
+//! Cases: `write-hot`, `write-cold`, `write10`/`write100`/`write1000`,
+//! `exit10`, `exit100`, `queue`, `mixed` (reads through the view into
+//! JSON, as `mixed/*/10k`), `read-json` (as `read_all/*/20`),
+//! `cold-write` and `cold-exit` (the first commands of the cold streams
+//! over 100,000 rooms, as `*/cold_stream`; at most one pass, 100,000),
+//! `restore` (attributes per second), `read-command`, and `naive-` before
+//! any but the last two for the baseline. The second argument is the
+//! number of commands (default 20,000).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use roomstate::{Command, Engine, Event};
+use roomstate_benches::cold::{
+    engine_exit_stream, engine_write_stream, naive_exit_stream, naive_write_stream, ColdRooms,
+};
 use roomstate_benches::naive::{Naive, NaiveCmd, NaiveEvent};
-use roomstate_benches::workload::{ExitFixture, Grid, Mixed, QueueFixture, Rng, NOW, SEED};
+use roomstate_benches::workload::{
+    engine_read_json, naive_read_json, run_engine, run_naive, ExitFixture, Grid, Mixed,
+    QueueFixture, Rng, NOW, SEED,
+};
 
 #[inline(never)]
 fn measured(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>) {
@@ -65,6 +76,42 @@ fn timed_naive(naive: &mut Naive, cmds: Vec<NaiveCmd>, events: &mut Vec<NaiveEve
         let _ = black_box(naive.handle(cmd));
         naive.drain_events(events);
         events.clear();
+    }
+}
+
+#[inline(never)]
+fn timed_engine_mixed(
+    engine: &mut Engine,
+    inputs: Vec<roomstate_benches::workload::EngineInput>,
+    events: &mut Vec<Event>,
+    reply: &mut Vec<u8>,
+) {
+    black_box(run_engine(engine, inputs, events, reply));
+}
+
+#[inline(never)]
+fn timed_naive_mixed(
+    naive: &mut Naive,
+    inputs: Vec<roomstate_benches::workload::NaiveInput>,
+    events: &mut Vec<NaiveEvent>,
+    reply: &mut Vec<u8>,
+) {
+    black_box(run_naive(naive, inputs, events, reply));
+}
+
+#[inline(never)]
+fn timed_engine_reads(engine: &Engine, id: &str, n: usize, out: &mut Vec<u8>) {
+    for _ in 0..n {
+        out.clear();
+        black_box(engine_read_json(engine, black_box(id), out));
+    }
+}
+
+#[inline(never)]
+fn timed_naive_reads(naive: &Naive, id: &str, n: usize, out: &mut Vec<u8>) {
+    for _ in 0..n {
+        out.clear();
+        black_box(naive_read_json(naive, black_box(id), out));
     }
 }
 
@@ -160,14 +207,56 @@ fn main() {
         }
         "mixed" => {
             let mixed = Mixed::standard();
+            let mut reply = Vec::with_capacity(4096);
             for _ in 0..n.div_ceil(10_000) {
                 if naive {
                     let mut s = mixed.naive();
-                    measured_naive(&mut s, mixed.naive_commands(), &mut nevents);
+                    let inputs = mixed.naive_inputs();
+                    let start = std::time::Instant::now();
+                    timed_naive_mixed(&mut s, inputs, &mut nevents, &mut reply);
+                    report(start, mixed.steps.len());
                 } else {
                     let mut s = mixed.engine();
-                    measured(&mut s, mixed.engine_commands(), &mut events);
+                    let inputs = mixed.engine_inputs();
+                    let start = std::time::Instant::now();
+                    timed_engine_mixed(&mut s, inputs, &mut events, &mut reply);
+                    report(start, mixed.steps.len());
                 }
+            }
+        }
+        "read-json" => {
+            let grid = Grid::new(1, 20);
+            let id = grid.rooms[0].as_str();
+            let mut out = Vec::with_capacity(4096);
+            let start = std::time::Instant::now();
+            if naive {
+                timed_naive_reads(&grid.naive(), id, n, &mut out);
+            } else {
+                timed_engine_reads(&grid.engine(), id, n, &mut out);
+            }
+            report(start, n);
+        }
+        "cold-write" | "cold-exit" => {
+            let cold = ColdRooms::new(100_000);
+            let min = n.min(cold.rooms);
+            if naive {
+                let mut s = cold.naive();
+                let mut stream = if case == "cold-write" {
+                    naive_write_stream(&cold, SEED, n)
+                } else {
+                    naive_exit_stream(&cold, SEED + 1, min)
+                };
+                let cmds = (0..min).filter_map(|_| stream.take()).collect();
+                measured_naive(&mut s, cmds, &mut nevents);
+            } else {
+                let mut s = cold.engine();
+                let mut stream = if case == "cold-write" {
+                    engine_write_stream(&cold, SEED, n)
+                } else {
+                    engine_exit_stream(&cold, SEED + 1, min)
+                };
+                let cmds = (0..min).filter_map(|_| stream.take()).collect();
+                measured(&mut s, cmds, &mut events);
             }
         }
         "restore" => {

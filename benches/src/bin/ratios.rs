@@ -1,15 +1,18 @@
-//! Prints the Performance table of issue 5 from criterion's estimates:
-//! medians, engine ÷ naive ratios against the targets, the scaling curves
-//! and the snapshot throughput.
+//! Prints the performance tables of issues 5 and 9 from criterion's
+//! estimates: medians, engine ÷ naive ratios against the targets, the
+//! scaling curves (keys per room, rooms) and the snapshot throughput; and,
+//! given the saved output of `alloc_report` and `redis_peer`, their
+//! figures against the targets.
 //!
 //! ```text
-//! cargo run -p roomstate-benches --release --bin ratios [CRITERION_DIR]
+//! cargo run -p roomstate-benches --release --bin ratios [CRITERION_DIR] [--lines FILE]...
 //! ```
 //!
 //! `CRITERION_DIR` defaults to `$CARGO_TARGET_DIR/criterion`, else
 //! `target/criterion`. Each benchmark is found by the `full_id` in its
 //! `new/benchmark.json`; its median is `median.point_estimate` of
-//! `new/estimates.json`, in nanoseconds.
+//! `new/estimates.json`, in nanoseconds. Each `--lines FILE` holds
+//! `name: value` lines (the output of `alloc_report` or `redis_peer`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,6 +24,9 @@ use serde_json::Value;
 #[derive(Clone, Copy, Debug)]
 struct Estimate {
     median_ns: f64,
+    /// Spread of the samples' per-iteration times: interquartile range ÷
+    /// median.
+    spread: Option<f64>,
     bytes: Option<f64>,
 }
 
@@ -47,8 +53,31 @@ fn collect(dir: &Path, out: &mut BTreeMap<String, Estimate>) {
                 let bytes = bench["throughput"]["Bytes"]
                     .as_f64()
                     .or_else(|| bench["throughput"]["BytesDecimal"].as_f64());
+                let spread = read_json(&path.join("sample.json")).and_then(|s| {
+                    let iters = s["iters"].as_array()?;
+                    let times = s["times"].as_array()?;
+                    let per: Vec<f64> = iters
+                        .iter()
+                        .zip(times)
+                        .filter_map(|(i, t)| Some(t.as_f64()? / i.as_f64()?))
+                        .collect();
+                    let mut per = per;
+                    per.sort_by(f64::total_cmp);
+                    let q = |f: f64| {
+                        per.get(((per.len() - 1) as f64 * f).round() as usize)
+                            .copied()
+                    };
+                    Some((q(0.75)? - q(0.25)?) / median?)
+                });
                 if let (Some(id), Some(median_ns)) = (id, median) {
-                    out.insert(id, Estimate { median_ns, bytes });
+                    out.insert(
+                        id,
+                        Estimate {
+                            median_ns,
+                            spread,
+                            bytes,
+                        },
+                    );
                 }
             }
         } else {
@@ -69,15 +98,64 @@ fn human(ns: f64) -> String {
     }
 }
 
+/// Every `name: value` line of `path` whose value is a number.
+fn read_lines(path: &Path, out: &mut BTreeMap<String, f64>) {
+    let Ok(text) = fs::read_to_string(path) else {
+        eprintln!("cannot read {}", path.display());
+        std::process::exit(1);
+    };
+    for line in text.lines() {
+        if let Some((name, value)) = line.split_once(": ") {
+            if let Ok(v) = value.trim().parse::<f64>() {
+                out.insert(name.trim().to_string(), v);
+            }
+        }
+    }
+}
+
+/// How a figure is judged: at most or at least the target.
+#[derive(Clone, Copy)]
+enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+    None,
+}
+
+impl Goal {
+    fn cells(self, value: Option<f64>) -> (String, &'static str) {
+        let verdict = |ok: bool| if ok { "yes" } else { "no" };
+        match (self, value) {
+            (Goal::AtMost(t), Some(v)) => (format!("≤ {t}"), verdict(v <= t)),
+            (Goal::AtLeast(t), Some(v)) => (format!("≥ {t}"), verdict(v >= t)),
+            (Goal::AtMost(t), None) => (format!("≤ {t}"), "?"),
+            (Goal::AtLeast(t), None) => (format!("≥ {t}"), "?"),
+            (Goal::None, _) => ("—".to_string(), ""),
+        }
+    }
+}
+
 fn main() {
-    let dir = std::env::args_os().nth(1).map_or_else(
-        || {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| PathBuf::from("target"), PathBuf::from);
-            target.join("criterion")
-        },
-        PathBuf::from,
-    );
+    let mut dir = None;
+    let mut lines = BTreeMap::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--lines" {
+            match args.next() {
+                Some(file) => read_lines(Path::new(&file), &mut lines),
+                None => {
+                    eprintln!("--lines needs a file");
+                    std::process::exit(2);
+                }
+            }
+        } else {
+            dir = Some(PathBuf::from(arg));
+        }
+    }
+    let dir = dir.unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        target.join("criterion")
+    });
     let mut est = BTreeMap::new();
     collect(&dir, &mut est);
     if est.is_empty() {
@@ -86,30 +164,40 @@ fn main() {
     }
     let median = |id: &str| est.get(id).map(|e| e.median_ns);
 
-    println!("| benchmark | engine | naive | engine ÷ naive | target | met |");
-    println!("|---|---|---|---|---|---|");
+    // Spread: interquartile range of the samples ÷ median, engine / naive.
+    let spread = |id: &str| {
+        est.get(id)
+            .and_then(|e| e.spread)
+            .map_or_else(|| "—".to_string(), |s| format!("{:.0}%", s * 100.0))
+    };
+    println!(
+        "| benchmark | engine | naive | engine ÷ naive | target | met | IQR ÷ median, engine / naive |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let pairs = [
-        ("write", "hot", 0.8),
-        ("write", "cold", 0.5),
-        ("exit", "keys10", f64::NAN),
-        ("exit", "keys100", 0.1),
-        ("read_all", "20", 0.1),
-        ("queue", "offer_poll", 0.1),
-        ("mixed", "10k", 0.5),
+        ("write", "hot", Goal::AtMost(0.8)),
+        ("write", "cold", Goal::AtMost(0.5)),
+        ("write", "cold_stream", Goal::AtMost(0.6)),
+        ("exit", "keys10", Goal::None),
+        ("exit", "keys100", Goal::AtMost(0.1)),
+        ("exit", "cold_stream", Goal::AtMost(0.3)),
+        ("read_all", "20", Goal::AtMost(0.8)),
+        ("queue", "offer_poll", Goal::AtMost(0.1)),
+        ("mixed", "10k", Goal::AtMost(0.5)),
     ];
-    for (group, case, target) in pairs {
+    for (group, case, goal) in pairs {
         let e = median(&format!("{group}/engine/{case}"));
         let n = median(&format!("{group}/naive/{case}"));
         let show = |m: Option<f64>| m.map_or_else(|| "—".to_string(), human);
         let ratio = e.zip(n).map(|(e, n)| e / n);
-        let (target_s, met) = if target.is_nan() {
-            ("—".to_string(), "".to_string())
-        } else {
-            let met = ratio.map_or("?", |r| if r <= target { "yes" } else { "no" });
-            (format!("≤ {target}"), met.to_string())
-        };
+        let (target_s, met) = goal.cells(ratio);
+        let spreads = format!(
+            "{} / {}",
+            spread(&format!("{group}/engine/{case}")),
+            spread(&format!("{group}/naive/{case}"))
+        );
         println!(
-            "| {group} {case} | {} | {} | {} | {target_s} | {met} |",
+            "| {group} {case} | {} | {} | {} | {target_s} | {met} | {spreads} |",
             show(e),
             show(n),
             ratio.map_or_else(|| "—".to_string(), |r| format!("{r:.3}")),
@@ -118,7 +206,7 @@ fn main() {
     if let (Some(k100), Some(k10)) = (median("exit/engine/keys100"), median("exit/engine/keys10")) {
         let r = k100 / k10;
         println!(
-            "| exit engine keys100 ÷ keys10 | {} | {} | {r:.3} | ≤ 1.5 | {} |",
+            "| exit engine keys100 ÷ keys10 | {} | {} | {r:.3} | ≤ 1.5 | {} | |",
             human(k100),
             human(k10),
             if r <= 1.5 { "yes" } else { "no" }
@@ -128,19 +216,21 @@ fn main() {
         if let Some(b) = e.bytes {
             let mbs = b / e.median_ns * 1e3;
             println!(
-                "| snapshot restore | {} ({:.1} MB) | — | {mbs:.0} MB/s | ≥ 200 MB/s | {} |",
+                "| snapshot restore | {} ({:.1} MB) | — | {mbs:.0} MB/s | ≥ 300 MB/s | {} | {} |",
                 human(e.median_ns),
                 b / 1e6,
-                if mbs >= 200.0 { "yes" } else { "no" }
+                if mbs >= 300.0 { "yes" } else { "no" },
+                spread("snapshot/engine/restore")
             );
         }
     }
     if let Some(e) = est.get("snapshot/engine/encode") {
         if let Some(b) = e.bytes {
             println!(
-                "| snapshot encode | {} | — | {:.0} MB/s | — | |",
+                "| snapshot encode | {} | — | {:.0} MB/s | — | | {} |",
                 human(e.median_ns),
-                b / e.median_ns * 1e3
+                b / e.median_ns * 1e3,
+                spread("snapshot/engine/encode")
             );
         }
     }
@@ -163,6 +253,88 @@ fn main() {
             cell(m[0]),
             cell(m[1]),
             cell(m[2])
+        );
+    }
+
+    println!();
+    println!("| scaling (rooms, cold streams) | 10k | 100k | 500k | 500k ÷ 10k |");
+    println!("|---|---|---|---|---|");
+    for what in ["write", "exit"] {
+        let ids = |side: &str| -> Vec<String> {
+            ["10k", "100k", "500k"]
+                .iter()
+                .map(|r| format!("scaling/rooms/{side}/{what}/{r}"))
+                .collect()
+        };
+        let m =
+            |side: &str| -> Vec<Option<f64>> { ids(side).iter().map(|id| median(id)).collect() };
+        let (e, n) = (m("engine"), m("naive"));
+        let growth = |v: &[Option<f64>]| match (v[0], v[2]) {
+            (Some(a), Some(c)) => format!("{:.2}", c / a),
+            _ => "—".to_string(),
+        };
+        for (side, v) in [("engine", &e), ("naive", &n)] {
+            let id = ids(side);
+            let cell = |i: usize| {
+                v[i].map_or_else(
+                    || "—".to_string(),
+                    |x| format!("{} (IQR {})", human(x), spread(&id[i])),
+                )
+            };
+            println!(
+                "| {side} {what} | {} | {} | {} | {} |",
+                cell(0),
+                cell(1),
+                cell(2),
+                growth(v)
+            );
+        }
+        let ratio = |i: usize| {
+            e[i].zip(n[i])
+                .map_or_else(|| "—".to_string(), |(a, b)| format!("{:.3}", a / b))
+        };
+        println!(
+            "| engine ÷ naive {what} | {} | {} | {} | |",
+            ratio(0),
+            ratio(1),
+            ratio(2)
+        );
+    }
+
+    if lines.is_empty() {
+        return;
+    }
+    println!();
+    println!("| figure | value | target | met |");
+    println!("|---|---|---|---|");
+    let figures = [
+        ("heap_bytes_per_attr", Goal::AtMost(128.0)),
+        ("naive_heap_bytes_per_attr", Goal::None),
+        ("redis_heap_bytes_per_attr", Goal::None),
+        ("overwrite_allocs_per_cmd", Goal::AtMost(0.0)),
+        ("exit_allocs_per_cmd", Goal::AtMost(0.0)),
+        ("read_all_allocs", Goal::AtMost(0.0)),
+        ("room_bytes_8_members", Goal::AtMost(600.0)),
+        ("naive_room_bytes_8_members", Goal::None),
+        ("restore_peak_over_input", Goal::AtMost(2.0)),
+        ("redis_server_cpu_us_per_cmd", Goal::None),
+        ("engine_cpu_us_per_cmd", Goal::None),
+        ("redis_cpu_ratio", Goal::AtLeast(20.0)),
+    ];
+    for (name, goal) in figures {
+        let v = lines.get(name).copied();
+        let (target, met) = goal.cells(v);
+        let shown = v.map_or_else(|| "—".to_string(), |v| format!("{v}"));
+        println!("| `{name}` | {shown} | {target} | {met} |");
+    }
+    if let (Some(e), Some(r)) = (
+        lines.get("heap_bytes_per_attr"),
+        lines.get("redis_heap_bytes_per_attr"),
+    ) {
+        let (target, met) = Goal::AtMost(0.5).cells(Some(e / r));
+        println!(
+            "| engine ÷ Redis heap per attribute | {:.3} | {target} | {met} |",
+            e / r
         );
     }
 }
