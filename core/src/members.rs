@@ -150,9 +150,6 @@ impl Users {
             };
         }
         self.free = Some(n);
-        if self.index.is_empty() {
-            *self = Users::default();
-        }
     }
 
     /// Live records with their numbers, in number order.

@@ -380,14 +380,15 @@ impl Room {
             }
         }
         self.add_ref(n, false);
-        self.settle();
+        self.settle(scratch);
     }
 
-    /// Compacts the stores after an operation that removed entries.
-    pub(crate) fn settle(&mut self) {
-        self.attrs.settle(&self.hasher);
+    /// Compacts the stores after an operation that removed entries;
+    /// `scratch` is reused working memory.
+    pub(crate) fn settle(&mut self, scratch: &mut Vec<u32>) {
+        self.attrs.settle(&self.hasher, scratch);
         if let Some(q) = self.queue.as_mut() {
-            q.elems.settle(&self.hasher);
+            q.elems.settle(&self.hasher, scratch);
         }
     }
 }

@@ -42,7 +42,7 @@ const FLAG: u32 = 1 << 31;
 const DEAD: u32 = u32::MAX;
 /// Tombstones tolerated before a compaction is considered at all.
 const MIN_DEAD_TO_COMPACT: usize = 32;
-/// Arena capacity an emptied store keeps for reuse, at most.
+/// Heap an emptied store keeps for reuse, at most (records, arena, index).
 const KEEP_WHEN_EMPTY: usize = 4096;
 /// Arena garbage tolerated before a rebuild is considered at all.
 const MIN_GARBAGE_TO_COMPACT: usize = 256;
@@ -253,14 +253,6 @@ impl<X: Copy> Store<X> {
         let end = self.bytes.len().checked_add(key.len() + value.len())?;
         u32::try_from(end).ok()?;
         let need = key.len() + value.len();
-        if self.bytes.capacity() - self.bytes.len() < need
-            && self.garbage as usize >= (self.bytes.len() / 4).max(need)
-        {
-            // Full, and a quarter of it is garbage: rebuild instead of
-            // growing (one copy of the live bytes, not a realloc now and a
-            // rebuild later).
-            self.compact_bytes(need);
-        }
         let off = u32::try_from(self.bytes.len()).ok()?;
         grow(&mut self.bytes, need);
         self.bytes.extend_from_slice(key.as_bytes());
@@ -416,8 +408,9 @@ impl<X: Copy> Store<X> {
 
     /// Compacts what the removals of the operation just ended have wasted,
     /// when the waste outweighs what is live.
+    /// `scratch` is reused working memory.
     #[inline]
-    pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder) {
+    pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder, scratch: &mut Vec<u32>) {
         let dead = self.metas.len() - self.live as usize;
         if self.live == 0 {
             if dead > 0 {
@@ -430,7 +423,7 @@ impl<X: Copy> Store<X> {
         }
         let garbage = self.garbage as usize;
         if garbage >= MIN_GARBAGE_TO_COMPACT && garbage > self.bytes.len() - garbage {
-            self.compact_bytes(0);
+            self.compact_bytes(scratch);
         }
     }
 
@@ -438,7 +431,7 @@ impl<X: Copy> Store<X> {
     /// to come (a queue that empties and fills again must not allocate
     /// each time); large ones are given back.
     fn empty(&mut self) {
-        if self.bytes.capacity() > KEEP_WHEN_EMPTY {
+        if self.capacity_bytes() > KEEP_WHEN_EMPTY {
             *self = Store::default();
             return;
         }
@@ -478,24 +471,36 @@ impl<X: Copy> Store<X> {
         }
     }
 
-    /// Rebuilds the arena with only the live records, in listing order,
-    /// with room for `extra` more bytes.
-    fn compact_bytes(&mut self, extra: usize) {
-        let live_bytes = self.bytes.len() - self.garbage as usize;
-        let mut bytes = Vec::with_capacity(live_bytes + extra.max(live_bytes / 8));
-        for m in self.metas.iter_mut().filter(|m| m.live()) {
-            let start = m.off as usize;
-            let end = start + m.key_len as usize + m.val_len as usize;
-            let Ok(off) = u32::try_from(bytes.len()) else {
+    /// Squeezes the garbage out of the arena, in place: the live records
+    /// move down in arena order (each only ever towards the start), so the
+    /// buffer is kept and nothing is allocated. `scratch` holds the order.
+    fn compact_bytes(&mut self, scratch: &mut Vec<u32>) {
+        scratch.clear();
+        scratch.extend(self.positions());
+        let metas = &self.metas;
+        scratch.sort_unstable_by_key(|&p| metas.get(p as usize).map_or(0, |m| m.off));
+        let mut to = 0usize;
+        for &pos in scratch.iter() {
+            let Some(m) = self.metas.get_mut(pos as usize) else {
                 continue;
             };
-            if let Some(src) = self.bytes.get(start..end) {
-                bytes.extend_from_slice(src);
-                m.off = off;
-            }
+            let from = m.off as usize;
+            let len = m.key_len as usize + m.val_len as usize;
+            self.bytes.copy_within(from..from + len, to);
+            m.off = u32::try_from(to).unwrap_or(DEAD);
+            to += len;
         }
-        self.bytes = bytes;
+        self.bytes.truncate(to);
         self.garbage = 0;
+    }
+
+    /// Heap bytes the store holds (capacities), for the keep-or-free
+    /// decision of an emptied store.
+    fn capacity_bytes(&self) -> usize {
+        self.metas.capacity() * core::mem::size_of::<Meta<X>>()
+            + self.bytes.capacity()
+            + self.index.capacity() * 5
+            + self.heads.capacity() * 4
     }
 
     /// Checks the index, the arena accounting and the owner lists against
@@ -636,7 +641,7 @@ mod tests {
             let pos = s.find(hash_key(&hs, k), k).unwrap();
             assert!(s.remove(hash_key(&hs, k), pos).is_some(), "{i}");
         }
-        s.settle(&hs);
+        s.settle(&hs, &mut Vec::new());
         assert!(s.consistent(&hs, |_| true).is_ok());
         let mut out = Vec::new();
         s.owned(0, &mut out);
@@ -656,13 +661,13 @@ mod tests {
         let p = put(&mut s, &hs, "k", "v", 0);
         let small = s.heap_bytes();
         s.remove(hash_key(&hs, "k"), p);
-        s.settle(&hs);
+        s.settle(&hs, &mut Vec::new());
         assert_eq!(s.heap_bytes(), small, "kept for the next entry");
         assert!(s.consistent(&hs, |_| true).is_ok());
         let big = "x".repeat(KEEP_WHEN_EMPTY + 1);
         let p = put(&mut s, &hs, "k", &big, 0);
         s.remove(hash_key(&hs, "k"), p);
-        s.settle(&hs);
+        s.settle(&hs, &mut Vec::new());
         assert_eq!(s.heap_bytes(), 0, "large buffers go back");
         assert!(s.consistent(&hs, |_| true).is_ok());
     }

@@ -19,10 +19,15 @@ use crate::time::Millis;
 
 /// An owner as the dry run sees it: an interned number, or `None` for
 /// the operator when it has no record yet (it owns nothing stored).
-type Who = Option<u32>;
+pub(crate) type Who = Option<u32>;
 
 /// A key's state as the dry run sees it: `(owner, value bytes, revision)`.
-type Current = (Who, u64, u64);
+pub(crate) type Current = (Who, u64, u64);
+
+/// What the ops before the one being decided did to their keys: `(op
+/// index, state after; None: deleted)`. A buffer the engine reuses, so a
+/// batch of several ops allocates nothing in steady state.
+pub(crate) type Overlay = Vec<(u32, Option<Current>)>;
 
 /// What the dry run learned about the first ops' keys, so the apply need
 /// not hash or look them up again: `(op index, key hash, position)`.
@@ -52,6 +57,7 @@ impl Engine {
         let new_seq = room.seq.saturating_add(1);
         let (failed, hints) = plan(
             &w,
+            &mut self.out.overlay,
             room,
             operator,
             take_owner,
@@ -174,6 +180,7 @@ fn write_policy(w: &Write, limits: &Limits, rules: &Rules) -> Result<BatchPolicy
 #[allow(clippy::too_many_arguments)] // the write and the state it is judged against
 fn plan(
     w: &Write,
+    overlay: &mut Overlay,
     room: &Room,
     operator: Who,
     take_owner: bool,
@@ -184,7 +191,7 @@ fn plan(
 ) -> Result<(Vec<OpFailure>, Hints), Rejection> {
     // What the ops before this one did to their keys (none for the last
     // op, which nothing after it reads): `None` deleted.
-    let mut overlay: Vec<(&str, Option<Current>)> = Vec::new();
+    overlay.clear();
     let mut hints = Hints::new();
     let mut failed: Vec<OpFailure> = Vec::new();
     let mut keys = room.attrs.len();
@@ -201,7 +208,11 @@ fn plan(
             });
             continue;
         }
-        let current: Option<Current> = match overlay.iter().rev().find(|(k, _)| *k == &**op.key()) {
+        let earlier = overlay
+            .iter()
+            .rev()
+            .find(|(j, _)| w.ops.get(*j as usize).is_some_and(|o| o.key() == op.key()));
+        let current: Option<Current> = match earlier {
             Some((_, c)) => *c,
             None => {
                 let hash = room.hash(op.key());
@@ -266,7 +277,7 @@ fn plan(
                     }
                 };
                 if i < last {
-                    overlay.push((op.key(), after));
+                    overlay.push((index, after));
                 }
             }
         }
@@ -336,7 +347,7 @@ fn apply(
         }
     }
     room.add_ref(operator, false);
-    room.settle();
+    room.settle(&mut out.scratch);
     changes
 }
 

@@ -45,8 +45,11 @@ pub(crate) struct Output {
     pub(crate) events: VecDeque<Event>,
     /// Emptied change lists, handed back through [`Engine::recycle`].
     spare: Vec<Vec<Change>>,
-    /// Working positions (an exit's owned entries), reused.
+    /// Working positions (an exit's owned entries, a compaction's order),
+    /// reused.
     pub(crate) scratch: Vec<u32>,
+    /// A write's dry-run overlay, reused.
+    pub(crate) overlay: attributes::Overlay,
 }
 
 /// Change lists kept for reuse, at most: enough for a server that drains

@@ -337,7 +337,7 @@ impl Engine {
         };
         check_budget(room, now, &limits, &notify)?;
         let elem = room.remove_elem(&key).ok_or(Rejection::QueueEmpty)?;
-        room.settle();
+        room.settle(&mut self.out.scratch);
         let changes = self.out.one(Change::QueueRemoved { key });
         commit(
             &mut self.out,
