@@ -121,6 +121,19 @@ fn delete(k: usize) -> Command {
     Command::Write(Write::new("r", Actor::user("u")).op(Op::delete(format!("key{k}"))))
 }
 
+/// The shape `alloc_report` measures, as a test: single-op overwrites of
+/// existing keys with values of the same length write in place and
+/// allocate nothing (a record that moved on every overwrite would fill
+/// the arena with garbage and rebuild it now and then).
+#[test]
+fn review_same_size_overwrites_allocate_nothing_in_steady_state() {
+    let (mut e, mut events) = room_with_keys(20);
+    let cmds = |n: usize| -> Vec<Command> { (0..n).map(|i| set(&[i % 20], i)).collect() };
+    allocs_of(&mut e, &mut events, cmds(2_000));
+    let n = allocs_of(&mut e, &mut events, cmds(2_000));
+    assert_eq!(n, 0, "{n} allocations in 2000 same-size overwrites");
+}
+
 /// A two-op overwrite is as much a write as a one-op one: same-size values,
 /// keys that exist, events recycled.
 #[test]

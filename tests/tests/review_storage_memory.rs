@@ -208,3 +208,26 @@ fn review_an_emptied_queue_gives_its_records_back() {
     );
     e.check_invariants().unwrap();
 }
+
+/// An emptied store whose arena is over 4 KiB gives it back: two values
+/// of 3,000 bytes, deleted.
+#[test]
+fn review_an_emptied_store_with_a_large_arena_gives_it_back() {
+    let (mut e, mut events) = room(netease());
+    let base = live();
+    let w = Write::new("r", Actor::Admin)
+        .op(Op::set("a", "x".repeat(3_000)))
+        .op(Op::set("b", "y".repeat(3_000)));
+    ok(&mut e, &mut events, Command::Write(w));
+    let full = live() - base;
+    assert!(full > 6_000, "{full}");
+    let w = Write::new("r", Actor::Admin)
+        .op(Op::delete("a"))
+        .op(Op::delete("b"));
+    ok(&mut e, &mut events, Command::Write(w));
+    let kept = live() - base;
+    assert!(
+        kept < 1_024,
+        "an emptied room keeps {kept} bytes of its {full}"
+    );
+}
