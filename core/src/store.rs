@@ -671,4 +671,48 @@ mod tests {
         assert_eq!(s.heap_bytes(), 0, "large buffers go back");
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
+
+    /// `consistent` is what `check_invariants` relies on for the stores:
+    /// each kind of damage it claims to find, it finds (review, issue 9).
+    #[test]
+    fn consistent_reports_each_kind_of_damage() {
+        let hs = h();
+        let fresh = || {
+            let mut s = Store::<u8>::default();
+            for i in 0..6u32 {
+                put(&mut s, &hs, &alloc::format!("k{i}"), "val", i % 2);
+            }
+            s
+        };
+        let damaged = |f: &dyn Fn(&mut Store<u8>)| {
+            let mut s = fresh();
+            f(&mut s);
+            s.consistent(&hs, |_| true)
+        };
+        assert!(fresh().consistent(&hs, |_| true).is_ok());
+        assert!(damaged(&|s| s.live += 1).is_err(), "live count");
+        assert!(damaged(&|s| s.index.clear()).is_err(), "index count");
+        assert!(damaged(&|s| s.garbage += 1).is_err(), "arena bytes");
+        assert!(damaged(&|s| s.first = 1).is_err(), "first cursor");
+        assert!(
+            damaged(&|s| s.metas.get_mut(0).unwrap().prev = 4).is_err(),
+            "list links"
+        );
+        assert!(
+            damaged(&|s| s.metas.get_mut(1).unwrap().who = 1).is_err(),
+            "unflagged record in a list"
+        );
+        assert!(
+            damaged(&|s| *s.heads.get_mut(0).unwrap() = NONE).is_err(),
+            "flagged record missing from its list"
+        );
+        assert!(
+            damaged(&|s| s.metas.get_mut(2).unwrap().key_len = 1).is_err(),
+            "key and index disagree"
+        );
+        assert!(
+            fresh().consistent(&hs, |n| n == 0).is_err(),
+            "owner without a user"
+        );
+    }
 }

@@ -1,0 +1,284 @@
+//! Review of the storage redesign (issue 9): the allocation-free claims.
+//!
+//! The crate docs say that a caller who drains and recycles its events
+//! makes "writes, deletes and exits allocate nothing" in steady state.
+//! `alloc_report` checks that for one shape of each (single-op overwrites
+//! with same-size values; exits of one 16-byte key). These tests count the
+//! allocations of other steady-state shapes of the same commands, after a
+//! warm-up long enough for every buffer to reach its steady size. Commands
+//! are built before counting starts (building one allocates its strings).
+//!
+//! Allocations are counted per thread, so tests running in parallel do not
+//! disturb each other.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use roomstate::{Actor, Command, Engine, Event, Millis, Notify, Op, Profile, Write};
+
+struct Counting;
+
+thread_local! {
+    static ON: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note() {
+    if ON.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const NOW: Millis = Millis(1_000);
+
+/// Runs `cmds` as a server would (handle, drain, recycle); returns the
+/// allocations made, and checks every command succeeded.
+fn allocs_of(engine: &mut Engine, events: &mut Vec<Event>, cmds: Vec<Command>) -> u64 {
+    let mut outcomes = Vec::with_capacity(cmds.len());
+    ALLOCS.with(|c| c.set(0));
+    ON.with(|on| on.set(true));
+    for cmd in cmds {
+        outcomes.push(engine.handle(NOW, cmd));
+        engine.drain_events(events);
+        engine.recycle(events);
+    }
+    ON.with(|on| on.set(false));
+    let n = ALLOCS.with(Cell::get);
+    for o in &outcomes {
+        assert!(o.is_ok(), "{o:?}");
+    }
+    n
+}
+
+fn profile() -> Profile {
+    let mut p = Profile::netease();
+    p.limits.notification_flow = None;
+    p
+}
+
+/// A room "r" whose present user "u" owns `keys` keys `key{i}` of 64-byte
+/// values.
+fn room_with_keys(keys: usize) -> (Engine, Vec<Event>) {
+    let mut e = Engine::new(profile());
+    let mut events = Vec::new();
+    let _ = e.handle(
+        NOW,
+        Command::CreateRoom {
+            room: "r".into(),
+            creator: "host".into(),
+        },
+    );
+    let _ = e.handle(
+        NOW,
+        Command::Join {
+            room: "r".into(),
+            user: "u".into(),
+        },
+    );
+    for i in 0..keys {
+        let w = Write::new("r", Actor::user("u")).op(Op::set(format!("key{i}"), value(i)));
+        e.handle(NOW, Command::Write(w)).unwrap();
+    }
+    e.drain_events(&mut events);
+    e.recycle(&mut events);
+    (e, events)
+}
+
+fn value(i: usize) -> String {
+    format!("{:064}", i)
+}
+
+fn set(keys: &[usize], v: usize) -> Command {
+    let mut w = Write::new("r", Actor::user("u"));
+    for &k in keys {
+        w = w.op(Op::set(format!("key{k}"), value(v)));
+    }
+    Command::Write(w)
+}
+
+fn delete(k: usize) -> Command {
+    Command::Write(Write::new("r", Actor::user("u")).op(Op::delete(format!("key{k}"))))
+}
+
+/// The shape `alloc_report` measures, as a test: single-op overwrites of
+/// existing keys with values of the same length write in place and
+/// allocate nothing (a record that moved on every overwrite would fill
+/// the arena with garbage and rebuild it now and then).
+#[test]
+fn review_same_size_overwrites_allocate_nothing_in_steady_state() {
+    let (mut e, mut events) = room_with_keys(20);
+    let cmds = |n: usize| -> Vec<Command> { (0..n).map(|i| set(&[i % 20], i)).collect() };
+    allocs_of(&mut e, &mut events, cmds(2_000));
+    let n = allocs_of(&mut e, &mut events, cmds(2_000));
+    assert_eq!(n, 0, "{n} allocations in 2000 same-size overwrites");
+}
+
+/// A two-op overwrite is as much a write as a one-op one: same-size values,
+/// keys that exist, events recycled.
+#[test]
+fn review_two_op_overwrites_allocate_nothing_in_steady_state() {
+    let (mut e, mut events) = room_with_keys(20);
+    let cmds =
+        |n: usize| -> Vec<Command> { (0..n).map(|i| set(&[i % 20, (i + 7) % 20], i)).collect() };
+    allocs_of(&mut e, &mut events, cmds(2_000));
+    let n = allocs_of(&mut e, &mut events, cmds(1_000));
+    assert_eq!(n, 0, "{n} allocations in 1000 two-op overwrites");
+}
+
+/// A delete and the set that brings the key back, over and over: the
+/// number of keys and bytes stays the same.
+#[test]
+fn review_delete_and_reset_cycles_allocate_nothing_in_steady_state() {
+    let (mut e, mut events) = room_with_keys(20);
+    let cmds = |n: usize| -> Vec<Command> {
+        (0..n)
+            .flat_map(|i| [delete(i % 20), set(&[i % 20], i)])
+            .collect()
+    };
+    allocs_of(&mut e, &mut events, cmds(5_000));
+    let n = allocs_of(&mut e, &mut events, cmds(1_000));
+    assert_eq!(n, 0, "{n} allocations in 1000 delete + set cycles");
+}
+
+/// Overwrites whose values alternate between two lengths (a longer value
+/// moves its record to the end of the arena).
+#[test]
+fn review_overwrites_of_varying_length_allocate_nothing_in_steady_state() {
+    let (mut e, mut events) = room_with_keys(20);
+    let cmds = |n: usize| -> Vec<Command> {
+        (0..n)
+            .map(|i| {
+                let v = if i % 3 == 0 {
+                    "x".repeat(100)
+                } else {
+                    value(i)
+                };
+                Command::Write(
+                    Write::new("r", Actor::user("u")).op(Op::set(format!("key{}", i % 20), v)),
+                )
+            })
+            .collect()
+    };
+    allocs_of(&mut e, &mut events, cmds(5_000));
+    let n = allocs_of(&mut e, &mut events, cmds(1_000));
+    assert_eq!(n, 0, "{n} allocations in 1000 overwrites");
+}
+
+/// An exit of a user owning one auto-delete key of 30 bytes (keys up to
+/// 128 characters are valid in Easemob, Agora and NetEase). The stored key
+/// lives in the room's arena; the event's `AttributeDeleted` key is a `Str`,
+/// inline up to 22 bytes and allocated above. So an exit allocates once per
+/// removed key longer than 22 bytes, and nothing else: this pins that
+/// documented cost (the crate docs, "Storage").
+#[test]
+fn review_exits_of_a_long_key_allocate_once_per_long_key_and_nothing_else() {
+    let (mut e, mut events) = room_with_keys(20);
+    let long = "a_key_of_thirty_bytes_00000000";
+    assert_eq!(long.len(), 30);
+    let mut total = 0;
+    for round in 0..200 {
+        let arm = [
+            Command::Join {
+                room: "r".into(),
+                user: "leaver".into(),
+            },
+            Command::Write(
+                Write::new("r", Actor::user("leaver"))
+                    .op(Op::set(long, value(round)).auto_delete(true)),
+            ),
+        ];
+        for cmd in arm {
+            e.handle(NOW, cmd).unwrap();
+        }
+        e.drain_events(&mut events);
+        e.recycle(&mut events);
+        let exit = vec![Command::Exit {
+            room: "r".into(),
+            user: "leaver".into(),
+        }];
+        let n = allocs_of(&mut e, &mut events, exit);
+        if round >= 100 {
+            total += n;
+        }
+    }
+    assert_eq!(
+        total, 100,
+        "{total} allocations in 100 exits of one long key"
+    );
+}
+
+/// A queue used as a FIFO: offer at the tail, poll the head.
+#[test]
+fn review_queue_offer_poll_cycles_allocate_nothing_in_steady_state() {
+    let (mut e, mut events) = room_with_keys(0);
+    let offer = |i: usize| Command::QueueOffer {
+        room: "r".into(),
+        operator: Actor::Admin,
+        key: format!("q{i}").into(),
+        value: "short".into(),
+        transient: false,
+        notify: Notify::default(),
+    };
+    let poll = || Command::QueuePoll {
+        room: "r".into(),
+        operator: Actor::Admin,
+        key: None,
+        notify: Notify::default(),
+    };
+    for i in 0..50 {
+        e.handle(NOW, offer(i)).unwrap();
+    }
+    let cmds = |from: usize, n: usize| -> Vec<Command> {
+        (from..from + n).flat_map(|i| [offer(i), poll()]).collect()
+    };
+    allocs_of(&mut e, &mut events, cmds(50, 5_000));
+    let n = allocs_of(&mut e, &mut events, cmds(5_050, 1_000));
+    assert_eq!(n, 0, "{n} allocations in 1000 offer + poll cycles");
+}
+
+/// A user who joins, leaves and joins again (its record is freed and its
+/// number reused).
+#[test]
+fn review_join_leave_cycles_allocate_nothing_in_steady_state() {
+    let (mut e, mut events) = room_with_keys(5);
+    let cmds = |n: usize| -> Vec<Command> {
+        (0..n)
+            .flat_map(|_| {
+                [
+                    Command::Join {
+                        room: "r".into(),
+                        user: "visitor".into(),
+                    },
+                    Command::Leave {
+                        room: "r".into(),
+                        user: "visitor".into(),
+                    },
+                ]
+            })
+            .collect()
+    };
+    allocs_of(&mut e, &mut events, cmds(1_000));
+    let n = allocs_of(&mut e, &mut events, cmds(1_000));
+    assert_eq!(n, 0, "{n} allocations in 1000 join + leave cycles");
+}
