@@ -228,6 +228,7 @@ mod engine;
 mod error;
 mod event;
 mod flow;
+mod locks;
 mod members;
 mod outcome;
 mod profile;
@@ -245,17 +246,18 @@ pub use engine::{Engine, Violation, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{
-    Attribute, BatchReport, ElementsReport, OpFailure, Outcome, QueueElement, ReadReport, Success,
+    Acquisition, Attribute, BatchReport, ElementsReport, LockInfo, LocksReport, OpFailure, Outcome,
+    QueueElement, ReadReport, Success,
 };
 pub use profile::{
-    BatchPolicy, Charset, Flow, Limits, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Rules,
-    Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS,
+    BatchPolicy, Charset, Flow, Limits, LockLimits, OwnerRule, PolicyRule, Profile, QueueLimits,
+    Rate, Rules, Unit, Vendor, VendorCode, VendorCodes, AGORA_LOCKS, DEFAULT_DISCONNECT_GRACE_MS,
 };
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, MAX_SEQ, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use text::Str;
 pub use time::Millis;
-pub use view::{AttrRef, ElemRef, RoomView};
+pub use view::{AttrRef, ElemRef, LockRef, RoomView};
 
 /// The README's code runs as a doctest.
 #[cfg(doctest)]
