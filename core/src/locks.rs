@@ -5,6 +5,7 @@
 //! they live in one vector in creation order and are found by a scan: no
 //! hashing, and the listing order is the storage order.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::text::Str;
@@ -28,44 +29,68 @@ pub(crate) struct Lock {
     pub(crate) waiters: Vec<Str>,
 }
 
-/// A room's locks, in creation order.
+/// A room's locks, in creation order. Boxed, so a room without locks
+/// pays one pointer for them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Locks {
-    pub(crate) list: Vec<Lock>,
+    // The extra allocation is the point: 8 bytes in every room, not 24.
+    #[allow(clippy::box_collection)]
+    list: Option<Box<Vec<Lock>>>,
 }
 
 impl Locks {
+    pub(crate) fn list(&self) -> &[Lock] {
+        self.list.as_deref().map_or(&[], |v| v.as_slice())
+    }
+
+    pub(crate) fn list_mut(&mut self) -> &mut [Lock] {
+        self.list
+            .as_deref_mut()
+            .map_or(&mut [], |v| v.as_mut_slice())
+    }
+
+    pub(crate) fn push(&mut self, lock: Lock) {
+        self.list.get_or_insert_with(Box::default).push(lock);
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.list.len()
+        self.list().len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.list().is_empty()
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&Lock> {
-        self.list.iter().find(|l| *l.name == *name)
+        self.list().iter().find(|l| *l.name == *name)
     }
 
     pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut Lock> {
-        self.list.iter_mut().find(|l| *l.name == *name)
+        self.list_mut().iter_mut().find(|l| *l.name == *name)
     }
 
     /// Removes and returns the lock named `name`, keeping the others' order.
     pub(crate) fn remove(&mut self, name: &str) -> Option<Lock> {
-        let i = self.list.iter().position(|l| *l.name == *name)?;
-        Some(self.list.remove(i))
+        let list = self.list.as_mut()?;
+        let i = list.iter().position(|l| *l.name == *name)?;
+        let lock = list.remove(i);
+        if list.is_empty() {
+            self.list = None;
+        }
+        Some(lock)
     }
 
     /// Whether `user` holds any lock (exits and disconnects ask first, so
     /// a room without locks costs them one length check).
     pub(crate) fn holds_any(&self, user: &str) -> bool {
-        self.list.iter().any(|l| l.holder.as_deref() == Some(user))
+        self.list()
+            .iter()
+            .any(|l| l.holder.as_deref() == Some(user))
     }
 
     /// Whether `user` holds or waits for any lock.
     pub(crate) fn involves(&self, user: &str) -> bool {
-        self.list
+        self.list()
             .iter()
             .any(|l| l.holder.as_deref() == Some(user) || l.waiters.iter().any(|w| **w == *user))
     }

@@ -299,7 +299,7 @@ impl<'a> RoomView<'a> {
 
     /// Every lock, in creation order, borrowed.
     pub fn locks(&self) -> impl Iterator<Item = LockRef<'a>> + 'a {
-        self.room.locks.list.iter().map(LockRef::from)
+        self.room.locks.list().iter().map(LockRef::from)
     }
 
     /// One lock.

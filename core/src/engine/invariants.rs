@@ -69,6 +69,9 @@ impl Engine {
                 if revision > room.seq || revision == 0 {
                     return fail("attribute revision outside 1..=seq");
                 }
+                if revision > room.attr_rev {
+                    return fail("attribute revision after the room's major revision");
+                }
             }
             if room.attr_rev > room.seq {
                 return fail("major revision after the room's seq");
@@ -78,7 +81,7 @@ impl Engine {
             }
             lock_timers += room
                 .locks
-                .list
+                .list()
                 .iter()
                 .filter(|l| l.deadline.is_some())
                 .count();
@@ -175,13 +178,13 @@ impl Engine {
                 .by_name(&room.hasher, u)
                 .filter(|r| r.is_present())
         };
-        for (i, lock) in room.locks.list.iter().enumerate() {
+        for (i, lock) in room.locks.list().iter().enumerate() {
             if !limits.name_ok(&lock.name) {
                 return Err("lock name the profile refuses");
             }
             if room
                 .locks
-                .list
+                .list()
                 .iter()
                 .skip(i + 1)
                 .any(|l| l.name == lock.name)

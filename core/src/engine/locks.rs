@@ -48,7 +48,7 @@ impl Engine {
             });
         }
         let ttl_ms = limits.clamp_ttl(ttl_ms);
-        room.locks.list.push(Lock::new(name.clone(), ttl_ms));
+        room.locks.push(Lock::new(name.clone(), ttl_ms));
         let changes = self.out.one(Change::LockSet { name, ttl_ms });
         commit(
             &mut self.out,
@@ -202,7 +202,7 @@ impl Engine {
             seq: room.seq,
             locks: room
                 .locks
-                .list
+                .list()
                 .iter()
                 .map(|l| LockRef::from(l).to_info())
                 .collect(),
@@ -321,7 +321,7 @@ pub(super) fn arm(timers: &mut LockTimers, room: &mut Room, user: &str, now: Mil
         return;
     }
     let room_id = &room.id;
-    for lock in &mut room.locks.list {
+    for lock in room.locks.list_mut() {
         if lock.holder.as_deref() == Some(user) {
             arm_one(timers, room_id, lock, now);
         }
@@ -334,7 +334,7 @@ pub(super) fn disarm(timers: &mut LockTimers, room: &mut Room, user: &str) {
         return;
     }
     let room_id = &room.id;
-    for lock in &mut room.locks.list {
+    for lock in room.locks.list_mut() {
         if lock.holder.as_deref() == Some(user) {
             if let Some(at) = lock.deadline.take() {
                 timers.remove(&(at, room_id.clone(), lock.name.clone()));
@@ -355,11 +355,11 @@ pub(super) fn release_user(
     if room.locks.is_empty() || !room.locks.involves(user) {
         return;
     }
-    for lock in &mut room.locks.list {
+    for lock in room.locks.list_mut() {
         lock.waiters.retain(|w| **w != *user);
     }
     for i in 0..room.locks.len() {
-        let Some(lock) = room.locks.list.get(i) else {
+        let Some(lock) = room.locks.list().get(i) else {
             break;
         };
         if lock.holder.as_deref() == Some(user) {
@@ -371,7 +371,7 @@ pub(super) fn release_user(
 
 /// Removes a destroyed room's lock deadlines.
 pub(super) fn forget_room(timers: &mut LockTimers, room: &Room) {
-    for lock in &room.locks.list {
+    for lock in room.locks.list() {
         if let Some(at) = lock.deadline {
             timers.remove(&(at, room.id.clone(), lock.name.clone()));
         }
