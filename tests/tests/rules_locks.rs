@@ -63,6 +63,12 @@ fn rtm_stage(ttl_ms: u64) -> Driver {
     d
 }
 
+/// Applies `cmd`, which must succeed.
+fn ok(d: &mut Driver, cmd: Command) {
+    let (out, _) = d.run(cmd);
+    assert!(out.is_ok(), "{out:?}");
+}
+
 fn granted(token: u64) -> Result<Success, Rejection> {
     Ok(Success::Acquired(Acquisition::Granted { token }))
 }
@@ -90,7 +96,7 @@ fn agora_set_lock_clamps_the_ttl_to_10_to_300_seconds() {
             ttl_ms: 10_000
         }]
     );
-    d.run(set_lock("long", u64::MAX));
+    ok(&mut d, set_lock("long", u64::MAX));
     let view = d.engine.room("r").unwrap();
     assert_eq!(view.lock("long").unwrap().ttl_ms, 300_000);
     assert_eq!(view.lock("short").unwrap().token, 0);
@@ -109,7 +115,7 @@ fn agora_set_lock_refuses_an_existing_or_invalid_name_and_the_33rd_lock() {
         d.rejected("r", set_lock(bad, 60_000), Rejection::InvalidLockName);
     }
     assert_eq!(code(&d, Rejection::InvalidLockName), Some(-14005));
-    d.run(set_lock(&"l".repeat(64), 60_000));
+    ok(&mut d, set_lock(&"l".repeat(64), 60_000));
     for i in 0..30 {
         assert_eq!(
             d.run(set_lock(&format!("l{i}"), 60_000)).0,
@@ -167,7 +173,7 @@ fn agora_acquire_grants_a_free_lock_and_queues_retries_first_in_first_out() {
             },
         ]
     );
-    d.run(release("stage", "cat"));
+    ok(&mut d, release("stage", "cat"));
     assert_eq!(holder(&d, "stage").as_deref(), Some("bob"));
     assert_eq!(d.engine.room("r").unwrap().lock("stage").unwrap().token, 3);
     d.check();
@@ -178,7 +184,7 @@ fn agora_acquire_grants_a_free_lock_and_queues_retries_first_in_first_out() {
 #[test]
 fn agora_release_by_a_non_holder_and_any_command_on_a_missing_lock_are_refused() {
     let mut d = rtm_stage(60_000);
-    d.run(acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "ann", false));
     d.rejected("r", release("stage", "bob"), Rejection::LockNotAcquired);
     assert_eq!(code(&d, Rejection::LockNotAcquired), Some(-14006));
     d.rejected("r", release("nope", "ann"), Rejection::LockNotFound);
@@ -195,8 +201,8 @@ fn agora_release_by_a_non_holder_and_any_command_on_a_missing_lock_are_refused()
 #[test]
 fn revoke_is_for_admin_and_room_staff_only_and_names_the_holder() {
     let mut d = rtm_stage(60_000);
-    d.run(acquire("stage", "ann", false));
-    d.run(acquire("stage", "bob", true));
+    ok(&mut d, acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "bob", true));
     let revoke = |by: roomstate::Actor, owner: &str| Command::RevokeLock {
         room: "r".into(),
         name: "stage".into(),
@@ -209,9 +215,9 @@ fn revoke_is_for_admin_and_room_staff_only_and_names_the_holder() {
     assert_eq!(out, Ok(Success::Done));
     assert_eq!(evs[0].operator, u("host"));
     assert_eq!(holder(&d, "stage").as_deref(), Some("bob"));
-    d.set_role("r", "cat", Role::Admin);
+    assert!(d.set_role("r", "cat", Role::Admin).0.is_ok());
     assert_eq!(d.run(revoke(u("cat"), "bob")).0, Ok(Success::Done));
-    d.run(acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "ann", false));
     assert_eq!(
         d.run(revoke(roomstate::Actor::Admin, "ann")).0,
         Ok(Success::Done)
@@ -226,8 +232,8 @@ fn revoke_is_for_admin_and_room_staff_only_and_names_the_holder() {
 #[test]
 fn agora_a_holder_that_drops_and_rejoins_inside_the_ttl_keeps_the_lock() {
     let mut d = rtm_stage(20_000);
-    d.run(acquire("stage", "ann", false));
-    d.disconnect("r", "ann");
+    ok(&mut d, acquire("stage", "ann", false));
+    assert!(d.disconnect("r", "ann").0.is_ok());
     let deadline = d.now.saturating_add(20_000);
     assert_eq!(
         d.engine
@@ -263,9 +269,9 @@ fn agora_a_holder_that_drops_and_rejoins_inside_the_ttl_keeps_the_lock() {
 #[test]
 fn agora_a_holder_offline_past_the_ttl_loses_the_lock_to_the_next_waiter() {
     let mut d = rtm_stage(10_000);
-    d.run(acquire("stage", "ann", false));
-    d.run(acquire("stage", "bob", true));
-    d.disconnect("r", "ann");
+    ok(&mut d, acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "bob", true));
+    assert!(d.disconnect("r", "ann").0.is_ok());
     d.advance(10_000);
     let (_, evs) = d.tick();
     assert_eq!(evs.len(), 1);
@@ -296,9 +302,9 @@ fn agora_a_holder_offline_past_the_ttl_loses_the_lock_to_the_next_waiter() {
 #[test]
 fn a_holder_that_leaves_releases_at_once_and_a_waiter_that_leaves_loses_its_place() {
     let mut d = rtm_stage(300_000);
-    d.run(acquire("stage", "ann", false));
-    d.run(acquire("stage", "bob", true));
-    d.run(acquire("stage", "cat", true));
+    ok(&mut d, acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "bob", true));
+    ok(&mut d, acquire("stage", "cat", true));
     let (_, evs) = d.leave("r", "bob");
     assert_eq!(evs.len(), 1);
     assert!(matches!(evs[0].changes[..], [Change::MemberExited { .. }]));
@@ -319,7 +325,7 @@ fn a_holder_that_leaves_releases_at_once_and_a_waiter_that_leaves_loses_its_plac
         ]
     );
     // cat drops; its grace (30 s) ends before the lock's TTL (300 s).
-    d.disconnect("r", "cat");
+    assert!(d.disconnect("r", "cat").0.is_ok());
     d.advance(GRACE);
     let (_, evs) = d.tick();
     assert_eq!(evs[0].cause, Cause::OwnerExited);
@@ -336,9 +342,9 @@ fn a_holder_that_leaves_releases_at_once_and_a_waiter_that_leaves_loses_its_plac
 #[test]
 fn agora_remove_lock_drops_holder_line_and_deadline() {
     let mut d = rtm_stage(60_000);
-    d.run(acquire("stage", "ann", false));
-    d.run(acquire("stage", "bob", true));
-    d.disconnect("r", "ann");
+    ok(&mut d, acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "bob", true));
+    assert!(d.disconnect("r", "ann").0.is_ok());
     assert!(d.engine.poll_timeout().is_some());
     let (out, evs) = d.run(Command::RemoveLock {
         room: "r".into(),
@@ -362,9 +368,9 @@ fn agora_remove_lock_drops_holder_line_and_deadline() {
 #[test]
 fn agora_get_locks_lists_every_lock_in_creation_order() {
     let mut d = rtm_stage(60_000);
-    d.run(set_lock("backstage", 60_000));
-    d.run(acquire("backstage", "bob", false));
-    d.run(acquire("backstage", "ann", true));
+    ok(&mut d, set_lock("backstage", 60_000));
+    ok(&mut d, acquire("backstage", "bob", false));
+    ok(&mut d, acquire("backstage", "ann", true));
     let Ok(Success::Locks(report)) = d.handle(Command::GetLocks { room: "r".into() }) else {
         panic!("no lock report");
     };
@@ -390,7 +396,7 @@ fn agora_get_locks_lists_every_lock_in_creation_order() {
 #[test]
 fn a_fenced_write_needs_the_lock_and_its_current_token() {
     let mut d = rtm_stage(60_000);
-    d.run(acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "ann", false));
     let w = |user: &str, token| {
         Command::Write(
             Write::new("r", u(user))
@@ -401,9 +407,9 @@ fn a_fenced_write_needs_the_lock_and_its_current_token() {
     assert!(d.run(w("ann", 1)).0.is_ok());
     d.rejected("r", w("bob", 1), Rejection::WriteLockNotHeld);
     assert_eq!(code(&d, Rejection::WriteLockNotHeld), Some(-12008));
-    d.run(release("stage", "ann"));
+    ok(&mut d, release("stage", "ann"));
     d.rejected("r", w("ann", 1), Rejection::WriteLockNotHeld);
-    d.run(acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "ann", false));
     d.rejected("r", w("ann", 1), Rejection::WriteLockNotHeld);
     assert!(d.run(w("ann", 2)).0.is_ok());
     d.check();
@@ -421,7 +427,7 @@ fn agora_major_revision_is_whole_set_compare_and_set() {
     let rev = d.engine.room("r").unwrap().major_revision();
     assert_eq!(rev, d.seq("r"));
     // A lock or membership event does not move it.
-    d.run(set_lock("stage", 60_000));
+    ok(&mut d, set_lock("stage", 60_000));
     assert_eq!(d.engine.room("r").unwrap().major_revision(), rev);
     let guarded = |n| {
         Command::Write(
@@ -441,7 +447,7 @@ fn agora_major_revision_is_whole_set_compare_and_set() {
     );
     assert!(d.run(guarded(rev)).0.is_ok());
     let rev = d.engine.room("r").unwrap().major_revision();
-    d.leave("r", "ann");
+    assert!(d.leave("r", "ann").0.is_ok());
     assert!(
         d.engine.room("r").unwrap().major_revision() > rev,
         "the exit deleted a"
@@ -519,9 +525,9 @@ fn agora_rtm_profile_limits_and_codes() {
 #[test]
 fn a_restored_engine_keeps_locks_and_their_deadlines() {
     let mut d = rtm_stage(10_000);
-    d.run(acquire("stage", "ann", false));
-    d.run(acquire("stage", "bob", true));
-    d.disconnect("r", "ann");
+    ok(&mut d, acquire("stage", "ann", false));
+    ok(&mut d, acquire("stage", "bob", true));
+    assert!(d.disconnect("r", "ann").0.is_ok());
     let mut copy = roomstate::Engine::restore(&d.engine.snapshot()).unwrap();
     copy.check_invariants().unwrap();
     assert_eq!(copy.poll_timeout(), d.engine.poll_timeout());
