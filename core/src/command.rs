@@ -485,7 +485,7 @@ pub enum Command {
         /// Keys (≤ `max_multi_get`).
         keys: Vec<Str>,
     },
-    /// Expire what is due at `now` (disconnect grace periods).
+    /// Expire what is due at `now` (disconnect grace periods, lock TTLs).
     Tick,
 }
 
