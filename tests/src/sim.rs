@@ -449,7 +449,8 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
     let mut now = 0;
     for step in 0..commands {
         now = scenario.advance(&mut r, now);
-        let command = scenario.command(&mut r);
+        let mut command = scenario.command(&mut r);
+        guess_well(&mut r, &engine, &mut command);
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             lockstep(&mut engine, &mut model, now, command.clone(), step)
         }));
@@ -472,6 +473,32 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
     hash.write(&engine.snapshot());
     digest.hash = hash.0;
     digest
+}
+
+/// Fenced and revision-guarded writes mostly name the lock's current
+/// token, by its holder, and the room's current major revision (read from
+/// the engine, as a client would have them), so the writes that pass are
+/// exercised too.
+fn guess_well(r: &mut Rng, engine: &Engine, command: &mut Command) {
+    let Command::Write(w) = command else {
+        return;
+    };
+    let Some(room) = engine.room(&w.room) else {
+        return;
+    };
+    if let Some((name, token)) = &mut w.lock {
+        if let Some(lock) = room.lock(name).filter(|_| r.chance(70)) {
+            *token = lock.token;
+            if let Some(holder) = lock.holder.filter(|_| r.chance(70)) {
+                w.operator = Actor::user(holder);
+            }
+        }
+    }
+    if let Some(rev) = &mut w.major_revision {
+        if r.chance(70) {
+            *rev = room.major_revision();
+        }
+    }
 }
 
 /// Runs a seed twice and checks both runs produced the same bytes.
