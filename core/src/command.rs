@@ -57,6 +57,9 @@ pub enum Expect {
     Absent,
     /// The key must exist with exactly this revision.
     Revision(u64),
+    /// The key must exist, at any revision (Agora `updateChannelMetadata`,
+    /// which fails on missing items).
+    Present,
 }
 
 /// One operation of an attribute write.
@@ -147,6 +150,17 @@ pub struct Write {
     pub update_owner: bool,
     /// Batch policy, where the profile lets the request choose (ZEGO).
     pub policy: Option<BatchPolicy>,
+    /// Fencing: the write is refused with
+    /// [`Rejection::WriteLockNotHeld`](crate::Rejection::WriteLockNotHeld)
+    /// unless the operator holds the lock of this name with exactly this
+    /// token (Agora `lockName`, plus the token).
+    pub lock: Option<(Str, u64)>,
+    /// Whole-set compare-and-set: the write is refused with
+    /// [`Rejection::RevisionOutdated`](crate::Rejection::RevisionOutdated)
+    /// unless the room's attribute revision
+    /// ([`RoomView::major_revision`](crate::RoomView::major_revision)) is
+    /// exactly this (Agora `majorRevision`).
+    pub major_revision: Option<u64>,
 }
 
 impl Write {
@@ -159,6 +173,8 @@ impl Write {
             force: false,
             update_owner: false,
             policy: None,
+            lock: None,
+            major_revision: None,
         }
     }
 
@@ -187,6 +203,22 @@ impl Write {
     #[must_use]
     pub fn policy(mut self, p: BatchPolicy) -> Write {
         self.policy = Some(p);
+        self
+    }
+
+    /// Fences the write with a lock: refused unless the operator holds
+    /// lock `name` with fencing token `token`.
+    #[must_use]
+    pub fn lock(mut self, name: impl Into<Str>, token: u64) -> Write {
+        self.lock = Some((name.into(), token));
+        self
+    }
+
+    /// Refuses the whole write unless the room's attribute revision is
+    /// `revision` (Agora channel-metadata compare-and-set).
+    #[must_use]
+    pub fn major_revision(mut self, revision: u64) -> Write {
+        self.major_revision = Some(revision);
         self
     }
 }
@@ -303,6 +335,69 @@ pub enum Command {
     },
     /// Write attributes.
     Write(Write),
+    /// Create a lock (Agora `setLock`). The TTL is clamped to the profile's
+    /// [`LockLimits`](crate::LockLimits) range. Rejects an invalid name
+    /// (`InvalidLockName`), an existing name (`LockExists`) and a lock past
+    /// the room's count (`LockCountLimit`).
+    SetLock {
+        /// Room id.
+        room: Str,
+        /// Lock name.
+        name: Str,
+        /// How long the lock outlives its holder's last live connection.
+        ttl_ms: u64,
+    },
+    /// Remove a lock, whoever holds or waits for it (Agora `removeLock`).
+    /// Rejects a missing lock (`LockNotFound`).
+    RemoveLock {
+        /// Room id.
+        room: Str,
+        /// Lock name.
+        name: Str,
+    },
+    /// Acquire a lock for `user`, who must be in the room. A free lock is
+    /// granted with the next fencing token; a lock the user holds is
+    /// granted again with its token; a lock held by someone else is
+    /// refused (`LockHeld`), or with `retry` the user joins its FIFO wait
+    /// list and gets it when it frees, unless the user exits first.
+    AcquireLock {
+        /// Room id.
+        room: Str,
+        /// Lock name.
+        name: Str,
+        /// Who acquires.
+        user: Str,
+        /// Wait in line when the lock is held.
+        retry: bool,
+    },
+    /// Release a lock `user` holds; the next waiter gets it. Rejects a
+    /// user who does not hold it (`LockNotAcquired`).
+    ReleaseLock {
+        /// Room id.
+        room: Str,
+        /// Lock name.
+        name: Str,
+        /// The holder.
+        user: Str,
+    },
+    /// Take a lock away from `owner` (Agora `revokeLock`). Only `Admin`
+    /// or a room admin or creator may (`NoPermission`); Agora lets any
+    /// client. Rejects an `owner` who does not hold it (`LockNotAcquired`).
+    RevokeLock {
+        /// Room id.
+        room: Str,
+        /// Lock name.
+        name: Str,
+        /// The holder to revoke.
+        owner: Str,
+        /// Who revokes.
+        operator: Actor,
+    },
+    /// Every lock of the room, in creation order (Agora `getLocks`).
+    GetLocks {
+        /// Room id.
+        room: Str,
+    },
     /// Read attributes: `None` for all, else the named ones that exist, in
     /// listing order.
     Read {
@@ -390,7 +485,7 @@ pub enum Command {
         /// Keys (≤ `max_multi_get`).
         keys: Vec<Str>,
     },
-    /// Expire what is due at `now` (disconnect grace periods).
+    /// Expire what is due at `now` (disconnect grace periods, lock TTLs).
     Tick,
 }
 
@@ -400,6 +495,7 @@ impl Command {
     pub fn operator(&self) -> Option<&Actor> {
         match self {
             Command::Write(w) => Some(&w.operator),
+            Command::RevokeLock { operator, .. } => Some(operator),
             Command::QueueInit { operator, .. }
             | Command::QueueDrop { operator, .. }
             | Command::QueueOffer { operator, .. }
@@ -419,6 +515,12 @@ impl Command {
         matches!(
             self,
             Command::Write(_)
+                | Command::SetLock { .. }
+                | Command::RemoveLock { .. }
+                | Command::AcquireLock { .. }
+                | Command::ReleaseLock { .. }
+                | Command::RevokeLock { .. }
+                | Command::GetLocks { .. }
                 | Command::Read { .. }
                 | Command::QueueInit { .. }
                 | Command::QueueDrop { .. }

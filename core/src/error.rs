@@ -77,6 +77,32 @@ pub enum Rejection {
     RateLimited,
     /// A high-priority notification was over budget and its policy is `Reject`.
     NotificationBudget,
+    /// A lock name that is empty, too long, or not printable ASCII
+    /// (Agora −14005).
+    InvalidLockName,
+    /// A lock with that name exists already (Agora −14004).
+    LockExists,
+    /// No lock with that name (Agora −14008).
+    LockNotFound,
+    /// The room holds as many locks as the profile allows.
+    LockCountLimit {
+        /// The profile's limit.
+        max: u32,
+    },
+    /// The lock is held by someone else and the acquire did not ask to
+    /// wait (Agora −14007).
+    LockHeld,
+    /// The user named does not hold the lock (Agora −14006).
+    LockNotAcquired,
+    /// A write named a lock (and token) its operator does not hold
+    /// (Agora −12008).
+    WriteLockNotHeld,
+    /// A write's expected major revision is not the room's attribute
+    /// revision (Agora −12014); `current` is the room's.
+    RevisionOutdated {
+        /// The room's attribute revision now.
+        current: u64,
+    },
     /// Polling the head of an empty or missing queue.
     QueueEmpty,
 }
@@ -110,6 +136,25 @@ pub enum ErrorClass {
     RateLimited,
     /// A compare-and-set expectation failed.
     Conflict,
+    /// A key is too long (classed `InvalidParameter` where the vendor has
+    /// no separate code).
+    KeyLength,
+    /// A lock name is invalid.
+    LockName,
+    /// The lock exists.
+    LockExists,
+    /// The lock does not exist.
+    LockNotFound,
+    /// Too many locks in the room.
+    LockCount,
+    /// The lock is held by someone else.
+    LockHeld,
+    /// The user does not hold the lock.
+    LockNotAcquired,
+    /// A fenced write's operator does not hold the lock and token.
+    WriteLockNotHeld,
+    /// A whole-set compare-and-set found another major revision.
+    RevisionOutdated,
     /// A key or element does not exist.
     NotFound,
 }
@@ -119,9 +164,10 @@ impl OpError {
     #[must_use]
     pub const fn class(self) -> ErrorClass {
         match self {
-            OpError::KeyEmpty | OpError::KeyTooLong | OpError::KeyCharset | OpError::QueueFull => {
+            OpError::KeyEmpty | OpError::KeyCharset | OpError::QueueFull => {
                 ErrorClass::InvalidParameter
             }
+            OpError::KeyTooLong => ErrorClass::KeyLength,
             OpError::ValueTooLong => ErrorClass::ValueSize,
             OpError::Conflict { .. } => ErrorClass::Conflict,
             OpError::NotOwner => ErrorClass::NoPermission,
@@ -149,6 +195,14 @@ impl Rejection {
             Rejection::Op { error, .. } => error.class(),
             Rejection::NothingDeleted => ErrorClass::NothingDeleted,
             Rejection::RateLimited | Rejection::NotificationBudget => ErrorClass::RateLimited,
+            Rejection::InvalidLockName => ErrorClass::LockName,
+            Rejection::LockExists => ErrorClass::LockExists,
+            Rejection::LockNotFound => ErrorClass::LockNotFound,
+            Rejection::LockCountLimit { .. } => ErrorClass::LockCount,
+            Rejection::LockHeld => ErrorClass::LockHeld,
+            Rejection::LockNotAcquired => ErrorClass::LockNotAcquired,
+            Rejection::WriteLockNotHeld => ErrorClass::WriteLockNotHeld,
+            Rejection::RevisionOutdated { .. } => ErrorClass::RevisionOutdated,
             Rejection::QueueEmpty => ErrorClass::NotFound,
         }
     }

@@ -32,6 +32,8 @@ pub enum Cause {
     Membership,
     /// A user exited; what they owned with auto-delete (or transient) went.
     OwnerExited,
+    /// A deadline ran out: a key's TTL, or a lock held through a disconnect.
+    Expired,
     /// The room was destroyed.
     RoomDestroyed,
 }
@@ -93,6 +95,44 @@ pub enum Change {
     AttributeDeleted {
         /// Key.
         key: Str,
+    },
+    /// A lock was created.
+    LockSet {
+        /// Lock name.
+        name: Str,
+        /// How long the lock outlives its holder's last live connection,
+        /// after clamping to the profile's range.
+        ttl_ms: u64,
+    },
+    /// A lock was removed; whoever held or waited for it lost it.
+    LockRemoved {
+        /// Lock name.
+        name: Str,
+    },
+    /// A user acquired a lock (directly, or as the next waiter in line).
+    LockAcquired {
+        /// Lock name.
+        name: Str,
+        /// The new holder.
+        holder: Str,
+        /// The lock's fencing token for this acquisition: one more than the
+        /// last one.
+        token: u64,
+    },
+    /// A holder released a lock, was revoked, left or exited.
+    LockReleased {
+        /// Lock name.
+        name: Str,
+        /// The holder that lost it.
+        holder: Str,
+    },
+    /// A holder stayed disconnected for the lock's TTL and lost it (cause
+    /// `Expired`).
+    LockExpired {
+        /// Lock name.
+        name: Str,
+        /// The holder that lost it.
+        holder: Str,
     },
     /// The queue was created, or its capacity changed.
     QueueInit {

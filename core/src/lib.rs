@@ -139,7 +139,7 @@
 //!    ([`OpError::KeyTooLong`]), in the charset ([`OpError::KeyCharset`]);
 //!    value within `max_value_len` ([`OpError::ValueTooLong`]);
 //! 2. expectation: `Absent` needs the key absent, `Revision(n)` needs it
-//!    present at revision `n`, else [`OpError::Conflict`];
+//!    present at revision `n`, `Present` present, else [`OpError::Conflict`];
 //! 3. a delete of a missing key is [`OpError::NotFound`]; a non-forced op
 //!    by a user on a key whose owner is someone else (another user, or
 //!    `Admin`) is [`OpError::NotOwner`];
@@ -219,6 +219,40 @@
 //! budget like queue changes. Without a flow, events are `High` or
 //! `Normal` as asked.
 //!
+//! **Locks** (Agora Signaling, plus fencing tokens). A room holds at most
+//! `locks.max_per_room` locks, in creation order, each with a TTL clamped
+//! into the profile's range. Checks of every lock command, in order: rate;
+//! room exists; name valid ([`Rejection::InvalidLockName`]); the lock
+//! exists ([`Rejection::LockNotFound`]; `SetLock`: does not,
+//! [`Rejection::LockExists`], and fits the count,
+//! [`Rejection::LockCountLimit`]); then who asks: an acquirer must be
+//! present ([`Rejection::NotInRoom`]), a releaser must hold it and a revoke
+//! must name the holder ([`Rejection::LockNotAcquired`]), a revoke is by
+//! `Admin` or a user with role `Admin` or `Creator`
+//! ([`Rejection::NoPermission`], checked right after the room). An
+//! acquisition of a free lock takes its next fencing token (`LockAcquired`,
+//! cause `Written`); of a lock the user holds, changes nothing; of a lock
+//! someone else holds, is [`Rejection::LockHeld`], or with `retry` puts the
+//! user at the end of the lock's line (once) with no event: the line is not
+//! shared state. A release, revoke, expiry or exit of the holder hands the
+//! lock to the first in line in the same event (`LockReleased` or
+//! `LockExpired`, then `LockAcquired`). While the holder is present with no
+//! live connection (all dropped, inside grace) its locks' TTLs run; a
+//! re-join stops them; a TTL that runs out releases the lock in an event
+//! of its own, cause `Expired`, operator `Admin`. An exit (leave, kick,
+//! grace expiry) takes the user out of every line and releases what it
+//! holds, after its attribute and queue changes, in lock order. Due lock
+//! deadlines fire after the due grace deadlines, each in (deadline, room,
+//! lock) order. A write may name `lock: (name, token)`
+//! ([`Write::lock`]): unless its operator holds that lock with that token it
+//! is [`Rejection::WriteLockNotHeld`]; and `major_revision`
+//! ([`Write::major_revision`]): unless the room's attribute revision (the
+//! seq of the last event that changed an attribute, 0 before any;
+//! [`RoomView::major_revision`]) is that, it is
+//! [`Rejection::RevisionOutdated`]. Both are checked after the membership
+//! check of a write and before its ops. `Expect::Present` needs the key
+//! present, at any revision.
+//!
 //! **Determinism.** Hash maps are used for lookup only, seeded per process
 //! against collision attacks; nothing that leaves the engine (event order,
 //! listing order, reports) depends on their order.
@@ -231,6 +265,7 @@ mod engine;
 mod error;
 mod event;
 mod flow;
+mod locks;
 mod members;
 mod outcome;
 mod profile;
@@ -248,17 +283,18 @@ pub use engine::{Engine, Violation, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{
-    Attribute, BatchReport, ElementsReport, OpFailure, Outcome, QueueElement, ReadReport, Success,
+    Acquisition, Attribute, BatchReport, ElementsReport, LockInfo, LocksReport, OpFailure, Outcome,
+    QueueElement, ReadReport, Success,
 };
 pub use profile::{
-    BatchPolicy, Charset, Flow, Limits, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Rules,
-    Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS,
+    BatchPolicy, Charset, Flow, Limits, LockLimits, OwnerRule, PolicyRule, Profile, QueueLimits,
+    Rate, Rules, Unit, Vendor, VendorCode, VendorCodes, AGORA_LOCKS, DEFAULT_DISCONNECT_GRACE_MS,
 };
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, MAX_SEQ, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use text::Str;
 pub use time::Millis;
-pub use view::{AttrRef, ElemRef, RoomView};
+pub use view::{AttrRef, ElemRef, LockRef, RoomView};
 
 /// The README's code runs as a doctest.
 #[cfg(doctest)]

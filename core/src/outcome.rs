@@ -25,6 +25,10 @@ pub enum Success {
     Read(ReadReport),
     /// Queue elements listed or fetched.
     Elements(ElementsReport),
+    /// The room's locks, read.
+    Locks(LocksReport),
+    /// What an acquire got: the lock, or a place in line.
+    Acquired(Acquisition),
     /// The element a poll removed.
     Polled(QueueElement),
 }
@@ -103,4 +107,48 @@ pub struct ElementsReport {
     pub seq: u64,
     /// The elements.
     pub elements: Vec<QueueElement>,
+}
+
+/// A lock, copied out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LockInfo {
+    /// Lock name.
+    pub name: Str,
+    /// How long the lock outlives its holder's last live connection.
+    pub ttl_ms: u64,
+    /// The holder, if any.
+    pub holder: Option<Str>,
+    /// The fencing token of the latest acquisition (0: never acquired).
+    pub token: u64,
+    /// When the lock expires, set while the holder has no live connection.
+    pub expires_at: Option<Millis>,
+    /// Users waiting for it, first in line first.
+    pub waiters: Vec<Str>,
+}
+
+/// The room's locks in creation order, with its sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LocksReport {
+    /// The room's sequence number.
+    pub seq: u64,
+    /// The locks.
+    pub locks: Vec<LockInfo>,
+}
+
+/// What an acquire got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Acquisition {
+    /// The user holds the lock, with this fencing token.
+    Granted {
+        /// The token a fenced write must name.
+        token: u64,
+    },
+    /// The user waits in line, at this position (1: next).
+    Waiting {
+        /// Position in the wait list, from 1.
+        position: u32,
+    },
 }

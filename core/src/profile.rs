@@ -22,6 +22,8 @@ pub enum Vendor {
     NetEase,
     /// ZEGO ZIM room attributes.
     Zego,
+    /// Agora Signaling (RTM 2.x) channel metadata and locks.
+    AgoraRtm,
     /// A profile built by the caller.
     Custom,
 }
@@ -57,6 +59,8 @@ pub enum Charset {
     Any,
     /// `A-Z a-z 0-9 _ . -` only (Easemob, Agora Chat).
     Restricted,
+    /// Printable ASCII, `!` to `~` (Agora Signaling keys).
+    Ascii,
 }
 
 impl Charset {
@@ -68,6 +72,7 @@ impl Charset {
             Charset::Restricted => key
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')),
+            Charset::Ascii => key.bytes().all(|b| b.is_ascii_graphic()),
         }
     }
 }
@@ -160,6 +165,49 @@ pub struct QueueLimits {
     pub max_ext_chars: u32,
 }
 
+/// Lock limits (Agora Signaling locks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct LockLimits {
+    /// Locks per room.
+    pub max_per_room: u32,
+    /// Longest lock name, in bytes; a name is non-empty printable ASCII
+    /// (`!` to `~`).
+    pub max_name_len: u32,
+    /// Shortest TTL; a shorter one is raised to it.
+    pub min_ttl_ms: u64,
+    /// Longest TTL; a longer one is lowered to it.
+    pub max_ttl_ms: u64,
+}
+
+impl LockLimits {
+    /// A TTL clamped into `min_ttl_ms..=max_ttl_ms` (a profile whose
+    /// minimum lies above its maximum gets its maximum).
+    #[must_use]
+    pub fn clamp_ttl(&self, ttl_ms: u64) -> u64 {
+        ttl_ms.max(self.min_ttl_ms).min(self.max_ttl_ms)
+    }
+
+    /// Whether `name` is a valid lock name.
+    #[must_use]
+    pub fn name_ok(&self, name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= self.max_name_len as usize
+            && name.bytes().all(|b| b.is_ascii_graphic())
+    }
+}
+
+/// Agora Signaling's lock limits: 32 locks per room, names of at most 64
+/// ASCII characters, TTL 10–300 s. The other vendors have no locks; their
+/// profiles carry the same values for the engine's locks.
+pub const AGORA_LOCKS: LockLimits = LockLimits {
+    max_per_room: 32,
+    max_name_len: 64,
+    min_ttl_ms: 10_000,
+    max_ttl_ms: 300_000,
+};
+
 /// Every numeric limit of a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -169,6 +217,8 @@ pub struct Limits {
     pub max_keys_per_room: Option<u32>,
     /// Ops in one write request.
     pub max_ops_per_write: u32,
+    /// Lock limits.
+    pub locks: LockLimits,
     /// Longest key, in `key_unit`.
     pub max_key_len: u32,
     /// Unit of `max_key_len`.
@@ -213,24 +263,44 @@ pub struct Rules {
     pub reject_if_nothing_deleted: bool,
 }
 
+/// A vendor's error code. Signed, because Agora's SDK codes are negative
+/// (−12008, −14004, ...); the other vendors' codes are positive and
+/// small, and fit any integer type their wire format uses.
+pub type VendorCode = i64;
+
 /// The code a vendor returns for each class of engine error (SPEC §8).
-/// `None` where the vendor documents none.
+/// `None` where the vendor documents none. Codes are [`VendorCode`]s
+/// (`i64`): Agora Signaling's are negative.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[allow(missing_docs)] // one field per `ErrorClass` variant, documented there
 pub struct VendorCodes {
-    pub invalid_parameter: Option<u32>,
-    pub room_exists: Option<u32>,
-    pub room_not_found: Option<u32>,
-    pub no_permission: Option<u32>,
-    pub not_in_room: Option<u32>,
-    pub too_many_ops: Option<u32>,
-    pub key_count: Option<u32>,
-    pub value_size: Option<u32>,
-    pub total_size: Option<u32>,
-    pub nothing_deleted: Option<u32>,
-    pub rate_limited: Option<u32>,
+    pub invalid_parameter: Option<VendorCode>,
+    pub room_exists: Option<VendorCode>,
+    pub room_not_found: Option<VendorCode>,
+    pub no_permission: Option<VendorCode>,
+    pub not_in_room: Option<VendorCode>,
+    pub too_many_ops: Option<VendorCode>,
+    pub key_count: Option<VendorCode>,
+    pub value_size: Option<VendorCode>,
+    pub total_size: Option<VendorCode>,
+    pub nothing_deleted: Option<VendorCode>,
+    pub rate_limited: Option<VendorCode>,
+    /// `KeyLength`; `None` falls back to `invalid_parameter`.
+    pub key_length: Option<VendorCode>,
+    /// `Conflict` (a per-key expectation failed).
+    pub conflict: Option<VendorCode>,
+    /// `RevisionOutdated` (a whole-set expectation failed).
+    pub revision_outdated: Option<VendorCode>,
+    /// `LockName`; `None` falls back to `invalid_parameter`.
+    pub lock_name: Option<VendorCode>,
+    pub lock_exists: Option<VendorCode>,
+    pub lock_not_found: Option<VendorCode>,
+    pub lock_count: Option<VendorCode>,
+    pub lock_held: Option<VendorCode>,
+    pub lock_not_acquired: Option<VendorCode>,
+    pub write_lock_not_held: Option<VendorCode>,
 }
 
 impl VendorCodes {
@@ -247,11 +317,21 @@ impl VendorCodes {
         total_size: None,
         nothing_deleted: None,
         rate_limited: None,
+        key_length: None,
+        conflict: None,
+        revision_outdated: None,
+        lock_name: None,
+        lock_exists: None,
+        lock_not_found: None,
+        lock_count: None,
+        lock_held: None,
+        lock_not_acquired: None,
+        write_lock_not_held: None,
     };
 
     /// The vendor's code for an error class, if it documents one.
     #[must_use]
-    pub fn code(&self, class: ErrorClass) -> Option<u32> {
+    pub fn code(&self, class: ErrorClass) -> Option<VendorCode> {
         match class {
             ErrorClass::InvalidParameter => self.invalid_parameter,
             ErrorClass::RoomExists => self.room_exists,
@@ -264,7 +344,17 @@ impl VendorCodes {
             ErrorClass::TotalSize => self.total_size,
             ErrorClass::NothingDeleted => self.nothing_deleted,
             ErrorClass::RateLimited => self.rate_limited,
-            ErrorClass::Conflict | ErrorClass::NotFound => None,
+            ErrorClass::KeyLength => self.key_length.or(self.invalid_parameter),
+            ErrorClass::Conflict => self.conflict,
+            ErrorClass::RevisionOutdated => self.revision_outdated,
+            ErrorClass::LockName => self.lock_name.or(self.invalid_parameter),
+            ErrorClass::LockExists => self.lock_exists,
+            ErrorClass::LockNotFound => self.lock_not_found,
+            ErrorClass::LockCount => self.lock_count,
+            ErrorClass::LockHeld => self.lock_held,
+            ErrorClass::LockNotAcquired => self.lock_not_acquired,
+            ErrorClass::WriteLockNotHeld => self.write_lock_not_held,
+            ErrorClass::NotFound => None,
         }
     }
 }
@@ -318,6 +408,7 @@ impl Profile {
             limits: Limits {
                 max_keys_per_room: Some(10),
                 max_ops_per_write: 10,
+                locks: AGORA_LOCKS,
                 max_key_len: 50,
                 key_unit: Unit::Bytes,
                 max_value_len: 2048,
@@ -349,7 +440,7 @@ impl Profile {
                 value_size: Some(100_501),
                 total_size: Some(100_502),
                 nothing_deleted: Some(100_503),
-                rate_limited: None,
+                ..VendorCodes::NONE
             },
         }
     }
@@ -364,6 +455,7 @@ impl Profile {
             limits: Limits {
                 max_keys_per_room: Some(100),
                 max_ops_per_write: 10,
+                locks: AGORA_LOCKS,
                 max_key_len: 128,
                 key_unit: Unit::Chars,
                 max_value_len: 4096,
@@ -416,6 +508,7 @@ impl Profile {
             limits: Limits {
                 max_keys_per_room: None,
                 max_ops_per_write: 20,
+                locks: AGORA_LOCKS,
                 max_key_len: 128,
                 key_unit: Unit::Chars,
                 max_value_len: 4096,
@@ -466,6 +559,7 @@ impl Profile {
             limits: Limits {
                 max_keys_per_room: Some(20),
                 max_ops_per_write: 20,
+                locks: AGORA_LOCKS,
                 max_key_len: 16,
                 key_unit: Unit::Bytes,
                 max_value_len: 1024,
@@ -509,7 +603,66 @@ impl Profile {
 
     /// The vendor's code for an error class, if it documents one.
     #[must_use]
-    pub fn code(&self, class: ErrorClass) -> Option<u32> {
+    pub fn code(&self, class: ErrorClass) -> Option<VendorCode> {
         self.codes.code(class)
+    }
+
+    /// Agora Signaling (RTM 2.x) channel metadata and locks: keys of at
+    /// most 32 printable ASCII characters, 16 KB per item and per channel's
+    /// set, whole sets written atomically, 10 calls per second, 32 locks
+    /// per channel with names of at most 64 ASCII characters and TTLs of
+    /// 10–300 s, Agora's negative SDK codes.
+    ///
+    /// Agora's 10 calls/s is per client; the engine's bucket is per
+    /// application, so this profile approximates it (one client's rate,
+    /// shared by all). Agora documents no item count per channel, so the
+    /// 16 KB set bounds it; writes carry at most 100 items (an engine
+    /// bound, not Agora's). Ownership is the engine's (an overwrite by
+    /// another user needs `force`), where Agora keeps only an author.
+    #[must_use]
+    pub const fn agora_rtm() -> Profile {
+        Profile {
+            vendor: Vendor::AgoraRtm,
+            limits: Limits {
+                max_keys_per_room: None,
+                max_ops_per_write: 100,
+                locks: AGORA_LOCKS,
+                max_key_len: 32,
+                key_unit: Unit::Bytes,
+                max_value_len: 16 * 1024,
+                value_unit: Unit::Bytes,
+                key_charset: Charset::Ascii,
+                max_room_value_bytes: Some(16 * 1024),
+                max_engine_value_bytes: None,
+                request_rate: Some(Rate { per_second: 10 }),
+                notification_flow: None,
+                disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
+                queue: NETEASE_QUEUE,
+            },
+            rules: Rules {
+                writer_must_be_member: false,
+                default_auto_delete: false,
+                owner_on_overwrite: OwnerRule::OperatorWhenForced,
+                set_policy: PolicyRule::Fixed(BatchPolicy::Atomic),
+                delete_policy: PolicyRule::Fixed(BatchPolicy::Atomic),
+                reject_if_nothing_deleted: false,
+            },
+            codes: VendorCodes {
+                invalid_parameter: Some(-12004),
+                key_count: Some(-12002),
+                value_size: Some(-12012),
+                total_size: Some(-12006),
+                key_length: Some(-12011),
+                conflict: Some(-12005),
+                revision_outdated: Some(-12014),
+                lock_name: Some(-14005),
+                lock_exists: Some(-14004),
+                lock_not_found: Some(-14008),
+                lock_held: Some(-14007),
+                lock_not_acquired: Some(-14006),
+                write_lock_not_held: Some(-12008),
+                ..VendorCodes::NONE
+            },
+        }
     }
 }

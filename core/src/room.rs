@@ -13,6 +13,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::command::{Actor, Role};
 use crate::event::Change;
 use crate::flow::FlowWindow;
+use crate::locks::Locks;
 use crate::members::Users;
 use crate::outcome::{Attribute, QueueElement};
 use crate::queue::Queue;
@@ -39,6 +40,11 @@ pub(crate) struct Room {
     pub(crate) queue: Option<Box<Queue>>,
     pub(crate) users: Users,
     pub(crate) flow: FlowWindow,
+    /// The room's locks.
+    pub(crate) locks: Locks,
+    /// The attribute revision: the sequence number of the last event that
+    /// changed an attribute (0: none yet). Agora's major revision.
+    pub(crate) attr_rev: u64,
 }
 
 impl Room {
@@ -60,6 +66,8 @@ impl Room {
             queue: None,
             users,
             flow: FlowWindow::default(),
+            locks: Locks::default(),
+            attr_rev: 0,
         })
     }
 
@@ -458,7 +466,8 @@ mod sizes {
         assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 40);
         assert_eq!(size_of::<crate::store::Meta<()>>(), 24);
         assert_eq!(size_of::<crate::members::UserRec>(), 48);
-        assert_eq!(size_of::<super::Room>(), 272);
+        // 272 + 8 (the boxed locks) + 8 (the major revision).
+        assert_eq!(size_of::<super::Room>(), 288);
         assert_eq!(size_of::<crate::queue::Queue>(), 128);
     }
 }

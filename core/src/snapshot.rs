@@ -4,8 +4,8 @@
 //! Layout: `b"RSTS"`, a `u16` format version (varint), then the body. The
 //! body holds the profile, the clock, the rate bucket and every room
 //! sorted by id; each room its attributes in listing order, its queue in
-//! order, and its users sorted by id (only users that are present or have
-//! a role; the owner index is derived from the attributes and queue and
+//! order, its users sorted by id, its major revision and its locks in
+//! creation order (users: only those that are present or have a role; the owner index is derived from the attributes and queue and
 //! rebuilt on restore). Nothing depends on hash order, so snapshot →
 //! restore → snapshot gives the same bytes. Undrained events are not part
 //! of a snapshot: drain them first.
@@ -87,6 +87,17 @@ struct Header {
     version: u16,
 }
 
+/// A lock as written.
+#[derive(Serialize, Deserialize)]
+struct LockSnap {
+    name: Str,
+    ttl_ms: u64,
+    holder: Option<Str>,
+    token: u64,
+    deadline: Option<Millis>,
+    waiters: Vec<Str>,
+}
+
 /// A user's record as written (only users present or with a role).
 #[derive(Serialize, Deserialize)]
 struct UserSnap {
@@ -104,7 +115,8 @@ struct UserSnap {
 //
 // engine: (profile, now, bucket_milli_tokens, bucket_last, [room])
 // room:   (id, creator, seq, flow_start, flow_normal, flow_high,
-//          [Attribute], Option<(capacity, [QueueElement])>, [UserSnap])
+//          [Attribute], Option<(capacity, [QueueElement])>, [UserSnap],
+//          major_revision, [LockSnap])
 // one room alone: (profile, room)
 
 /// An owner as written: the same bytes as [`crate::Actor`]'s, borrowed (from the
@@ -228,7 +240,20 @@ impl Serialize for RoomOut<'_> {
             .queue
             .as_deref()
             .map(|q| (q.capacity, ElemsOut(room, q)));
-        let mut t = s.serialize_tuple(9)?;
+        let locks: Vec<LockSnap> = room
+            .locks
+            .list()
+            .iter()
+            .map(|l| LockSnap {
+                name: l.name.clone(),
+                ttl_ms: l.ttl_ms,
+                holder: l.holder.clone(),
+                token: l.token,
+                deadline: l.deadline,
+                waiters: l.waiters.clone(),
+            })
+            .collect();
+        let mut t = s.serialize_tuple(ROOM_FIELDS)?;
         t.serialize_element(&room.id)?;
         t.serialize_element(room.creator_name())?;
         t.serialize_element(&room.seq)?;
@@ -238,6 +263,8 @@ impl Serialize for RoomOut<'_> {
         t.serialize_element(&AttrsOut(room))?;
         t.serialize_element(&queue)?;
         t.serialize_element(&users)?;
+        t.serialize_element(&room.attr_rev)?;
+        t.serialize_element(&locks)?;
         t.end()
     }
 }
@@ -482,6 +509,89 @@ fn add_user(
     Ok(())
 }
 
+/// Checks the room's major revision against its seq and attributes.
+fn set_major_revision(room: &mut Room, major: u64) -> Result<(), SnapshotError> {
+    let newest = room
+        .attrs
+        .positions()
+        .filter_map(|p| room.attrs.meta(p))
+        .map(|m| m.x.revision)
+        .max()
+        .unwrap_or(0);
+    if major > room.seq || major < newest {
+        return invalid("major revision after the seq or before an attribute's");
+    }
+    room.attr_rev = major;
+    Ok(())
+}
+
+/// Checks one lock against the profile and the room's users (decoded
+/// before it), and stores it.
+fn add_lock(ctx: &Ctx<'_>, room: &mut Room, l: LockSnap) -> Result<(), SnapshotError> {
+    let limits = ctx.profile.limits.locks;
+    if !limits.name_ok(&l.name) || room.locks.get(&l.name).is_some() {
+        return invalid("lock name invalid or repeated");
+    }
+    if room.locks.len() >= limits.max_per_room as usize {
+        return invalid("more locks than the profile allows");
+    }
+    if l.ttl_ms != limits.clamp_ttl(l.ttl_ms) {
+        return invalid("lock TTL outside the profile's range");
+    }
+    let live = |u: &str| {
+        room.users
+            .by_name(&room.hasher, u)
+            .filter(|r| r.is_present())
+            .map(|r| r.live)
+    };
+    match &l.holder {
+        None => {
+            if !l.waiters.is_empty() || l.deadline.is_some() {
+                return invalid("free lock with waiters or a deadline");
+            }
+        }
+        Some(h) => {
+            let Some(h_live) = live(h) else {
+                return invalid("lock holder not in the room");
+            };
+            if l.token == 0 {
+                return invalid("held lock without a token");
+            }
+            // A deadline lies after `now` and no further than one TTL
+            // ahead, and exactly while the holder has no live connection.
+            let out_of_range = |d: Millis| {
+                d == Millis::ZERO
+                    || ctx
+                        .now
+                        .is_some_and(|n| d <= n || d > n.saturating_add(l.ttl_ms.max(1)))
+            };
+            if (h_live == 0) != l.deadline.is_some() || l.deadline.is_some_and(out_of_range) {
+                return invalid("lock deadline and holder's connections disagree");
+            }
+            for (i, w) in l.waiters.iter().enumerate() {
+                if w == h || l.waiters.iter().skip(i + 1).any(|x| x == w) {
+                    return invalid("lock waiter repeated or the holder");
+                }
+                if live(w).is_none() {
+                    return invalid("lock waiter not in the room");
+                }
+            }
+        }
+    }
+    room.locks.push(crate::locks::Lock {
+        name: l.name,
+        ttl_ms: l.ttl_ms,
+        holder: l.holder,
+        token: l.token,
+        deadline: l.deadline,
+        waiters: l.waiters,
+    });
+    Ok(())
+}
+
+/// Fields of a room as written.
+const ROOM_FIELDS: usize = 11;
+
 /// Decodes and builds one room.
 struct RoomSeed<'c, 'f> {
     ctx: &'c Ctx<'c>,
@@ -491,7 +601,7 @@ struct RoomSeed<'c, 'f> {
 impl<'de> DeserializeSeed<'de> for RoomSeed<'_, '_> {
     type Value = Room;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Room, D::Error> {
-        d.deserialize_tuple(9, self)
+        d.deserialize_tuple(ROOM_FIELDS, self)
     }
 }
 
@@ -540,6 +650,10 @@ impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
                 SnapshotError::Invalid("creator has no record"),
             ));
         }
+        let major: u64 = field(&mut seq)?;
+        set_major_revision(&mut room, major).map_err(|e| stop(failure, e))?;
+        let locks = EachRecord::new(&mut *failure, |l: LockSnap| add_lock(ctx, &mut room, l));
+        field_seed(&mut seq, locks)?;
         Ok(room)
     }
 }
@@ -844,6 +958,12 @@ impl Engine {
         for (_, rec) in room.users.iter() {
             if let Some(at) = rec.grace() {
                 self.timers.insert((at, room.id.clone(), rec.name.clone()));
+            }
+        }
+        for lock in room.locks.list() {
+            if let Some(at) = lock.deadline {
+                self.lock_timers
+                    .insert((at, room.id.clone(), lock.name.clone()));
             }
         }
         self.rooms.insert(Box::new(room));

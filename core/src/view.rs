@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::command::{Actor, Role};
-use crate::outcome::{Attribute, QueueElement};
+use crate::outcome::{Attribute, LockInfo, QueueElement};
 use crate::room::Room;
 use crate::store::{Meta, ADMIN};
 use crate::text::Str;
@@ -49,6 +49,51 @@ impl AttrRef<'_> {
             auto_delete: self.auto_delete,
             revision: self.revision,
             changed_at: self.changed_at,
+        }
+    }
+}
+
+/// A lock, borrowed from the room (nothing is copied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockRef<'a> {
+    /// Lock name.
+    pub name: &'a str,
+    /// How long the lock outlives its holder's last live connection.
+    pub ttl_ms: u64,
+    /// The holder, if any.
+    pub holder: Option<&'a str>,
+    /// The fencing token of the latest acquisition (0: never acquired).
+    pub token: u64,
+    /// When the lock expires, set while the holder has no live connection.
+    pub expires_at: Option<Millis>,
+    /// Users waiting for it, first in line first.
+    pub waiters: &'a [Str],
+}
+
+impl LockRef<'_> {
+    /// An owned copy.
+    #[must_use]
+    pub fn to_info(&self) -> LockInfo {
+        LockInfo {
+            name: self.name.into(),
+            ttl_ms: self.ttl_ms,
+            holder: self.holder.map(Str::from),
+            token: self.token,
+            expires_at: self.expires_at,
+            waiters: self.waiters.to_vec(),
+        }
+    }
+}
+
+impl<'a> From<&'a crate::locks::Lock> for LockRef<'a> {
+    fn from(l: &'a crate::locks::Lock) -> LockRef<'a> {
+        LockRef {
+            name: &l.name,
+            ttl_ms: l.ttl_ms,
+            holder: l.holder.as_deref(),
+            token: l.token,
+            expires_at: l.deadline,
+            waiters: &l.waiters,
         }
     }
 }
@@ -241,5 +286,25 @@ impl<'a> RoomView<'a> {
             .iter()
             .flat_map(|q| q.elems.positions())
             .filter_map(move |p| view.elem_at(p))
+    }
+
+    /// The attribute revision (Agora's major revision): the sequence
+    /// number of the last event that changed an attribute, 0 before any.
+    /// A write naming it with [`Write::major_revision`](crate::Write::major_revision)
+    /// applies only if no attribute changed since.
+    #[must_use]
+    pub fn major_revision(&self) -> u64 {
+        self.room.attr_rev
+    }
+
+    /// Every lock, in creation order, borrowed.
+    pub fn locks(&self) -> impl Iterator<Item = LockRef<'a>> + 'a {
+        self.room.locks.list().iter().map(LockRef::from)
+    }
+
+    /// One lock.
+    #[must_use]
+    pub fn lock(&self, name: &str) -> Option<LockRef<'a>> {
+        self.room.locks.get(name).map(LockRef::from)
     }
 }

@@ -562,7 +562,12 @@ impl Dialect {
 
     /// The vendor code the profile names for a rejection.
     fn code(&self, r: Rejection) -> Option<u32> {
-        self.engine.profile().code(r.class())
+        // The five vendors' codes are positive and fit their u32 fields;
+        // a negative (Agora Signaling) code has no place in their bodies.
+        self.engine
+            .profile()
+            .code(r.class())
+            .and_then(|c| u32::try_from(c).ok())
     }
 }
 

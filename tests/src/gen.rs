@@ -7,9 +7,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use roomstate::{
-    Actor, BatchPolicy, Charset, Command, Expect, Flow, HighPolicy, Limits, Millis, NewElement,
-    Notify, Op, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Role, Rules, Str, Unit, Vendor,
-    Write,
+    Actor, BatchPolicy, Charset, Command, Expect, Flow, HighPolicy, Limits, LockLimits, Millis,
+    NewElement, Notify, Op, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Role, Rules, Str,
+    Unit, Vendor, Write,
 };
 
 /// Rooms commands name.
@@ -90,6 +90,7 @@ fn expect() -> BoxedStrategy<Option<Expect>> {
         // sequence, larger ones later.
         1 => (0u64..8).prop_map(|n| Some(Expect::Revision(n))),
         1 => (0u64..64).prop_map(|n| Some(Expect::Revision(n))),
+        1 => Just(Some(Expect::Present)),
     ]
     .boxed()
 }
@@ -116,22 +117,65 @@ fn policy() -> BoxedStrategy<Option<BatchPolicy>> {
 
 fn write(max_ops: usize) -> BoxedStrategy<Write> {
     (
-        room(),
-        actor(),
-        batch(op(), max_ops, 24),
-        prop::bool::weighted(0.2),
-        prop::bool::weighted(0.2),
-        policy(),
+        (
+            room(),
+            actor(),
+            batch(op(), max_ops, 24),
+            prop::bool::weighted(0.2),
+            prop::bool::weighted(0.2),
+            policy(),
+        ),
+        prop::option::weighted(0.15, (lock_name(), 0u64..4)),
+        prop::option::weighted(0.15, 0u64..24),
     )
-        .prop_map(|(room, operator, ops, force, update_owner, policy)| Write {
-            room,
-            operator,
-            ops,
-            force,
-            update_owner,
-            policy,
-        })
+        .prop_map(
+            |((room, operator, ops, force, update_owner, policy), lock, major_revision)| Write {
+                room,
+                operator,
+                ops,
+                force,
+                update_owner,
+                policy,
+                lock,
+                major_revision,
+            },
+        )
         .boxed()
+}
+
+/// Lock names: two valid ones (weighted up), then the empty name, one too
+/// long for the tiny profiles (4 bytes), one too long for Agora (65), and
+/// one outside ASCII.
+fn lock_name() -> BoxedStrategy<Str> {
+    prop_oneof![
+        20 => select(vec!["L", "M", "N"]).prop_map(Str::from),
+        1 => Just(Str::from("")),
+        1 => Just(Str::from("lock")),
+        1 => Just(Str::from("l".repeat(65))),
+        1 => Just(Str::from("lé")),
+    ]
+    .boxed()
+}
+
+/// Lock commands: create (TTLs around the tiny and Agora ranges), acquire
+/// (with and without waiting), release, revoke, remove, read.
+fn lock_command() -> BoxedStrategy<Command> {
+    let ttl = select(vec![0u64, 200, 400, 1_000, 5_000, 400_000, u64::MAX]);
+    prop_oneof![
+        6 => (room(), lock_name(), user(), any::<bool>()).prop_map(|(room, name, user, retry)| {
+            Command::AcquireLock { room, name, user, retry }
+        }),
+        3 => (room(), lock_name(), ttl)
+            .prop_map(|(room, name, ttl_ms)| Command::SetLock { room, name, ttl_ms }),
+        3 => (room(), lock_name(), user())
+            .prop_map(|(room, name, user)| Command::ReleaseLock { room, name, user }),
+        2 => (room(), lock_name(), user(), actor()).prop_map(|(room, name, owner, operator)| {
+            Command::RevokeLock { room, name, owner, operator }
+        }),
+        1 => (room(), lock_name()).prop_map(|(room, name)| Command::RemoveLock { room, name }),
+        1 => room().prop_map(|room| Command::GetLocks { room }),
+    ]
+    .boxed()
 }
 
 fn ext() -> BoxedStrategy<Option<Str>> {
@@ -260,6 +304,7 @@ pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
     prop_oneof![
         29 => membership,
         22 => write(max_ops).prop_map(Command::Write),
+        12 => lock_command(),
         20 => queue,
         3 => (room(), prop::option::weighted(0.5, vec(key(), 0..4)))
             .prop_map(|(room, keys)| Command::Read { room, keys }),
@@ -346,6 +391,14 @@ pub fn tiny() -> Profile {
         limits: Limits {
             max_keys_per_room: Some(3),
             max_ops_per_write: 3,
+            locks: LockLimits {
+                max_per_room: 2,
+                max_name_len: 3,
+                // Around the grace of 500 ms: a lock outlives a dropped
+                // holder for less and for more than its grace.
+                min_ttl_ms: 300,
+                max_ttl_ms: 1_000,
+            },
             max_key_len: 3,
             key_unit: Unit::Chars,
             max_value_len: 4,
@@ -466,6 +519,7 @@ pub fn profiles() -> Vec<(&'static str, Profile)> {
         ("agora_chat", agora),
         ("netease", netease),
         ("zego", zego),
+        ("agora_rtm", Profile::agora_rtm()),
         ("tiny_per_request", tiny_per_request()),
         ("tiny_atomic", tiny_atomic()),
         ("tiny_best_effort", tiny_best_effort()),

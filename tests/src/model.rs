@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 
 use roomstate::{
-    Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, Delivery, ElementsReport,
-    Event, ExitKind, Expect, HighPolicy, Millis, NewElement, Notify, Op, OpError, OpFailure,
-    Outcome, OwnerRule, PolicyRule, Profile, QueueElement, ReadReport, Rejection, Role, Str,
-    Success, Write,
+    Acquisition, Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, Delivery,
+    ElementsReport, Event, ExitKind, Expect, HighPolicy, LockInfo, LocksReport, Millis, NewElement,
+    Notify, Op, OpError, OpFailure, Outcome, OwnerRule, PolicyRule, Profile, QueueElement,
+    ReadReport, Rejection, Role, Str, Success, Write,
 };
 
 /// Connections of one present user.
@@ -37,6 +37,23 @@ pub struct ModelQueue {
     pub capacity: u32,
     /// Elements, in queue order.
     pub elements: Vec<QueueElement>,
+}
+
+/// One lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelLock {
+    /// Name.
+    pub name: Str,
+    /// TTL after clamping.
+    pub ttl_ms: u64,
+    /// Holder.
+    pub holder: Option<Str>,
+    /// Token of the latest acquisition.
+    pub token: u64,
+    /// Deadline while the holder has no live connection.
+    pub deadline: Option<Millis>,
+    /// Wait list, first in line first.
+    pub waiters: Vec<Str>,
 }
 
 /// The notification-flow window of one room.
@@ -62,6 +79,10 @@ pub struct ModelRoom {
     pub members: BTreeMap<Str, Conns>,
     /// Roles set with `SetRole` (the creator's is implicit).
     pub roles: BTreeMap<Str, Role>,
+    /// Locks, in creation order.
+    pub locks: Vec<ModelLock>,
+    /// Seq of the last event with an attribute change.
+    pub major: u64,
     window: Window,
 }
 
@@ -156,11 +177,17 @@ impl Model {
     /// The earliest grace deadline of any dropped connection, recomputed.
     #[must_use]
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.rooms
+        let grace = self
+            .rooms
             .values()
             .flat_map(|r| r.members.values())
-            .filter_map(|c| c.deadline)
-            .min()
+            .filter_map(|c| c.deadline);
+        let locks = self
+            .rooms
+            .values()
+            .flat_map(|r| r.locks.iter())
+            .filter_map(|l| l.deadline);
+        grace.chain(locks).min()
     }
 
     /// Applies one command at `now`.
@@ -185,6 +212,24 @@ impl Model {
             Command::Exit { room, user } => self.exit(now, &room, &user),
             Command::SetRole { room, user, role } => self.set_role(now, &room, user, role),
             Command::Write(w) => self.write(now, w),
+            Command::SetLock { room, name, ttl_ms } => self.set_lock(now, &room, name, ttl_ms),
+            Command::RemoveLock { room, name } => self.remove_lock(now, &room, &name),
+            Command::AcquireLock {
+                room,
+                name,
+                user,
+                retry,
+            } => self.acquire_lock(now, &room, &name, user, retry),
+            Command::ReleaseLock { room, name, user } => {
+                self.take_lock(now, &room, &name, &user, Actor::User(user.clone()))
+            }
+            Command::RevokeLock {
+                room,
+                name,
+                owner,
+                operator,
+            } => self.revoke_lock(now, &room, &name, &owner, operator),
+            Command::GetLocks { room } => self.get_locks(&room),
             Command::Read { room, keys } => self.read(&room, keys),
             Command::QueueInit {
                 room,
@@ -258,6 +303,24 @@ impl Model {
             if c.live == 0 {
                 self.exit_user(now, &rid, &uid, ExitKind::Disconnected, Actor::Admin);
             }
+        }
+        // READING: lock deadlines go after every due grace deadline, in
+        // order of (deadline, room id, lock name).
+        let mut due: Vec<(Millis, Str, Str)> = Vec::new();
+        for (rid, room) in &self.rooms {
+            for l in &room.locks {
+                if let Some(d) = l.deadline {
+                    if d <= now {
+                        due.push((d, rid.clone(), l.name.clone()));
+                    }
+                }
+            }
+        }
+        due.sort();
+        for (_, rid, name) in due {
+            let mut changes = Vec::new();
+            self.release_lock_in(now, &rid, &name, true, &mut changes);
+            self.emit_plain(now, &rid, Actor::Admin, Cause::Expired, changes);
         }
     }
 
@@ -366,6 +429,14 @@ impl Model {
         };
         r.seq += 1;
         let seq = r.seq;
+        if changes.iter().any(|c| {
+            matches!(
+                c,
+                Change::AttributeSet { .. } | Change::AttributeDeleted { .. }
+            )
+        }) {
+            r.major = seq;
+        }
         if !notify {
             return;
         }
@@ -413,6 +484,8 @@ impl Model {
                 queue: None,
                 members: BTreeMap::new(),
                 roles: BTreeMap::new(),
+                locks: Vec::new(),
+                major: 0,
                 window: Window::default(),
             },
         );
@@ -464,6 +537,7 @@ impl Model {
             }
         }
         c.live += 1;
+        self.sync_lock_deadlines(room, &user, now);
         if !was_present {
             self.emit_plain(
                 now,
@@ -496,6 +570,7 @@ impl Model {
         if c.live + c.dropped == 0 {
             self.exit_user(now, room, user, ExitKind::Left, Actor::user(user));
         }
+        self.sync_lock_deadlines(room, user, now);
         Ok(Success::Done)
     }
 
@@ -526,6 +601,7 @@ impl Model {
             c.deadline = Some(now.saturating_add(grace));
         }
         // Otherwise every connection has dropped already: a no-op.
+        self.sync_lock_deadlines(room, user, now);
         Ok(Success::Done)
     }
 
@@ -571,6 +647,20 @@ impl Model {
                 }
             }
             q.elements = kept;
+        }
+        // READING: the exiting user leaves every wait list first; then each
+        // lock it holds, in creation order, is released and passed on.
+        for l in &mut r.locks {
+            l.waiters.retain(|w| w.as_str() != user);
+        }
+        let held: Vec<Str> = r
+            .locks
+            .iter()
+            .filter(|l| l.holder.as_deref() == Some(user))
+            .map(|l| l.name.clone())
+            .collect();
+        for name in held {
+            self.release_lock_in(now, room, &name, false, &mut changes);
         }
         self.emit_plain(now, room, operator, Cause::OwnerExited, changes);
     }
@@ -646,6 +736,24 @@ impl Model {
             }
         }
 
+        if let Some((name, token)) = &w.lock {
+            let holds = room.locks.iter().any(|l| {
+                l.name == *name
+                    && l.token == *token
+                    && l.holder.is_some()
+                    && l.holder.as_ref() == w.operator.as_user()
+            });
+            if !holds {
+                return Err(Rejection::WriteLockNotHeld);
+            }
+        }
+        if let Some(expected) = w.major_revision {
+            if expected != room.major {
+                return Err(Rejection::RevisionOutdated {
+                    current: room.major,
+                });
+            }
+        }
         let new_seq = room.seq + 1;
         let other_rooms_bytes: u64 = self
             .rooms
@@ -756,6 +864,7 @@ impl Model {
             None => true,
             Some(Expect::Absent) => current.is_none(),
             Some(Expect::Revision(n)) => current == Some(n),
+            Some(Expect::Present) => current.is_some(),
         };
         if !holds {
             return Err(OpError::Conflict { current });
@@ -1333,6 +1442,258 @@ impl Model {
         Ok(Success::Elements(ElementsReport {
             seq: r.seq,
             elements,
+        }))
+    }
+
+    // ----- locks ----------------------------------------------------------
+
+    /// A valid lock name for the profile.
+    fn lock_name_ok(&self, name: &str) -> bool {
+        let l = self.profile.limits.locks;
+        !name.is_empty()
+            && name.len() <= l.max_name_len as usize
+            && name.chars().all(|c| c.is_ascii_graphic())
+    }
+
+    /// Arms or clears the deadlines of the locks `user` holds in `room`:
+    /// set (if not yet) while present with no live connection, else none.
+    fn sync_lock_deadlines(&mut self, room: &str, user: &str, now: Millis) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let (present, live) = r
+            .members
+            .get(user)
+            .map_or((false, 0), |c| (c.live + c.dropped > 0, c.live));
+        for l in &mut r.locks {
+            if l.holder.as_deref() != Some(user) {
+                continue;
+            }
+            if present && live == 0 {
+                if l.deadline.is_none() {
+                    l.deadline = Some(now.saturating_add(l.ttl_ms.max(1)));
+                }
+            } else {
+                l.deadline = None;
+            }
+        }
+    }
+
+    /// Takes lock `name` in `room` from its holder and gives it to the
+    /// first waiter, pushing the changes.
+    fn release_lock_in(
+        &mut self,
+        now: Millis,
+        room: &str,
+        name: &str,
+        expired: bool,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(l) = r.locks.iter_mut().find(|l| l.name == name) else {
+            return;
+        };
+        let Some(holder) = l.holder.take() else {
+            return;
+        };
+        l.deadline = None;
+        changes.push(if expired {
+            Change::LockExpired {
+                name: l.name.clone(),
+                holder,
+            }
+        } else {
+            Change::LockReleased {
+                name: l.name.clone(),
+                holder,
+            }
+        });
+        if l.waiters.is_empty() {
+            return;
+        }
+        let next = l.waiters.remove(0);
+        l.token += 1;
+        l.holder = Some(next.clone());
+        changes.push(Change::LockAcquired {
+            name: l.name.clone(),
+            holder: next.clone(),
+            token: l.token,
+        });
+        self.sync_lock_deadlines(room, &next, now);
+    }
+
+    fn set_lock(&mut self, now: Millis, room: &str, name: Str, ttl_ms: u64) -> Outcome {
+        let limits = self.profile.limits.locks;
+        let name_ok = self.lock_name_ok(&name);
+        let Some(r) = self.rooms.get_mut(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if !name_ok {
+            return Err(Rejection::InvalidLockName);
+        }
+        if r.locks.iter().any(|l| l.name == name) {
+            return Err(Rejection::LockExists);
+        }
+        if r.locks.len() >= limits.max_per_room as usize {
+            return Err(Rejection::LockCountLimit {
+                max: limits.max_per_room,
+            });
+        }
+        let ttl_ms = ttl_ms.max(limits.min_ttl_ms).min(limits.max_ttl_ms);
+        r.locks.push(ModelLock {
+            name: name.clone(),
+            ttl_ms,
+            holder: None,
+            token: 0,
+            deadline: None,
+            waiters: Vec::new(),
+        });
+        self.emit_plain(
+            now,
+            room,
+            Actor::Admin,
+            Cause::Written,
+            vec![Change::LockSet { name, ttl_ms }],
+        );
+        Ok(Success::Done)
+    }
+
+    /// The common checks: room, then name.
+    fn lock_room(&self, room: &str, name: &str) -> Result<&ModelRoom, Rejection> {
+        let r = self.rooms.get(room).ok_or(Rejection::RoomNotFound)?;
+        if !self.lock_name_ok(name) {
+            return Err(Rejection::InvalidLockName);
+        }
+        Ok(r)
+    }
+
+    fn remove_lock(&mut self, now: Millis, room: &str, name: &str) -> Outcome {
+        let r = self.lock_room(room, name)?;
+        let Some(i) = r.locks.iter().position(|l| l.name == name) else {
+            return Err(Rejection::LockNotFound);
+        };
+        let r = self.rooms.get_mut(room).unwrap();
+        let l = r.locks.remove(i);
+        self.emit_plain(
+            now,
+            room,
+            Actor::Admin,
+            Cause::Written,
+            vec![Change::LockRemoved { name: l.name }],
+        );
+        Ok(Success::Done)
+    }
+
+    fn acquire_lock(
+        &mut self,
+        now: Millis,
+        room: &str,
+        name: &str,
+        user: Str,
+        retry: bool,
+    ) -> Outcome {
+        let r = self.lock_room(room, name)?;
+        let Some(l) = r.locks.iter().find(|l| l.name == name) else {
+            return Err(Rejection::LockNotFound);
+        };
+        if !r.is_present(&user) {
+            return Err(Rejection::NotInRoom);
+        }
+        match &l.holder {
+            Some(h) if *h == user => {
+                return Ok(Success::Acquired(Acquisition::Granted { token: l.token }))
+            }
+            Some(_) if !retry => return Err(Rejection::LockHeld),
+            Some(_) => {
+                let r = self.rooms.get_mut(room).unwrap();
+                let l = r.locks.iter_mut().find(|l| l.name == name).unwrap();
+                if !l.waiters.contains(&user) {
+                    l.waiters.push(user.clone());
+                }
+                let position = l.waiters.iter().position(|w| *w == user).unwrap() + 1;
+                return Ok(Success::Acquired(Acquisition::Waiting {
+                    position: u32::try_from(position).unwrap(),
+                }));
+            }
+            None => {}
+        }
+        let r = self.rooms.get_mut(room).unwrap();
+        let l = r.locks.iter_mut().find(|l| l.name == name).unwrap();
+        l.token += 1;
+        l.holder = Some(user.clone());
+        let token = l.token;
+        self.sync_lock_deadlines(room, &user, now);
+        self.emit_plain(
+            now,
+            room,
+            Actor::User(user.clone()),
+            Cause::Written,
+            vec![Change::LockAcquired {
+                name: Str::from(name),
+                holder: user,
+                token,
+            }],
+        );
+        Ok(Success::Acquired(Acquisition::Granted { token }))
+    }
+
+    fn revoke_lock(
+        &mut self,
+        now: Millis,
+        room: &str,
+        name: &str,
+        owner: &Str,
+        operator: Actor,
+    ) -> Outcome {
+        let r = self.rooms.get(room).ok_or(Rejection::RoomNotFound)?;
+        if let Actor::User(u) = &operator {
+            if !matches!(r.role(u), Role::Admin | Role::Creator) {
+                return Err(Rejection::NoPermission);
+            }
+        }
+        self.take_lock(now, room, name, owner, operator)
+    }
+
+    /// A release by the holder, or a revoke.
+    fn take_lock(
+        &mut self,
+        now: Millis,
+        room: &str,
+        name: &str,
+        holder: &Str,
+        operator: Actor,
+    ) -> Outcome {
+        let r = self.lock_room(room, name)?;
+        let Some(l) = r.locks.iter().find(|l| l.name == name) else {
+            return Err(Rejection::LockNotFound);
+        };
+        if l.holder.as_ref() != Some(holder) {
+            return Err(Rejection::LockNotAcquired);
+        }
+        let mut changes = Vec::new();
+        self.release_lock_in(now, room, name, false, &mut changes);
+        self.emit_plain(now, room, operator, Cause::Written, changes);
+        Ok(Success::Done)
+    }
+
+    fn get_locks(&self, room: &str) -> Outcome {
+        let r = self.rooms.get(room).ok_or(Rejection::RoomNotFound)?;
+        Ok(Success::Locks(LocksReport {
+            seq: r.seq,
+            locks: r
+                .locks
+                .iter()
+                .map(|l| LockInfo {
+                    name: l.name.clone(),
+                    ttl_ms: l.ttl_ms,
+                    holder: l.holder.clone(),
+                    token: l.token,
+                    expires_at: l.deadline,
+                    waiters: l.waiters.clone(),
+                })
+                .collect(),
         }))
     }
 }

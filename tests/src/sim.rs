@@ -54,7 +54,7 @@ impl Rng {
 }
 
 /// Command kinds the mix weighs.
-const KINDS: usize = 18;
+const KINDS: usize = 24;
 
 /// Everything a seed decides before its first command.
 #[derive(Clone, Debug)]
@@ -71,6 +71,8 @@ pub struct Scenario {
     pub keys: Vec<Str>,
     /// Values, of varied length and width.
     pub values: Vec<Str>,
+    /// Lock names (some invalid for the profile).
+    pub locks: Vec<Str>,
     /// Percent of steps that jump past grace periods and windows.
     pub jump_percent: u64,
     /// Percent of steps whose `now` goes backwards.
@@ -120,6 +122,9 @@ impl Scenario {
         ]
         .map(Str::from)
         .to_vec();
+        let mut locks = names(&mut r, "L", 1, 3);
+        locks.extend(["", "lé"].map(Str::from));
+        locks.push(Str::from("l".repeat(65)));
         Scenario {
             profile,
             weights,
@@ -127,6 +132,7 @@ impl Scenario {
             users,
             keys,
             values,
+            locks,
             jump_percent: r.below(8),
             back_percent: r.below(5),
         }
@@ -165,10 +171,10 @@ impl Scenario {
             Op::delete(key)
         };
         if r.chance(15) {
-            op = op.expect(if r.chance(50) {
-                Expect::Absent
-            } else {
-                Expect::Revision(r.below(30))
+            op = op.expect(match r.below(5) {
+                0 | 1 => Expect::Absent,
+                2 => Expect::Present,
+                _ => Expect::Revision(r.below(30)),
             });
         }
         op
@@ -216,6 +222,12 @@ impl Scenario {
                         BatchPolicy::BestEffort,
                         BatchPolicy::StopOnError,
                     ]));
+                }
+                if r.chance(10) {
+                    w = w.lock(r.pick(&self.locks).clone(), r.below(4));
+                }
+                if r.chance(10) {
+                    w = w.major_revision(r.below(40));
                 }
                 Command::Write(w)
             }
@@ -279,6 +291,33 @@ impl Scenario {
                     .map(|_| r.pick(&self.keys).clone())
                     .collect(),
             },
+            18 => Command::SetLock {
+                room,
+                name: r.pick(&self.locks).clone(),
+                ttl_ms: *r.pick(&[0, 1, 200, 1_000, 5_000, 60_000, u64::MAX]),
+            },
+            19 => Command::AcquireLock {
+                room,
+                name: r.pick(&self.locks).clone(),
+                user,
+                retry: r.chance(60),
+            },
+            20 => Command::ReleaseLock {
+                room,
+                name: r.pick(&self.locks).clone(),
+                user,
+            },
+            21 => Command::RevokeLock {
+                room,
+                name: r.pick(&self.locks).clone(),
+                owner: user,
+                operator: self.actor(r),
+            },
+            22 => Command::RemoveLock {
+                room,
+                name: r.pick(&self.locks).clone(),
+            },
+            23 => Command::GetLocks { room },
             _ => Command::Tick,
         }
     }
@@ -319,6 +358,10 @@ fn random_profile(r: &mut Rng) -> Profile {
         high_per_second: r.below(4) as u32,
     });
     l.disconnect_grace_ms = *r.pick(&[0, 1, 500, 5_000, 30_000]);
+    l.locks.max_per_room = r.below(4) as u32;
+    l.locks.max_name_len = 1 + r.below(8) as u32;
+    l.locks.min_ttl_ms = *r.pick(&[0, 1, 100, 1_000]);
+    l.locks.max_ttl_ms = *r.pick(&[1, 500, 5_000, 60_000]);
     l.queue.default_capacity = 1 + r.below(5) as u32;
     l.queue.max_capacity = 1 + r.below(8) as u32;
     l.queue.max_batch_offer = 1 + r.below(4) as u32;
@@ -406,7 +449,8 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
     let mut now = 0;
     for step in 0..commands {
         now = scenario.advance(&mut r, now);
-        let command = scenario.command(&mut r);
+        let mut command = scenario.command(&mut r);
+        guess_well(&mut r, &engine, &mut command);
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             lockstep(&mut engine, &mut model, now, command.clone(), step)
         }));
@@ -429,6 +473,32 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
     hash.write(&engine.snapshot());
     digest.hash = hash.0;
     digest
+}
+
+/// Fenced and revision-guarded writes mostly name the lock's current
+/// token, by its holder, and the room's current major revision (read from
+/// the engine, as a client would have them), so the writes that pass are
+/// exercised too.
+fn guess_well(r: &mut Rng, engine: &Engine, command: &mut Command) {
+    let Command::Write(w) = command else {
+        return;
+    };
+    let Some(room) = engine.room(&w.room) else {
+        return;
+    };
+    if let Some((name, token)) = &mut w.lock {
+        if let Some(lock) = room.lock(name).filter(|_| r.chance(70)) {
+            *token = lock.token;
+            if let Some(holder) = lock.holder.filter(|_| r.chance(70)) {
+                w.operator = Actor::user(holder);
+            }
+        }
+    }
+    if let Some(rev) = &mut w.major_revision {
+        if r.chance(70) {
+            *rev = room.major_revision();
+        }
+    }
 }
 
 /// Runs a seed twice and checks both runs produced the same bytes.

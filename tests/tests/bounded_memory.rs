@@ -75,7 +75,10 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     scenario.jump_percent = 3;
     scenario.back_percent = 2;
     // Every kind on, so every structure is exercised.
-    scenario.weights = [3, 1, 8, 3, 2, 1, 1, 24, 2, 1, 1, 8, 3, 2, 1, 3, 1, 1];
+    scenario.weights = [
+        3, 1, 8, 3, 2, 1, 1, 24, 2, 1, 1, 8, 3, 2, 1, 3, 1, 1, 2, 4, 2, 1, 1, 1,
+    ];
+    scenario.locks = ["L0", "L1", "L2", ""].map(Str::from).to_vec();
 
     // THE BOUND, from the storage layout (core/src/store.rs, members.rs).
     // Per stored attribute: its record (40 bytes; an element's is 24), its
@@ -97,7 +100,14 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     let payload = 12 + 9;
     let store =
         |n: usize, record: usize| 2 * ((2 * n + 32) * record + 2 * (n * payload).max(256) + n * 5);
-    let per_room = 1024 + store(keys, 40) + store(elems, 24) + users * 2 * (48 + 5 + 8);
+    // Locks: at most max_per_room per room, each at most 128 bytes (name,
+    // holder, token, TTL, deadline, wait list head) plus a wait list of at
+    // most every user (24 bytes each), vectors doubled; one timer each in
+    // the engine's set (at most 128 bytes with the B-tree's slack).
+    let locks = p.limits.locks.max_per_room as usize;
+    let lock_bytes = 2 * locks * (128 + 2 * users * 24) + locks * 128;
+    let per_room =
+        1024 + store(keys, 40) + store(elems, 24) + users * 2 * (48 + 5 + 8) + lock_bytes;
     let pool = MAX_SPARE_CHANGE_LISTS * MAX_SPARE_CHANGES * std::mem::size_of::<Change>();
     let bound = 64 * 1024 + pool + rooms * per_room;
 

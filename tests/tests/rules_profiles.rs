@@ -8,7 +8,7 @@ use common::*;
 use roomstate::{
     Actor, BatchPolicy, Charset, Command, ErrorClass, Flow, Limits, Op, OpError, OwnerRule,
     PolicyRule, Profile, QueueLimits, Rate, Rejection, Rules, Unit, Vendor, VendorCodes, Write,
-    DEFAULT_DISCONNECT_GRACE_MS,
+    AGORA_LOCKS, DEFAULT_DISCONNECT_GRACE_MS,
 };
 
 /// SPEC §5 / §7 queue limits: capacity 1000 by default (SPEC §7), batch
@@ -39,6 +39,7 @@ fn tencent_profile_values_match_spec() {
         limits: Limits {
             max_keys_per_room: Some(10),
             max_ops_per_write: 10,
+            locks: AGORA_LOCKS,
             max_key_len: 50,
             key_unit: Unit::Bytes,
             max_value_len: 2048,
@@ -71,6 +72,7 @@ fn tencent_profile_values_match_spec() {
             total_size: Some(100_502),
             nothing_deleted: Some(100_503),
             rate_limited: None,
+            ..VendorCodes::NONE
         },
     };
     assert_eq!(Profile::tencent(), want);
@@ -87,6 +89,7 @@ fn easemob_profile_values_match_spec() {
         limits: Limits {
             max_keys_per_room: Some(100),
             max_ops_per_write: 10,
+            locks: AGORA_LOCKS,
             max_key_len: 128,
             key_unit: Unit::Chars,
             max_value_len: 4096,
@@ -125,6 +128,7 @@ fn agora_chat_profile_values_match_spec() {
         limits: Limits {
             max_keys_per_room: Some(100),
             max_ops_per_write: 10,
+            locks: AGORA_LOCKS,
             max_key_len: 128,
             key_unit: Unit::Chars,
             max_value_len: 4086,
@@ -166,6 +170,7 @@ fn netease_profile_values_match_spec() {
         limits: Limits {
             max_keys_per_room: None,
             max_ops_per_write: 20,
+            locks: AGORA_LOCKS,
             max_key_len: 128,
             key_unit: Unit::Chars,
             max_value_len: 4096,
@@ -216,6 +221,7 @@ fn zego_profile_values_match_spec() {
         limits: Limits {
             max_keys_per_room: Some(20),
             max_ops_per_write: 20,
+            locks: AGORA_LOCKS,
             max_key_len: 16,
             key_unit: Unit::Bytes,
             max_value_len: 1024,
@@ -277,11 +283,11 @@ fn units_and_charsets_measure_as_spec_says() {
     }
 }
 
-fn code_of(p: &Profile, r: Rejection) -> Option<u32> {
+fn code_of(p: &Profile, r: Rejection) -> Option<i64> {
     p.code(r.class())
 }
 
-fn op_code(p: &Profile, e: OpError) -> Option<u32> {
+fn op_code(p: &Profile, e: OpError) -> Option<i64> {
     p.code(e.class())
 }
 

@@ -36,6 +36,18 @@ struct RoomSnap {
     attributes: Vec<Attribute>,
     queue: Option<(u32, Vec<QueueElement>)>,
     users: Vec<UserSnap>,
+    major_revision: u64,
+    locks: Vec<LockSnap>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct LockSnap {
+    name: Str,
+    ttl_ms: u64,
+    holder: Option<Str>,
+    token: u64,
+    deadline: Option<Millis>,
+    waiters: Vec<Str>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -95,6 +107,29 @@ fn engine() -> Engine {
             notify: Notify::default(),
         },
     );
+    // Locks: "stage" held by bob (who drops below, so its TTL runs) with
+    // ann waiting; "spare" free.
+    for name in ["stage", "spare"] {
+        run(
+            &mut e,
+            Command::SetLock {
+                room: "r".into(),
+                name: name.into(),
+                ttl_ms: 60_000,
+            },
+        );
+    }
+    for u in ["bob", "ann"] {
+        run(
+            &mut e,
+            Command::AcquireLock {
+                room: "r".into(),
+                name: "stage".into(),
+                user: u.into(),
+                retry: true,
+            },
+        );
+    }
     run(
         &mut e,
         Command::Disconnect {
@@ -399,5 +434,98 @@ fn the_rate_bucket_is_checked() {
     refused(
         |s| s.bucket_last = Millis(NOW + 1),
         "rate bucket out of range",
+    );
+}
+
+fn lock<'a>(s: &'a mut EngineSnap, name: &str) -> &'a mut LockSnap {
+    room(s).locks.iter_mut().find(|l| l.name == name).unwrap()
+}
+
+#[test]
+fn the_fixture_has_a_held_lock_with_a_deadline_and_a_waiter() {
+    let (_, snap) = decode(&engine().snapshot());
+    let r = &snap.rooms[0];
+    assert_eq!(r.locks.len(), 2);
+    let stage = &r.locks[0];
+    assert_eq!(stage.holder.as_deref(), Some("bob"));
+    assert_eq!(stage.token, 1);
+    assert_eq!(stage.deadline, Some(Millis(NOW + 60_000)));
+    assert_eq!(stage.waiters, vec![Str::from("ann")]);
+    assert!(r.major_revision >= r.attributes.iter().map(|a| a.revision).max().unwrap());
+    let restored = Engine::restore(&engine().snapshot()).unwrap();
+    restored.check_invariants().unwrap();
+    assert_eq!(restored.poll_timeout(), Some(Millis(NOW + 30_000)));
+    let view = restored.room("r").unwrap();
+    assert_eq!(view.lock("stage").unwrap().holder, Some("bob"));
+}
+
+#[test]
+fn the_major_revision_is_checked() {
+    refused(
+        |s| room(s).major_revision = room(s).seq + 1,
+        "major revision after the seq or before an attribute's",
+    );
+    refused(
+        |s| room(s).major_revision = 1,
+        "major revision after the seq or before an attribute's",
+    );
+}
+
+#[test]
+fn locks_are_checked_one_by_one() {
+    let name = "lock name invalid or repeated";
+    refused(|s| lock(s, "spare").name = "".into(), name);
+    refused(|s| lock(s, "spare").name = "l".repeat(65).into(), name);
+    refused(|s| lock(s, "spare").name = "stage".into(), name);
+    refused(
+        |s| lock(s, "spare").ttl_ms = 1,
+        "lock TTL outside the profile's range",
+    );
+    refused(
+        |s| {
+            let l = lock(s, "spare");
+            l.waiters = vec!["ann".into()];
+        },
+        "free lock with waiters or a deadline",
+    );
+    refused(
+        |s| lock(s, "stage").holder = Some("zed".into()),
+        "lock holder not in the room",
+    );
+    refused(|s| lock(s, "stage").token = 0, "held lock without a token");
+    let deadline = "lock deadline and holder's connections disagree";
+    refused(|s| lock(s, "stage").deadline = None, deadline);
+    refused(|s| lock(s, "stage").deadline = Some(Millis(NOW)), deadline);
+    refused(
+        |s| lock(s, "stage").deadline = Some(Millis(NOW + 60_001)),
+        deadline,
+    );
+    refused(
+        |s| lock(s, "stage").holder = Some("ann".into()),
+        // ann is live, so she can hold no deadline; checked before the line.
+        deadline,
+    );
+    refused(
+        |s| lock(s, "stage").waiters.push("ann".into()),
+        "lock waiter repeated or the holder",
+    );
+    refused(
+        |s| lock(s, "stage").waiters.push("bob".into()),
+        "lock waiter repeated or the holder",
+    );
+    refused(
+        |s| lock(s, "stage").waiters.push("zed".into()),
+        "lock waiter not in the room",
+    );
+    refused(
+        |s| {
+            let extra = room(s).locks[1].clone();
+            for i in 0..40 {
+                let mut l = extra.clone();
+                l.name = format!("x{i}").into();
+                room(s).locks.push(l);
+            }
+        },
+        "more locks than the profile allows",
     );
 }

@@ -6,7 +6,7 @@
 
 use alloc::vec::Vec;
 
-use super::{commit, Engine, Output};
+use super::{commit, locks, Engine, Output};
 use crate::command::{Actor, Expect, Op, Write};
 use crate::error::{OpError, Rejection};
 use crate::event::{Cause, Change};
@@ -45,6 +45,14 @@ impl Engine {
                 .is_some_and(|r| r.is_present());
             if rules.writer_must_be_member && !present {
                 return Err(Rejection::NotInRoom);
+            }
+        }
+        locks::check_fence(room, &w.operator, w.lock.as_ref())?;
+        if let Some(expected) = w.major_revision {
+            if expected != room.attr_rev {
+                return Err(Rejection::RevisionOutdated {
+                    current: room.attr_rev,
+                });
             }
         }
         let take_owner = w.update_owner
@@ -382,6 +390,9 @@ fn check_op(
         }
         Some(Expect::Revision(n)) if revision != Some(*n) => {
             return Err(OpError::Conflict { current: revision })
+        }
+        Some(Expect::Present) if revision.is_none() => {
+            return Err(OpError::Conflict { current: None })
         }
         _ => {}
     }

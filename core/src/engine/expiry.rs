@@ -1,5 +1,5 @@
 //! Time and expiry: grace deadlines fire in deadline order, before every
-//! command.
+//! command; then lock deadlines, in theirs (`locks.rs`).
 
 use super::membership::exit_user;
 use super::Engine;
@@ -8,7 +8,8 @@ use crate::event::ExitKind;
 use crate::time::Millis;
 
 impl Engine {
-    /// Expires every grace deadline at or before `now`, in deadline order.
+    /// Expires every grace deadline at or before `now`, in deadline order,
+    /// then every lock deadline.
     pub(crate) fn expire(&mut self, now: Millis) {
         // Peek without cloning (this runs before every command); take the
         // entry only when it is due.
@@ -32,6 +33,7 @@ impl Engine {
                     &mut self.out,
                     &self.profile,
                     &mut self.value_bytes,
+                    &mut self.lock_timers,
                     room,
                     now,
                     n,
@@ -40,5 +42,6 @@ impl Engine {
                 );
             }
         }
+        self.expire_locks(now);
     }
 }

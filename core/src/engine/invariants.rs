@@ -14,6 +14,7 @@ impl Engine {
         let limits = &self.profile.limits;
         let mut total = 0u64;
         let mut timers = 0usize;
+        let mut lock_timers = 0usize;
         let mut rooms = 0usize;
         for room in self.rooms.iter() {
             rooms += 1;
@@ -68,7 +69,22 @@ impl Engine {
                 if revision > room.seq || revision == 0 {
                     return fail("attribute revision outside 1..=seq");
                 }
+                if revision > room.attr_rev {
+                    return fail("attribute revision after the room's major revision");
+                }
             }
+            if room.attr_rev > room.seq {
+                return fail("major revision after the room's seq");
+            }
+            if let Err(what) = self.check_locks(room) {
+                return fail(what);
+            }
+            lock_timers += room
+                .locks
+                .list()
+                .iter()
+                .filter(|l| l.deadline.is_some())
+                .count();
             // Every record's reference count is what the stores hold.
             let mut refs = alloc::vec![0u32; room.users.iter().map(|(n, _)| n as usize + 1).max().unwrap_or(0)];
             let mut count = |owner: u32| {
@@ -133,11 +149,85 @@ impl Engine {
                 what: "engine value bytes over the profile's limit",
             });
         }
+        if lock_timers != self.lock_timers.len() {
+            return Err(Violation {
+                room: None,
+                what: "lock timer without a lock deadline",
+            });
+        }
         if timers != self.timers.len() {
             return Err(Violation {
                 room: None,
                 what: "timer without a dropped connection",
             });
+        }
+        Ok(())
+    }
+
+    /// One room's locks: within the profile's count, valid unique names,
+    /// holders and waiters present, a free lock with no line, a deadline
+    /// exactly while the holder has no live connection, each deadline in
+    /// the timer set and still ahead.
+    fn check_locks(&self, room: &crate::room::Room) -> Result<(), &'static str> {
+        let limits = self.profile.limits.locks;
+        if room.locks.len() > limits.max_per_room as usize {
+            return Err("more locks than the profile allows");
+        }
+        let live = |u: &str| {
+            room.users
+                .by_name(&room.hasher, u)
+                .filter(|r| r.is_present())
+        };
+        for (i, lock) in room.locks.list().iter().enumerate() {
+            if !limits.name_ok(&lock.name) {
+                return Err("lock name the profile refuses");
+            }
+            if room
+                .locks
+                .list()
+                .iter()
+                .skip(i + 1)
+                .any(|l| l.name == lock.name)
+            {
+                return Err("two locks of one name");
+            }
+            if lock.ttl_ms != limits.clamp_ttl(lock.ttl_ms) {
+                return Err("lock TTL outside the profile's range");
+            }
+            let Some(holder) = &lock.holder else {
+                if !lock.waiters.is_empty() || lock.deadline.is_some() {
+                    return Err("free lock with waiters or a deadline");
+                }
+                continue;
+            };
+            let Some(rec) = live(holder) else {
+                return Err("lock held by a user not in the room");
+            };
+            if lock.token == 0 {
+                return Err("held lock without a token");
+            }
+            if (rec.live == 0) != lock.deadline.is_some() {
+                return Err("lock deadline without a disconnected holder, or the reverse");
+            }
+            if let Some(at) = lock.deadline {
+                if at <= self.now {
+                    return Err("lock deadline in the past not expired");
+                }
+                if !self
+                    .lock_timers
+                    .contains(&(at, room.id.clone(), lock.name.clone()))
+                {
+                    return Err("lock deadline without a timer");
+                }
+            }
+            for (j, w) in lock.waiters.iter().enumerate() {
+                if w == holder || lock.waiters.iter().skip(j + 1).any(|x| x == w) {
+                    return Err("lock waiter twice in line, or the holder");
+                }
+                if live(w).is_none() {
+                    return Err("lock waiter not in the room");
+                }
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use alloc::boxed::Box;
 
+use super::locks::{self, LockTimers};
 use super::{commit, Engine, Output};
 use crate::command::{Actor, Role};
 use crate::error::Rejection;
@@ -44,6 +45,7 @@ impl Engine {
                 self.timers.remove(&(at, room.id.clone(), rec.name.clone()));
             }
         }
+        locks::forget_room(&mut self.lock_timers, &room);
         self.value_bytes -= room.value_bytes;
         let changes = self.out.one(Change::RoomDestroyed);
         commit(
@@ -76,9 +78,11 @@ impl Engine {
             if rec.dropped == 0 {
                 if let Some(at) = rec.grace() {
                     rec.grace_until = Millis::ZERO;
-                    self.timers.remove(&(at, room_id.clone(), user));
+                    self.timers.remove(&(at, room_id.clone(), user.clone()));
                 }
             }
+            // Back inside the TTL: the user keeps its locks.
+            locks::disarm(&mut self.lock_timers, room, &user);
             return Ok(Success::Done);
         }
         rec.live = rec.live.saturating_add(1);
@@ -123,12 +127,16 @@ impl Engine {
                 &mut self.out,
                 &self.profile,
                 &mut self.value_bytes,
+                &mut self.lock_timers,
                 room,
                 now,
                 n,
                 ExitKind::Left,
                 Actor::User(user.clone()),
             );
+        } else if rec.live == 0 {
+            // Only dropped connections are left: its locks' TTLs start.
+            locks::arm(&mut self.lock_timers, room, user, now);
         }
         Ok(Success::Done)
     }
@@ -158,12 +166,15 @@ impl Engine {
                     &mut self.out,
                     &self.profile,
                     &mut self.value_bytes,
+                    &mut self.lock_timers,
                     room,
                     now,
                     n,
                     ExitKind::Disconnected,
                     Actor::Admin,
                 );
+            } else if rec.live == 0 {
+                locks::arm(&mut self.lock_timers, room, user, now);
             }
             return Ok(Success::Done);
         }
@@ -172,7 +183,13 @@ impl Engine {
             self.timers.remove(&(old, room_id.clone(), user.clone()));
         }
         rec.grace_until = until;
+        let last_live = rec.live == 0;
         self.timers.insert((until, room_id.clone(), user.clone()));
+        if last_live {
+            // The holder's last live connection dropped: its locks' TTLs
+            // start.
+            locks::arm(&mut self.lock_timers, room, user, now);
+        }
         Ok(Success::Done)
     }
 
@@ -191,6 +208,7 @@ impl Engine {
             &mut self.out,
             &self.profile,
             &mut self.value_bytes,
+            &mut self.lock_timers,
             room,
             now,
             n,
@@ -239,6 +257,7 @@ pub(super) fn exit_user(
     out: &mut Output,
     profile: &Profile,
     engine_bytes: &mut u64,
+    lock_timers: &mut LockTimers,
     room: &mut Room,
     now: Millis,
     n: u32,
@@ -247,8 +266,13 @@ pub(super) fn exit_user(
 ) {
     let before = room.value_bytes;
     let user = room.owner_name(n).cloned().unwrap_or_default();
+    // Cloned only where the room has locks (an exit stays allocation-free).
+    let lock_user = (!room.locks.is_empty()).then(|| user.clone());
     let mut changes = out.one(Change::MemberExited { user, how });
     room.exit(n, &mut changes, &mut out.scratch);
+    if let Some(user) = lock_user {
+        locks::release_user(lock_timers, room, &user, now, &mut changes);
+    }
     *engine_bytes = *engine_bytes - before + room.value_bytes;
     commit(
         out,

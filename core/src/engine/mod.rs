@@ -1,8 +1,9 @@
 //! The engine: many rooms, one entry point. This file holds the state and
 //! the dispatch; each concept's rules live in the file named after it:
 //! [`membership`] (rooms, joins, leaves, roles, exits), [`attributes`]
-//! (writes and reads), [`queue`], [`expiry`] (grace periods), and
-//! [`invariants`] (the self-check).
+//! (writes and reads), [`queue`], [`expiry`] (grace periods), [`locks`]
+//! (locks, their deadlines and fencing), and [`invariants`] (the
+//! self-check).
 
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
@@ -22,6 +23,7 @@ use crate::view::RoomView;
 mod attributes;
 mod expiry;
 mod invariants;
+mod locks;
 mod membership;
 mod queue;
 
@@ -37,6 +39,8 @@ pub struct Engine {
     pub(crate) value_bytes: u64,
     /// Grace deadlines: `(deadline, room, user)`, in firing order.
     pub(crate) timers: BTreeSet<(Millis, Str, Str)>,
+    /// Lock deadlines: `(deadline, room, lock name)`, in firing order.
+    pub(crate) lock_timers: locks::LockTimers,
 }
 
 /// What the engine emits, and the buffers it reuses to emit it.
@@ -103,6 +107,7 @@ impl Engine {
             bucket: TokenBucket::full(profile.limits.request_rate),
             value_bytes: 0,
             timers: BTreeSet::new(),
+            lock_timers: BTreeSet::new(),
         }
     }
 
@@ -171,6 +176,22 @@ impl Engine {
             Command::Exit { room, user } => self.kick(now, &room, &user),
             Command::SetRole { room, user, role } => self.set_role(now, &room, user, role),
             Command::Write(w) => self.write(now, w),
+            Command::SetLock { room, name, ttl_ms } => self.set_lock(now, &room, name, ttl_ms),
+            Command::RemoveLock { room, name } => self.remove_lock(now, &room, &name),
+            Command::AcquireLock {
+                room,
+                name,
+                user,
+                retry,
+            } => self.acquire_lock(now, &room, &name, user, retry),
+            Command::ReleaseLock { room, name, user } => self.release_lock(now, &room, &name, user),
+            Command::RevokeLock {
+                room,
+                name,
+                owner,
+                operator,
+            } => self.revoke_lock(now, &room, &name, &owner, operator),
+            Command::GetLocks { room } => self.get_locks(&room),
             Command::Read { room, keys } => self.read(&room, keys.as_deref()),
             Command::QueueInit {
                 room,
@@ -235,10 +256,15 @@ impl Engine {
     }
 
     /// When the engine next needs a [`Command::Tick`] (the earliest grace
-    /// deadline), if ever.
+    /// or lock deadline), if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.timers.first().map(|(at, ..)| *at)
+        let grace = self.timers.first().map(|(at, ..)| *at);
+        let lock = self.lock_timers.first().map(|(at, ..)| *at);
+        match (grace, lock) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -258,6 +284,16 @@ fn commit(
     // Saturating: restore refuses numbers near the top (MAX_SEQ), so this
     // cannot be reached by 2^62 commands, but it must not panic either.
     room.seq = room.seq.saturating_add(1);
+    if changes.iter().any(|c| {
+        matches!(
+            c,
+            Change::AttributeSet { .. } | Change::AttributeDeleted { .. }
+        )
+    }) {
+        // The major revision: the seq of the last event that changed an
+        // attribute, whatever changed it (a write, an exit, an expiry).
+        room.attr_rev = room.seq;
+    }
     let (high, ext) = match notify {
         Some(n) if !n.notify => {
             out.give_back(changes);
