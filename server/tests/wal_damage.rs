@@ -6,7 +6,7 @@ mod wal_support;
 
 use std::fs;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use roomstate::{Command, Millis};
 use roomstate_server::wal::{Corruption, FsyncMode, Wal, WalError, LOG_HEADER_LEN, MAX_RECORD_LEN};
@@ -306,33 +306,51 @@ fn a_checksummed_record_that_does_not_decode_is_corruption_even_at_the_tail() {
     assert_eq!(recovery.records, cmds);
 }
 
-/// Captures what `tracing` logs while `f` runs.
-fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
+/// What each test thread has logged since its last [`logged`] call.
+static LOGS: Mutex<Vec<(std::thread::ThreadId, Vec<u8>)>> = Mutex::new(Vec::new());
+
+/// Writes a log line into the calling thread's buffer in [`LOGS`].
+struct ThreadBuf;
+
+impl std::io::Write for ThreadBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let me = std::thread::current().id();
+        let mut logs = LOGS.lock().unwrap();
+        match logs.iter_mut().find(|(t, _)| *t == me) {
+            Some((_, buf)) => buf.extend_from_slice(b),
+            None => logs.push((me, b.to_vec())),
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        Ok(b.len())
     }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    // A scoped subscriber and callsites first hit by another test thread
-    // (with no subscriber) can race on tracing's interest cache: rebuild it
-    // inside the scope, so this thread's events are seen.
-    let out = tracing::subscriber::with_default(subscriber, || {
-        tracing::callsite::rebuild_interest_cache();
-        f()
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures what `tracing` logs on this thread while `f` runs. One global
+/// subscriber serves every test thread, each writing into its own buffer:
+/// scoped subscribers raced on tracing's callsite interest cache when
+/// tests ran in parallel, and a warning went missing now and then.
+fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadBuf)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
     });
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let me = std::thread::current().id();
+    let take = || {
+        let mut logs = LOGS.lock().unwrap();
+        logs.iter_mut()
+            .find(|(t, _)| *t == me)
+            .map(|(_, buf)| std::mem::take(buf))
+            .unwrap_or_default()
+    };
+    take();
+    let out = f();
+    let text = String::from_utf8(take()).unwrap();
     (out, text)
 }
 
