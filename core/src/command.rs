@@ -244,6 +244,20 @@ pub struct NewElement {
     pub transient: Option<bool>,
 }
 
+/// What a [`Command::Counter`] does to its counter (Tencent's `Mode`:
+/// `Set`, `Increase`, `Decrease`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum CounterOp {
+    /// Set the value.
+    Set(i64),
+    /// Add to the value (a missing counter starts at 0).
+    Increase(u64),
+    /// Subtract from the value (a missing counter starts at 0).
+    Decrease(u64),
+}
+
 /// A command, applied with [`Engine::handle`](crate::Engine::handle).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -390,6 +404,48 @@ pub enum Command {
         /// Keys (≤ `max_multi_get`).
         keys: Vec<Str>,
     },
+    /// Set, increase or decrease one integer counter (Tencent group
+    /// counters). A missing counter is created at 0 first. The new value
+    /// is returned ([`Success::Counter`](crate::Success::Counter)) and
+    /// announced (`CounterChanged`). Rejected, changing nothing: a key
+    /// that is empty or over `max_counter_key_len` bytes, a new key over
+    /// `max_counters_per_room` ([`Rejection::Op`](crate::Rejection::Op)),
+    /// `min > max` (`InvalidParameter`), a result outside `i64`
+    /// (`CounterOverflow`) or outside `min..=max` (`CounterOutOfBounds`:
+    /// refused, never clamped).
+    Counter {
+        /// Room id.
+        room: Str,
+        /// Who asks.
+        operator: Actor,
+        /// Counter key.
+        key: Str,
+        /// What to do.
+        op: CounterOp,
+        /// Lowest value the result may have (beyond Tencent).
+        min: Option<i64>,
+        /// Highest value the result may have (beyond Tencent).
+        max: Option<i64>,
+    },
+    /// Delete the named counters that exist (`None`: all of them), in one
+    /// event of `CounterDeleted` changes in key order. `Some` of an empty
+    /// list is `Empty`; deleting nothing is a no-op.
+    CounterDelete {
+        /// Room id.
+        room: Str,
+        /// Who asks.
+        operator: Actor,
+        /// Keys to delete; `None` for all.
+        keys: Option<Vec<Str>>,
+    },
+    /// Read the named counters that exist (`None`: all), in key order, with
+    /// the room's sequence number. `Some` of an empty list is `Empty`.
+    CounterRead {
+        /// Room id.
+        room: Str,
+        /// Keys to read; `None` for all.
+        keys: Option<Vec<Str>>,
+    },
     /// Expire what is due at `now` (disconnect grace periods).
     Tick,
 }
@@ -406,6 +462,9 @@ impl Command {
             | Command::QueueBatchOffer { operator, .. }
             | Command::QueueBatchUpdate { operator, .. }
             | Command::QueuePoll { operator, .. } => Some(operator),
+            Command::Counter { operator, .. } | Command::CounterDelete { operator, .. } => {
+                Some(operator)
+            }
             _ => None,
         }
     }
@@ -428,6 +487,9 @@ impl Command {
                 | Command::QueueList { .. }
                 | Command::QueuePoll { .. }
                 | Command::QueueMultiGet { .. }
+                | Command::Counter { .. }
+                | Command::CounterDelete { .. }
+                | Command::CounterRead { .. }
         )
     }
 }

@@ -79,6 +79,10 @@ pub enum Rejection {
     NotificationBudget,
     /// Polling the head of an empty or missing queue.
     QueueEmpty,
+    /// A counter's result would not fit in an `i64`.
+    CounterOverflow,
+    /// A counter's result would lie outside the request's `min..=max`.
+    CounterOutOfBounds,
 }
 
 /// Vendor-neutral classes that profiles map to vendor codes (SPEC §8).
@@ -150,6 +154,9 @@ impl Rejection {
             Rejection::NothingDeleted => ErrorClass::NothingDeleted,
             Rejection::RateLimited | Rejection::NotificationBudget => ErrorClass::RateLimited,
             Rejection::QueueEmpty => ErrorClass::NotFound,
+            Rejection::CounterOverflow | Rejection::CounterOutOfBounds => {
+                ErrorClass::InvalidParameter
+            }
         }
     }
 }

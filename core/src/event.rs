@@ -32,6 +32,8 @@ pub enum Cause {
     Membership,
     /// A user exited; what they owned with auto-delete (or transient) went.
     OwnerExited,
+    /// A deadline ran out: a key's TTL, or a lock held through a disconnect.
+    Expired,
     /// The room was destroyed.
     RoomDestroyed,
 }
@@ -117,6 +119,18 @@ pub enum Change {
     },
     /// The queue was dropped.
     QueueDropped,
+    /// A counter was set, increased or decreased (or created at 0 first).
+    CounterChanged {
+        /// Key.
+        key: Str,
+        /// Value after the change.
+        value: i64,
+    },
+    /// A counter was deleted.
+    CounterDeleted {
+        /// Key.
+        key: Str,
+    },
 }
 
 /// A state change in one room, announced to its members.

@@ -224,6 +224,7 @@
 extern crate alloc;
 
 mod command;
+mod counters;
 mod engine;
 mod error;
 mod event;
@@ -240,16 +241,20 @@ mod text;
 mod time;
 mod view;
 
-pub use command::{Actor, Command, Expect, HighPolicy, NewElement, Notify, Op, Role, Write};
+pub use command::{
+    Actor, Command, CounterOp, Expect, HighPolicy, NewElement, Notify, Op, Role, Write,
+};
 pub use engine::{Engine, Violation, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{
-    Attribute, BatchReport, ElementsReport, OpFailure, Outcome, QueueElement, ReadReport, Success,
+    Attribute, BatchReport, CountersReport, ElementsReport, OpFailure, Outcome, QueueElement,
+    ReadReport, Success,
 };
 pub use profile::{
     BatchPolicy, Charset, Flow, Limits, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Rules,
-    Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS,
+    Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS, DEFAULT_HISTORY_BYTES,
+    DEFAULT_HISTORY_EVENTS, TENCENT_COUNTERS_PER_ROOM, TENCENT_COUNTER_KEY_BYTES,
 };
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, MAX_SEQ, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};

@@ -27,6 +27,15 @@ pub enum Success {
     Elements(ElementsReport),
     /// The element a poll removed.
     Polled(QueueElement),
+    /// A counter's value after a [`Command::Counter`](crate::Command::Counter).
+    Counter {
+        /// The room's sequence number after the command.
+        seq: u64,
+        /// The counter's new value.
+        value: i64,
+    },
+    /// Counters read, in key order.
+    Counters(CountersReport),
 }
 
 /// One failed op of a batch.
@@ -103,4 +112,14 @@ pub struct ElementsReport {
     pub seq: u64,
     /// The elements.
     pub elements: Vec<QueueElement>,
+}
+
+/// Counters, in key order, with the room's sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CountersReport {
+    /// The room's sequence number: apply events after it to stay current.
+    pub seq: u64,
+    /// `(key, value)` pairs, in key order.
+    pub counters: Vec<(Str, i64)>,
 }

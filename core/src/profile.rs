@@ -191,6 +191,15 @@ pub struct Limits {
     pub disconnect_grace_ms: u64,
     /// Queue limits.
     pub queue: QueueLimits,
+    /// Counters per room; `None` is unlimited.
+    pub max_counters_per_room: Option<u32>,
+    /// Longest counter key, in UTF-8 bytes.
+    pub max_counter_key_len: u32,
+    /// Events each room keeps for catch-up (`Since`); 0 turns history off.
+    pub history_events: u32,
+    /// Bytes of encoded events each room keeps for catch-up; 0 turns
+    /// history off.
+    pub history_bytes: u32,
 }
 
 /// The semantic switches of a profile.
@@ -300,6 +309,18 @@ const NETEASE_QUEUE: QueueLimits = QueueLimits {
     max_ext_chars: 2048,
 };
 
+/// Tencent's group counters: 20 keys per group. The other vendors have no
+/// counters; their profiles carry Tencent's values.
+pub const TENCENT_COUNTERS_PER_ROOM: u32 = 20;
+/// Tencent's group counters: keys of at most 128 bytes.
+pub const TENCENT_COUNTER_KEY_BYTES: u32 = 128;
+/// Catch-up history every built-in profile keeps per room, in events (no
+/// vendor has catch-up; this is the engine's own default).
+pub const DEFAULT_HISTORY_EVENTS: u32 = 256;
+/// Catch-up history every built-in profile keeps per room, in bytes of
+/// encoded events.
+pub const DEFAULT_HISTORY_BYTES: u32 = 64 * 1024;
+
 /// Grace period of every built-in profile. No seed documents one; 30 s is a
 /// common reconnect window for mobile clients. Set your own in a custom profile.
 pub const DEFAULT_DISCONNECT_GRACE_MS: u64 = 30_000;
@@ -329,6 +350,10 @@ impl Profile {
                 notification_flow: None,
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: false,
@@ -375,6 +400,10 @@ impl Profile {
                 notification_flow: None,
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: true,
@@ -430,6 +459,10 @@ impl Profile {
                 }),
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: false,
@@ -477,6 +510,10 @@ impl Profile {
                 notification_flow: None,
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: false,

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::command::{Actor, Role};
+use crate::counters::Counters;
 use crate::event::Change;
 use crate::flow::FlowWindow;
 use crate::members::Users;
@@ -39,6 +40,8 @@ pub(crate) struct Room {
     pub(crate) queue: Option<Box<Queue>>,
     pub(crate) users: Users,
     pub(crate) flow: FlowWindow,
+    /// Integer counters (Tencent group counters), sorted by key.
+    pub(crate) counters: Counters,
 }
 
 impl Room {
@@ -60,6 +63,7 @@ impl Room {
             queue: None,
             users,
             flow: FlowWindow::default(),
+            counters: Counters::default(),
         })
     }
 

@@ -242,4 +242,15 @@ impl<'a> RoomView<'a> {
             .flat_map(|q| q.elems.positions())
             .filter_map(move |p| view.elem_at(p))
     }
+
+    /// One counter's value.
+    #[must_use]
+    pub fn counter(&self, key: &str) -> Option<i64> {
+        self.room.counters.get(key)
+    }
+
+    /// Every counter, in key order, borrowed.
+    pub fn counters(&self) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+        self.room.counters.iter().map(|(k, v)| (k.as_str(), v))
+    }
 }

@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 
 use roomstate::{
-    Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, Delivery, ElementsReport,
-    Event, ExitKind, Expect, HighPolicy, Millis, NewElement, Notify, Op, OpError, OpFailure,
-    Outcome, OwnerRule, PolicyRule, Profile, QueueElement, ReadReport, Rejection, Role, Str,
-    Success, Write,
+    Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, CounterOp, CountersReport,
+    Delivery, ElementsReport, Event, ExitKind, Expect, HighPolicy, Millis, NewElement, Notify, Op,
+    OpError, OpFailure, Outcome, OwnerRule, PolicyRule, Profile, QueueElement, ReadReport,
+    Rejection, Role, Str, Success, Write,
 };
 
 /// Connections of one present user.
@@ -62,6 +62,8 @@ pub struct ModelRoom {
     pub members: BTreeMap<Str, Conns>,
     /// Roles set with `SetRole` (the creator's is implicit).
     pub roles: BTreeMap<Str, Role>,
+    /// Counters (their map order is key order).
+    pub counters: BTreeMap<Str, i64>,
     window: Window,
 }
 
@@ -221,6 +223,20 @@ impl Model {
                 notify,
             } => self.queue_poll(now, &room, operator, key, notify),
             Command::QueueMultiGet { room, keys } => self.queue_multi_get(&room, keys),
+            Command::Counter {
+                room,
+                operator,
+                key,
+                op,
+                min,
+                max,
+            } => self.counter(now, &room, operator, key, op, min, max),
+            Command::CounterDelete {
+                room,
+                operator,
+                keys,
+            } => self.counter_delete(now, &room, operator, keys),
+            Command::CounterRead { room, keys } => self.counter_read(&room, keys),
             Command::Tick => Ok(Success::Done),
             // `Command` is non-exhaustive; a new variant must be modelled.
             other => unimplemented!("model does not know {other:?}"),
@@ -413,6 +429,7 @@ impl Model {
                 queue: None,
                 members: BTreeMap::new(),
                 roles: BTreeMap::new(),
+                counters: BTreeMap::new(),
                 window: Window::default(),
             },
         );
@@ -1333,6 +1350,141 @@ impl Model {
         Ok(Success::Elements(ElementsReport {
             seq: r.seq,
             elements,
+        }))
+    }
+}
+
+// ----- counters -----------------------------------------------------------
+
+impl Model {
+    fn writer_may(&self, r: &ModelRoom, operator: &Actor) -> Result<(), Rejection> {
+        if let Actor::User(u) = operator {
+            if self.profile.rules.writer_must_be_member && !r.is_present(u) {
+                return Err(Rejection::NotInRoom);
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn counter(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        key: Str,
+        op: CounterOp,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Outcome {
+        let limits = self.profile.limits;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        let key_error = if key.is_empty() {
+            Some(OpError::KeyEmpty)
+        } else if key.len() > limits.max_counter_key_len as usize {
+            Some(OpError::KeyTooLong)
+        } else {
+            None
+        };
+        if let Some(error) = key_error {
+            return Err(Rejection::Op { index: 0, error });
+        }
+        if let (Some(lo), Some(hi)) = (min, max) {
+            if lo > hi {
+                return Err(Rejection::InvalidParameter);
+            }
+        }
+        self.writer_may(r, &operator)?;
+        let current = r.counters.get(&key).copied();
+        if current.is_none() {
+            if let Some(m) = limits.max_counters_per_room {
+                if r.counters.len() + 1 > m as usize {
+                    return Err(Rejection::Op {
+                        index: 0,
+                        error: OpError::KeyCountLimit,
+                    });
+                }
+            }
+        }
+        // Wide arithmetic, then a range check: obviously right.
+        let before = i128::from(current.unwrap_or(0));
+        let after: i128 = match op {
+            CounterOp::Set(v) => i128::from(v),
+            CounterOp::Increase(d) => before + i128::from(d),
+            CounterOp::Decrease(d) => before - i128::from(d),
+        };
+        let Ok(value) = i64::try_from(after) else {
+            return Err(Rejection::CounterOverflow);
+        };
+        if min.is_some_and(|lo| value < lo) || max.is_some_and(|hi| value > hi) {
+            return Err(Rejection::CounterOutOfBounds);
+        }
+        let r = self.rooms.get_mut(room).unwrap();
+        r.counters.insert(key.clone(), value);
+        self.emit_plain(
+            now,
+            room,
+            operator,
+            Cause::Written,
+            vec![Change::CounterChanged { key, value }],
+        );
+        let seq = self.rooms[room].seq;
+        Ok(Success::Counter { seq, value })
+    }
+
+    fn counter_delete(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        keys: Option<Vec<Str>>,
+    ) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if keys.as_ref().is_some_and(|k| k.is_empty()) {
+            return Err(Rejection::Empty);
+        }
+        self.writer_may(r, &operator)?;
+        let r = self.rooms.get_mut(room).unwrap();
+        let doomed: Vec<Str> = r
+            .counters
+            .keys()
+            .filter(|k| keys.as_ref().is_none_or(|ks| ks.contains(k)))
+            .cloned()
+            .collect();
+        if doomed.is_empty() {
+            return Ok(Success::Done);
+        }
+        for k in &doomed {
+            r.counters.remove(k);
+        }
+        let changes = doomed
+            .into_iter()
+            .map(|key| Change::CounterDeleted { key })
+            .collect();
+        self.emit_plain(now, room, operator, Cause::Written, changes);
+        Ok(Success::Done)
+    }
+
+    fn counter_read(&self, room: &str, keys: Option<Vec<Str>>) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if keys.as_ref().is_some_and(|k| k.is_empty()) {
+            return Err(Rejection::Empty);
+        }
+        let counters = r
+            .counters
+            .iter()
+            .filter(|(k, _)| keys.as_ref().is_none_or(|ks| ks.contains(k)))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        Ok(Success::Counters(CountersReport {
+            seq: r.seq,
+            counters,
         }))
     }
 }

@@ -176,6 +176,11 @@ fn compare_state(engine: &Engine, model: &Model) -> Result<(), String> {
                 ));
             }
         }
+        let e_counters: Vec<(Str, i64)> = e.counters().map(|(k, v)| (Str::from(k), v)).collect();
+        let m_counters: Vec<(Str, i64)> = m.counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if e_counters != m_counters {
+            return Err(diff("counters", short(&e_counters), short(&m_counters)));
+        }
         let m_cap = m.queue.as_ref().map(|q| q.capacity);
         if e.queue_capacity() != m_cap {
             return Err(diff(

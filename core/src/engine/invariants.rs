@@ -63,6 +63,9 @@ impl Engine {
             {
                 return fail("Creator role held by someone else");
             }
+            if let Err(what) = super::counters::consistent(room, limits) {
+                return fail(what);
+            }
             for p in room.attrs.positions() {
                 let revision = room.attrs.meta(p).map_or(0, |m| m.x.revision);
                 if revision > room.seq || revision == 0 {

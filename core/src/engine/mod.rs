@@ -20,6 +20,7 @@ use crate::time::Millis;
 use crate::view::RoomView;
 
 mod attributes;
+mod counters;
 mod expiry;
 mod invariants;
 mod membership;
@@ -204,6 +205,20 @@ impl Engine {
                 notify,
             } => self.queue_poll(now, &room, operator, key, notify),
             Command::QueueMultiGet { room, keys } => self.queue_multi_get(&room, &keys),
+            Command::Counter {
+                room,
+                operator,
+                key,
+                op,
+                min,
+                max,
+            } => self.counter(now, &room, operator, key, op, min, max),
+            Command::CounterDelete {
+                room,
+                operator,
+                keys,
+            } => self.counter_delete(now, &room, operator, keys),
+            Command::CounterRead { room, keys } => self.counter_read(&room, keys.as_deref()),
             Command::Tick => Ok(Success::Done),
         }
     }

@@ -33,6 +33,7 @@ pub struct Snap {
     pub attributes: Vec<Attribute>,
     pub queue: Vec<QueueElement>,
     pub value_bytes: u64,
+    pub counters: Vec<(String, i64)>,
 }
 
 impl Driver {
@@ -233,6 +234,7 @@ impl Driver {
             attributes: v.attributes().map(|a| a.to_attribute()).collect(),
             queue: v.queue().map(|e| e.to_element()).collect(),
             value_bytes: v.value_bytes(),
+            counters: v.counters().map(|(k, c)| (k.to_string(), c)).collect(),
         }
     }
 
