@@ -74,6 +74,10 @@ pub enum Op {
         auto_delete: Option<bool>,
         /// Compare-and-set expectation.
         expect: Option<Expect>,
+        /// Time to live in ms: the key expires at `now + ttl` (a TTL of 0,
+        /// or a deadline past the end of time, is `InvalidParameter`).
+        /// `None`: no deadline, and an overwrite clears the key's.
+        ttl: Option<u64>,
     },
     /// Delete `key`.
     Delete {
@@ -92,6 +96,7 @@ impl Op {
             value: value.into(),
             auto_delete: None,
             expect: None,
+            ttl: None,
         }
     }
 
@@ -117,6 +122,17 @@ impl Op {
     pub fn auto_delete(mut self, on: bool) -> Op {
         if let Op::Set { auto_delete, .. } = &mut self {
             *auto_delete = Some(on);
+        }
+        self
+    }
+
+    /// This op (a set) with a time to live in ms: the key is deleted at
+    /// `now + ms` (cause `Expired`) unless overwritten or deleted first;
+    /// no effect on a delete.
+    #[must_use]
+    pub fn ttl(mut self, ms: u64) -> Op {
+        if let Op::Set { ttl, .. } = &mut self {
+            *ttl = Some(ms);
         }
         self
     }

@@ -6,6 +6,7 @@
 //! with its own hasher, once per key per operation.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -42,6 +43,8 @@ pub(crate) struct Room {
     pub(crate) flow: FlowWindow,
     /// Integer counters (Tencent group counters), sorted by key.
     pub(crate) counters: Counters,
+    /// TTL deadlines of the keys that have one (see `engine::ttl`).
+    pub(crate) expiry: BTreeMap<Str, Millis>,
 }
 
 impl Room {
@@ -64,6 +67,7 @@ impl Room {
             users,
             flow: FlowWindow::default(),
             counters: Counters::default(),
+            expiry: BTreeMap::new(),
         })
     }
 

@@ -253,4 +253,10 @@ impl<'a> RoomView<'a> {
     pub fn counters(&self) -> impl Iterator<Item = (&'a str, i64)> + 'a {
         self.room.counters.iter().map(|(k, v)| (k.as_str(), v))
     }
+
+    /// When `key` expires, if it was set with a TTL.
+    #[must_use]
+    pub fn expires_at(&self, key: &str) -> Option<Millis> {
+        self.room.expiry.get(key).copied()
+    }
 }

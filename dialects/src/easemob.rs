@@ -135,6 +135,7 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
                     value: value.as_str().into(),
                     auto_delete,
                     expect: None,
+                    ttl: None,
                 });
             }
             write(d, now, room, &user, forced, ops, &uri, &action)

@@ -94,10 +94,22 @@ fn expect() -> BoxedStrategy<Option<Expect>> {
     .boxed()
 }
 
+/// TTLs: mostly none; 0 (invalid), one shorter than a clock step, around
+/// the tiny profiles' grace periods, and one near the end of time.
+fn ttl() -> BoxedStrategy<Option<u64>> {
+    prop_oneof![
+        8 => Just(None),
+        3 => select(vec![1u64, 300, 500, 1000, 2500]).prop_map(Some),
+        1 => Just(Some(0)),
+        1 => Just(Some(u64::MAX)),
+    ]
+    .boxed()
+}
+
 fn op() -> BoxedStrategy<Op> {
     prop_oneof![
-        3 => (key(), value(), prop::option::of(any::<bool>()), expect()).prop_map(
-            |(key, value, auto_delete, expect)| Op::Set { key, value, auto_delete, expect }
+        3 => (key(), value(), prop::option::of(any::<bool>()), expect(), ttl()).prop_map(
+            |(key, value, auto_delete, expect, ttl)| Op::Set { key, value, auto_delete, expect, ttl }
         ),
         1 => (key(), expect()).prop_map(|(key, expect)| Op::Delete { key, expect }),
     ]

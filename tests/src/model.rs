@@ -64,6 +64,8 @@ pub struct ModelRoom {
     pub roles: BTreeMap<Str, Role>,
     /// Counters (their map order is key order).
     pub counters: BTreeMap<Str, i64>,
+    /// TTL deadlines of the keys set with one.
+    pub expiry: BTreeMap<Str, Millis>,
     window: Window,
 }
 
@@ -158,11 +160,13 @@ impl Model {
     /// The earliest grace deadline of any dropped connection, recomputed.
     #[must_use]
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.rooms
+        let grace = self
+            .rooms
             .values()
             .flat_map(|r| r.members.values())
-            .filter_map(|c| c.deadline)
-            .min()
+            .filter_map(|c| c.deadline);
+        let ttl = self.rooms.values().flat_map(|r| r.expiry.values().copied());
+        grace.chain(ttl).min()
     }
 
     /// Applies one command at `now`.
@@ -247,6 +251,31 @@ impl Model {
 
     /// Expires every grace deadline that is due at `now`.
     fn expire(&mut self, now: Millis) {
+        // TTLs first, in (deadline, room, key) order, each its own event.
+        let mut due: Vec<(Millis, Str, Str)> = Vec::new();
+        for (rid, room) in &self.rooms {
+            for (key, at) in &room.expiry {
+                if *at <= now {
+                    due.push((*at, rid.clone(), key.clone()));
+                }
+            }
+        }
+        due.sort();
+        for (_, rid, key) in due {
+            let r = self.rooms.get_mut(&rid).unwrap();
+            r.expiry.remove(&key);
+            let before = r.attributes.len();
+            r.attributes.retain(|a| a.key != key);
+            if r.attributes.len() < before {
+                self.emit_plain(
+                    now,
+                    &rid,
+                    Actor::Admin,
+                    Cause::Expired,
+                    vec![Change::AttributeDeleted { key }],
+                );
+            }
+        }
         // READING: several due deadlines are processed in order of
         // (deadline, room id, user id); every event they cause carries the
         // command's `now` as `at` (not the deadline), and is classed by the
@@ -430,6 +459,7 @@ impl Model {
                 members: BTreeMap::new(),
                 roles: BTreeMap::new(),
                 counters: BTreeMap::new(),
+                expiry: BTreeMap::new(),
                 window: Window::default(),
             },
         );
@@ -572,6 +602,7 @@ impl Model {
         let mut kept = Vec::new();
         for a in r.attributes.drain(..) {
             if a.auto_delete && a.owner == owner {
+                r.expiry.remove(&a.key);
                 changes.push(Change::AttributeDeleted { key: a.key });
             } else {
                 kept.push(a);
@@ -655,6 +686,15 @@ impl Model {
             }
             PolicyRule::PerRequest(p) => w.policy.unwrap_or(p),
         };
+        // READING: a TTL that is 0 (or whose deadline saturates at `now`)
+        // rejects the whole request, after the policy check.
+        for op in &w.ops {
+            if let Op::Set { ttl: Some(ms), .. } = op {
+                if now.saturating_add(*ms) <= now {
+                    return Err(Rejection::InvalidParameter);
+                }
+            }
+        }
         if rules.writer_must_be_member {
             if let Actor::User(u) = &w.operator {
                 if !room.is_present(u) {
@@ -675,6 +715,8 @@ impl Model {
         let mut failed = Vec::new();
         let mut applied: u32 = 0;
         let mut stopped = false;
+        // Deadline of every applied op's key, in order (`None`: none).
+        let mut deadlines: Vec<(Str, Option<Millis>)> = Vec::new();
         for (i, op) in w.ops.iter().enumerate() {
             let index = u32::try_from(i).unwrap();
             if stopped {
@@ -689,6 +731,11 @@ impl Model {
                 Ok(change) => {
                     changes.push(change);
                     applied += 1;
+                    let deadline = match op {
+                        Op::Set { ttl, .. } => ttl.map(|ms| now.saturating_add(ms)),
+                        Op::Delete { .. } => None,
+                    };
+                    deadlines.push((op.key().clone(), deadline));
                 }
                 Err(error) => match policy {
                     BatchPolicy::Atomic => return Err(Rejection::Op { index, error }),
@@ -716,6 +763,12 @@ impl Model {
         if applied > 0 {
             if let Some(r) = self.rooms.get_mut(&w.room) {
                 r.attributes = work;
+                for (key, deadline) in deadlines {
+                    match deadline {
+                        Some(at) => r.expiry.insert(key, at),
+                        None => r.expiry.remove(&key),
+                    };
+                }
             }
             let cause = if w.force {
                 Cause::Forced

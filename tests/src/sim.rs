@@ -155,7 +155,10 @@ impl Scenario {
     fn op(&self, r: &mut Rng) -> Op {
         let key = r.pick(&self.keys).clone();
         let mut op = if r.chance(75) {
-            let op = Op::set(key, r.pick(&self.values).clone());
+            let mut op = Op::set(key, r.pick(&self.values).clone());
+            if r.chance(15) {
+                op = op.ttl(*r.pick(&[0, 1, 250, 1_000, 40_000]));
+            }
             match r.below(3) {
                 0 => op.auto_delete(true),
                 1 => op.auto_delete(false),

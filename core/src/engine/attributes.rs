@@ -6,6 +6,7 @@
 
 use alloc::vec::Vec;
 
+use super::ttl::{self, TtlTimers};
 use super::{commit, Engine, Output};
 use crate::command::{Actor, Expect, Op, Write};
 use crate::error::{OpError, Rejection};
@@ -33,6 +34,7 @@ impl Engine {
         let Profile { limits, rules, .. } = self.profile;
         let room = self.rooms.get_mut(&w.room).ok_or(Rejection::RoomNotFound)?;
         let policy = write_policy(&w, &limits, &rules)?;
+        ttl::check_ttls(&w, now)?;
         let operator: Who = room.find_owner(&w.operator);
         if let Actor::User(_) = &w.operator {
             let present = operator
@@ -82,6 +84,8 @@ impl Engine {
         let operator_actor = w.operator.clone();
         let changes = apply(
             &mut self.out,
+            &mut self.ttls,
+            now,
             room,
             w,
             operator,
@@ -279,6 +283,8 @@ fn plan(
 #[allow(clippy::too_many_arguments)] // the write, its verdicts and what they decided
 fn apply(
     out: &mut Output,
+    ttls: &mut TtlTimers,
+    now: Millis,
     room: &mut Room,
     w: Write,
     operator: Who,
@@ -323,13 +329,20 @@ fn apply(
                 key,
                 value,
                 auto_delete,
+                ttl,
                 ..
             } => {
+                // Only a key that has or gets a deadline pays for it.
+                if ttl.is_some() || !room.expiry.is_empty() {
+                    let deadline = ttl.map(|ms| now.saturating_add(ms));
+                    ttl::after_set(ttls, room, &key, deadline);
+                }
                 let auto = auto_delete.unwrap_or(default_auto_delete);
                 changes.push(room.put_attr(hash, pos, key, value, operator, take_owner, auto, x));
             }
             Op::Delete { key, .. } => {
                 if pos.is_some_and(|p| room.delete_attr(hash, p)) {
+                    ttl::clear(ttls, room, &key);
                     changes.push(Change::AttributeDeleted { key });
                 }
             }

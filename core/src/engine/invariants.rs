@@ -15,6 +15,7 @@ impl Engine {
         let mut total = 0u64;
         let mut timers = 0usize;
         let mut rooms = 0usize;
+        let mut ttl_count = 0usize;
         for room in self.rooms.iter() {
             rooms += 1;
             let id = &room.id;
@@ -66,6 +67,10 @@ impl Engine {
             if let Err(what) = super::counters::consistent(room, limits) {
                 return fail(what);
             }
+            if let Err(what) = super::ttl::consistent(&self.ttls, room, self.now) {
+                return fail(what);
+            }
+            ttl_count += room.expiry.len();
             for p in room.attrs.positions() {
                 let revision = room.attrs.meta(p).map_or(0, |m| m.x.revision);
                 if revision > room.seq || revision == 0 {
@@ -134,6 +139,12 @@ impl Engine {
             return Err(Violation {
                 room: None,
                 what: "engine value bytes over the profile's limit",
+            });
+        }
+        if ttl_count != self.ttls.len() {
+            return Err(Violation {
+                room: None,
+                what: "TTL timer without a deadline in its room",
             });
         }
         if timers != self.timers.len() {

@@ -3,6 +3,7 @@
 
 use alloc::boxed::Box;
 
+use super::ttl::{self, TtlTimers};
 use super::{commit, Engine, Output};
 use crate::command::{Actor, Role};
 use crate::error::Rejection;
@@ -45,6 +46,7 @@ impl Engine {
             }
         }
         self.value_bytes -= room.value_bytes;
+        ttl::clear_room(&mut self.ttls, &room);
         let changes = self.out.one(Change::RoomDestroyed);
         commit(
             &mut self.out,
@@ -128,6 +130,7 @@ impl Engine {
                 n,
                 ExitKind::Left,
                 Actor::User(user.clone()),
+                &mut self.ttls,
             );
         }
         Ok(Success::Done)
@@ -163,6 +166,7 @@ impl Engine {
                     n,
                     ExitKind::Disconnected,
                     Actor::Admin,
+                    &mut self.ttls,
                 );
             }
             return Ok(Success::Done);
@@ -196,6 +200,7 @@ impl Engine {
             n,
             ExitKind::Kicked,
             Actor::Admin,
+            &mut self.ttls,
         );
         Ok(Success::Done)
     }
@@ -244,11 +249,19 @@ pub(super) fn exit_user(
     n: u32,
     how: ExitKind,
     operator: Actor,
+    ttls: &mut TtlTimers,
 ) {
     let before = room.value_bytes;
     let user = room.owner_name(n).cloned().unwrap_or_default();
     let mut changes = out.one(Change::MemberExited { user, how });
     room.exit(n, &mut changes, &mut out.scratch);
+    if !room.expiry.is_empty() {
+        for change in &changes {
+            if let Change::AttributeDeleted { key } = change {
+                ttl::clear(ttls, room, key);
+            }
+        }
+    }
     *engine_bytes = *engine_bytes - before + room.value_bytes;
     commit(
         out,

@@ -25,6 +25,7 @@ mod expiry;
 mod invariants;
 mod membership;
 mod queue;
+mod ttl;
 
 /// The room-state engine. See the [crate docs](crate) for the drive loop
 /// and the rules it applies.
@@ -34,6 +35,8 @@ pub struct Engine {
     pub(crate) now: Millis,
     pub(crate) out: Output,
     pub(crate) bucket: TokenBucket,
+    /// Key TTL deadlines, in firing order (see [`ttl`]).
+    pub(crate) ttls: ttl::TtlTimers,
     /// Sum of all rooms' attribute value bytes.
     pub(crate) value_bytes: u64,
     /// Grace deadlines: `(deadline, room, user)`, in firing order.
@@ -99,6 +102,7 @@ impl Engine {
             now: Millis::ZERO,
             out: Output::default(),
             bucket: TokenBucket::full(profile.limits.request_rate),
+            ttls: ttl::TtlTimers::new(),
             value_bytes: 0,
             timers: BTreeSet::new(),
         }
@@ -247,10 +251,15 @@ impl Engine {
     }
 
     /// When the engine next needs a [`Command::Tick`] (the earliest grace
-    /// deadline), if ever.
+    /// or TTL deadline), if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.timers.first().map(|(at, ..)| *at)
+        let grace = self.timers.first().map(|(at, ..)| *at);
+        let ttl = self.ttls.first().map(|(at, ..)| *at);
+        match (grace, ttl) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
