@@ -236,6 +236,8 @@ mod queue;
 mod room;
 #[cfg(feature = "serde")]
 mod snapshot;
+#[cfg(feature = "serde")]
+mod snapshot_v1;
 mod store;
 mod text;
 mod time;

@@ -37,16 +37,18 @@ use crate::command::{Actor, Role};
 use crate::engine::{check_element, check_key, Engine};
 use crate::flow::{FlowWindow, TokenBucket};
 use crate::outcome::{Attribute, QueueElement};
-use crate::profile::Profile;
+use crate::profile::{Profile, Unit};
 use crate::queue::Queue;
 use crate::room::{AttrX, Room, Rooms};
+use crate::snapshot_v1::ProfileV1;
 use crate::text::Str;
 use crate::time::Millis;
 
 /// First bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"RSTS";
-/// Format version written by this build; the only one it reads.
-pub const SNAPSHOT_VERSION: u16 = 1;
+/// Format version written by this build. It also reads version 1 (no
+/// counters, no TTL deadlines, the profile without their limits).
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Largest room sequence number a snapshot may carry: a live room cannot
 /// come near it (2^62 commands), and a forged one at `u64::MAX` would
@@ -105,7 +107,14 @@ struct UserSnap {
 //
 // engine: (profile, now, bucket_milli_tokens, bucket_last, [room])
 // room:   (id, creator, seq, flow_start, flow_normal, flow_high,
-//          [Attribute], Option<(capacity, [QueueElement])>, [UserSnap])
+//          [Attribute], Option<(capacity, [QueueElement])>, [UserSnap],
+//          [(counter key, i64)] sorted by key, [(key, TTL deadline)]
+//          sorted by key)   -- the last two since version 2
+//
+// The catch-up history is not written: it is a cache of events a client
+// may have missed, not state. A restored room starts with an empty
+// history, so `Since` answers `HistoryTruncated` and the client reads the
+// full state, which is always correct.
 // one room alone: (profile, room)
 
 /// An owner as written: the same bytes as [`Actor`]'s, borrowed.
@@ -217,7 +226,7 @@ impl Serialize for RoomOut<'_> {
             .queue
             .as_deref()
             .map(|q| (q.capacity, ElemsOut(room, q)));
-        let mut t = s.serialize_tuple(9)?;
+        let mut t = s.serialize_tuple(11)?;
         t.serialize_element(&room.id)?;
         t.serialize_element(room.creator_name())?;
         t.serialize_element(&room.seq)?;
@@ -227,7 +236,27 @@ impl Serialize for RoomOut<'_> {
         t.serialize_element(&AttrsOut(room))?;
         t.serialize_element(&queue)?;
         t.serialize_element(&users)?;
+        t.serialize_element(&CountersOut(room))?;
+        t.serialize_element(&ExpiryOut(room))?;
         t.end()
+    }
+}
+
+/// A room's counters, in key order.
+struct CountersOut<'a>(&'a Room);
+
+impl Serialize for CountersOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_seq(s, self.0.counters.len(), self.0.counters.iter())
+    }
+}
+
+/// A room's TTL deadlines, in key order.
+struct ExpiryOut<'a>(&'a Room);
+
+impl Serialize for ExpiryOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_seq(s, self.0.expiry.len(), self.0.expiry.iter())
     }
 }
 
@@ -267,16 +296,25 @@ fn check_actor(a: &Actor) -> Result<(), SnapshotError> {
 }
 
 /// The body of a snapshot, after its header is checked.
-fn body(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
+fn body(bytes: &[u8]) -> Result<(u16, &[u8]), SnapshotError> {
     let (header, rest) =
         postcard::take_from_bytes::<Header>(bytes).map_err(|_| SnapshotError::NotASnapshot)?;
     if header.magic != SNAPSHOT_MAGIC {
         return Err(SnapshotError::NotASnapshot);
     }
-    if header.version != SNAPSHOT_VERSION {
+    if !(1..=SNAPSHOT_VERSION).contains(&header.version) {
         return Err(SnapshotError::UnsupportedVersion(header.version));
     }
-    Ok(rest)
+    Ok((header.version, rest))
+}
+
+/// The profile, in the layout of the snapshot's version.
+fn profile_field<'de, A: SeqAccess<'de>>(seq: &mut A, version: u16) -> Result<Profile, A::Error> {
+    if version == 1 {
+        Ok(field::<A, ProfileV1>(seq)?.into())
+    } else {
+        field(seq)
+    }
 }
 
 type Decoder<'de> = postcard::Deserializer<'de, postcard::de_flavors::Slice<'de>>;
@@ -324,6 +362,8 @@ struct Ctx<'a> {
     now: Option<Millis>,
     /// For a single room: the engine's rooms, whose ids it must not take.
     taken: Option<&'a Rooms>,
+    /// The snapshot's format version.
+    version: u16,
 }
 
 impl Ctx<'_> {
@@ -477,6 +517,48 @@ fn add_user(
     Ok(())
 }
 
+/// Checks one counter (after the one before it, in key order) and stores it.
+fn add_counter(
+    ctx: &Ctx<'_>,
+    room: &mut Room,
+    (key, value): (Str, i64),
+) -> Result<(), SnapshotError> {
+    let limits = &ctx.profile.limits;
+    check_key(&key, limits.max_counter_key_len, Unit::Bytes)
+        .map_err(|_| SnapshotError::Invalid("counter key"))?;
+    if room.counters.iter().last().is_some_and(|(k, _)| *k >= key) {
+        return invalid("counter keys unsorted or repeated");
+    }
+    if limits
+        .max_counters_per_room
+        .is_some_and(|m| room.counters.len() >= m as usize)
+    {
+        return invalid("more counters than the profile allows");
+    }
+    room.counters.set(key, value);
+    Ok(())
+}
+
+/// Checks one TTL deadline (of a stored key, after the one before it in
+/// key order, after `now`) and stores it.
+fn add_deadline(
+    ctx: &Ctx<'_>,
+    room: &mut Room,
+    (key, at): (Str, Millis),
+) -> Result<(), SnapshotError> {
+    if room.attrs.find(room.hash(&key), &key).is_none() {
+        return invalid("TTL deadline of a key that is not stored");
+    }
+    if room.expiry.last_key_value().is_some_and(|(k, _)| *k >= key) {
+        return invalid("TTL keys unsorted or repeated");
+    }
+    if at == Millis::ZERO || ctx.now.is_some_and(|n| at <= n) {
+        return invalid("TTL deadline not after the snapshot's clock");
+    }
+    room.expiry.insert(key, at);
+    Ok(())
+}
+
 /// Decodes and builds one room.
 struct RoomSeed<'c, 'f> {
     ctx: &'c Ctx<'c>,
@@ -486,7 +568,8 @@ struct RoomSeed<'c, 'f> {
 impl<'de> DeserializeSeed<'de> for RoomSeed<'_, '_> {
     type Value = Room;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Room, D::Error> {
-        d.deserialize_tuple(9, self)
+        let fields = if self.ctx.version == 1 { 9 } else { 11 };
+        d.deserialize_tuple(fields, self)
     }
 }
 
@@ -534,6 +617,16 @@ impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
                 failure,
                 SnapshotError::Invalid("creator has no record"),
             ));
+        }
+        if ctx.version >= 2 {
+            let counters = EachRecord::new(&mut *failure, |c: (Str, i64)| {
+                add_counter(ctx, &mut room, c)
+            });
+            field_seed(&mut seq, counters)?;
+            let expiry = EachRecord::new(&mut *failure, |d: (Str, Millis)| {
+                add_deadline(ctx, &mut room, d)
+            });
+            field_seed(&mut seq, expiry)?;
         }
         Ok(room)
     }
@@ -673,7 +766,7 @@ impl<'de> Visitor<'de> for RoomsSeed<'_, '_, '_> {
 }
 
 /// A whole engine.
-struct EngineSeed<'f>(&'f mut Option<SnapshotError>);
+struct EngineSeed<'f>(&'f mut Option<SnapshotError>, u16);
 
 impl<'de> DeserializeSeed<'de> for EngineSeed<'_> {
     type Value = Engine;
@@ -689,8 +782,8 @@ impl<'de> Visitor<'de> for EngineSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Engine, A::Error> {
-        let failure = self.0;
-        let profile: Profile = field(&mut seq)?;
+        let EngineSeed(failure, version) = self;
+        let profile = profile_field(&mut seq, version)?;
         let now: Millis = field(&mut seq)?;
         let milli_tokens: u64 = field(&mut seq)?;
         let last: Millis = field(&mut seq)?;
@@ -711,6 +804,7 @@ impl<'de> Visitor<'de> for EngineSeed<'_> {
             profile: &profile,
             now: Some(now),
             taken: None,
+            version,
         };
         field_seed(
             &mut seq,
@@ -728,6 +822,7 @@ impl<'de> Visitor<'de> for EngineSeed<'_> {
 struct RoomOnlySeed<'e, 'f> {
     engine: &'e Engine,
     failure: &'f mut Option<SnapshotError>,
+    version: u16,
 }
 
 impl<'de> DeserializeSeed<'de> for RoomOnlySeed<'_, '_> {
@@ -744,8 +839,12 @@ impl<'de> Visitor<'de> for RoomOnlySeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Room, A::Error> {
-        let RoomOnlySeed { engine, failure } = self;
-        let profile: Profile = field(&mut seq)?;
+        let RoomOnlySeed {
+            engine,
+            failure,
+            version,
+        } = self;
+        let profile = profile_field(&mut seq, version)?;
         if profile != engine.profile {
             return Err(stop(failure, SnapshotError::ProfileMismatch));
         }
@@ -753,6 +852,7 @@ impl<'de> Visitor<'de> for RoomOnlySeed<'_, '_> {
             profile: &engine.profile,
             now: None,
             taken: Some(&engine.rooms),
+            version,
         };
         field_seed(&mut seq, RoomSeed { ctx: &ctx, failure })
     }
@@ -787,9 +887,10 @@ impl Engine {
     /// and a snapshot that breaks a rule is refused as soon as the rule is
     /// broken.
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let mut de = Decoder::from_bytes(body(bytes)?);
+        let (version, body) = body(bytes)?;
+        let mut de = Decoder::from_bytes(body);
         let mut failure = None;
-        let decoded = EngineSeed(&mut failure).deserialize(&mut de);
+        let decoded = EngineSeed(&mut failure, version).deserialize(&mut de);
         finish(decoded, failure, de)
     }
 
@@ -806,11 +907,13 @@ impl Engine {
     /// with their usual events; a notification window that starts after
     /// this engine's `now` is reset.
     pub fn restore_room(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let mut de = Decoder::from_bytes(body(bytes)?);
+        let (version, body) = body(bytes)?;
+        let mut de = Decoder::from_bytes(body);
         let mut failure = None;
         let decoded = RoomOnlySeed {
             engine: self,
             failure: &mut failure,
+            version,
         }
         .deserialize(&mut de);
         let mut room = finish(decoded, failure, de)?;
@@ -840,6 +943,9 @@ impl Engine {
             if let Some(at) = rec.grace() {
                 self.timers.insert((at, room.id.clone(), rec.name.clone()));
             }
+        }
+        for (key, at) in &room.expiry {
+            self.ttls.insert((*at, room.id.clone(), key.clone()));
         }
         self.rooms.insert(Box::new(room));
         Ok(())
