@@ -369,7 +369,9 @@ impl Profile {
                 room_not_found: Some(100_002),
                 no_permission: Some(100_006),
                 not_in_room: Some(100_006),
-                too_many_ops: Some(100_002),
+                // Seed 000: "the number of keys for room metadata exceeds
+                // the upper limit of 10" is 100500, in a request as in a room.
+                too_many_ops: Some(100_500),
                 key_count: Some(100_500),
                 value_size: Some(100_501),
                 total_size: Some(100_502),

@@ -65,7 +65,8 @@
 //! an unknown path).
 //!
 //! - Set is atomic (any bad key rejects all); ≤10 keys per request
-//!   (more: 100002), key ≤50 B (100002), value ≤2048 B (100501), ≤10 keys
+//!   (more: 100500, seed 000's "number of keys exceeds the upper limit
+//!   of 10"), key ≤50 B (100002), value ≤2048 B (100501), ≤10 keys
 //!   per room (100500), ≤16384 B per room (100502). A key that exists is
 //!   updated in place.
 //! - Delete is best effort with no per-key report; 100503 when none of the

@@ -75,6 +75,39 @@ fn tencent_set_room_metadata_example() {
     );
 }
 
+// Seed 000's error table: 100500 "The number of keys for room metadata
+// exceeds the upper limit of 10". Eleven keys in one request get it, and
+// nothing is written.
+#[test]
+fn tencent_eleven_keys_in_one_request_is_100500() {
+    let mut r = Replayer::new();
+    ok(
+        &mut r,
+        json!({"vendor": "tencent", "control": "create_room", "room": "live-room", "creator": "host"}),
+    );
+    let metadata: Vec<Value> = (0..11)
+        .map(|i| json!({"Key": format!("key{i}"), "Value": "v"}))
+        .collect();
+    let (status, body) = send(
+        &mut r,
+        json!({"vendor": "tencent", "method": "POST",
+               "path": "/v4/live_engine_http_srv/set_room_metadata",
+               "query": {"identifier": "admin"},
+               "body": {"RoomId": "live-room", "Metadata": metadata}}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["ActionStatus"], "FAIL");
+    assert_eq!(body["ErrorCode"], 100_500);
+    let (_, body) = send(
+        &mut r,
+        json!({"vendor": "tencent", "method": "POST",
+               "path": "/v4/live_engine_http_srv/get_room_metadata",
+               "query": {"identifier": "admin"},
+               "body": {"RoomId": "live-room"}}),
+    );
+    assert_eq!(body["Metadata"], json!([]));
+}
+
 // ----- Easemob (seed 001) -----
 
 /// A room whose 99 keys leave room for exactly one more (limit 100).

@@ -69,7 +69,7 @@ fn tencent_profile_values_match_spec() {
             room_not_found: Some(100_002),
             no_permission: Some(100_006),
             not_in_room: Some(100_006),
-            too_many_ops: Some(100_002),
+            too_many_ops: Some(100_500),
             key_count: Some(100_500),
             value_size: Some(100_501),
             total_size: Some(100_502),
@@ -358,7 +358,7 @@ fn tencent_codes_map_100500_100501_100502_100503() {
     let (out, _) = d.write(admin().op(Op::delete("zz")));
     assert_eq!(out, Err(Rejection::NothingDeleted));
     assert_eq!(code_of(&p, Rejection::NothingDeleted), Some(100_503));
-    // 100002: invalid parameter (key over 50 bytes, too many ops).
+    // 100002: invalid parameter (key over 50 bytes).
     let (out, _) = d.write(admin().op(Op::set(rep("k", 51), "")));
     assert_eq!(code_of(&p, out.unwrap_err()), Some(100_002));
     let mut w = admin();
@@ -367,9 +367,11 @@ fn tencent_codes_map_100500_100501_100502_100503() {
     }
     let (out, _) = d.write(w);
     assert_eq!(out, Err(Rejection::TooManyOps { max: 10 }));
+    // 100500: "the number of keys for room metadata exceeds the upper
+    // limit of 10", in one request as in the room (seed 000).
     assert_eq!(
         code_of(&p, Rejection::TooManyOps { max: 10 }),
-        Some(100_002)
+        Some(100_500)
     );
     // 100003: room exists.
     let (out, _) = d.run(Command::CreateRoom {
