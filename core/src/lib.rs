@@ -177,9 +177,12 @@
 //! ([`Rejection::InvalidParameter`]); who may (batch update needs `Admin`,
 //! or a user with role `Admin` or `Creator`: [`Rejection::NoPermission`];
 //! a transient single offer by a user not present is
-//! [`Rejection::NotInRoom`], NetEase 302); element shapes ([`Rejection::Op`]
-//! with the element's index: key non-empty and within `max_key_len`, value
-//! within `max_value_len`; no charset); then per element; and last the
+//! [`Rejection::NotInRoom`], NetEase 302); element shapes (key non-empty
+//! and within `max_key_len`, value within `max_value_len`; no charset):
+//! [`Rejection::Op`] with the element's index for a single offer and a
+//! batch update, while a batch offer is best effort (SPEC §4) and a
+//! malformed element fails alone, first of its checks; then per element;
+//! and last the
 //! high-priority budget (below). A first offer (single or batch) creates
 //! the queue with `default_capacity` and its event starts with
 //! `QueueInit`; a first batch offer in which every element failed creates

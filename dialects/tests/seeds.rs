@@ -412,6 +412,35 @@ fn netease_batch_offer_examples() {
     );
 }
 
+// SPEC §4: NetEase batch offer is best effort. An element whose key is
+// over 128 chars (seed 003) fails alone, in `failedKeys`; the others are
+// applied.
+#[test]
+fn netease_batch_offer_bad_element_fails_alone() {
+    let long = "k".repeat(129);
+    let elements = json!([
+        {"key": "good", "value": "v"},
+        {"key": long, "value": "v"},
+    ])
+    .to_string();
+    let mut r = Replayer::new();
+    ok(
+        &mut r,
+        json!({"vendor": "netease", "control": "create_room", "room": "64", "creator": "host"}),
+    );
+    let (status, body) = send(
+        &mut r,
+        ne(
+            "queueBatchOffer",
+            json!({"roomid": "64", "operator": "host", "elements": elements}),
+        ),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"code": 200, "desc": {"failedKeys": [long]}}));
+    let (_, body) = send(&mut r, ne("queueList", json!({"roomid": "64"})));
+    assert_eq!(body["desc"]["list"], json!([{"good": "v"}]));
+}
+
 #[test]
 fn netease_batch_update_example() {
     let mut r = Replayer::new();

@@ -1166,19 +1166,22 @@ impl Model {
         };
         Self::check_batch_len(elements.len(), ql.max_batch_offer)?;
         self.check_ext(&notify)?;
-        for (i, e) in elements.iter().enumerate() {
-            self.check_element(&e.key, &e.value)
-                .map_err(|error| Rejection::Op {
-                    index: u32::try_from(i).unwrap(),
-                    error,
-                })?;
-        }
         let (mut q, created) = self.queue_or_new(r);
         let mut changes = Vec::new();
         let mut failed = Vec::new();
         let mut applied = 0u32;
         for (i, e) in elements.iter().enumerate() {
             let index = u32::try_from(i).unwrap();
+            // NetEase batch offer is best effort (SPEC §4): a bad key or
+            // value fails alone, first of the element's checks.
+            if let Err(error) = self.check_element(&e.key, &e.value) {
+                failed.push(OpFailure {
+                    index,
+                    key: e.key.clone(),
+                    error,
+                });
+                continue;
+            }
             let owner = match &e.owner {
                 Some(u) => Actor::User(u.clone()),
                 None => operator.clone(),
