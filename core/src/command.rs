@@ -245,6 +245,50 @@ impl Default for Notify {
     }
 }
 
+impl Notify {
+    /// A normal-priority notification (the default).
+    #[must_use]
+    pub fn normal() -> Notify {
+        Notify::default()
+    }
+
+    /// A high-priority notification, downgraded to normal over the room's
+    /// high budget (NetEase's default policy).
+    #[must_use]
+    pub fn high() -> Notify {
+        Notify {
+            high: Some(HighPolicy::Downgrade),
+            ..Notify::default()
+        }
+    }
+
+    /// A high-priority notification that is refused over the room's high
+    /// budget ([`Rejection::NotificationBudget`](crate::Rejection::NotificationBudget)).
+    #[must_use]
+    pub fn high_or_reject() -> Notify {
+        Notify {
+            high: Some(HighPolicy::Reject),
+            ..Notify::default()
+        }
+    }
+
+    /// No event: the change still advances the room's sequence number.
+    #[must_use]
+    pub fn silent() -> Notify {
+        Notify {
+            notify: false,
+            ..Notify::default()
+        }
+    }
+
+    /// This notification with an extension string.
+    #[must_use]
+    pub fn ext(mut self, ext: impl Into<Str>) -> Notify {
+        self.ext = Some(ext.into());
+        self
+    }
+}
+
 /// One element of a queue batch offer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -258,6 +302,33 @@ pub struct NewElement {
     pub owner: Option<Str>,
     /// Removed when the owner exits; `None` takes the batch's flag.
     pub transient: Option<bool>,
+}
+
+impl NewElement {
+    /// An element owned by the batch's operator, with the batch's
+    /// `transient` flag.
+    pub fn new(key: impl Into<Str>, value: impl Into<Str>) -> NewElement {
+        NewElement {
+            key: key.into(),
+            value: value.into(),
+            owner: None,
+            transient: None,
+        }
+    }
+
+    /// This element owned by `user`.
+    #[must_use]
+    pub fn owner(mut self, user: impl Into<Str>) -> NewElement {
+        self.owner = Some(user.into());
+        self
+    }
+
+    /// This element with its own `transient` flag.
+    #[must_use]
+    pub fn transient(mut self, on: bool) -> NewElement {
+        self.transient = Some(on);
+        self
+    }
 }
 
 /// What a [`Command::Counter`] does to its counter (Tencent's `Mode`:
@@ -467,6 +538,82 @@ pub enum Command {
 }
 
 impl Command {
+    /// Creates `room` with `creator` (who is not present until it joins).
+    pub fn create_room(room: impl Into<Str>, creator: impl Into<Str>) -> Command {
+        Command::CreateRoom {
+            room: room.into(),
+            creator: creator.into(),
+        }
+    }
+
+    /// One more connection of `user` in `room`.
+    pub fn join(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Join {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// One connection fewer of `user` in `room`.
+    pub fn leave(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Leave {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// Removes every connection of `user` in `room` (a kick).
+    pub fn exit(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Exit {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// A connection of `user` in `room` dropped without a leave.
+    pub fn disconnect(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Disconnect {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// Reads every attribute of `room`.
+    pub fn read_all(room: impl Into<Str>) -> Command {
+        Command::Read {
+            room: room.into(),
+            keys: None,
+        }
+    }
+
+    /// Sets, increases or decreases a counter, without bounds.
+    pub fn counter(
+        room: impl Into<Str>,
+        operator: Actor,
+        key: impl Into<Str>,
+        op: CounterOp,
+    ) -> Command {
+        Command::Counter {
+            room: room.into(),
+            operator,
+            key: key.into(),
+            op,
+            min: None,
+            max: None,
+        }
+    }
+
+    /// A counter command with bounds: a result outside `min..=max` is
+    /// refused (`CounterOutOfBounds`); no effect on other commands.
+    #[must_use]
+    pub fn bounds(mut self, lo: Option<i64>, hi: Option<i64>) -> Command {
+        if let Command::Counter { min, max, .. } = &mut self {
+            *min = lo;
+            *max = hi;
+        }
+        self
+    }
+
     /// The operator the command names, if it names one.
     #[must_use]
     pub fn operator(&self) -> Option<&Actor> {

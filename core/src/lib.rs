@@ -236,6 +236,7 @@ mod members;
 mod outcome;
 mod profile;
 mod queue;
+mod queue_builders;
 mod room;
 #[cfg(feature = "serde")]
 mod snapshot;
@@ -261,6 +262,7 @@ pub use profile::{
     Unit, Vendor, VendorCodes, DEFAULT_DISCONNECT_GRACE_MS, DEFAULT_HISTORY_BYTES,
     DEFAULT_HISTORY_EVENTS, TENCENT_COUNTERS_PER_ROOM, TENCENT_COUNTER_KEY_BYTES,
 };
+pub use queue_builders::{BatchOffer, Offer, Poll};
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, MAX_SEQ, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use text::Str;

@@ -123,3 +123,68 @@ pub struct CountersReport {
     /// `(key, value)` pairs, in key order.
     pub counters: Vec<(Str, i64)>,
 }
+
+impl Success {
+    /// The report of a write, if this is one.
+    #[must_use]
+    pub fn into_written(self) -> Option<BatchReport> {
+        match self {
+            Success::Written(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The report of a queue batch, if this is one.
+    #[must_use]
+    pub fn into_batch(self) -> Option<BatchReport> {
+        match self {
+            Success::QueueBatch(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The attributes read, if this is a read.
+    #[must_use]
+    pub fn into_read(self) -> Option<ReadReport> {
+        match self {
+            Success::Read(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The queue elements listed or fetched, if this is a list or multi-get.
+    #[must_use]
+    pub fn into_elements(self) -> Option<ElementsReport> {
+        match self {
+            Success::Elements(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The element a poll removed, if this is a poll.
+    #[must_use]
+    pub fn into_polled(self) -> Option<QueueElement> {
+        match self {
+            Success::Polled(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A counter's new value, if this is a counter command's answer.
+    #[must_use]
+    pub fn into_counter(self) -> Option<i64> {
+        match self {
+            Success::Counter { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The counters read, if this is a counter read.
+    #[must_use]
+    pub fn into_counters(self) -> Option<CountersReport> {
+        match self {
+            Success::Counters(r) => Some(r),
+            _ => None,
+        }
+    }
+}
