@@ -533,6 +533,18 @@ pub enum Command {
         /// Keys to read; `None` for all.
         keys: Option<Vec<Str>>,
     },
+    /// The room's events after `seq`, in order, from its catch-up history
+    /// ([`Success::Events`](crate::Success::Events)), so a client that
+    /// saw `seq` resumes with no gap and no duplicate. Rejected: `seq`
+    /// above the room's (`InvalidParameter`); history that no longer
+    /// reaches back to `seq` (`HistoryTruncated { oldest }`: read the full
+    /// state, whose `seq` every read returns, or resume from `oldest`).
+    Since {
+        /// Room id.
+        room: Str,
+        /// The last sequence number the client saw.
+        seq: u64,
+    },
     /// Expire what is due at `now` (disconnect grace periods).
     Tick,
 }
@@ -653,6 +665,7 @@ impl Command {
                 | Command::Counter { .. }
                 | Command::CounterDelete { .. }
                 | Command::CounterRead { .. }
+                | Command::Since { .. }
         )
     }
 }

@@ -83,6 +83,12 @@ pub enum Rejection {
     CounterOverflow,
     /// A counter's result would lie outside the request's `min..=max`.
     CounterOutOfBounds,
+    /// The room's history no longer reaches back to the number asked
+    /// for; the earliest number a catch-up may start from is `oldest`.
+    HistoryTruncated {
+        /// The earliest sequence number a catch-up may start from.
+        oldest: u64,
+    },
 }
 
 /// Vendor-neutral classes that profiles map to vendor codes (SPEC §8).
@@ -157,6 +163,7 @@ impl Rejection {
             Rejection::CounterOverflow | Rejection::CounterOutOfBounds => {
                 ErrorClass::InvalidParameter
             }
+            Rejection::HistoryTruncated { .. } => ErrorClass::NotFound,
         }
     }
 }

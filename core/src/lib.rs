@@ -232,6 +232,7 @@ mod engine;
 mod error;
 mod event;
 mod flow;
+mod history;
 mod members;
 mod outcome;
 mod profile;
@@ -254,8 +255,8 @@ pub use engine::{Engine, Violation, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{
-    Attribute, BatchReport, CountersReport, ElementsReport, OpFailure, Outcome, QueueElement,
-    ReadReport, Success,
+    Attribute, BatchReport, CountersReport, ElementsReport, EventsReport, OpFailure, Outcome,
+    QueueElement, ReadReport, Success,
 };
 pub use profile::{
     BatchPolicy, Charset, Flow, Limits, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Rules,

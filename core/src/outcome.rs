@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use crate::command::Actor;
 use crate::error::{OpError, Rejection};
+use crate::event::Event;
 use crate::text::Str;
 use crate::time::Millis;
 
@@ -36,6 +37,8 @@ pub enum Success {
     },
     /// Counters read, in key order.
     Counters(CountersReport),
+    /// Events for catch-up, after the number asked for.
+    Events(EventsReport),
 }
 
 /// One failed op of a batch.
@@ -112,6 +115,16 @@ pub struct ElementsReport {
     pub seq: u64,
     /// The elements.
     pub elements: Vec<QueueElement>,
+}
+
+/// A room's events after a sequence number, with the room's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct EventsReport {
+    /// The room's sequence number now.
+    pub seq: u64,
+    /// The events, oldest first.
+    pub events: Vec<Event>,
 }
 
 /// Counters, in key order, with the room's sequence number.

@@ -15,6 +15,7 @@ use crate::command::{Actor, Role};
 use crate::counters::Counters;
 use crate::event::Change;
 use crate::flow::FlowWindow;
+use crate::history::History;
 use crate::members::Users;
 use crate::outcome::{Attribute, QueueElement};
 use crate::queue::Queue;
@@ -45,6 +46,8 @@ pub(crate) struct Room {
     pub(crate) counters: Counters,
     /// TTL deadlines of the keys that have one (see `engine::ttl`).
     pub(crate) expiry: BTreeMap<Str, Millis>,
+    /// Recent events, for catch-up.
+    pub(crate) history: History,
 }
 
 impl Room {
@@ -68,6 +71,7 @@ impl Room {
             flow: FlowWindow::default(),
             counters: Counters::default(),
             expiry: BTreeMap::new(),
+            history: History::default(),
         })
     }
 
@@ -417,8 +421,9 @@ mod sizes {
         assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 40);
         assert_eq!(size_of::<crate::store::Meta<()>>(), 24);
         assert_eq!(size_of::<crate::members::UserRec>(), 48);
-        // 272 + counters (a Vec, 24) + TTL deadlines (a BTreeMap, 24).
-        assert_eq!(size_of::<super::Room>(), 320);
+        // 272 + counters (a Vec, 24) + TTL deadlines (a BTreeMap, 24) +
+        // catch-up history (two VecDeques and a number, 72).
+        assert_eq!(size_of::<super::Room>(), 392);
         assert_eq!(size_of::<crate::queue::Queue>(), 128);
     }
 }

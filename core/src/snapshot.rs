@@ -36,6 +36,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::command::{Actor, Role};
 use crate::engine::{check_element, check_key, Engine};
 use crate::flow::{FlowWindow, TokenBucket};
+use crate::history::History;
 use crate::outcome::{Attribute, QueueElement};
 use crate::profile::{Profile, Unit};
 use crate::queue::Queue;
@@ -405,6 +406,8 @@ fn room_head(
     let mut room = Room::new(id, creator).ok_or(SnapshotError::Invalid("creator id"))?;
     room.seq = seq;
     room.flow = flow;
+    // Not in the snapshot: a restored room's history starts now.
+    room.history = History::starting_at(seq);
     Ok(room)
 }
 

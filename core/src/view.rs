@@ -259,4 +259,26 @@ impl<'a> RoomView<'a> {
     pub fn expires_at(&self, key: &str) -> Option<Millis> {
         self.room.expiry.get(key).copied()
     }
+
+    /// The room's events after `seq`, oldest first, decoded one by one
+    /// from its history as the iterator is advanced. `Err` as
+    /// [`Command::Since`](crate::Command::Since).
+    pub fn events_since(
+        &self,
+        seq: u64,
+    ) -> Result<impl Iterator<Item = crate::event::Event> + 'a, crate::error::Rejection> {
+        crate::engine::events_since(self.room, seq)
+    }
+
+    /// Events and encoded bytes the room's catch-up history holds.
+    #[must_use]
+    pub fn history_len(&self) -> (usize, usize) {
+        (self.room.history.len(), self.room.history.bytes())
+    }
+
+    /// Heap bytes the room's catch-up history holds (its buffers).
+    #[must_use]
+    pub fn history_heap_bytes(&self) -> usize {
+        self.room.history.heap_bytes()
+    }
 }

@@ -318,6 +318,8 @@ pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
         22 => write(max_ops).prop_map(Command::Write),
         20 => queue,
         6 => counters,
+        3 => (room(), prop_oneof![3 => 0u64..12, 1 => 0u64..200])
+            .prop_map(|(room, seq)| Command::Since { room, seq }),
         3 => (room(), prop::option::weighted(0.5, vec(key(), 0..4)))
             .prop_map(|(room, keys)| Command::Read { room, keys }),
     ]

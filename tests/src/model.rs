@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use roomstate::{
     Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, CounterOp, CountersReport,
-    Delivery, ElementsReport, Event, ExitKind, Expect, HighPolicy, Millis, NewElement, Notify, Op,
-    OpError, OpFailure, Outcome, OwnerRule, PolicyRule, Profile, QueueElement, ReadReport,
-    Rejection, Role, Str, Success, Write,
+    Delivery, ElementsReport, Event, EventsReport, ExitKind, Expect, HighPolicy, Millis,
+    NewElement, Notify, Op, OpError, OpFailure, Outcome, OwnerRule, PolicyRule, Profile,
+    QueueElement, ReadReport, Rejection, Role, Str, Success, Write,
 };
 
 /// Connections of one present user.
@@ -66,6 +66,10 @@ pub struct ModelRoom {
     pub counters: BTreeMap<Str, i64>,
     /// TTL deadlines of the keys set with one.
     pub expiry: BTreeMap<Str, Millis>,
+    /// Recent events with their encoded sizes, oldest first.
+    pub history: Vec<(Event, usize)>,
+    /// Every event after this number is in `history`.
+    pub covered_from: u64,
     window: Window,
 }
 
@@ -241,6 +245,7 @@ impl Model {
                 keys,
             } => self.counter_delete(now, &room, operator, keys),
             Command::CounterRead { room, keys } => self.counter_read(&room, keys),
+            Command::Since { room, seq } => self.since(&room, seq),
             Command::Tick => Ok(Success::Done),
             // `Command` is non-exhaustive; a new variant must be modelled.
             other => unimplemented!("model does not know {other:?}"),
@@ -415,7 +420,7 @@ impl Model {
             return;
         }
         let delivery = self.classify(room, now, high);
-        self.events.push(Event {
+        let event = Event {
             room: Str::from(room),
             seq,
             at: now,
@@ -424,7 +429,24 @@ impl Model {
             delivery,
             ext,
             changes,
-        });
+        };
+        // Catch-up history: the event and its postcard size; then the
+        // oldest go while either bound is broken. A bound of 0 keeps none.
+        let limits = self.profile.limits;
+        let r = self.rooms.get_mut(room).unwrap();
+        let size = postcard::to_allocvec(&event).unwrap().len();
+        r.history.push((event.clone(), size));
+        loop {
+            let bytes: usize = r.history.iter().map(|(_, n)| n).sum();
+            if r.history.len() <= limits.history_events as usize
+                && bytes <= limits.history_bytes as usize
+            {
+                break;
+            }
+            let (gone, _) = r.history.remove(0);
+            r.covered_from = gone.seq;
+        }
+        self.events.push(event);
     }
 
     /// A plain event (not a queue command): always notified, never high.
@@ -460,6 +482,8 @@ impl Model {
                 roles: BTreeMap::new(),
                 counters: BTreeMap::new(),
                 expiry: BTreeMap::new(),
+                history: Vec::new(),
+                covered_from: 0,
                 window: Window::default(),
             },
         );
@@ -1542,5 +1566,30 @@ impl Model {
             seq: r.seq,
             counters,
         }))
+    }
+}
+
+// ----- catch-up -------------------------------------------------------------
+
+impl Model {
+    fn since(&self, room: &str, seq: u64) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if seq > r.seq {
+            return Err(Rejection::InvalidParameter);
+        }
+        if seq < r.covered_from {
+            return Err(Rejection::HistoryTruncated {
+                oldest: r.covered_from,
+            });
+        }
+        let events = r
+            .history
+            .iter()
+            .filter(|(e, _)| e.seq > seq)
+            .map(|(e, _)| e.clone())
+            .collect();
+        Ok(Success::Events(EventsReport { seq: r.seq, events }))
     }
 }

@@ -54,7 +54,7 @@ impl Rng {
 }
 
 /// Command kinds the mix weighs.
-const KINDS: usize = 21;
+const KINDS: usize = 22;
 
 /// Everything a seed decides before its first command.
 #[derive(Clone, Debug)]
@@ -312,6 +312,10 @@ impl Scenario {
                         .map(|_| r.pick(&self.keys).clone())
                         .collect()
                 }),
+            },
+            20 => Command::Since {
+                room,
+                seq: r.below(64),
             },
             _ => Command::Tick,
         }

@@ -57,6 +57,8 @@ fn profile() -> Profile {
     p.limits.queue.max_ext_chars = 8;
     p.limits.request_rate = None;
     p.limits.max_counters_per_room = Some(3);
+    p.limits.history_events = 64;
+    p.limits.history_bytes = 2048;
     p
 }
 
@@ -77,7 +79,7 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     scenario.back_percent = 2;
     // Every kind on, so every structure is exercised.
     scenario.weights = [
-        3, 1, 8, 3, 2, 1, 1, 24, 2, 1, 1, 8, 3, 2, 1, 3, 1, 4, 1, 1, 1,
+        3, 1, 8, 3, 2, 1, 1, 24, 2, 1, 1, 8, 3, 2, 1, 3, 1, 4, 1, 1, 1, 1,
     ];
 
     // THE BOUND, from the storage layout (core/src/store.rs, members.rs).
@@ -108,7 +110,12 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
         + store(keys, 40)
         + store(elems, 24)
         + users * 2 * (48 + 5 + 8)
-        + 2 * counters * per_counter;
+        + 2 * counters * per_counter
+        // Catch-up history: a byte ring of at most `history_bytes` plus the
+        // event that overflowed it (an exit of a full room: under 4 KiB
+        // here), and an index entry per event, each at most doubled.
+        + 2 * (p.limits.history_bytes as usize + 4096)
+        + 2 * (p.limits.history_events as usize + 1) * 16;
     let pool = MAX_SPARE_CHANGE_LISTS * MAX_SPARE_CHANGES * std::mem::size_of::<Change>();
     let bound = 64 * 1024 + pool + rooms * per_room;
 
@@ -160,6 +167,17 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     assert!(
         peak <= bound,
         "peak live heap {peak} B exceeds the bound {bound} B"
+    );
+    let history_peak = scenario
+        .rooms
+        .iter()
+        .filter_map(|id| engine.room(id))
+        .map(|room| room.history_len().0)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        history_peak >= 32,
+        "the histories must fill for the bound to count them: {history_peak}"
     );
     assert!(
         engine.room_count() > 0,

@@ -71,6 +71,12 @@ impl Engine {
                 return fail(what);
             }
             ttl_count += room.expiry.len();
+            if let Err(what) =
+                room.history
+                    .consistent(room.seq, limits.history_events, limits.history_bytes)
+            {
+                return fail(what);
+            }
             for p in room.attrs.positions() {
                 let revision = room.attrs.meta(p).map_or(0, |m| m.x.revision);
                 if revision > room.seq || revision == 0 {

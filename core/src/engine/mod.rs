@@ -22,6 +22,7 @@ use crate::view::RoomView;
 mod attributes;
 mod counters;
 mod expiry;
+mod history;
 mod invariants;
 mod membership;
 mod queue;
@@ -223,6 +224,7 @@ impl Engine {
                 keys,
             } => self.counter_delete(now, &room, operator, keys),
             Command::CounterRead { room, keys } => self.counter_read(&room, keys.as_deref()),
+            Command::Since { room, seq } => self.since(&room, seq),
             Command::Tick => Ok(Success::Done),
         }
     }
@@ -290,7 +292,7 @@ fn commit(
     let delivery = room
         .flow
         .classify(now, profile.limits.notification_flow, high);
-    out.events.push_back(Event {
+    let event = Event {
         room: room.id.clone(),
         seq: room.seq,
         at: now,
@@ -299,7 +301,13 @@ fn commit(
         delivery,
         ext,
         changes,
-    });
+    };
+    room.history.record(
+        &event,
+        profile.limits.history_events,
+        profile.limits.history_bytes,
+    );
+    out.events.push_back(event);
 }
 
 /// Ends a queue batch of `n` elements: one event for its changes (none if
@@ -342,3 +350,5 @@ fn batch_done(
 pub(crate) use attributes::check_key;
 #[cfg(feature = "serde")]
 pub(crate) use queue::check_element;
+
+pub(crate) use history::events_since;
