@@ -54,6 +54,11 @@ pub struct OpFailure {
 }
 
 /// What a batch did: the ops not listed in `failed` were applied.
+///
+/// The applied keys (Easemob's `successKeys`) are not stored: they are the
+/// request's keys at [`BatchReport::applied_indices`]. A report copies no
+/// key it does not have to, so a write that fails nothing allocates no
+/// report at all (the overwrite path stays allocation-free).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BatchReport {
@@ -199,5 +204,27 @@ impl Success {
             Success::Counters(r) => Some(r),
             _ => None,
         }
+    }
+}
+
+impl BatchReport {
+    /// Positions, in a request of `ops` ops or elements, of those that
+    /// were applied (every one not in `failed`), ascending.
+    pub fn applied_indices(&self, ops: usize) -> impl Iterator<Item = usize> + '_ {
+        let mut failed = self.failed.iter().map(|f| f.index as usize).peekable();
+        (0..ops).filter(move |i| {
+            while failed.next_if(|f| f < i).is_some() {}
+            failed.next_if_eq(i).is_none()
+        })
+    }
+
+    /// The applied keys, from the request's `keys` in request order
+    /// (Easemob `successKeys`).
+    pub fn applied_keys<'k, K: ?Sized + 'k>(
+        &'k self,
+        keys: &'k [&'k K],
+    ) -> impl Iterator<Item = &'k K> + 'k {
+        self.applied_indices(keys.len())
+            .filter_map(move |i| keys.get(i).copied())
     }
 }

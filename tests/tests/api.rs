@@ -124,3 +124,27 @@ fn the_common_path_is_short() {
         .into_batch()
         .is_none());
 }
+
+// Easemob `successKeys`: the applied keys are the request's keys that did
+// not fail, in request order.
+#[test]
+fn batch_report_gives_the_applied_keys() {
+    let mut e = Engine::new(Profile::easemob());
+    let t = Millis(1_000);
+    e.handle(t, Command::create_room("r", "host")).unwrap();
+    e.handle(t, Command::join("r", "host")).unwrap();
+    let keys = ["a", "bad key!", "b", "", "c"];
+    let mut w = Write::new("r", Actor::user("host"));
+    for k in keys {
+        w = w.op(Op::set(k, "v"));
+    }
+    let report = e.handle(t, w.into()).unwrap().into_written().unwrap();
+    assert_eq!(
+        report.applied_indices(keys.len()).collect::<Vec<_>>(),
+        [0, 2, 4]
+    );
+    assert_eq!(
+        report.applied_keys(&keys).collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+}
