@@ -67,7 +67,7 @@ pub enum Rejection {
     /// single-element queue command, or a malformed element of a queue batch.
     Op {
         /// Position of the op in the request.
-        index: u32,
+        index: usize,
         /// Why it failed.
         error: OpError,
     },

@@ -46,7 +46,7 @@ pub enum Success {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OpFailure {
     /// Position of the op in the request.
-    pub index: u32,
+    pub index: usize,
     /// The op's key.
     pub key: Str,
     /// Why it failed.
@@ -211,7 +211,7 @@ impl BatchReport {
     /// Positions, in a request of `ops` ops or elements, of those that
     /// were applied (every one not in `failed`), ascending.
     pub fn applied_indices(&self, ops: usize) -> impl Iterator<Item = usize> + '_ {
-        let mut failed = self.failed.iter().map(|f| f.index as usize).peekable();
+        let mut failed = self.failed.iter().map(|f| f.index).peekable();
         (0..ops).filter(move |i| {
             while failed.next_if(|f| f < i).is_some() {}
             failed.next_if_eq(i).is_none()

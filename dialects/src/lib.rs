@@ -538,12 +538,10 @@ pub(crate) fn rejection_text(r: Rejection, limits: &Limits, keys: &[Str]) -> Str
         Rejection::Empty => "the request names no key".into(),
         Rejection::InvalidParameter => "invalid parameter".into(),
         Rejection::PolicyNotAllowed => "batch policy not allowed".into(),
-        Rejection::Op { index, error } => {
-            match keys.get(usize::try_from(index).unwrap_or(usize::MAX)) {
-                Some(key) => format!("key {:?}: {}", key.as_str(), op_error_text(error, limits)),
-                None => op_error_text(error, limits),
-            }
-        }
+        Rejection::Op { index, error } => match keys.get(index) {
+            Some(key) => format!("key {:?}: {}", key.as_str(), op_error_text(error, limits)),
+            None => op_error_text(error, limits),
+        },
         Rejection::NothingDeleted => "none of the keys could be deleted".into(),
         Rejection::RateLimited => "request rate limit exceeded".into(),
         Rejection::NotificationBudget => "high-priority notification budget exceeded".into(),

@@ -742,7 +742,7 @@ impl Model {
         // Deadline of every applied op's key, in order (`None`: none).
         let mut deadlines: Vec<(Str, Option<Millis>)> = Vec::new();
         for (i, op) in w.ops.iter().enumerate() {
-            let index = u32::try_from(i).unwrap();
+            let index = i;
             if stopped {
                 failed.push(OpFailure {
                     index,
@@ -1195,7 +1195,7 @@ impl Model {
         let mut failed = Vec::new();
         let mut applied = 0u32;
         for (i, e) in elements.iter().enumerate() {
-            let index = u32::try_from(i).unwrap();
+            let index = i;
             // NetEase batch offer is best effort (SPEC §4): a bad key or
             // value fails alone, first of the element's checks.
             if let Err(error) = self.check_element(&e.key, &e.value) {
@@ -1304,7 +1304,7 @@ impl Model {
         let mut failed = Vec::new();
         let mut applied = 0u32;
         for (i, (k, v)) in elements.iter().enumerate() {
-            let index = u32::try_from(i).unwrap();
+            let index = i;
             let found = q
                 .as_mut()
                 .and_then(|q| q.elements.iter_mut().find(|e| e.key == *k));
@@ -1345,10 +1345,8 @@ impl Model {
 
     fn check_update_elements(&self, elements: &[(Str, Str)]) -> Result<(), Rejection> {
         for (i, (k, v)) in elements.iter().enumerate() {
-            self.check_element(k, v).map_err(|error| Rejection::Op {
-                index: u32::try_from(i).unwrap(),
-                error,
-            })?;
+            self.check_element(k, v)
+                .map_err(|error| Rejection::Op { index: i, error })?;
         }
         Ok(())
     }

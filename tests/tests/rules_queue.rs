@@ -299,7 +299,7 @@ fn batch_offer_malformed_element_fails_alone() {
         panic!("expected a batch report, got {out:?}");
     };
     assert_eq!(report.applied, 1);
-    let failed: Vec<(u32, OpError)> = report.failed.iter().map(|f| (f.index, f.error)).collect();
+    let failed: Vec<(usize, OpError)> = report.failed.iter().map(|f| (f.index, f.error)).collect();
     assert_eq!(
         failed,
         [

@@ -196,7 +196,7 @@ fn plan(
     let mut engine_bytes = engine_bytes;
     let last = w.ops.len() - 1;
     for (i, op) in w.ops.iter().enumerate() {
-        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let index = i;
         if policy == BatchPolicy::StopOnError && !failed.is_empty() {
             failed.push(OpFailure {
                 index,
@@ -306,7 +306,7 @@ fn apply(
     // Held for the batch: a delete of the operator's last entry must not
     // free the number a later set of the batch still uses.
     room.add_ref(operator, true);
-    let mut fails = failed.iter().map(|f| f.index as usize).peekable();
+    let mut fails = failed.iter().map(|f| f.index).peekable();
     for (i, op) in w.ops.into_iter().enumerate() {
         if fails.peek() == Some(&i) {
             fails.next();

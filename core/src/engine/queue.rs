@@ -196,7 +196,7 @@ impl Engine {
         for (i, (e, verdict)) in elements.into_iter().zip(verdicts).enumerate() {
             if let Err(error) = verdict {
                 failed.push(OpFailure {
-                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    index: i,
                     key: e.key,
                     error,
                 });
@@ -270,7 +270,7 @@ impl Engine {
             match existing(room, &key) {
                 Some(transient) => changes.push(room.put_elem(key, value, owner, transient)),
                 None => failed.push(OpFailure {
-                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    index: i,
                     key,
                     error: OpError::NotFound,
                 }),
@@ -449,10 +449,7 @@ fn check_elements<'a>(
     ql: &QueueLimits,
 ) -> Result<(), Rejection> {
     for (i, (k, v)) in elements.enumerate() {
-        check_element(k, v, ql).map_err(|error| Rejection::Op {
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            error,
-        })?;
+        check_element(k, v, ql).map_err(|error| Rejection::Op { index: i, error })?;
     }
     Ok(())
 }

@@ -377,7 +377,7 @@ pub fn elem(key: &str, value: &str, owner: Actor, transient: bool) -> QueueEleme
     }
 }
 
-pub fn report(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> BatchReport {
+pub fn report(seq: u64, applied: u32, failed: &[(usize, &str, OpError)]) -> BatchReport {
     BatchReport {
         seq,
         applied,
@@ -393,12 +393,12 @@ pub fn report(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> BatchR
 }
 
 /// `Ok(Success::Written(report(..)))`.
-pub fn written(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> Outcome {
+pub fn written(seq: u64, applied: u32, failed: &[(usize, &str, OpError)]) -> Outcome {
     Ok(Success::Written(report(seq, applied, failed)))
 }
 
 /// `Ok(Success::QueueBatch(report(..)))`.
-pub fn queue_batch(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> Outcome {
+pub fn queue_batch(seq: u64, applied: u32, failed: &[(usize, &str, OpError)]) -> Outcome {
     Ok(Success::QueueBatch(report(seq, applied, failed)))
 }
 
