@@ -204,6 +204,32 @@
 //! missing queue are empty; multi-get returns a key asked twice twice.
 //! Queue values do not count toward the attribute byte totals.
 //!
+//! **Counters** ([`Command::Counter`], Tencent group counters). Checks,
+//! in order: rate; room exists; key non-empty and within
+//! `max_counter_key_len` bytes ([`Rejection::Op`] index 0); `min <= max`
+//! ([`Rejection::InvalidParameter`]); a user operator present where
+//! writers must be; a new key within `max_counters_per_room`; the result
+//! within `i64` ([`Rejection::CounterOverflow`]) and within the bounds
+//! ([`Rejection::CounterOutOfBounds`]: refused, not clamped). A missing
+//! counter starts at 0. One event, cause `Written`, one `CounterChanged`.
+//! Counters are listed in key order; nobody owns them, no exit removes
+//! them.
+//!
+//! **Key TTL** ([`Op::ttl`]). A set with a TTL expires at `now + ttl`; a
+//! set without one clears the key's deadline; a delete or an exit takes
+//! it along. Before every command, due TTLs expire first (deadline, room,
+//! key order), each in its own event (operator `Admin`, cause `Expired`,
+//! one `AttributeDeleted`), then due grace periods. A TTL of 0 rejects
+//! the write ([`Rejection::InvalidParameter`]).
+//!
+//! **Catch-up** ([`Command::Since`], [`RoomView::events_since`]). Each
+//! room keeps its last `history_events` events within `history_bytes`
+//! encoded bytes. `Since { seq }` returns the events after `seq`, or
+//! [`Rejection::HistoryTruncated`] with the earliest number it can resume
+//! from; every read returns the room's `seq`, so baseline + catch-up +
+//! live events have no gap and no duplicate. Silent (`notify: false`)
+//! changes have no event, so none is replayed either.
+//!
 //! **Notification flow.** Where the profile has a [`Flow`], each room has a
 //! one-second window that opens at the first event after the previous one
 //! closed. An event from a high-priority queue command is `High` while the
