@@ -9,8 +9,8 @@
 //! replays it.
 
 use roomstate::{
-    Actor, BatchPolicy, Command, Engine, Expect, HighPolicy, NewElement, Notify, Op, OwnerRule,
-    PolicyRule, Profile, Role, Str, Unit, Write,
+    Actor, BatchPolicy, Command, CounterOp, Engine, Expect, HighPolicy, NewElement, Notify, Op,
+    OwnerRule, PolicyRule, Profile, Role, Str, Unit, Write,
 };
 
 use crate::fuzzing::lockstep;
@@ -54,7 +54,7 @@ impl Rng {
 }
 
 /// Command kinds the mix weighs.
-const KINDS: usize = 24;
+const KINDS: usize = 28;
 
 /// Everything a seed decides before its first command.
 #[derive(Clone, Debug)]
@@ -161,7 +161,10 @@ impl Scenario {
     fn op(&self, r: &mut Rng) -> Op {
         let key = r.pick(&self.keys).clone();
         let mut op = if r.chance(75) {
-            let op = Op::set(key, r.pick(&self.values).clone());
+            let mut op = Op::set(key, r.pick(&self.values).clone());
+            if r.chance(15) {
+                op = op.ttl(*r.pick(&[0, 1, 250, 1_000, 40_000]));
+            }
             match r.below(3) {
                 0 => op.auto_delete(true),
                 1 => op.auto_delete(false),
@@ -318,6 +321,41 @@ impl Scenario {
                 name: r.pick(&self.locks).clone(),
             },
             23 => Command::GetLocks { room },
+            24 => Command::Counter {
+                room,
+                operator: self.actor(r),
+                key: r.pick(&self.keys).clone(),
+                op: match r.below(10) {
+                    0 => CounterOp::Set(*r.pick(&[i64::MIN, i64::MAX, 0])),
+                    1 => CounterOp::Increase(u64::MAX >> r.below(2)),
+                    2..=3 => CounterOp::Set(r.below(7) as i64 - 3),
+                    4..=6 => CounterOp::Increase(r.below(4)),
+                    _ => CounterOp::Decrease(r.below(4)),
+                },
+                min: r.chance(30).then(|| r.below(3) as i64 - 1),
+                max: r.chance(20).then(|| r.below(8) as i64),
+            },
+            25 => Command::CounterDelete {
+                room,
+                operator: self.actor(r),
+                keys: r.chance(70).then(|| {
+                    (0..r.below(3))
+                        .map(|_| r.pick(&self.keys).clone())
+                        .collect()
+                }),
+            },
+            26 => Command::CounterRead {
+                room,
+                keys: r.chance(40).then(|| {
+                    (0..r.below(3))
+                        .map(|_| r.pick(&self.keys).clone())
+                        .collect()
+                }),
+            },
+            27 => Command::Since {
+                room,
+                seq: r.below(64),
+            },
             _ => Command::Tick,
         }
     }
