@@ -633,7 +633,9 @@ pub enum Command {
     /// saw `seq` resumes with no gap and no duplicate. Rejected: `seq`
     /// above the room's (`InvalidParameter`); history that no longer
     /// reaches back to `seq` (`HistoryTruncated { oldest }`: read the full
-    /// state, whose `seq` every read returns, or resume from `oldest`).
+    /// state, whose `seq` every read returns). A change made with
+    /// notification off has no event, so the history restarts after it: a
+    /// catch-up never skips a number.
     Since {
         /// Room id.
         room: Str,

@@ -38,6 +38,15 @@ impl History {
         }
     }
 
+    /// Forgets every event: a change at `seq` went out with no event (a
+    /// silent write), so a catch-up from before it would have a gap. The
+    /// buffers are kept for the events to come.
+    pub(crate) fn restart_at(&mut self, seq: u64) {
+        self.ring.clear();
+        self.index.clear();
+        self.covered_from = seq;
+    }
+
     /// The number a catch-up may start from, at the earliest.
     pub(crate) fn covered_from(&self) -> u64 {
         self.covered_from

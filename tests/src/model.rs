@@ -487,6 +487,10 @@ impl Model {
             r.major = seq;
         }
         if !notify {
+            // A change nobody is told of: no catch-up can cross it, so the
+            // history starts again after it.
+            r.history.clear();
+            r.covered_from = seq;
             return;
         }
         let delivery = self.classify(room, now, high);

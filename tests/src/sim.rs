@@ -13,6 +13,7 @@ use roomstate::{
     OwnerRule, PolicyRule, Profile, Role, Str, Unit, Write,
 };
 
+use crate::follower::{FollowStats, Follower};
 use crate::fuzzing::lockstep;
 use crate::gen;
 use crate::model::Model;
@@ -467,6 +468,8 @@ pub struct RunDigest {
     pub events: u64,
     /// Commands rejected.
     pub rejected: u64,
+    /// What the reconnecting clients did.
+    pub follow: FollowStats,
 }
 
 /// Runs `commands` steps of `seed` against engine and model, checking
@@ -483,7 +486,14 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
         hash: 0,
         events: 0,
         rejected: 0,
+        follow: FollowStats::default(),
     };
+    // Reconnecting clients, on their own generator so the commands are
+    // those of the seed alone.
+    let mut fr = Rng::new(seed ^ 0x00f0_110b);
+    let mut followers: Vec<Follower> = (0..3)
+        .map(|_| Follower::new(fr.pick(&scenario.rooms).clone()))
+        .collect();
     let mut now = 0;
     for step in 0..commands {
         now = scenario.advance(&mut r, now);
@@ -503,6 +513,9 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
                 std::panic::resume_unwind(e)
             }
         };
+        for f in &mut followers {
+            f.step(&mut fr, &engine, &events, &mut digest.follow);
+        }
         digest.rejected += u64::from(outcome.is_err());
         digest.events += events.len() as u64;
         hash.write(&postcard::to_allocvec(&outcome).unwrap_or_default());

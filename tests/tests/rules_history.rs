@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use roomstate::{
-    Actor, Command, CounterOp, Engine, Event, EventsReport, Millis, Op, Profile, Rejection,
-    Success, Write,
+    Actor, Command, CounterOp, Engine, Event, EventsReport, Millis, Notify, Offer, Op, Profile,
+    Rejection, Success, Write,
 };
 
 fn since(room: &str, seq: u64) -> Command {
@@ -91,6 +91,44 @@ fn history_of_zero_is_off() {
         Rejection::HistoryTruncated { oldest: 2 },
     );
     assert!(events_of(d.run(since("r", 2)).0).is_empty());
+    d.check();
+}
+
+// NetEase queue commands may go out with notification off: the change
+// happens, the number advances, and no event exists. A catch-up across it
+// would skip a number, so the history restarts after it: from before, the
+// client reads the full state; from it on, catch-up works again.
+#[test]
+fn a_silent_change_restarts_the_history_after_it() {
+    let mut p = Profile::netease();
+    p.limits.request_rate = None;
+    p.limits.notification_flow = None;
+    let mut d = Driver::new(p);
+    d.create("r", "host");
+    let _ = d.run(Command::QueueInit {
+        room: "r".into(),
+        operator: Actor::Admin,
+        capacity: 10,
+    });
+    let _ = d.run(Offer::new("r", Actor::Admin, "a", "1").into());
+    let before = d.seq("r");
+    assert!(!events_of(d.run(since("r", before - 1)).0).is_empty());
+    let (out, evs) = d.run(
+        Offer::new("r", Actor::Admin, "b", "2")
+            .notify(Notify::silent())
+            .into(),
+    );
+    assert!(out.is_ok() && evs.is_empty(), "{out:?} {evs:?}");
+    let silent = d.seq("r");
+    assert_eq!(silent, before + 1);
+    d.rejected(
+        "r",
+        since("r", before),
+        Rejection::HistoryTruncated { oldest: silent },
+    );
+    assert_eq!(d.engine.room("r").unwrap().history_len(), (0, 0));
+    let (_, live) = d.run(Offer::new("r", Actor::Admin, "c", "3").into());
+    assert_eq!(events_of(d.run(since("r", silent)).0), live);
     d.check();
 }
 

@@ -319,6 +319,8 @@ fn commit(
     }
     let (high, ext) = match notify {
         Some(n) if !n.notify => {
+            // Silent: no event, so no catch-up may cross this number.
+            room.history.restart_at(room.seq);
             out.give_back(changes);
             return;
         }
