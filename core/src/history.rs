@@ -8,6 +8,13 @@
 //! grown to the bound it allocates nothing more: recording appends to the
 //! ring's spare capacity and drops whole events from its front.
 //!
+//! Compact by layout: an event is stored without its room id (the room's)
+//! and without its number (the history's numbers are consecutive: every
+//! event of the room is recorded, and a change with no event restarts the
+//! history), so the ring holds the rest of the event's bytes and a side
+//! list holds one `u32` length per event. The ring grows by a quarter at a
+//! time rather than doubling.
+//!
 //! Encoding needs the `serde` feature; without it nothing is recorded and
 //! every catch-up answers `HistoryTruncated`, sending the client to a
 //! full read, which is always correct.
@@ -15,14 +22,17 @@
 use alloc::collections::VecDeque;
 
 use crate::event::Event;
+#[cfg(feature = "serde")]
+use crate::text::Str;
 
 /// One room's recent events.
 #[derive(Debug, Default)]
 pub(crate) struct History {
     /// The encoded events, oldest first, back to back.
     ring: VecDeque<u8>,
-    /// `(seq, encoded length)` of each event in `ring`, oldest first.
-    index: VecDeque<(u64, u32)>,
+    /// The encoded length of each event in `ring`, oldest first; the
+    /// `i`-th is event number `covered_from + 1 + i`.
+    lens: VecDeque<u32>,
     /// Every event with a sequence number above this one is in the ring:
     /// a catch-up from this number or later is complete.
     covered_from: u64,
@@ -43,7 +53,7 @@ impl History {
     /// buffers are kept for the events to come.
     pub(crate) fn restart_at(&mut self, seq: u64) {
         self.ring.clear();
-        self.index.clear();
+        self.lens.clear();
         self.covered_from = seq;
     }
 
@@ -54,7 +64,7 @@ impl History {
 
     /// Events held.
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.lens.len()
     }
 
     /// Bytes of encoded events held.
@@ -64,83 +74,179 @@ impl History {
 
     /// Heap bytes the history holds (its buffers' capacities).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.ring.capacity() + self.index.capacity() * core::mem::size_of::<(u64, u32)>()
+        self.ring.capacity() + self.lens.capacity() * core::mem::size_of::<u32>()
+    }
+
+    /// The number of the newest event held (`covered_from` if none).
+    fn newest(&self) -> u64 {
+        self.covered_from.saturating_add(self.lens.len() as u64)
     }
 
     /// Records `event`, then drops the oldest events until both bounds hold.
     pub(crate) fn record(&mut self, event: &Event, max_events: u32, max_bytes: u32) {
         if max_events == 0 || max_bytes == 0 {
-            self.covered_from = event.seq;
+            self.restart_at(event.seq);
             return;
         }
+        if event.seq != self.newest().saturating_add(1) {
+            // Not the next number (cannot happen while every numbered
+            // change is recorded or restarts the history): start afresh.
+            self.restart_at(event.seq.saturating_sub(1));
+        }
+        make_room(&mut self.ring, estimate(event));
         match encode(event, &mut self.ring) {
-            Some(len) => self.index.push_back((event.seq, len)),
+            Some(len) => self.lens.push_back(len),
             None => {
                 // Not encodable (no serde): nothing before this is complete.
-                self.ring.clear();
-                self.index.clear();
-                self.covered_from = event.seq;
+                self.restart_at(event.seq);
                 return;
             }
         }
-        while self.index.len() > max_events as usize || self.ring.len() > max_bytes as usize {
-            let Some((seq, len)) = self.index.pop_front() else {
+        while self.lens.len() > max_events as usize || self.ring.len() > max_bytes as usize {
+            let Some(len) = self.lens.pop_front() else {
                 break;
             };
             self.ring.drain(..(len as usize).min(self.ring.len()));
-            self.covered_from = seq;
+            self.covered_from = self.covered_from.saturating_add(1);
         }
     }
 
-    /// The held events after `seq`, oldest first, each with its encoding.
-    pub(crate) fn after(&self, seq: u64) -> impl Iterator<Item = Event> + '_ {
+    /// The held events after `seq`, oldest first, decoded one by one; their
+    /// room id is `room`.
+    #[cfg(feature = "serde")]
+    pub(crate) fn after<'a>(&'a self, room: &'a Str, seq: u64) -> impl Iterator<Item = Event> + 'a {
         let mut offset = 0usize;
-        self.index.iter().filter_map(move |&(s, len)| {
+        let mut number = self.covered_from;
+        self.lens.iter().filter_map(move |&len| {
             let start = offset;
             offset += len as usize;
-            if s <= seq {
+            number += 1;
+            if number <= seq {
                 return None;
             }
-            decode(&self.ring, start, len as usize)
+            decode(&self.ring, start, len as usize, room, number)
         })
     }
 
-    /// The invariants: the index covers the ring exactly, in ascending
-    /// numbers above `covered_from`, none above `seq`, within the bounds.
+    /// Without serde nothing is held.
+    #[cfg(not(feature = "serde"))]
+    pub(crate) fn after<'a>(
+        &'a self,
+        _: &'a crate::text::Str,
+        _: u64,
+    ) -> impl Iterator<Item = Event> + 'a {
+        core::iter::empty()
+    }
+
+    /// The invariants: the lengths cover the ring exactly, the numbers end
+    /// at the room's `seq`, within the bounds.
     pub(crate) fn consistent(
         &self,
         seq: u64,
         max_events: u32,
         max_bytes: u32,
     ) -> Result<(), &'static str> {
-        let total: usize = self.index.iter().map(|(_, l)| *l as usize).sum();
+        let total: usize = self.lens.iter().map(|l| *l as usize).sum();
         if total != self.ring.len() {
-            return Err("history index does not cover its ring");
+            return Err("history lengths do not cover its ring");
         }
-        let mut last = self.covered_from;
-        for &(s, _) in &self.index {
-            if s <= last {
-                return Err("history numbers not ascending above its start");
-            }
-            last = s;
+        if self.newest() != seq {
+            return Err("history does not end at the room's number");
         }
-        if last > seq || self.covered_from > seq {
-            return Err("history ahead of the room");
-        }
-        if self.index.len() > max_events as usize || self.ring.len() > max_bytes as usize {
+        if self.lens.len() > max_events as usize || self.ring.len() > max_bytes as usize {
             return Err("history over the profile's bounds");
         }
         Ok(())
     }
 }
 
+/// Makes room for about `need` more bytes: growth by a quarter of what is
+/// held (at least `need`), so a full ring carries little slack.
+fn make_room(ring: &mut VecDeque<u8>, need: usize) {
+    let spare = ring.capacity() - ring.len();
+    if spare < need {
+        ring.reserve_exact(need.max(ring.len() / 4));
+    }
+}
+
+/// A close upper guess of an event's encoded size: its strings plus a few
+/// bytes of numbers and tags per part.
+fn estimate(event: &Event) -> usize {
+    use crate::event::Change;
+    let text = |s: &str| s.len() + 2;
+    let actor = |a: &crate::command::Actor| match a {
+        crate::command::Actor::Admin => 1,
+        crate::command::Actor::User(u) => 1 + text(u),
+    };
+    let changes: usize = event
+        .changes
+        .iter()
+        .map(|c| {
+            4 + match c {
+                Change::AttributeSet {
+                    key, value, owner, ..
+                }
+                | Change::QueueSet {
+                    key, value, owner, ..
+                } => text(key) + text(value) + actor(owner),
+                Change::AttributeDeleted { key }
+                | Change::QueueRemoved { key }
+                | Change::CounterDeleted { key } => text(key),
+                Change::CounterChanged { key, .. } => text(key) + 10,
+                Change::MemberJoined { user, .. }
+                | Change::MemberExited { user, .. }
+                | Change::RoleSet { user, .. } => text(user) + 2,
+                Change::LockSet { name, .. } | Change::LockRemoved { name } => text(name) + 10,
+                Change::LockAcquired { name, holder, .. }
+                | Change::LockReleased { name, holder }
+                | Change::LockExpired { name, holder } => text(name) + text(holder) + 10,
+                Change::RoomCreated { creator } => text(creator),
+                Change::RoomDestroyed | Change::QueueInit { .. } | Change::QueueDropped => 5,
+            }
+        })
+        .sum();
+    16 + actor(&event.operator) + event.ext.as_deref().map_or(1, text) + changes
+}
+
+/// An event as stored: every field but the room id and the number.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize)]
+struct BodyOut<'a> {
+    at: crate::time::Millis,
+    operator: &'a crate::command::Actor,
+    cause: crate::event::Cause,
+    delivery: crate::event::Delivery,
+    ext: &'a Option<Str>,
+    changes: &'a [crate::event::Change],
+}
+
+/// [`BodyOut`], read back.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct BodyIn {
+    at: crate::time::Millis,
+    operator: crate::command::Actor,
+    cause: crate::event::Cause,
+    delivery: crate::event::Delivery,
+    ext: Option<Str>,
+    changes: alloc::vec::Vec<crate::event::Change>,
+}
+
 #[cfg(feature = "serde")]
 fn encode(event: &Event, ring: &mut VecDeque<u8>) -> Option<u32> {
     let before = ring.len();
     let taken = core::mem::take(ring);
+    let body = BodyOut {
+        at: event.at,
+        operator: &event.operator,
+        cause: event.cause,
+        delivery: event.delivery,
+        ext: &event.ext,
+        changes: &event.changes,
+    };
     // Extending a VecDeque cannot fail; if serialization did, the ring is
     // gone and the caller starts afresh.
-    *ring = postcard::to_extend(event, taken).ok()?;
+    *ring = postcard::to_extend(&body, taken).ok()?;
     u32::try_from(ring.len() - before).ok()
 }
 
@@ -150,12 +256,17 @@ fn encode(_: &Event, _: &mut VecDeque<u8>) -> Option<u32> {
 }
 
 #[cfg(feature = "serde")]
-fn decode(ring: &VecDeque<u8>, start: usize, len: usize) -> Option<Event> {
+fn decode(ring: &VecDeque<u8>, start: usize, len: usize, room: &Str, seq: u64) -> Option<Event> {
     let bytes: alloc::vec::Vec<u8> = ring.range(start..start + len).copied().collect();
-    postcard::from_bytes(&bytes).ok()
-}
-
-#[cfg(not(feature = "serde"))]
-fn decode(_: &VecDeque<u8>, _: usize, _: usize) -> Option<Event> {
-    None
+    let b: BodyIn = postcard::from_bytes(&bytes).ok()?;
+    Some(Event {
+        room: room.clone(),
+        seq,
+        at: b.at,
+        operator: b.operator,
+        cause: b.cause,
+        delivery: b.delivery,
+        ext: b.ext,
+        changes: b.changes,
+    })
 }

@@ -31,5 +31,5 @@ pub(crate) fn events_since(
     if seq < oldest {
         return Err(Rejection::HistoryTruncated { oldest });
     }
-    Ok(room.history.after(seq))
+    Ok(room.history.after(&room.id, seq))
 }
