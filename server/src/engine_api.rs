@@ -115,6 +115,23 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// The room's events after `since` and up to `upto`, as the JSON texts of
+/// [`event_json`], from the engine's catch-up history; `None` when the
+/// history no longer reaches back to `since` (or the room is gone), and
+/// the client needs the full state instead. Reads the engine's view: no
+/// command, so no rate token.
+#[must_use]
+pub fn catch_up_json(dialect: &Dialect, room: &str, since: u64, upto: u64) -> Option<Vec<String>> {
+    let view = dialect.engine().room(room)?;
+    let events = view.events_since(since).ok()?;
+    Some(
+        events
+            .take_while(|e| e.seq <= upto)
+            .map(|e| event_json(&e))
+            .collect(),
+    )
+}
+
 /// The full state of a room as the JSON text a resuming WebSocket client
 /// receives first: `{"type":"state","room":…,"seq":…,"attributes":[{key,
 /// value,owner,auto_delete,revision}],"queue":[{key,value,owner,
