@@ -12,14 +12,17 @@
 //! and without its number (the history's numbers are consecutive: every
 //! event of the room is recorded, and a change with no event restarts the
 //! history), so the ring holds the rest of the event's bytes and a side
-//! list holds one `u32` length per event. The ring grows by a quarter at a
-//! time rather than doubling.
+//! list holds one `u32` length per event. The ring is a `Vec<u8>` whose
+//! front is dropped by moving a start offset and compacted (one `memmove`)
+//! once the dropped part passes a quarter of the held part; it grows by a
+//! quarter at a time rather than doubling.
 //!
 //! Encoding needs the `serde` feature; without it nothing is recorded and
 //! every catch-up answers `HistoryTruncated`, sending the client to a
 //! full read, which is always correct.
 
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
 use crate::event::Event;
 #[cfg(feature = "serde")]
@@ -28,8 +31,11 @@ use crate::text::Str;
 /// One room's recent events.
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    /// The encoded events, oldest first, back to back.
-    ring: VecDeque<u8>,
+    /// The encoded events, oldest first, back to back, from `head` on
+    /// (before it: dropped events not yet compacted away).
+    ring: Vec<u8>,
+    /// Where the oldest event held starts in `ring`.
+    head: usize,
     /// The encoded length of each event in `ring`, oldest first; the
     /// `i`-th is event number `covered_from + 1 + i`.
     lens: VecDeque<u32>,
@@ -53,6 +59,7 @@ impl History {
     /// buffers are kept for the events to come.
     pub(crate) fn restart_at(&mut self, seq: u64) {
         self.ring.clear();
+        self.head = 0;
         self.lens.clear();
         self.covered_from = seq;
     }
@@ -69,7 +76,7 @@ impl History {
 
     /// Bytes of encoded events held.
     pub(crate) fn bytes(&self) -> usize {
-        self.ring.len()
+        self.ring.len() - self.head
     }
 
     /// Heap bytes the history holds (its buffers' capacities).
@@ -93,6 +100,7 @@ impl History {
             // change is recorded or restarts the history): start afresh.
             self.restart_at(event.seq.saturating_sub(1));
         }
+        self.compact();
         make_room(&mut self.ring, estimate(event));
         match encode(event, &mut self.ring) {
             Some(len) => self.lens.push_back(len),
@@ -102,12 +110,23 @@ impl History {
                 return;
             }
         }
-        while self.lens.len() > max_events as usize || self.ring.len() > max_bytes as usize {
+        while self.lens.len() > max_events as usize || self.bytes() > max_bytes as usize {
             let Some(len) = self.lens.pop_front() else {
                 break;
             };
-            self.ring.drain(..(len as usize).min(self.ring.len()));
+            self.head = (self.head + len as usize).min(self.ring.len());
             self.covered_from = self.covered_from.saturating_add(1);
+        }
+    }
+
+    /// Moves the held events to the front once the dropped ones before
+    /// them pass a quarter of them (each byte is moved at most four times
+    /// per byte dropped: amortized, and allocation-free).
+    fn compact(&mut self) {
+        if self.head > 0 && self.head >= self.bytes() / 4 {
+            self.ring.copy_within(self.head.., 0);
+            self.ring.truncate(self.ring.len() - self.head);
+            self.head = 0;
         }
     }
 
@@ -115,7 +134,7 @@ impl History {
     /// room id is `room`.
     #[cfg(feature = "serde")]
     pub(crate) fn after<'a>(&'a self, room: &'a Str, seq: u64) -> impl Iterator<Item = Event> + 'a {
-        let mut offset = 0usize;
+        let mut offset = self.head;
         let mut number = self.covered_from;
         self.lens.iter().filter_map(move |&len| {
             let start = offset;
@@ -147,13 +166,13 @@ impl History {
         max_bytes: u32,
     ) -> Result<(), &'static str> {
         let total: usize = self.lens.iter().map(|l| *l as usize).sum();
-        if total != self.ring.len() {
+        if self.head > self.ring.len() || total != self.bytes() {
             return Err("history lengths do not cover its ring");
         }
         if self.newest() != seq {
             return Err("history does not end at the room's number");
         }
-        if self.lens.len() > max_events as usize || self.ring.len() > max_bytes as usize {
+        if self.lens.len() > max_events as usize || self.bytes() > max_bytes as usize {
             return Err("history over the profile's bounds");
         }
         Ok(())
@@ -162,7 +181,7 @@ impl History {
 
 /// Makes room for about `need` more bytes: growth by a quarter of what is
 /// held (at least `need`), so a full ring carries little slack.
-fn make_room(ring: &mut VecDeque<u8>, need: usize) {
+fn make_room(ring: &mut Vec<u8>, need: usize) {
     let spare = ring.capacity() - ring.len();
     if spare < need {
         ring.reserve_exact(need.max(ring.len() / 4));
@@ -232,10 +251,33 @@ struct BodyIn {
     changes: alloc::vec::Vec<crate::event::Change>,
 }
 
+/// A postcard output appending to the ring (postcard's own `to_extend`
+/// pushes byte by byte).
 #[cfg(feature = "serde")]
-fn encode(event: &Event, ring: &mut VecDeque<u8>) -> Option<u32> {
+struct Append<'a>(&'a mut Vec<u8>);
+
+#[cfg(feature = "serde")]
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "serde")]
+fn encode(event: &Event, ring: &mut Vec<u8>) -> Option<u32> {
     let before = ring.len();
-    let taken = core::mem::take(ring);
     let body = BodyOut {
         at: event.at,
         operator: &event.operator,
@@ -244,21 +286,21 @@ fn encode(event: &Event, ring: &mut VecDeque<u8>) -> Option<u32> {
         ext: &event.ext,
         changes: &event.changes,
     };
-    // Extending a VecDeque cannot fail; if serialization did, the ring is
-    // gone and the caller starts afresh.
-    *ring = postcard::to_extend(&body, taken).ok()?;
+    if postcard::serialize_with_flavor(&body, Append(ring)).is_err() {
+        ring.truncate(before);
+        return None;
+    }
     u32::try_from(ring.len() - before).ok()
 }
 
 #[cfg(not(feature = "serde"))]
-fn encode(_: &Event, _: &mut VecDeque<u8>) -> Option<u32> {
+fn encode(_: &Event, _: &mut Vec<u8>) -> Option<u32> {
     None
 }
 
 #[cfg(feature = "serde")]
-fn decode(ring: &VecDeque<u8>, start: usize, len: usize, room: &Str, seq: u64) -> Option<Event> {
-    let bytes: alloc::vec::Vec<u8> = ring.range(start..start + len).copied().collect();
-    let b: BodyIn = postcard::from_bytes(&bytes).ok()?;
+fn decode(ring: &[u8], start: usize, len: usize, room: &Str, seq: u64) -> Option<Event> {
+    let b: BodyIn = postcard::from_bytes(ring.get(start..start.checked_add(len)?)?).ok()?;
     Some(Event {
         room: room.clone(),
         seq,

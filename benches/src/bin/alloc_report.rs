@@ -154,20 +154,26 @@ fn exit_allocs_per_cmd() -> f64 {
     let mut engine = fx.engine();
     let mut events: Vec<Event> = Vec::new();
     let mut total = 0;
-    for _ in 0..ROUNDS {
+    // The first rounds are warm-up: each exit's event (100 deleted keys,
+    // about 2 KB) fills the room's catch-up history towards its 64 KiB
+    // bound, and a filling history grows. Steady state is after it.
+    for round in 0..3 * ROUNDS {
         let cmds: Vec<Command> = (0..fx.rooms())
             .map(|r| {
                 fx.engine_arm(&mut engine, r, &mut events);
                 fx.engine_exit(r)
             })
             .collect();
-        total += allocs_in(|| {
+        let allocs = allocs_in(|| {
             for cmd in cmds {
                 let _ = black_box(engine.handle(NOW, cmd));
                 engine.drain_events(&mut events);
                 engine.recycle(&mut events);
             }
         });
+        if round >= 2 * ROUNDS {
+            total += allocs;
+        }
     }
     total as f64 / (ROUNDS * fx.rooms()) as f64
 }
