@@ -724,6 +724,43 @@ impl Command {
         self
     }
 
+    /// The room the command is about; `None` for [`Command::Tick`]. A
+    /// server routes commands to shards by it.
+    #[must_use]
+    pub fn room(&self) -> Option<&str> {
+        let room = match self {
+            Command::Tick => return None,
+            Command::Write(w) => &w.room,
+            Command::CreateRoom { room, .. }
+            | Command::DestroyRoom { room, .. }
+            | Command::Join { room, .. }
+            | Command::Leave { room, .. }
+            | Command::Disconnect { room, .. }
+            | Command::Exit { room, .. }
+            | Command::SetRole { room, .. }
+            | Command::SetLock { room, .. }
+            | Command::RemoveLock { room, .. }
+            | Command::AcquireLock { room, .. }
+            | Command::ReleaseLock { room, .. }
+            | Command::RevokeLock { room, .. }
+            | Command::GetLocks { room, .. }
+            | Command::Read { room, .. }
+            | Command::QueueInit { room, .. }
+            | Command::QueueDrop { room, .. }
+            | Command::QueueOffer { room, .. }
+            | Command::QueueBatchOffer { room, .. }
+            | Command::QueueBatchUpdate { room, .. }
+            | Command::QueueList { room, .. }
+            | Command::QueuePoll { room, .. }
+            | Command::QueueMultiGet { room, .. }
+            | Command::Counter { room, .. }
+            | Command::CounterDelete { room, .. }
+            | Command::CounterRead { room, .. }
+            | Command::Since { room, .. } => room,
+        };
+        Some(room.as_str())
+    }
+
     /// The operator the command names, if it names one.
     #[must_use]
     pub fn operator(&self) -> Option<&Actor> {

@@ -148,3 +148,122 @@ fn batch_report_gives_the_applied_keys() {
         ["a", "b", "c"]
     );
 }
+
+/// `Command::room` names the room of every command that has one (a server
+/// routes by it), and `Engine::rooms` lists every room.
+#[test]
+fn every_command_names_its_room_and_the_engine_lists_its_rooms() {
+    let r = |i: usize| roomstate::Str::from(format!("room{i}"));
+    let u = || roomstate::Str::from("u");
+    let commands = vec![
+        Command::CreateRoom {
+            room: r(0),
+            creator: u(),
+        },
+        Command::DestroyRoom { room: r(1) },
+        Command::Join {
+            room: r(2),
+            user: u(),
+        },
+        Command::Leave {
+            room: r(3),
+            user: u(),
+        },
+        Command::Disconnect {
+            room: r(4),
+            user: u(),
+        },
+        Command::Exit {
+            room: r(5),
+            user: u(),
+        },
+        Command::SetRole {
+            room: r(6),
+            user: u(),
+            role: roomstate::Role::Admin,
+        },
+        Command::Write(Write::new(r(7), Actor::Admin)),
+        Command::SetLock {
+            room: r(8),
+            name: u(),
+            ttl_ms: 1,
+        },
+        Command::RemoveLock {
+            room: r(9),
+            name: u(),
+        },
+        Command::AcquireLock {
+            room: r(10),
+            name: u(),
+            user: u(),
+            retry: false,
+        },
+        Command::ReleaseLock {
+            room: r(11),
+            name: u(),
+            user: u(),
+        },
+        Command::RevokeLock {
+            room: r(12),
+            name: u(),
+            owner: u(),
+            operator: Actor::Admin,
+        },
+        Command::GetLocks { room: r(13) },
+        Command::Read {
+            room: r(14),
+            keys: None,
+        },
+        Command::QueueInit {
+            room: r(15),
+            operator: Actor::Admin,
+            capacity: 1,
+        },
+        Command::QueueDrop {
+            room: r(16),
+            operator: Actor::Admin,
+        },
+        Offer::new(r(17), Actor::Admin, "k", "v").into(),
+        BatchOffer::new(r(18), Actor::Admin).into(),
+        Command::QueueBatchUpdate {
+            room: r(19),
+            operator: Actor::Admin,
+            elements: vec![],
+            notify: Notify::default(),
+        },
+        Command::QueueList { room: r(20) },
+        Poll::head(r(21), Actor::Admin).into(),
+        Command::QueueMultiGet {
+            room: r(22),
+            keys: vec![],
+        },
+        Command::counter(r(23), Actor::Admin, "c", CounterOp::Increase(1)),
+        Command::CounterDelete {
+            room: r(24),
+            operator: Actor::Admin,
+            keys: None,
+        },
+        Command::CounterRead {
+            room: r(25),
+            keys: None,
+        },
+        Command::Since {
+            room: r(26),
+            seq: 0,
+        },
+    ];
+    for (i, c) in commands.iter().enumerate() {
+        assert_eq!(c.room(), Some(r(i).as_str()), "{c:?}");
+    }
+    assert_eq!(Command::Tick.room(), None);
+
+    let mut e = Engine::new(Profile::tencent());
+    for i in [3, 1, 2] {
+        e.handle(Millis(1), Command::create_room(r(i), "host"))
+            .unwrap();
+    }
+    let mut ids: Vec<&str> = e.rooms().map(|v| v.id().as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["room1", "room2", "room3"]);
+    assert_eq!(e.rooms().count(), e.room_count());
+}

@@ -149,6 +149,14 @@ impl Engine {
         self.rooms.get(id).map(|room| RoomView { room })
     }
 
+    /// Every room, as borrowed views, for listings and metrics. The order
+    /// is the room table's, unspecified and different between processes:
+    /// sort by [`RoomView::id`] where order matters (nothing the engine
+    /// itself emits depends on it).
+    pub fn rooms(&self) -> impl Iterator<Item = RoomView<'_>> + '_ {
+        self.rooms.iter().map(|room| RoomView { room })
+    }
+
     // ----- input -----
 
     /// Applies `command` at `now` (an earlier `now` than one already seen
