@@ -30,6 +30,18 @@ pub fn member_count(dialect: &Dialect, room: &str) -> usize {
     dialect.engine().room(room).map_or(0, |r| r.members().len())
 }
 
+/// Every room with members, and how many: what a restarted shard's
+/// members gauge starts from.
+#[must_use]
+pub fn members_by_room(dialect: &Dialect) -> std::collections::HashMap<String, usize> {
+    dialect
+        .engine()
+        .rooms()
+        .map(|r| (r.id().as_str().to_owned(), r.members().len()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
 /// Number of rooms of the engine.
 #[must_use]
 pub fn room_count(dialect: &Dialect) -> usize {

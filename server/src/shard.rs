@@ -195,6 +195,9 @@ impl Shard {
         let clock = Clock {
             last: engine_api::engine_now(&dialect).0,
         };
+        // The members gauge resumes from the restored rooms.
+        let members = engine_api::members_by_room(&dialect);
+        m::members_delta(members.values().sum::<usize>() as i64);
         Ok(Shard {
             index,
             vendor: config.vendor,
@@ -204,7 +207,7 @@ impl Shard {
             clock,
             rooms: HashMap::new(),
             conns: HashMap::new(),
-            members: HashMap::new(),
+            members,
             ledger_changed: false,
         })
     }
