@@ -11,37 +11,47 @@
 //! Compact by layout: an event is stored without its room id (the room's)
 //! and without its number (the history's numbers are consecutive: every
 //! event of the room is recorded, and a change with no event restarts the
-//! history), so the ring holds the rest of the event's bytes and a side
-//! list holds one `u32` length per event. The ring is a `Vec<u8>` whose
-//! front is dropped by moving a start offset and compacted (one `memmove`)
-//! once the dropped part passes a quarter of the held part; it grows by a
-//! quarter at a time rather than doubling.
+//! history), as a 4-byte length and the rest of the event's bytes, back to
+//! back in one `Vec<u8>`. The front is dropped by moving a start offset and
+//! compacted (one `memmove`) once the dropped part passes a quarter of the
+//! held part; the ring grows by a quarter at a time rather than doubling.
+//! The history is 40 bytes in the room and one allocation.
 //!
 //! Encoding needs the `serde` feature; without it nothing is recorded and
 //! every catch-up answers `HistoryTruncated`, sending the client to a
 //! full read, which is always correct.
 
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::event::Event;
 #[cfg(feature = "serde")]
 use crate::text::Str;
 
+/// Bytes of the length before each event.
+const PREFIX: usize = 4;
+
 /// One room's recent events.
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    /// The encoded events, oldest first, back to back, from `head` on
-    /// (before it: dropped events not yet compacted away).
+    /// From `head` on, each held event as a little-endian `u32` length and
+    /// that many bytes, oldest first (before `head`: dropped events not
+    /// yet compacted away).
     ring: Vec<u8>,
     /// Where the oldest event held starts in `ring`.
-    head: usize,
-    /// The encoded length of each event in `ring`, oldest first; the
-    /// `i`-th is event number `covered_from + 1 + i`.
-    lens: VecDeque<u32>,
+    head: u32,
+    /// Events held.
+    count: u32,
     /// Every event with a sequence number above this one is in the ring:
     /// a catch-up from this number or later is complete.
     covered_from: u64,
+}
+
+/// The length stored at `at`, if `ring` has one there.
+fn len_at(ring: &[u8], at: usize) -> Option<usize> {
+    let bytes = ring.get(at..at.checked_add(PREFIX)?)?;
+    let mut le = [0u8; PREFIX];
+    le.copy_from_slice(bytes);
+    Some(u32::from_le_bytes(le) as usize)
 }
 
 impl History {
@@ -56,11 +66,11 @@ impl History {
 
     /// Forgets every event: a change at `seq` went out with no event (a
     /// silent write), so a catch-up from before it would have a gap. The
-    /// buffers are kept for the events to come.
+    /// buffer is kept for the events to come.
     pub(crate) fn restart_at(&mut self, seq: u64) {
         self.ring.clear();
         self.head = 0;
-        self.lens.clear();
+        self.count = 0;
         self.covered_from = seq;
     }
 
@@ -71,25 +81,26 @@ impl History {
 
     /// Events held.
     pub(crate) fn len(&self) -> usize {
-        self.lens.len()
+        self.count as usize
     }
 
-    /// Bytes of encoded events held.
+    /// Bytes held: the events' encodings and their lengths.
     pub(crate) fn bytes(&self) -> usize {
-        self.ring.len() - self.head
+        self.ring.len().saturating_sub(self.head as usize)
     }
 
-    /// Heap bytes the history holds (its buffers' capacities).
+    /// Heap bytes the history holds (its buffer's capacity).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.ring.capacity() + self.lens.capacity() * core::mem::size_of::<u32>()
+        self.ring.capacity()
     }
 
     /// The number of the newest event held (`covered_from` if none).
     fn newest(&self) -> u64 {
-        self.covered_from.saturating_add(self.lens.len() as u64)
+        self.covered_from.saturating_add(u64::from(self.count))
     }
 
-    /// Records `event`, then drops the oldest events until both bounds hold.
+    /// Records `event`, then drops the oldest events until both bounds hold
+    /// (`max_bytes` counts the 4-byte lengths too).
     pub(crate) fn record(&mut self, event: &Event, max_events: u32, max_bytes: u32) {
         if max_events == 0 || max_bytes == 0 {
             self.restart_at(event.seq);
@@ -101,20 +112,28 @@ impl History {
             self.restart_at(event.seq.saturating_sub(1));
         }
         self.compact();
-        make_room(&mut self.ring, estimate(event));
-        match encode(event, &mut self.ring) {
-            Some(len) => self.lens.push_back(len),
-            None => {
+        make_room(&mut self.ring, PREFIX + estimate(event));
+        let at = self.ring.len();
+        self.ring.extend_from_slice(&[0; PREFIX]);
+        let len = encode(event, &mut self.ring).and_then(|n| u32::try_from(n).ok());
+        match (len, self.ring.get_mut(at..at + PREFIX)) {
+            (Some(n), Some(slot)) if self.count < u32::MAX && at <= u32::MAX as usize => {
+                slot.copy_from_slice(&n.to_le_bytes());
+                self.count += 1;
+            }
+            _ => {
                 // Not encodable (no serde): nothing before this is complete.
                 self.restart_at(event.seq);
                 return;
             }
         }
-        while self.lens.len() > max_events as usize || self.bytes() > max_bytes as usize {
-            let Some(len) = self.lens.pop_front() else {
+        while self.count > max_events || self.bytes() > max_bytes as usize {
+            let Some(len) = len_at(&self.ring, self.head as usize) else {
                 break;
             };
-            self.head = (self.head + len as usize).min(self.ring.len());
+            let next = (self.head as usize + PREFIX + len).min(self.ring.len());
+            self.head = u32::try_from(next).unwrap_or(u32::MAX);
+            self.count = self.count.saturating_sub(1);
             self.covered_from = self.covered_from.saturating_add(1);
         }
     }
@@ -123,9 +142,10 @@ impl History {
     /// them pass a quarter of them (each byte is moved at most four times
     /// per byte dropped: amortized, and allocation-free).
     fn compact(&mut self) {
-        if self.head > 0 && self.head >= self.bytes() / 4 {
-            self.ring.copy_within(self.head.., 0);
-            self.ring.truncate(self.ring.len() - self.head);
+        let head = self.head as usize;
+        if head > 0 && head >= self.bytes() / 4 {
+            self.ring.copy_within(head.., 0);
+            self.ring.truncate(self.ring.len() - head);
             self.head = 0;
         }
     }
@@ -134,16 +154,16 @@ impl History {
     /// room id is `room`.
     #[cfg(feature = "serde")]
     pub(crate) fn after<'a>(&'a self, room: &'a Str, seq: u64) -> impl Iterator<Item = Event> + 'a {
-        let mut offset = self.head;
+        let mut at = self.head as usize;
         let mut number = self.covered_from;
-        self.lens.iter().filter_map(move |&len| {
-            let start = offset;
-            offset += len as usize;
+        core::iter::from_fn(move || loop {
+            let len = len_at(&self.ring, at)?;
+            let start = at + PREFIX;
+            at = start + len;
             number += 1;
-            if number <= seq {
-                return None;
+            if number > seq {
+                return decode(&self.ring, start, len, room, number);
             }
-            decode(&self.ring, start, len as usize, room, number)
         })
     }
 
@@ -157,22 +177,30 @@ impl History {
         core::iter::empty()
     }
 
-    /// The invariants: the lengths cover the ring exactly, the numbers end
-    /// at the room's `seq`, within the bounds.
+    /// The invariants: the lengths cover the ring exactly and count the
+    /// events, the numbers end at the room's `seq`, within the bounds.
     pub(crate) fn consistent(
         &self,
         seq: u64,
         max_events: u32,
         max_bytes: u32,
     ) -> Result<(), &'static str> {
-        let total: usize = self.lens.iter().map(|l| *l as usize).sum();
-        if self.head > self.ring.len() || total != self.bytes() {
+        let mut at = self.head as usize;
+        let mut n = 0u32;
+        while at < self.ring.len() {
+            let Some(len) = len_at(&self.ring, at) else {
+                return Err("history length cut short");
+            };
+            at += PREFIX + len;
+            n += 1;
+        }
+        if at != self.ring.len() || n != self.count {
             return Err("history lengths do not cover its ring");
         }
         if self.newest() != seq {
             return Err("history does not end at the room's number");
         }
-        if self.lens.len() > max_events as usize || self.bytes() > max_bytes as usize {
+        if self.count > max_events || self.bytes() > max_bytes as usize {
             return Err("history over the profile's bounds");
         }
         Ok(())
@@ -276,7 +304,7 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 }
 
 #[cfg(feature = "serde")]
-fn encode(event: &Event, ring: &mut Vec<u8>) -> Option<u32> {
+fn encode(event: &Event, ring: &mut Vec<u8>) -> Option<usize> {
     let before = ring.len();
     let body = BodyOut {
         at: event.at,
@@ -290,11 +318,11 @@ fn encode(event: &Event, ring: &mut Vec<u8>) -> Option<u32> {
         ring.truncate(before);
         return None;
     }
-    u32::try_from(ring.len() - before).ok()
+    Some(ring.len() - before)
 }
 
 #[cfg(not(feature = "serde"))]
-fn encode(_: &Event, _: &mut Vec<u8>) -> Option<u32> {
+fn encode(_: &Event, _: &mut Vec<u8>) -> Option<usize> {
     None
 }
 

@@ -480,8 +480,9 @@ mod sizes {
         assert_eq!(size_of::<crate::members::UserRec>(), 48);
         // 272 + the boxed locks (8) + the major revision (8) + counters
         // (a Vec, 24) + TTL deadlines (a BTreeMap, 24) + catch-up history
-        // (two VecDeques and a number, 72).
-        assert_eq!(size_of::<super::Room>(), 408);
+        // (a Vec, two u32 and a number, 40).
+        assert_eq!(size_of::<super::Room>(), 376);
+        assert_eq!(size_of::<crate::history::History>(), 40);
         assert_eq!(size_of::<crate::queue::Queue>(), 128);
     }
 }

@@ -504,11 +504,21 @@ impl Model {
             ext,
             changes,
         };
-        // Catch-up history: the event and its postcard size; then the
-        // oldest go while either bound is broken. A bound of 0 keeps none.
+        // Catch-up history: the event and its stored size (a 4-byte length
+        // and the postcard bytes of every field but the room and the
+        // number); then the oldest go while either bound is broken. A
+        // bound of 0 keeps none.
         let limits = self.profile.limits;
         let r = self.rooms.get_mut(room).unwrap();
-        let size = postcard::to_allocvec(&event).unwrap().len();
+        let body = (
+            event.at,
+            &event.operator,
+            event.cause,
+            event.delivery,
+            &event.ext,
+            &event.changes,
+        );
+        let size = 4 + postcard::to_allocvec(&body).unwrap().len();
         r.history.push((event.clone(), size));
         loop {
             let bytes: usize = r.history.iter().map(|(_, n)| n).sum();

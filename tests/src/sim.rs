@@ -397,6 +397,8 @@ fn random_profile(r: &mut Rng) -> Profile {
         high_per_second: r.below(4) as u32,
     });
     l.disconnect_grace_ms = *r.pick(&[0, 1, 500, 5_000, 30_000]);
+    l.history_events = *r.pick(&[0, 1, 3, 8, 256]);
+    l.history_bytes = *r.pick(&[0, 12, 40, 100, 400, 65_536]);
     l.locks.max_per_room = r.below(4) as u32;
     l.locks.max_name_len = 1 + r.below(8) as u32;
     l.locks.min_ttl_ms = *r.pick(&[0, 1, 100, 1_000]);
