@@ -265,6 +265,8 @@ mod engine;
 mod error;
 mod event;
 mod flow;
+#[cfg(test)]
+mod footprint;
 mod locks;
 mod members;
 mod outcome;

@@ -161,6 +161,29 @@ impl Users {
             .map(|(i, r)| (u32::try_from(i).unwrap_or(NONE), r))
     }
 
+    /// Heap bytes by part, for the footprint accounting: records (used,
+    /// slack), user ids stored out of line, index table.
+    #[cfg(test)]
+    pub(crate) fn heap_parts(&self) -> [(&'static str, usize); 4] {
+        let rec = core::mem::size_of::<UserRec>();
+        let long_names: usize = self
+            .recs
+            .iter()
+            .filter(|r| r.name.len() > crate::text::INLINE)
+            // An `Arc<str>`: two counters and the bytes.
+            .map(|r| 16 + r.name.len())
+            .sum();
+        [
+            ("user records", self.recs.len() * rec),
+            (
+                "user records slack",
+                (self.recs.capacity() - self.recs.len()) * rec,
+            ),
+            ("user ids out of line", long_names),
+            ("user index", self.index.allocation_size()),
+        ]
+    }
+
     /// Checks the index against the records (for `check_invariants`).
     pub(crate) fn consistent(&self, hasher: &DefaultHashBuilder) -> Result<(), &'static str> {
         let mut live = 0;

@@ -448,6 +448,12 @@ impl Rooms {
             .map(|e| e.remove().0)
     }
 
+    /// Heap bytes of the room table itself (its buckets of boxes).
+    #[cfg(test)]
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.table.allocation_size()
+    }
+
     /// Every room, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Room> + '_ {
         self.table.iter().map(|r| &**r)

@@ -580,6 +580,24 @@ impl<X: Copy> Store<X> {
             + self.bytes.capacity()
             + self.heads.capacity() * 4
     }
+
+    /// Heap bytes by part, for the footprint accounting: records (used,
+    /// slack), arena (used incl. garbage, slack), index table, owner heads.
+    #[cfg(test)]
+    pub(crate) fn heap_parts(&self) -> [(&'static str, usize); 6] {
+        let meta = core::mem::size_of::<Meta<X>>();
+        [
+            ("records", self.metas.len() * meta),
+            (
+                "records slack",
+                (self.metas.capacity() - self.metas.len()) * meta,
+            ),
+            ("arena", self.bytes.len()),
+            ("arena slack", self.bytes.capacity() - self.bytes.len()),
+            ("index", self.index.allocation_size()),
+            ("owner heads", self.heads.capacity() * 4),
+        ]
+    }
 }
 
 fn who(owner: u32, flagged: bool) -> u32 {
