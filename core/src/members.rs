@@ -28,6 +28,10 @@ pub(crate) struct UserRec {
     /// free record, the next free number.
     pub(crate) refs: u32,
     pub(crate) role: Role,
+    /// The top bits of the id's hash, so that a scan ([`SCAN_USERS`])
+    /// compares ids only where these agree. It fills padding: the record
+    /// stays 48 bytes.
+    tag: u16,
 }
 
 impl UserRec {
@@ -50,11 +54,26 @@ impl UserRec {
     }
 }
 
+/// Up to this many records (live or free), a room finds a user by
+/// comparing ids along its records, and keeps no index: most rooms hold a
+/// few users, and their index would cost 96 bytes at 8 users (16 buckets
+/// of 4 bytes and 32 control bytes), an eighth of such a room. Comparing
+/// eight short ids costs about what hashing one does. Past it, the swiss
+/// table.
+const SCAN_USERS: usize = 8;
+
+/// The tag of an id whose hash is `hash`.
+fn tag(hash: u64) -> u16 {
+    (hash >> 48) as u16
+}
+
 /// A room's users: records in a vector (freed numbers reused through an
-/// intrusive free list) and a swiss table from id to number.
+/// intrusive free list) and, past [`SCAN_USERS`] records, a swiss table
+/// from id to number.
 #[derive(Default)]
 pub(crate) struct Users {
     recs: Vec<UserRec>,
+    /// Empty (and unallocated) while `recs` holds at most `SCAN_USERS`.
     index: HashTable<u32>,
     free: Option<u32>,
 }
@@ -62,11 +81,25 @@ pub(crate) struct Users {
 impl Users {
     pub(crate) fn find(&self, hasher: &DefaultHashBuilder, name: &str) -> Option<u32> {
         let recs = &self.recs;
+        if !self.indexed() {
+            // A free record's id is empty, and so never matches.
+            if name.is_empty() {
+                return None;
+            }
+            let tag = tag(hash_key(hasher, name));
+            let n = recs.iter().position(|r| r.tag == tag && *r.name == *name)?;
+            return u32::try_from(n).ok();
+        }
         self.index
             .find(hash_key(hasher, name), |&i| {
                 recs.get(i as usize).is_some_and(|r| *r.name == *name)
             })
             .copied()
+    }
+
+    /// Whether users are found through the index (else by a scan).
+    fn indexed(&self) -> bool {
+        self.recs.len() > SCAN_USERS
     }
 
     pub(crate) fn get(&self, n: u32) -> Option<&UserRec> {
@@ -104,8 +137,10 @@ impl Users {
         if let Some(n) = self.find(hasher, name) {
             return Some(n);
         }
+        let hash = hash_key(hasher, name);
         let rec = UserRec {
             name: owned(),
+            tag: tag(hash),
             ..UserRec::default()
         };
         let n = match self.free {
@@ -125,11 +160,26 @@ impl Users {
                 n
             }
         };
-        let recs = &self.recs;
-        self.index.insert_unique(hash_key(hasher, name), n, |&i| {
-            recs.get(i as usize)
-                .map_or(0, |r| hash_key(hasher, &r.name))
-        });
+        if self.recs.len() == SCAN_USERS + 1 && self.index.is_empty() {
+            // The record that ends the scanning: index them all.
+            for (i, r) in self.recs.iter().enumerate() {
+                if !r.name.is_empty() {
+                    let i = u32::try_from(i).unwrap_or(NONE);
+                    let recs = &self.recs;
+                    self.index
+                        .insert_unique(hash_key(hasher, &r.name), i, |&j| {
+                            recs.get(j as usize)
+                                .map_or(0, |r| hash_key(hasher, &r.name))
+                        });
+                }
+            }
+        } else if self.indexed() {
+            let recs = &self.recs;
+            self.index.insert_unique(hash, n, |&i| {
+                recs.get(i as usize)
+                    .map_or(0, |r| hash_key(hasher, &r.name))
+            });
+        }
         Some(n)
     }
 
@@ -138,9 +188,11 @@ impl Users {
         let Some(rec) = self.get(n).filter(|r| r.is_idle()) else {
             return;
         };
-        let hash = hash_key(hasher, &rec.name);
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == n) {
-            e.remove();
+        if self.indexed() {
+            let hash = hash_key(hasher, &rec.name);
+            if let Ok(e) = self.index.find_entry(hash, |&i| i == n) {
+                e.remove();
+            }
         }
         let next = self.free.unwrap_or(NONE);
         if let Some(slot) = self.recs.get_mut(n as usize) {
@@ -193,7 +245,8 @@ impl Users {
                 return Err("user index does not find a record");
             }
         }
-        if live != self.index.len() {
+        let indexed = if self.indexed() { live } else { 0 };
+        if self.index.len() != indexed {
             return Err("user index counts a record twice or a free one");
         }
         let mut free = 0;
@@ -215,5 +268,51 @@ impl Users {
             return Err("user records neither live nor free");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Up to `SCAN_USERS` records a user is found by a scan and there is no
+    /// index; the record after builds it, and from then on every intern,
+    /// free and reuse keeps it; ids are found (and free records are not)
+    /// either way.
+    #[test]
+    fn users_are_found_by_scan_then_through_the_index_built_past_the_threshold() {
+        let hs = DefaultHashBuilder::default();
+        let mut users = Users::default();
+        let name = |i: usize| Str::from(alloc::format!("user-{i}").as_str());
+        for i in 0..SCAN_USERS {
+            assert_eq!(users.intern(&hs, &name(i)), Some(i as u32));
+        }
+        assert_eq!(users.index.allocation_size(), 0, "no index while scanning");
+        // Free one and reuse its number: still scanning.
+        users.gc(&hs, 3);
+        assert_eq!(users.find(&hs, &name(3)), None);
+        assert_eq!(users.find(&hs, ""), None, "a free record's empty id");
+        assert_eq!(users.intern(&hs, &name(100)), Some(3));
+        assert!(users.consistent(&hs).is_ok());
+        // One more record: the index holds them all.
+        assert_eq!(
+            users.intern(&hs, &name(SCAN_USERS)),
+            Some(SCAN_USERS as u32)
+        );
+        assert_eq!(users.index.len(), SCAN_USERS + 1);
+        for i in (0..=SCAN_USERS).filter(|&i| i != 3) {
+            assert_eq!(users.find(&hs, &name(i)), Some(i as u32), "{i}");
+        }
+        assert_eq!(users.find(&hs, &name(100)), Some(3));
+        users.gc(&hs, 5);
+        assert_eq!(users.find(&hs, &name(5)), None);
+        assert_eq!(users.intern(&hs, &name(200)), Some(5));
+        assert_eq!(users.find(&hs, &name(200)), Some(5));
+        assert!(users.consistent(&hs).is_ok());
+        // Damage is still seen: an index entry missing.
+        let hash = hash_key(&hs, &name(200));
+        users.index.find_entry(hash, |&i| i == 5).unwrap().remove();
+        assert!(users.consistent(&hs).is_err());
     }
 }
