@@ -29,6 +29,7 @@
 //! that made the waste, and run only at the end of an operation
 //! ([`Store::settle`]), so positions held during one command stay valid.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
 
@@ -211,8 +212,10 @@ pub(crate) struct Store<X> {
     bytes: Vec<u8>,
     /// Positions of the live entries (so its length is the live count).
     index: HashTable<u32>,
-    /// Owner index heads, by interned user number.
-    heads: Vec<u32>,
+    /// Owner index heads, by interned user number; `NONE` past the last
+    /// owner. A boxed slice, 8 bytes less than a `Vec` in every store: its
+    /// length is its capacity, grown by [`Store::link`] alone.
+    heads: Box<[u32]>,
     /// No live meta before this position (the queue's head).
     first: u32,
     /// Arena bytes no live entry uses.
@@ -225,7 +228,7 @@ impl<X: Copy> Default for Store<X> {
             metas: Vec::new(),
             bytes: Vec::new(),
             index: HashTable::new(),
-            heads: Vec::new(),
+            heads: Box::default(),
             first: 0,
             garbage: 0,
         }
@@ -441,6 +444,7 @@ impl<X: Copy> Store<X> {
     }
 
     /// Sets the owner and flag at `pos`, moving it between owner lists.
+    #[inline]
     pub(crate) fn set_owner(&mut self, pos: u32, owner: u32, flagged: bool) {
         let Some(m) = self.meta(pos) else {
             return;
@@ -507,9 +511,7 @@ impl<X: Copy> Store<X> {
             return;
         };
         if self.heads.len() <= owner {
-            let extra = owner + 1 - self.heads.len();
-            grow(&mut self.heads, extra);
-            self.heads.resize(owner + 1, NONE);
+            self.grow_heads(owner);
         }
         let head = self.heads.get(owner).copied().unwrap_or(NONE);
         if let Some(h) = self.metas.get_mut(head as usize) {
@@ -522,6 +524,20 @@ impl<X: Copy> Store<X> {
         if let Some(h) = self.heads.get_mut(owner) {
             *h = pos;
         }
+    }
+
+    /// Makes `heads` long enough for `owner`, growing it as [`grow`] grows
+    /// a vector (doubling while small, then by an eighth, four at least).
+    #[cold]
+    fn grow_heads(&mut self, owner: usize) {
+        let len = self.heads.len();
+        let step = if len * 4 < DOUBLE_BELOW { len } else { len / 8 };
+        let new_len = (owner + 1).max(len + step.max(4));
+        let mut heads = alloc::vec![NONE; new_len].into_boxed_slice();
+        if let Some(old) = heads.get_mut(..len) {
+            old.copy_from_slice(&self.heads);
+        }
+        self.heads = heads;
     }
 
     fn unlink(&mut self, pos: u32) {
@@ -643,7 +659,7 @@ impl<X: Copy> Store<X> {
         self.metas.capacity() * core::mem::size_of::<Meta<X>>()
             + self.bytes.capacity()
             + self.index.capacity() * 5
-            + self.heads.capacity() * 4
+            + self.heads.len() * 4
     }
 
     /// Checks the index, the arena accounting and the owner lists against
@@ -723,7 +739,7 @@ impl<X: Copy> Store<X> {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.metas.capacity() * core::mem::size_of::<Meta<X>>()
             + self.bytes.capacity()
-            + self.heads.capacity() * 4
+            + self.heads.len() * 4
     }
 
     /// Heap bytes by part, for the footprint accounting: records (used,
@@ -740,7 +756,7 @@ impl<X: Copy> Store<X> {
             ("arena", self.bytes.len()),
             ("arena slack", self.bytes.capacity() - self.bytes.len()),
             ("index", self.index.allocation_size()),
-            ("owner heads", self.heads.capacity() * 4),
+            ("owner heads", self.heads.len() * 4),
         ]
     }
 }
