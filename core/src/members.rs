@@ -1,6 +1,7 @@
 //! Per-room users: each user id is interned once per room as a small
 //! number, which every owner field of the room's stores refers to.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -73,15 +74,16 @@ fn tag(hash: u64) -> u16 {
 #[derive(Default)]
 pub(crate) struct Users {
     recs: Vec<UserRec>,
-    /// Empty (and unallocated) while `recs` holds at most `SCAN_USERS`.
-    index: HashTable<u32>,
+    /// `Some` iff `recs` holds more than `SCAN_USERS`. Boxed: a room that
+    /// scans pays 8 bytes for it, not 32.
+    index: Option<Box<HashTable<u32>>>,
     free: Option<u32>,
 }
 
 impl Users {
     pub(crate) fn find(&self, hasher: &DefaultHashBuilder, name: &str) -> Option<u32> {
         let recs = &self.recs;
-        if !self.indexed() {
+        let Some(index) = self.index.as_deref() else {
             // A free record's id is empty, and so never matches.
             if name.is_empty() {
                 return None;
@@ -89,17 +91,12 @@ impl Users {
             let tag = tag(hash_key(hasher, name));
             let n = recs.iter().position(|r| r.tag == tag && *r.name == *name)?;
             return u32::try_from(n).ok();
-        }
-        self.index
+        };
+        index
             .find(hash_key(hasher, name), |&i| {
                 recs.get(i as usize).is_some_and(|r| *r.name == *name)
             })
             .copied()
-    }
-
-    /// Whether users are found through the index (else by a scan).
-    fn indexed(&self) -> bool {
-        self.recs.len() > SCAN_USERS
     }
 
     pub(crate) fn get(&self, n: u32) -> Option<&UserRec> {
@@ -137,9 +134,16 @@ impl Users {
         if let Some(n) = self.find(hasher, name) {
             return Some(n);
         }
-        let hash = hash_key(hasher, name);
+        self.add(hasher, owned())
+    }
+
+    /// Adds a record for `name`, which has none. Out of line: the hot
+    /// paths (an owner found, a member present) only ever find.
+    #[inline(never)]
+    fn add(&mut self, hasher: &DefaultHashBuilder, name: Str) -> Option<u32> {
+        let hash = hash_key(hasher, &name);
         let rec = UserRec {
-            name: owned(),
+            name,
             tag: tag(hash),
             ..UserRec::default()
         };
@@ -160,25 +164,27 @@ impl Users {
                 n
             }
         };
-        if self.recs.len() == SCAN_USERS + 1 && self.index.is_empty() {
-            // The record that ends the scanning: index them all.
-            for (i, r) in self.recs.iter().enumerate() {
-                if !r.name.is_empty() {
-                    let i = u32::try_from(i).unwrap_or(NONE);
-                    let recs = &self.recs;
-                    self.index
-                        .insert_unique(hash_key(hasher, &r.name), i, |&j| {
-                            recs.get(j as usize)
-                                .map_or(0, |r| hash_key(hasher, &r.name))
-                        });
-                }
+        let Users { recs, index, .. } = self;
+        let rehash = |&i: &u32| {
+            recs.get(i as usize)
+                .map_or(0, |r| hash_key(hasher, &r.name))
+        };
+        match index {
+            Some(index) => {
+                index.insert_unique(hash, n, rehash);
             }
-        } else if self.indexed() {
-            let recs = &self.recs;
-            self.index.insert_unique(hash, n, |&i| {
-                recs.get(i as usize)
-                    .map_or(0, |r| hash_key(hasher, &r.name))
-            });
+            None if recs.len() > SCAN_USERS => {
+                // The record that ends the scanning: index them all.
+                let mut table = Box::new(HashTable::with_capacity(recs.len()));
+                for (i, r) in recs.iter().enumerate() {
+                    if !r.name.is_empty() {
+                        let i = u32::try_from(i).unwrap_or(NONE);
+                        table.insert_unique(hash_key(hasher, &r.name), i, rehash);
+                    }
+                }
+                *index = Some(table);
+            }
+            None => {}
         }
         Some(n)
     }
@@ -188,9 +194,9 @@ impl Users {
         let Some(rec) = self.get(n).filter(|r| r.is_idle()) else {
             return;
         };
-        if self.indexed() {
-            let hash = hash_key(hasher, &rec.name);
-            if let Ok(e) = self.index.find_entry(hash, |&i| i == n) {
+        let hash = self.index.is_some().then(|| hash_key(hasher, &rec.name));
+        if let (Some(index), Some(hash)) = (self.index.as_deref_mut(), hash) {
+            if let Ok(e) = index.find_entry(hash, |&i| i == n) {
                 e.remove();
             }
         }
@@ -232,7 +238,12 @@ impl Users {
                 (self.recs.capacity() - self.recs.len()) * rec,
             ),
             ("user ids out of line", long_names),
-            ("user index", self.index.allocation_size()),
+            (
+                "user index",
+                self.index
+                    .as_deref()
+                    .map_or(0, |i| 32 + i.allocation_size()),
+            ),
         ]
     }
 
@@ -245,8 +256,10 @@ impl Users {
                 return Err("user index does not find a record");
             }
         }
-        let indexed = if self.indexed() { live } else { 0 };
-        if self.index.len() != indexed {
+        if self.index.is_some() != (self.recs.len() > SCAN_USERS) {
+            return Err("user index kept below the scan threshold, or missing past it");
+        }
+        if self.index.as_deref().is_some_and(|i| i.len() != live) {
             return Err("user index counts a record twice or a free one");
         }
         let mut free = 0;
@@ -288,7 +301,7 @@ mod tests {
         for i in 0..SCAN_USERS {
             assert_eq!(users.intern(&hs, &name(i)), Some(i as u32));
         }
-        assert_eq!(users.index.allocation_size(), 0, "no index while scanning");
+        assert!(users.index.is_none(), "no index while scanning");
         // Free one and reuse its number: still scanning.
         users.gc(&hs, 3);
         assert_eq!(users.find(&hs, &name(3)), None);
@@ -300,7 +313,7 @@ mod tests {
             users.intern(&hs, &name(SCAN_USERS)),
             Some(SCAN_USERS as u32)
         );
-        assert_eq!(users.index.len(), SCAN_USERS + 1);
+        assert_eq!(users.index.as_ref().unwrap().len(), SCAN_USERS + 1);
         for i in (0..=SCAN_USERS).filter(|&i| i != 3) {
             assert_eq!(users.find(&hs, &name(i)), Some(i as u32), "{i}");
         }
@@ -312,7 +325,8 @@ mod tests {
         assert!(users.consistent(&hs).is_ok());
         // Damage is still seen: an index entry missing.
         let hash = hash_key(&hs, &name(200));
-        users.index.find_entry(hash, |&i| i == 5).unwrap().remove();
+        let index = users.index.as_mut().unwrap();
+        index.find_entry(hash, |&i| i == 5).unwrap().remove();
         assert!(users.consistent(&hs).is_err());
     }
 }

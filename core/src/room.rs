@@ -474,8 +474,9 @@ mod sizes {
         assert_eq!(size_of::<crate::members::UserRec>(), 48);
         // 272 + 8 (the boxed locks) + 8 (the major revision) - 8 (a
         // store's live count is its index's length) - 8 (its owner heads
-        // are a boxed slice).
-        assert_eq!(size_of::<super::Room>(), 272);
+        // are a boxed slice) - 24 (the user index is boxed, and absent in
+        // rooms of up to 8 user records).
+        assert_eq!(size_of::<super::Room>(), 248);
         assert_eq!(size_of::<crate::queue::Queue>(), 112);
     }
 }
