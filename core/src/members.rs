@@ -158,7 +158,13 @@ impl Users {
             None => {
                 let n = u32::try_from(self.recs.len()).ok().filter(|&n| n < ADMIN)?;
                 if self.recs.len() == self.recs.capacity() {
-                    self.recs.reserve_exact((self.recs.len() / 4).max(2));
+                    // Room for exactly one at first (a room's creator is
+                    // often its only record), then as before: two more,
+                    // then a quarter more (capacities 1, 2, 4, 6, 8, 10, 12,
+                    // 15...: never more than the 2, 4, 6, 8... it was).
+                    let len = self.recs.len();
+                    self.recs
+                        .reserve_exact(if len < 2 { 1 } else { (len / 4).max(2) });
                 }
                 self.recs.push(rec);
                 n
@@ -288,6 +294,20 @@ impl Users {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Records grow 1, 2, 4, 6, 8, 10, 12, 15...: a room holding only its
+    /// creator holds one record, and a room of 8 users exactly 8.
+    #[test]
+    fn user_records_grow_from_one_and_land_on_eight() {
+        let hs = DefaultHashBuilder::default();
+        let mut users = Users::default();
+        let mut caps = Vec::new();
+        for i in 0..15 {
+            users.intern(&hs, &Str::from(alloc::format!("u{i}").as_str()));
+            caps.push(users.recs.capacity());
+        }
+        assert_eq!(caps, [1, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 15, 15, 15]);
+    }
 
     /// Up to `SCAN_USERS` records a user is found by a scan and there is no
     /// index; the record after builds it, and from then on every intern,
