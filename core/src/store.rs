@@ -287,13 +287,13 @@ impl<X: Copy> Store<X> {
 
     /// The key at `pos` ("" for a tombstone or a bad position).
     pub(crate) fn key(&self, pos: u32) -> &str {
-        text(key_of(&self.metas, &self.bytes, pos))
+        let range = self.meta(pos).and_then(|m| key_range(&self.bytes, m.off));
+        range.map_or("", |r| text_in(&self.bytes, r))
     }
 
     /// The value at `pos` ("" for a tombstone or a bad position).
     pub(crate) fn value(&self, pos: u32) -> &str {
-        let v = self.span(pos).and_then(|s| self.bytes.get(s.value));
-        text(v)
+        self.span(pos).map_or("", |s| text_in(&self.bytes, s.value))
     }
 
     /// The record at `pos` and its value's length in bytes.
@@ -780,6 +780,38 @@ fn text(bytes: Option<&[u8]>) -> &str {
         .unwrap_or_default()
 }
 
+/// The text at `range` of the arena ("" if out of it).
+///
+/// `from_utf8` runs its word-at-a-time ASCII path only from an 8-byte
+/// aligned address, and entries start wherever the one before ended (after
+/// a one-byte length): checked from its own first byte, a 64-byte value
+/// costs about 1.7 times what it does aligned. So the check starts at the
+/// aligned address before the text, taking in the few bytes in front of it
+/// (a length, the end of a key or of the entry before: nearly always
+/// ASCII), and the text is then sliced out of the checked `str` (an O(1)
+/// boundary check). When those bytes are not valid UTF-8 on their own (a
+/// long length's continuation bytes, a value cut short in place), the text
+/// is checked alone. (Widening the window forward as well, to a whole
+/// number of the 16-byte steps, measured slower.)
+#[inline]
+fn text_in(bytes: &[u8], range: core::ops::Range<usize>) -> &str {
+    let Some(exact) = bytes.get(range.clone()) else {
+        return "";
+    };
+    // Bytes back to the previous 8-byte boundary (0 when aligned).
+    let back = (8 - exact.as_ptr().align_offset(8) % 8) % 8;
+    if back > 0 && back <= range.start {
+        let wide = bytes
+            .get(range.start - back..range.end)
+            .and_then(|w| core::str::from_utf8(w).ok())
+            .and_then(|w| w.get(back..));
+        if let Some(s) = wide {
+            return s;
+        }
+    }
+    text(Some(exact))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -844,6 +876,30 @@ mod tests {
         assert_eq!(s.find(hash_key(&hs, &long_key), &long_key), Some(a));
         assert_eq!((s.key(b), s.value_len(b)), ("b", 20_000));
         assert!(s.consistent(&hs, |_| true).is_ok());
+    }
+
+    /// `text_in` widens its check back to an aligned address; it returns
+    /// the range's text whatever stands in front of it: ASCII, a lone
+    /// continuation byte (a value cut short in place), a lead byte without
+    /// its continuation, or nothing; at every alignment.
+    #[test]
+    fn text_in_returns_the_range_whatever_precedes_it() {
+        let text = "héllo, wörld";
+        for pad in 0..17 {
+            for before in [&b"ab"[..], &[0xA9], &[0xC3], &[0xA9, b'a'], b""] {
+                let mut v = alloc::vec![b'x'; pad];
+                v.extend_from_slice(before);
+                let start = v.len();
+                v.extend_from_slice(text.as_bytes());
+                v.extend_from_slice(&[0xC3]);
+                assert_eq!(
+                    text_in(&v, start..start + text.len()),
+                    text,
+                    "{pad} {before:?}"
+                );
+            }
+        }
+        assert_eq!(text_in(b"abc", 1..9), "", "out of the arena");
     }
 
     #[test]
