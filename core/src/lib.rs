@@ -295,6 +295,8 @@ mod engine;
 mod error;
 mod event;
 mod flow;
+#[cfg(test)]
+mod footprint;
 mod history;
 mod locks;
 mod members;

@@ -1,6 +1,7 @@
 //! Per-room users: each user id is interned once per room as a small
 //! number, which every owner field of the room's stores refers to.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -28,6 +29,10 @@ pub(crate) struct UserRec {
     /// free record, the next free number.
     pub(crate) refs: u32,
     pub(crate) role: Role,
+    /// The top bits of the id's hash, so that a scan ([`SCAN_USERS`])
+    /// compares ids only where these agree. It fills padding: the record
+    /// stays 48 bytes.
+    tag: u16,
 }
 
 impl UserRec {
@@ -50,19 +55,44 @@ impl UserRec {
     }
 }
 
+/// Up to this many records (live or free), a room finds a user by
+/// comparing ids along its records, and keeps no index: most rooms hold a
+/// few users, and their index would cost 96 bytes at 8 users (16 buckets
+/// of 4 bytes and 32 control bytes), an eighth of such a room. Comparing
+/// eight short ids costs about what hashing one does. Past it, the swiss
+/// table.
+const SCAN_USERS: usize = 8;
+
+/// The tag of an id whose hash is `hash`.
+fn tag(hash: u64) -> u16 {
+    (hash >> 48) as u16
+}
+
 /// A room's users: records in a vector (freed numbers reused through an
-/// intrusive free list) and a swiss table from id to number.
+/// intrusive free list) and, past [`SCAN_USERS`] records, a swiss table
+/// from id to number.
 #[derive(Default)]
 pub(crate) struct Users {
     recs: Vec<UserRec>,
-    index: HashTable<u32>,
+    /// `Some` iff `recs` holds more than `SCAN_USERS`. Boxed: a room that
+    /// scans pays 8 bytes for it, not 32.
+    index: Option<Box<HashTable<u32>>>,
     free: Option<u32>,
 }
 
 impl Users {
     pub(crate) fn find(&self, hasher: &DefaultHashBuilder, name: &str) -> Option<u32> {
         let recs = &self.recs;
-        self.index
+        let Some(index) = self.index.as_deref() else {
+            // A free record's id is empty, and so never matches.
+            if name.is_empty() {
+                return None;
+            }
+            let tag = tag(hash_key(hasher, name));
+            let n = recs.iter().position(|r| r.tag == tag && *r.name == *name)?;
+            return u32::try_from(n).ok();
+        };
+        index
             .find(hash_key(hasher, name), |&i| {
                 recs.get(i as usize).is_some_and(|r| *r.name == *name)
             })
@@ -105,8 +135,17 @@ impl Users {
         if let Some(n) = self.find(hasher, name) {
             return Some(n);
         }
+        self.add(hasher, owned())
+    }
+
+    /// Adds a record for `name`, which has none. Out of line: the hot
+    /// paths (an owner found, a member present) only ever find.
+    #[inline(never)]
+    fn add(&mut self, hasher: &DefaultHashBuilder, name: Str) -> Option<u32> {
+        let hash = hash_key(hasher, &name);
         let rec = UserRec {
-            name: owned(),
+            name,
+            tag: tag(hash),
             ..UserRec::default()
         };
         let n = match self.free {
@@ -120,17 +159,40 @@ impl Users {
             None => {
                 let n = u32::try_from(self.recs.len()).ok().filter(|&n| n < ADMIN)?;
                 if self.recs.len() == self.recs.capacity() {
-                    self.recs.reserve_exact((self.recs.len() / 4).max(2));
+                    // Room for exactly one at first (a room's creator is
+                    // often its only record), then as before: two more,
+                    // then a quarter more (capacities 1, 2, 4, 6, 8, 10, 12,
+                    // 15...: never more than the 2, 4, 6, 8... it was).
+                    let len = self.recs.len();
+                    self.recs
+                        .reserve_exact(if len < 2 { 1 } else { (len / 4).max(2) });
                 }
                 self.recs.push(rec);
                 n
             }
         };
-        let recs = &self.recs;
-        self.index.insert_unique(hash_key(hasher, name), n, |&i| {
+        let Users { recs, index, .. } = self;
+        let rehash = |&i: &u32| {
             recs.get(i as usize)
                 .map_or(0, |r| hash_key(hasher, &r.name))
-        });
+        };
+        match index {
+            Some(index) => {
+                index.insert_unique(hash, n, rehash);
+            }
+            None if recs.len() > SCAN_USERS => {
+                // The record that ends the scanning: index them all.
+                let mut table = Box::new(HashTable::with_capacity(recs.len()));
+                for (i, r) in recs.iter().enumerate() {
+                    if !r.name.is_empty() {
+                        let i = u32::try_from(i).unwrap_or(NONE);
+                        table.insert_unique(hash_key(hasher, &r.name), i, rehash);
+                    }
+                }
+                *index = Some(table);
+            }
+            None => {}
+        }
         Some(n)
     }
 
@@ -139,9 +201,11 @@ impl Users {
         let Some(rec) = self.get(n).filter(|r| r.is_idle()) else {
             return;
         };
-        let hash = hash_key(hasher, &rec.name);
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == n) {
-            e.remove();
+        let hash = self.index.is_some().then(|| hash_key(hasher, &rec.name));
+        if let (Some(index), Some(hash)) = (self.index.as_deref_mut(), hash) {
+            if let Ok(e) = index.find_entry(hash, |&i| i == n) {
+                e.remove();
+            }
         }
         let next = self.free.unwrap_or(NONE);
         if let Some(slot) = self.recs.get_mut(n as usize) {
@@ -162,6 +226,34 @@ impl Users {
             .map(|(i, r)| (u32::try_from(i).unwrap_or(NONE), r))
     }
 
+    /// Heap bytes by part, for the footprint accounting: records (used,
+    /// slack), user ids stored out of line, index table.
+    #[cfg(test)]
+    pub(crate) fn heap_parts(&self) -> [(&'static str, usize); 4] {
+        let rec = core::mem::size_of::<UserRec>();
+        let long_names: usize = self
+            .recs
+            .iter()
+            .filter(|r| r.name.len() > crate::text::INLINE)
+            // An `Arc<str>`: two counters and the bytes.
+            .map(|r| 16 + r.name.len())
+            .sum();
+        [
+            ("user records", self.recs.len() * rec),
+            (
+                "user records slack",
+                (self.recs.capacity() - self.recs.len()) * rec,
+            ),
+            ("user ids out of line", long_names),
+            (
+                "user index",
+                self.index
+                    .as_deref()
+                    .map_or(0, |i| 32 + i.allocation_size()),
+            ),
+        ]
+    }
+
     /// Checks the index against the records (for `check_invariants`).
     pub(crate) fn consistent(&self, hasher: &DefaultHashBuilder) -> Result<(), &'static str> {
         let mut live = 0;
@@ -171,7 +263,10 @@ impl Users {
                 return Err("user index does not find a record");
             }
         }
-        if live != self.index.len() {
+        if self.index.is_some() != (self.recs.len() > SCAN_USERS) {
+            return Err("user index kept below the scan threshold, or missing past it");
+        }
+        if self.index.as_deref().is_some_and(|i| i.len() != live) {
             return Err("user index counts a record twice or a free one");
         }
         let mut free = 0;
@@ -193,5 +288,66 @@ impl Users {
             return Err("user records neither live nor free");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Records grow 1, 2, 4, 6, 8, 10, 12, 15...: a room holding only its
+    /// creator holds one record, and a room of 8 users exactly 8.
+    #[test]
+    fn user_records_grow_from_one_and_land_on_eight() {
+        let hs = DefaultHashBuilder::default();
+        let mut users = Users::default();
+        let mut caps = Vec::new();
+        for i in 0..15 {
+            users.intern(&hs, &Str::from(alloc::format!("u{i}").as_str()));
+            caps.push(users.recs.capacity());
+        }
+        assert_eq!(caps, [1, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 15, 15, 15]);
+    }
+
+    /// Up to `SCAN_USERS` records a user is found by a scan and there is no
+    /// index; the record after builds it, and from then on every intern,
+    /// free and reuse keeps it; ids are found (and free records are not)
+    /// either way.
+    #[test]
+    fn users_are_found_by_scan_then_through_the_index_built_past_the_threshold() {
+        let hs = DefaultHashBuilder::default();
+        let mut users = Users::default();
+        let name = |i: usize| Str::from(alloc::format!("user-{i}").as_str());
+        for i in 0..SCAN_USERS {
+            assert_eq!(users.intern(&hs, &name(i)), Some(i as u32));
+        }
+        assert!(users.index.is_none(), "no index while scanning");
+        // Free one and reuse its number: still scanning.
+        users.gc(&hs, 3);
+        assert_eq!(users.find(&hs, &name(3)), None);
+        assert_eq!(users.find(&hs, ""), None, "a free record's empty id");
+        assert_eq!(users.intern(&hs, &name(100)), Some(3));
+        assert!(users.consistent(&hs).is_ok());
+        // One more record: the index holds them all.
+        assert_eq!(
+            users.intern(&hs, &name(SCAN_USERS)),
+            Some(SCAN_USERS as u32)
+        );
+        assert_eq!(users.index.as_ref().unwrap().len(), SCAN_USERS + 1);
+        for i in (0..=SCAN_USERS).filter(|&i| i != 3) {
+            assert_eq!(users.find(&hs, &name(i)), Some(i as u32), "{i}");
+        }
+        assert_eq!(users.find(&hs, &name(100)), Some(3));
+        users.gc(&hs, 5);
+        assert_eq!(users.find(&hs, &name(5)), None);
+        assert_eq!(users.intern(&hs, &name(200)), Some(5));
+        assert_eq!(users.find(&hs, &name(200)), Some(5));
+        assert!(users.consistent(&hs).is_ok());
+        // Damage is still seen: an index entry missing.
+        let hash = hash_key(&hs, &name(200));
+        let index = users.index.as_mut().unwrap();
+        index.find_entry(hash, |&i| i == 5).unwrap().remove();
+        assert!(users.consistent(&hs).is_err());
     }
 }

@@ -230,8 +230,8 @@ fn plan(
                 let hash = room.hash(op.key());
                 let pos = room.attrs.find(hash, op.key());
                 let _ = hints.push((i, hash, pos));
-                pos.and_then(|p| room.attrs.meta(p))
-                    .map(|m| (Some(m.owner()), u64::from(m.value_len()), m.x.revision))
+                pos.and_then(|p| room.attrs.entry(p))
+                    .map(|(m, len)| (Some(m.owner()), u64::from(len), m.x.revision))
             }
         };
         let old_bytes = current.map_or(0, |c| c.1);

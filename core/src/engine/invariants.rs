@@ -39,8 +39,7 @@ impl Engine {
             let bytes: u64 = room
                 .attrs
                 .positions()
-                .filter_map(|p| room.attrs.meta(p))
-                .map(|m| u64::from(m.value_len()))
+                .map(|p| u64::from(room.attrs.value_len(p)))
                 .sum();
             if bytes != room.value_bytes {
                 return fail("room value bytes differ from the recomputed sum");
