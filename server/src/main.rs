@@ -20,10 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match server::runtime(&config) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

@@ -48,6 +48,17 @@ impl Running {
     }
 }
 
+/// The runtime that serves HTTP and WebSocket connections:
+/// [`Config::threads`] workers named `srv-http` (the shards run on threads
+/// of their own, named `shard-N` and `shard-N-log`).
+pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads.max(1))
+        .thread_name("srv-http")
+        .enable_all()
+        .build()
+}
+
 /// Opens the shards, binds the listener and starts serving.
 pub async fn start(config: Config) -> Result<Running, String> {
     metrics::install();
