@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Fsync};
+use crate::conn;
 use crate::http::{router, App};
 use crate::limits;
 use crate::metrics;
@@ -128,6 +129,32 @@ async fn run_on_own_thread(
     }
 }
 
+/// A connection's service that tells its [`conn::Watch`] when each
+/// request's head is complete and when the request is answered.
+fn watched(
+    svc: TowerToHyperService<axum::Router>,
+    watch: Arc<conn::Watch>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<
+        Output = Result<axum::response::Response, std::convert::Infallible>,
+    > + Send,
+> {
+    use hyper::service::Service as _;
+    hyper::service::service_fn(move |req| {
+        watch.request_started();
+        let answer = svc.call(req);
+        let watch = Arc::clone(&watch);
+        async move {
+            let response = answer.await;
+            watch.request_finished(response.as_ref().map_or(500, |r| r.status().as_u16()));
+            response
+        }
+    })
+}
+
 async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -135,6 +162,7 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let service = router(Arc::clone(&app));
+    let keep_alive_idle = app.config.keep_alive_idle;
     let permits = Arc::new(Semaphore::new(limits::MAX_CONNECTIONS));
     let (drain_tx, drain_rx) = watch::channel(false);
     let mut conns: JoinSet<()> = JoinSet::new();
@@ -151,15 +179,20 @@ async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                let svc = TowerToHyperService::new(service.clone());
+                let watch = Arc::new(conn::Watch::default());
+                let io = conn::HeadDeadline::new(stream, Arc::clone(&watch), limits::HEADER_READ_TIMEOUT);
+                let svc = watched(TowerToHyperService::new(service.clone()), watch);
                 let mut drain = drain_rx.clone();
                 conns.spawn(async move {
                     let _permit = permit;
+                    // hyper's header timer also runs while a connection
+                    // idles between requests: it is the idle limit, and
+                    // HeadDeadline times a begun head.
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(limits::HEADER_READ_TIMEOUT)
+                        .header_read_timeout(keep_alive_idle)
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc)
+                        .serve_connection(TokioIo::new(io), svc)
                         .with_upgrades();
                     tokio::pin!(conn);
                     tokio::select! {
