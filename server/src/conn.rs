@@ -192,19 +192,19 @@ mod tests {
         let (mut io, mut client, watch) = pair(Duration::from_secs(5));
         let mut buf = [0u8; 16];
         client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-        io.read(&mut buf).await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 16);
         watch.request_started();
         // The body and the handler may take longer than the head limit.
         tokio::time::sleep(Duration::from_secs(8)).await;
         client.write_all(b"body").await.unwrap();
-        io.read(&mut buf).await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 4);
         watch.request_finished(200);
         // Idle between requests: no deadline, however long.
         let read = tokio::time::timeout(Duration::from_secs(60), io.read(&mut buf)).await;
         assert!(read.is_err());
         // The next request's head is timed again.
         client.write_all(b"GET").await.unwrap();
-        io.read(&mut buf).await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 3);
         let err = io.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
@@ -216,7 +216,7 @@ mod tests {
         watch.request_started();
         watch.request_finished(101);
         client.write_all(b"frame").await.unwrap();
-        io.read(&mut buf).await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 5);
         let read = tokio::time::timeout(Duration::from_secs(60), io.read(&mut buf)).await;
         assert!(read.is_err(), "no deadline after the upgrade");
     }
