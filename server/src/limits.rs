@@ -29,6 +29,8 @@ pub const WS_QUEUE_BYTES: usize = 4 << 20;
 /// Above this many queued messages (or half the bytes), `Overflow`
 /// events are dropped.
 pub const WS_OVERFLOW_MARK: usize = WS_QUEUE / 2;
+/// Most queued messages written to a WebSocket client with one flush.
+pub const WS_WRITE_BATCH: usize = 64;
 /// Read buffer of a WebSocket connection (clients send little).
 pub const WS_READ_BUFFER: usize = 4 << 10;
 /// Time a WebSocket write may take before the client counts as stuck.

@@ -14,6 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response as HttpResponse};
+use futures_util::SinkExt;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -81,6 +82,25 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     .await;
 }
 
+/// Sends `first` and whatever else is queued already (up to
+/// [`limits::WS_WRITE_BATCH`] messages) with one flush: one write for
+/// the events a batch released, not one per event.
+async fn send_queued(
+    socket: &mut WebSocket,
+    first: Utf8Bytes,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    queued: &AtomicUsize,
+) -> Result<(), axum::Error> {
+    queued.fetch_sub(first.len(), Ordering::Relaxed);
+    socket.feed(Message::Text(first)).await?;
+    for _ in 1..limits::WS_WRITE_BATCH {
+        let Ok(text) = rx.try_recv() else { break };
+        queued.fetch_sub(text.len(), Ordering::Relaxed);
+        socket.feed(Message::Text(text)).await?;
+    }
+    socket.flush().await
+}
+
 async fn session(app: Arc<App>, socket: WebSocket, room: String, user: String, since: Option<u64>) {
     let id = next_conn_id(&app);
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(limits::WS_QUEUE);
@@ -124,8 +144,11 @@ async fn session(app: Arc<App>, socket: WebSocket, room: String, user: String, s
         tokio::select! {
             out = rx.recv() => match out {
                 Some(text) => {
-                    queued.fetch_sub(text.len(), Ordering::Relaxed);
-                    let sent = tokio::time::timeout(limits::WS_SEND_TIMEOUT, socket.send(Message::Text(text))).await;
+                    let sent = tokio::time::timeout(
+                        limits::WS_SEND_TIMEOUT,
+                        send_queued(&mut socket, text, &mut rx, &queued),
+                    )
+                    .await;
                     if !matches!(sent, Ok(Ok(()))) {
                         break None;
                     }
