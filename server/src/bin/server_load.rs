@@ -228,6 +228,7 @@ struct Probe {
     fsyncs: f64,
     server_ns: u64,
     load_ns: u64,
+    server_switches: u64,
     /// All cores' busy time (from `/proc/stat`), in clock ticks.
     machine_busy_ticks: u64,
 }
@@ -241,23 +242,26 @@ impl Probe {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0.0)
         };
-        let (server_ns, load_ns) = thread_cpu_ns();
+        let (server_ns, load_ns, server_switches) = thread_cpu_ns();
         Probe {
             fsync_seconds: find("roomstate_wal_fsync_seconds_sum"),
             fsyncs: find("roomstate_wal_fsync_seconds_count"),
             server_ns,
             load_ns,
+            server_switches,
             machine_busy_ticks: machine_busy_ticks(),
         }
     }
 }
 
 /// CPU time of this process's live threads in nanoseconds: the server's
-/// (`srv-*`, `shard-*`) and everything else (the load generator).
-fn thread_cpu_ns() -> (u64, u64) {
-    let (mut server, mut load) = (0u64, 0u64);
+/// (`srv-*`, `shard-*`) and everything else (the load generator); and the
+/// server threads' context switches (each a thread that slept and was
+/// woken, or was preempted).
+fn thread_cpu_ns() -> (u64, u64, u64) {
+    let (mut server, mut load, mut switches) = (0u64, 0u64, 0u64);
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return (0, 0);
+        return (0, 0, 0);
     };
     for task in dir.flatten() {
         let path = task.path();
@@ -268,11 +272,21 @@ fn thread_cpu_ns() -> (u64, u64) {
             .unwrap_or(0);
         if comm.starts_with("srv-") || comm.starts_with("shard-") {
             server += ns;
+            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+            switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+                .sum::<u64>();
         } else {
             load += ns;
         }
     }
-    (server, load)
+    (server, load, switches)
 }
 
 /// Busy ticks of all cores (user, nice, system, irq, softirq, steal).
@@ -523,6 +537,16 @@ async fn drive(args: &Args, addr: std::net::SocketAddr) -> Result<Lines, String>
         (
             "load_cpu_us_per_req",
             format!("{:.1}", per(load_us, requests as f64)),
+        ),
+        (
+            "server_switches_per_req",
+            format!(
+                "{:.2}",
+                per(
+                    (after.server_switches - before.server_switches) as f64,
+                    requests as f64
+                )
+            ),
         ),
         (
             "server_cpu_cores",
