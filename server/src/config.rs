@@ -33,6 +33,10 @@ pub struct Config {
     pub data: Option<PathBuf>,
     /// Number of shards (engine tasks).
     pub shards: usize,
+    /// Whether `shards` was asked for (flag or file) rather than taken
+    /// from the core count: a data directory made with another count
+    /// refuses an asked-for count and overrides a default one.
+    pub shards_given: bool,
     /// Log sync policy.
     pub fsync: Fsync,
     /// Truncate a log at a corrupt record instead of refusing to start.
@@ -216,6 +220,7 @@ fn resolve(
         .parse()
         .map_err(|e| format!("--listen {listen_text:?}: {e}"))?;
     let data = flags.get("data").map(PathBuf::from).or(file.data);
+    let shards_given = flags.contains_key("shards") || file.shards.is_some();
     let shards = match flags.get("shards") {
         Some(n) => n
             .parse::<usize>()
@@ -299,6 +304,7 @@ fn resolve(
         listen,
         data,
         shards,
+        shards_given,
         fsync,
         repair,
         requests_per_second: file.requests_per_second,
