@@ -44,6 +44,11 @@ use roomstate_server::{config::Config, server};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The server's allocator (as in `roomstate-server`'s `main`), so the
+/// bench measures what the server binary runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ADMIN: &str = "load-admin";
 const APP: &str = "load-app";
 const SECRET: &str = "load-secret";
