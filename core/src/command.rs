@@ -77,6 +77,10 @@ pub enum Op {
         auto_delete: Option<bool>,
         /// Compare-and-set expectation.
         expect: Option<Expect>,
+        /// Time to live in ms: the key expires at `now + ttl` (a TTL of 0,
+        /// or a deadline past the end of time, is `InvalidParameter`).
+        /// `None`: no deadline, and an overwrite clears the key's.
+        ttl: Option<u64>,
     },
     /// Delete `key`.
     Delete {
@@ -95,6 +99,7 @@ impl Op {
             value: value.into(),
             auto_delete: None,
             expect: None,
+            ttl: None,
         }
     }
 
@@ -120,6 +125,17 @@ impl Op {
     pub fn auto_delete(mut self, on: bool) -> Op {
         if let Op::Set { auto_delete, .. } = &mut self {
             *auto_delete = Some(on);
+        }
+        self
+    }
+
+    /// This op (a set) with a time to live in ms: the key is deleted at
+    /// `now + ms` (cause `Expired`) unless overwritten or deleted first;
+    /// no effect on a delete.
+    #[must_use]
+    pub fn ttl(mut self, ms: u64) -> Op {
+        if let Op::Set { ttl, .. } = &mut self {
+            *ttl = Some(ms);
         }
         self
     }
@@ -261,6 +277,50 @@ impl Default for Notify {
     }
 }
 
+impl Notify {
+    /// A normal-priority notification (the default).
+    #[must_use]
+    pub fn normal() -> Notify {
+        Notify::default()
+    }
+
+    /// A high-priority notification, downgraded to normal over the room's
+    /// high budget (NetEase's default policy).
+    #[must_use]
+    pub fn high() -> Notify {
+        Notify {
+            high: Some(HighPolicy::Downgrade),
+            ..Notify::default()
+        }
+    }
+
+    /// A high-priority notification that is refused over the room's high
+    /// budget ([`Rejection::NotificationBudget`](crate::Rejection::NotificationBudget)).
+    #[must_use]
+    pub fn high_or_reject() -> Notify {
+        Notify {
+            high: Some(HighPolicy::Reject),
+            ..Notify::default()
+        }
+    }
+
+    /// No event: the change still advances the room's sequence number.
+    #[must_use]
+    pub fn silent() -> Notify {
+        Notify {
+            notify: false,
+            ..Notify::default()
+        }
+    }
+
+    /// This notification with an extension string.
+    #[must_use]
+    pub fn ext(mut self, ext: impl Into<Str>) -> Notify {
+        self.ext = Some(ext.into());
+        self
+    }
+}
+
 /// One element of a queue batch offer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -274,6 +334,47 @@ pub struct NewElement {
     pub owner: Option<Str>,
     /// Removed when the owner exits; `None` takes the batch's flag.
     pub transient: Option<bool>,
+}
+
+impl NewElement {
+    /// An element owned by the batch's operator, with the batch's
+    /// `transient` flag.
+    pub fn new(key: impl Into<Str>, value: impl Into<Str>) -> NewElement {
+        NewElement {
+            key: key.into(),
+            value: value.into(),
+            owner: None,
+            transient: None,
+        }
+    }
+
+    /// This element owned by `user`.
+    #[must_use]
+    pub fn owner(mut self, user: impl Into<Str>) -> NewElement {
+        self.owner = Some(user.into());
+        self
+    }
+
+    /// This element with its own `transient` flag.
+    #[must_use]
+    pub fn transient(mut self, on: bool) -> NewElement {
+        self.transient = Some(on);
+        self
+    }
+}
+
+/// What a [`Command::Counter`] does to its counter (Tencent's `Mode`:
+/// `Set`, `Increase`, `Decrease`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum CounterOp {
+    /// Set the value.
+    Set(i64),
+    /// Add to the value (a missing counter starts at 0).
+    Increase(u64),
+    /// Subtract from the value (a missing counter starts at 0).
+    Decrease(u64),
 }
 
 /// A command, applied with [`Engine::handle`](crate::Engine::handle).
@@ -485,11 +586,181 @@ pub enum Command {
         /// Keys (≤ `max_multi_get`).
         keys: Vec<Str>,
     },
-    /// Expire what is due at `now` (disconnect grace periods, lock TTLs).
+    /// Set, increase or decrease one integer counter (Tencent group
+    /// counters). A missing counter is created at 0 first. The new value
+    /// is returned ([`Success::Counter`](crate::Success::Counter)) and
+    /// announced (`CounterChanged`). Rejected, changing nothing: a key
+    /// that is empty or over `max_counter_key_len` bytes, a new key over
+    /// `max_counters_per_room` ([`Rejection::Op`](crate::Rejection::Op)),
+    /// `min > max` (`InvalidParameter`), a result outside `i64`
+    /// (`CounterOverflow`) or outside `min..=max` (`CounterOutOfBounds`:
+    /// refused, never clamped).
+    Counter {
+        /// Room id.
+        room: Str,
+        /// Who asks.
+        operator: Actor,
+        /// Counter key.
+        key: Str,
+        /// What to do.
+        op: CounterOp,
+        /// Lowest value the result may have (beyond Tencent).
+        min: Option<i64>,
+        /// Highest value the result may have (beyond Tencent).
+        max: Option<i64>,
+    },
+    /// Delete the named counters that exist (`None`: all of them), in one
+    /// event of `CounterDeleted` changes in key order. `Some` of an empty
+    /// list is `Empty`; deleting nothing is a no-op.
+    CounterDelete {
+        /// Room id.
+        room: Str,
+        /// Who asks.
+        operator: Actor,
+        /// Keys to delete; `None` for all.
+        keys: Option<Vec<Str>>,
+    },
+    /// Read the named counters that exist (`None`: all), in key order, with
+    /// the room's sequence number. `Some` of an empty list is `Empty`.
+    CounterRead {
+        /// Room id.
+        room: Str,
+        /// Keys to read; `None` for all.
+        keys: Option<Vec<Str>>,
+    },
+    /// The room's events after `seq`, in order, from its catch-up history
+    /// ([`Success::Events`](crate::Success::Events)), so a client that
+    /// saw `seq` resumes with no gap and no duplicate. Rejected: `seq`
+    /// above the room's (`InvalidParameter`); history that no longer
+    /// reaches back to `seq` (`HistoryTruncated { oldest }`: read the full
+    /// state, whose `seq` every read returns). A change made with
+    /// notification off has no event, so the history restarts after it: a
+    /// catch-up never skips a number.
+    Since {
+        /// Room id.
+        room: Str,
+        /// The last sequence number the client saw.
+        seq: u64,
+    },
+    /// Expire what is due at `now` (disconnect grace periods, lock and key
+    /// TTLs).
     Tick,
 }
 
 impl Command {
+    /// Creates `room` with `creator` (who is not present until it joins).
+    pub fn create_room(room: impl Into<Str>, creator: impl Into<Str>) -> Command {
+        Command::CreateRoom {
+            room: room.into(),
+            creator: creator.into(),
+        }
+    }
+
+    /// One more connection of `user` in `room`.
+    pub fn join(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Join {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// One connection fewer of `user` in `room`.
+    pub fn leave(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Leave {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// Removes every connection of `user` in `room` (a kick).
+    pub fn exit(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Exit {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// A connection of `user` in `room` dropped without a leave.
+    pub fn disconnect(room: impl Into<Str>, user: impl Into<Str>) -> Command {
+        Command::Disconnect {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    /// Reads every attribute of `room`.
+    pub fn read_all(room: impl Into<Str>) -> Command {
+        Command::Read {
+            room: room.into(),
+            keys: None,
+        }
+    }
+
+    /// Sets, increases or decreases a counter, without bounds.
+    pub fn counter(
+        room: impl Into<Str>,
+        operator: Actor,
+        key: impl Into<Str>,
+        op: CounterOp,
+    ) -> Command {
+        Command::Counter {
+            room: room.into(),
+            operator,
+            key: key.into(),
+            op,
+            min: None,
+            max: None,
+        }
+    }
+
+    /// A counter command with bounds: a result outside `min..=max` is
+    /// refused (`CounterOutOfBounds`); no effect on other commands.
+    #[must_use]
+    pub fn bounds(mut self, lo: Option<i64>, hi: Option<i64>) -> Command {
+        if let Command::Counter { min, max, .. } = &mut self {
+            *min = lo;
+            *max = hi;
+        }
+        self
+    }
+
+    /// The room the command is about; `None` for [`Command::Tick`]. A
+    /// server routes commands to shards by it.
+    #[must_use]
+    pub fn room(&self) -> Option<&str> {
+        let room = match self {
+            Command::Tick => return None,
+            Command::Write(w) => &w.room,
+            Command::CreateRoom { room, .. }
+            | Command::DestroyRoom { room, .. }
+            | Command::Join { room, .. }
+            | Command::Leave { room, .. }
+            | Command::Disconnect { room, .. }
+            | Command::Exit { room, .. }
+            | Command::SetRole { room, .. }
+            | Command::SetLock { room, .. }
+            | Command::RemoveLock { room, .. }
+            | Command::AcquireLock { room, .. }
+            | Command::ReleaseLock { room, .. }
+            | Command::RevokeLock { room, .. }
+            | Command::GetLocks { room, .. }
+            | Command::Read { room, .. }
+            | Command::QueueInit { room, .. }
+            | Command::QueueDrop { room, .. }
+            | Command::QueueOffer { room, .. }
+            | Command::QueueBatchOffer { room, .. }
+            | Command::QueueBatchUpdate { room, .. }
+            | Command::QueueList { room, .. }
+            | Command::QueuePoll { room, .. }
+            | Command::QueueMultiGet { room, .. }
+            | Command::Counter { room, .. }
+            | Command::CounterDelete { room, .. }
+            | Command::CounterRead { room, .. }
+            | Command::Since { room, .. } => room,
+        };
+        Some(room.as_str())
+    }
+
     /// The operator the command names, if it names one.
     #[must_use]
     pub fn operator(&self) -> Option<&Actor> {
@@ -502,6 +773,9 @@ impl Command {
             | Command::QueueBatchOffer { operator, .. }
             | Command::QueueBatchUpdate { operator, .. }
             | Command::QueuePoll { operator, .. } => Some(operator),
+            Command::Counter { operator, .. } | Command::CounterDelete { operator, .. } => {
+                Some(operator)
+            }
             _ => None,
         }
     }
@@ -530,6 +804,10 @@ impl Command {
                 | Command::QueueList { .. }
                 | Command::QueuePoll { .. }
                 | Command::QueueMultiGet { .. }
+                | Command::Counter { .. }
+                | Command::CounterDelete { .. }
+                | Command::CounterRead { .. }
+                | Command::Since { .. }
         )
     }
 }

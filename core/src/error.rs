@@ -67,7 +67,7 @@ pub enum Rejection {
     /// single-element queue command, or a malformed element of a queue batch.
     Op {
         /// Position of the op in the request.
-        index: u32,
+        index: usize,
         /// Why it failed.
         error: OpError,
     },
@@ -105,6 +105,16 @@ pub enum Rejection {
     },
     /// Polling the head of an empty or missing queue.
     QueueEmpty,
+    /// A counter's result would not fit in an `i64`.
+    CounterOverflow,
+    /// A counter's result would lie outside the request's `min..=max`.
+    CounterOutOfBounds,
+    /// The room's history no longer reaches back to the number asked
+    /// for; the earliest number a catch-up may start from is `oldest`.
+    HistoryTruncated {
+        /// The earliest sequence number a catch-up may start from.
+        oldest: u64,
+    },
 }
 
 /// Vendor-neutral classes that profiles map to vendor codes (SPEC §8).
@@ -204,6 +214,10 @@ impl Rejection {
             Rejection::WriteLockNotHeld => ErrorClass::WriteLockNotHeld,
             Rejection::RevisionOutdated { .. } => ErrorClass::RevisionOutdated,
             Rejection::QueueEmpty => ErrorClass::NotFound,
+            Rejection::CounterOverflow | Rejection::CounterOutOfBounds => {
+                ErrorClass::InvalidParameter
+            }
+            Rejection::HistoryTruncated { .. } => ErrorClass::NotFound,
         }
     }
 }

@@ -157,6 +157,18 @@ pub enum Change {
     },
     /// The queue was dropped.
     QueueDropped,
+    /// A counter was set, increased or decreased (or created at 0 first).
+    CounterChanged {
+        /// Key.
+        key: Str,
+        /// Value after the change.
+        value: i64,
+    },
+    /// A counter was deleted.
+    CounterDeleted {
+        /// Key.
+        key: Str,
+    },
 }
 
 /// A state change in one room, announced to its members.

@@ -180,9 +180,12 @@
 //! ([`Rejection::InvalidParameter`]); who may (batch update needs `Admin`,
 //! or a user with role `Admin` or `Creator`: [`Rejection::NoPermission`];
 //! a transient single offer by a user not present is
-//! [`Rejection::NotInRoom`], NetEase 302); element shapes ([`Rejection::Op`]
-//! with the element's index: key non-empty and within `max_key_len`, value
-//! within `max_value_len`; no charset); then per element; and last the
+//! [`Rejection::NotInRoom`], NetEase 302); element shapes (key non-empty
+//! and within `max_key_len`, value within `max_value_len`; no charset):
+//! [`Rejection::Op`] with the element's index for a single offer and a
+//! batch update, while a batch offer is best effort (SPEC §4) and a
+//! malformed element fails alone, first of its checks; then per element;
+//! and last the
 //! high-priority budget (below). A first offer (single or batch) creates
 //! the queue with `default_capacity` and its event starts with
 //! `QueueInit`; a first batch offer in which every element failed creates
@@ -203,6 +206,32 @@
 //! notification options: their events always go out, at normal priority. List and multi-get of a
 //! missing queue are empty; multi-get returns a key asked twice twice.
 //! Queue values do not count toward the attribute byte totals.
+//!
+//! **Counters** ([`Command::Counter`], Tencent group counters). Checks,
+//! in order: rate; room exists; key non-empty and within
+//! `max_counter_key_len` bytes ([`Rejection::Op`] index 0); `min <= max`
+//! ([`Rejection::InvalidParameter`]); a user operator present where
+//! writers must be; a new key within `max_counters_per_room`; the result
+//! within `i64` ([`Rejection::CounterOverflow`]) and within the bounds
+//! ([`Rejection::CounterOutOfBounds`]: refused, not clamped). A missing
+//! counter starts at 0. One event, cause `Written`, one `CounterChanged`.
+//! Counters are listed in key order; nobody owns them, no exit removes
+//! them.
+//!
+//! **Key TTL** ([`Op::ttl`]). A set with a TTL expires at `now + ttl`; a
+//! set without one clears the key's deadline; a delete or an exit takes
+//! it along. Before every command, due TTLs expire first (deadline, room,
+//! key order), each in its own event (operator `Admin`, cause `Expired`,
+//! one `AttributeDeleted`), then due grace periods. A TTL of 0 rejects
+//! the write ([`Rejection::InvalidParameter`]).
+//!
+//! **Catch-up** ([`Command::Since`], [`RoomView::events_since`]). Each
+//! room keeps its last `history_events` events within `history_bytes`
+//! encoded bytes. `Since { seq }` returns the events after `seq`, or
+//! [`Rejection::HistoryTruncated`] with the earliest number it can resume
+//! from; every read returns the room's `seq`, so baseline + catch-up +
+//! live events have no gap and no duplicate. Silent (`notify: false`)
+//! changes have no event, so none is replayed either.
 //!
 //! **Notification flow.** Where the profile has a [`Flow`], each room has a
 //! one-second window that opens at the first event after the previous one
@@ -261,35 +290,45 @@
 extern crate alloc;
 
 mod command;
+mod counters;
 mod engine;
 mod error;
 mod event;
 mod flow;
+mod history;
 mod locks;
 mod members;
 mod outcome;
 mod profile;
 mod queue;
+mod queue_builders;
 mod room;
 #[cfg(feature = "serde")]
 mod snapshot;
+#[cfg(feature = "serde")]
+mod snapshot_v1;
 mod store;
 mod text;
 mod time;
 mod view;
 
-pub use command::{Actor, Command, Expect, HighPolicy, NewElement, Notify, Op, Role, Write};
+pub use command::{
+    Actor, Command, CounterOp, Expect, HighPolicy, NewElement, Notify, Op, Role, Write,
+};
 pub use engine::{Engine, Violation, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{
-    Acquisition, Attribute, BatchReport, ElementsReport, LockInfo, LocksReport, OpFailure, Outcome,
-    QueueElement, ReadReport, Success,
+    Acquisition, Attribute, BatchReport, CountersReport, ElementsReport, EventsReport, LockInfo,
+    LocksReport, OpFailure, Outcome, QueueElement, ReadReport, Success,
 };
 pub use profile::{
     BatchPolicy, Charset, Flow, Limits, LockLimits, OwnerRule, PolicyRule, Profile, QueueLimits,
     Rate, Rules, Unit, Vendor, VendorCode, VendorCodes, AGORA_LOCKS, DEFAULT_DISCONNECT_GRACE_MS,
+    DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, TENCENT_COUNTERS_PER_ROOM,
+    TENCENT_COUNTER_KEY_BYTES,
 };
+pub use queue_builders::{BatchOffer, Offer, Poll};
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, MAX_SEQ, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use text::Str;

@@ -88,6 +88,7 @@ impl Users {
     }
 
     /// [`Users::intern`] for a borrowed id (the record copies it if new).
+    #[cfg(feature = "serde")] // used by snapshot restore only
     pub(crate) fn intern_str(&mut self, hasher: &DefaultHashBuilder, name: &str) -> Option<u32> {
         self.intern_with(hasher, name, || Str::from(name))
     }

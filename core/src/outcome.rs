@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use crate::command::Actor;
 use crate::error::{OpError, Rejection};
+use crate::event::Event;
 use crate::text::Str;
 use crate::time::Millis;
 
@@ -31,6 +32,17 @@ pub enum Success {
     Acquired(Acquisition),
     /// The element a poll removed.
     Polled(QueueElement),
+    /// A counter's value after a [`Command::Counter`](crate::Command::Counter).
+    Counter {
+        /// The room's sequence number after the command.
+        seq: u64,
+        /// The counter's new value.
+        value: i64,
+    },
+    /// Counters read, in key order.
+    Counters(CountersReport),
+    /// Events for catch-up, after the number asked for.
+    Events(EventsReport),
 }
 
 /// One failed op of a batch.
@@ -38,7 +50,7 @@ pub enum Success {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OpFailure {
     /// Position of the op in the request.
-    pub index: u32,
+    pub index: usize,
     /// The op's key.
     pub key: Str,
     /// Why it failed.
@@ -46,6 +58,11 @@ pub struct OpFailure {
 }
 
 /// What a batch did: the ops not listed in `failed` were applied.
+///
+/// The applied keys (Easemob's `successKeys`) are not stored: they are the
+/// request's keys at [`BatchReport::applied_indices`]. A report copies no
+/// key it does not have to, so a write that fails nothing allocates no
+/// report at all (the overwrite path stays allocation-free).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BatchReport {
@@ -151,4 +168,111 @@ pub enum Acquisition {
         /// Position in the wait list, from 1.
         position: u32,
     },
+}
+
+/// A room's events after a sequence number, with the room's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct EventsReport {
+    /// The room's sequence number now.
+    pub seq: u64,
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+}
+
+/// Counters, in key order, with the room's sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CountersReport {
+    /// The room's sequence number: apply events after it to stay current.
+    pub seq: u64,
+    /// `(key, value)` pairs, in key order.
+    pub counters: Vec<(Str, i64)>,
+}
+
+impl Success {
+    /// The report of a write, if this is one.
+    #[must_use]
+    pub fn into_written(self) -> Option<BatchReport> {
+        match self {
+            Success::Written(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The report of a queue batch, if this is one.
+    #[must_use]
+    pub fn into_batch(self) -> Option<BatchReport> {
+        match self {
+            Success::QueueBatch(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The attributes read, if this is a read.
+    #[must_use]
+    pub fn into_read(self) -> Option<ReadReport> {
+        match self {
+            Success::Read(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The queue elements listed or fetched, if this is a list or multi-get.
+    #[must_use]
+    pub fn into_elements(self) -> Option<ElementsReport> {
+        match self {
+            Success::Elements(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The element a poll removed, if this is a poll.
+    #[must_use]
+    pub fn into_polled(self) -> Option<QueueElement> {
+        match self {
+            Success::Polled(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A counter's new value, if this is a counter command's answer.
+    #[must_use]
+    pub fn into_counter(self) -> Option<i64> {
+        match self {
+            Success::Counter { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The counters read, if this is a counter read.
+    #[must_use]
+    pub fn into_counters(self) -> Option<CountersReport> {
+        match self {
+            Success::Counters(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl BatchReport {
+    /// Positions, in a request of `ops` ops or elements, of those that
+    /// were applied (every one not in `failed`), ascending.
+    pub fn applied_indices(&self, ops: usize) -> impl Iterator<Item = usize> + '_ {
+        let mut failed = self.failed.iter().map(|f| f.index).peekable();
+        (0..ops).filter(move |i| {
+            while failed.next_if(|f| f < i).is_some() {}
+            failed.next_if_eq(i).is_none()
+        })
+    }
+
+    /// The applied keys, from the request's `keys` in request order
+    /// (Easemob `successKeys`).
+    pub fn applied_keys<'k, K: ?Sized + 'k>(
+        &'k self,
+        keys: &'k [&'k K],
+    ) -> impl Iterator<Item = &'k K> + 'k {
+        self.applied_indices(keys.len())
+            .filter_map(move |i| keys.get(i).copied())
+    }
 }

@@ -241,6 +241,15 @@ pub struct Limits {
     pub disconnect_grace_ms: u64,
     /// Queue limits.
     pub queue: QueueLimits,
+    /// Counters per room; `None` is unlimited.
+    pub max_counters_per_room: Option<u32>,
+    /// Longest counter key, in UTF-8 bytes.
+    pub max_counter_key_len: u32,
+    /// Events each room keeps for catch-up (`Since`); 0 turns history off.
+    pub history_events: u32,
+    /// Bytes of encoded events each room keeps for catch-up; 0 turns
+    /// history off.
+    pub history_bytes: u32,
 }
 
 /// The semantic switches of a profile.
@@ -390,6 +399,18 @@ const NETEASE_QUEUE: QueueLimits = QueueLimits {
     max_ext_chars: 2048,
 };
 
+/// Tencent's group counters: 20 keys per group. The other vendors have no
+/// counters; their profiles carry Tencent's values.
+pub const TENCENT_COUNTERS_PER_ROOM: u32 = 20;
+/// Tencent's group counters: keys of at most 128 bytes.
+pub const TENCENT_COUNTER_KEY_BYTES: u32 = 128;
+/// Catch-up history every built-in profile keeps per room, in events (no
+/// vendor has catch-up; this is the engine's own default).
+pub const DEFAULT_HISTORY_EVENTS: u32 = 256;
+/// Catch-up history every built-in profile keeps per room, in bytes of
+/// encoded events.
+pub const DEFAULT_HISTORY_BYTES: u32 = 64 * 1024;
+
 /// Grace period of every built-in profile. No seed documents one; 30 s is a
 /// common reconnect window for mobile clients. Set your own in a custom profile.
 pub const DEFAULT_DISCONNECT_GRACE_MS: u64 = 30_000;
@@ -420,6 +441,10 @@ impl Profile {
                 notification_flow: None,
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: false,
@@ -435,7 +460,9 @@ impl Profile {
                 room_not_found: Some(100_002),
                 no_permission: Some(100_006),
                 not_in_room: Some(100_006),
-                too_many_ops: Some(100_002),
+                // Seed 000: "the number of keys for room metadata exceeds
+                // the upper limit of 10" is 100500, in a request as in a room.
+                too_many_ops: Some(100_500),
                 key_count: Some(100_500),
                 value_size: Some(100_501),
                 total_size: Some(100_502),
@@ -467,6 +494,10 @@ impl Profile {
                 notification_flow: None,
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: true,
@@ -523,6 +554,10 @@ impl Profile {
                 }),
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: false,
@@ -571,6 +606,10 @@ impl Profile {
                 notification_flow: None,
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: false,
@@ -638,6 +677,10 @@ impl Profile {
                 notification_flow: None,
                 disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
                 queue: NETEASE_QUEUE,
+                max_counters_per_room: Some(TENCENT_COUNTERS_PER_ROOM),
+                max_counter_key_len: TENCENT_COUNTER_KEY_BYTES,
+                history_events: DEFAULT_HISTORY_EVENTS,
+                history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: Rules {
                 writer_must_be_member: false,

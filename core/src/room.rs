@@ -6,13 +6,16 @@
 //! with its own hasher, once per key per operation.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::command::{Actor, Role};
+use crate::counters::Counters;
 use crate::event::Change;
 use crate::flow::FlowWindow;
+use crate::history::History;
 use crate::locks::Locks;
 use crate::members::Users;
 use crate::outcome::{Attribute, QueueElement};
@@ -45,6 +48,12 @@ pub(crate) struct Room {
     /// The attribute revision: the sequence number of the last event that
     /// changed an attribute (0: none yet). Agora's major revision.
     pub(crate) attr_rev: u64,
+    /// Integer counters (Tencent group counters), sorted by key.
+    pub(crate) counters: Counters,
+    /// TTL deadlines of the keys that have one (see `engine::ttl`).
+    pub(crate) expiry: BTreeMap<Str, Millis>,
+    /// Recent events, for catch-up.
+    pub(crate) history: History,
 }
 
 impl Room {
@@ -68,6 +77,9 @@ impl Room {
             flow: FlowWindow::default(),
             locks: Locks::default(),
             attr_rev: 0,
+            counters: Counters::default(),
+            expiry: BTreeMap::new(),
+            history: History::default(),
         })
     }
 
@@ -466,8 +478,10 @@ mod sizes {
         assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 40);
         assert_eq!(size_of::<crate::store::Meta<()>>(), 24);
         assert_eq!(size_of::<crate::members::UserRec>(), 48);
-        // 272 + 8 (the boxed locks) + 8 (the major revision).
-        assert_eq!(size_of::<super::Room>(), 288);
+        // 272 + the boxed locks (8) + the major revision (8) + counters
+        // (a Vec, 24) + TTL deadlines (a BTreeMap, 24) + catch-up history
+        // (two VecDeques and a number, 72).
+        assert_eq!(size_of::<super::Room>(), 408);
         assert_eq!(size_of::<crate::queue::Queue>(), 128);
     }
 }

@@ -36,16 +36,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::command::Role;
 use crate::engine::{check_element, check_key, Engine};
 use crate::flow::{FlowWindow, TokenBucket};
-use crate::profile::Profile;
+use crate::history::History;
+use crate::profile::{Profile, Unit};
 use crate::queue::Queue;
 use crate::room::{AttrX, Room, Rooms};
+use crate::snapshot_v1::ProfileV1;
 use crate::text::Str;
 use crate::time::Millis;
 
 /// First bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"RSTS";
-/// Format version written by this build; the only one it reads.
-pub const SNAPSHOT_VERSION: u16 = 1;
+/// Format version written by this build. It also reads version 1 (no
+/// counters, no TTL deadlines, the profile without their limits).
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Largest room sequence number a snapshot may carry: a live room cannot
 /// come near it (2^62 commands), and a forged one at `u64::MAX` would
@@ -116,7 +119,14 @@ struct UserSnap {
 // engine: (profile, now, bucket_milli_tokens, bucket_last, [room])
 // room:   (id, creator, seq, flow_start, flow_normal, flow_high,
 //          [Attribute], Option<(capacity, [QueueElement])>, [UserSnap],
-//          major_revision, [LockSnap])
+//          major_revision, [LockSnap], [(counter key, i64)] sorted by
+//          key, [(key, TTL deadline)] sorted by key)
+//          -- version 1 has the first nine fields only
+//
+// The catch-up history is not written: it is a cache of events a client
+// may have missed, not state. A restored room starts with an empty
+// history, so `Since` answers `HistoryTruncated` and the client reads the
+// full state, which is always correct.
 // one room alone: (profile, room)
 
 /// An owner as written: the same bytes as [`crate::Actor`]'s, borrowed (from the
@@ -265,7 +275,27 @@ impl Serialize for RoomOut<'_> {
         t.serialize_element(&users)?;
         t.serialize_element(&room.attr_rev)?;
         t.serialize_element(&locks)?;
+        t.serialize_element(&CountersOut(room))?;
+        t.serialize_element(&ExpiryOut(room))?;
         t.end()
+    }
+}
+
+/// A room's counters, in key order.
+struct CountersOut<'a>(&'a Room);
+
+impl Serialize for CountersOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_seq(s, self.0.counters.len(), self.0.counters.iter())
+    }
+}
+
+/// A room's TTL deadlines, in key order.
+struct ExpiryOut<'a>(&'a Room);
+
+impl Serialize for ExpiryOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_seq(s, self.0.expiry.len(), self.0.expiry.iter())
     }
 }
 
@@ -305,16 +335,25 @@ fn check_actor(a: &ActorRec<'_>) -> Result<(), SnapshotError> {
 }
 
 /// The body of a snapshot, after its header is checked.
-fn body(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
+fn body(bytes: &[u8]) -> Result<(u16, &[u8]), SnapshotError> {
     let (header, rest) =
         postcard::take_from_bytes::<Header>(bytes).map_err(|_| SnapshotError::NotASnapshot)?;
     if header.magic != SNAPSHOT_MAGIC {
         return Err(SnapshotError::NotASnapshot);
     }
-    if header.version != SNAPSHOT_VERSION {
+    if !(1..=SNAPSHOT_VERSION).contains(&header.version) {
         return Err(SnapshotError::UnsupportedVersion(header.version));
     }
-    Ok(rest)
+    Ok((header.version, rest))
+}
+
+/// The profile, in the layout of the snapshot's version.
+fn profile_field<'de, A: SeqAccess<'de>>(seq: &mut A, version: u16) -> Result<Profile, A::Error> {
+    if version == 1 {
+        Ok(field::<A, ProfileV1>(seq)?.into())
+    } else {
+        field(seq)
+    }
 }
 
 type Decoder<'de> = postcard::Deserializer<'de, postcard::de_flavors::Slice<'de>>;
@@ -362,6 +401,8 @@ struct Ctx<'a> {
     now: Option<Millis>,
     /// For a single room: the engine's rooms, whose ids it must not take.
     taken: Option<&'a Rooms>,
+    /// The snapshot's format version.
+    version: u16,
 }
 
 impl Ctx<'_> {
@@ -403,6 +444,8 @@ fn room_head(
     let mut room = Room::new(id, creator).ok_or(SnapshotError::Invalid("creator id"))?;
     room.seq = seq;
     room.flow = flow;
+    // Not in the snapshot: a restored room's history starts now.
+    room.history = History::starting_at(seq);
     Ok(room)
 }
 
@@ -509,15 +552,19 @@ fn add_user(
     Ok(())
 }
 
-/// Checks the room's major revision against its seq and attributes.
-fn set_major_revision(room: &mut Room, major: u64) -> Result<(), SnapshotError> {
-    let newest = room
-        .attrs
+/// The revision of the room's newest attribute (0: none).
+fn newest_revision(room: &Room) -> u64 {
+    room.attrs
         .positions()
         .filter_map(|p| room.attrs.meta(p))
         .map(|m| m.x.revision)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// Checks the room's major revision against its seq and attributes.
+fn set_major_revision(room: &mut Room, major: u64) -> Result<(), SnapshotError> {
+    let newest = newest_revision(room);
     if major > room.seq || major < newest {
         return invalid("major revision after the seq or before an attribute's");
     }
@@ -589,8 +636,52 @@ fn add_lock(ctx: &Ctx<'_>, room: &mut Room, l: LockSnap) -> Result<(), SnapshotE
     Ok(())
 }
 
-/// Fields of a room as written.
-const ROOM_FIELDS: usize = 11;
+/// Fields of a room as written (version 2).
+const ROOM_FIELDS: usize = 13;
+/// Fields of a room in version 1.
+const ROOM_FIELDS_V1: usize = 9;
+
+/// Checks one counter (after the one before it, in key order) and stores it.
+fn add_counter(
+    ctx: &Ctx<'_>,
+    room: &mut Room,
+    (key, value): (Str, i64),
+) -> Result<(), SnapshotError> {
+    let limits = &ctx.profile.limits;
+    check_key(&key, limits.max_counter_key_len, Unit::Bytes)
+        .map_err(|_| SnapshotError::Invalid("counter key"))?;
+    if room.counters.iter().last().is_some_and(|(k, _)| *k >= key) {
+        return invalid("counter keys unsorted or repeated");
+    }
+    if limits
+        .max_counters_per_room
+        .is_some_and(|m| room.counters.len() >= m as usize)
+    {
+        return invalid("more counters than the profile allows");
+    }
+    room.counters.set(key, value);
+    Ok(())
+}
+
+/// Checks one TTL deadline (of a stored key, after the one before it in
+/// key order, after `now`) and stores it.
+fn add_deadline(
+    ctx: &Ctx<'_>,
+    room: &mut Room,
+    (key, at): (Str, Millis),
+) -> Result<(), SnapshotError> {
+    if room.attrs.find(room.hash(&key), &key).is_none() {
+        return invalid("TTL deadline of a key that is not stored");
+    }
+    if room.expiry.last_key_value().is_some_and(|(k, _)| *k >= key) {
+        return invalid("TTL keys unsorted or repeated");
+    }
+    if at == Millis::ZERO || ctx.now.is_some_and(|n| at <= n) {
+        return invalid("TTL deadline not after the snapshot's clock");
+    }
+    room.expiry.insert(key, at);
+    Ok(())
+}
 
 /// Decodes and builds one room.
 struct RoomSeed<'c, 'f> {
@@ -601,7 +692,12 @@ struct RoomSeed<'c, 'f> {
 impl<'de> DeserializeSeed<'de> for RoomSeed<'_, '_> {
     type Value = Room;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Room, D::Error> {
-        d.deserialize_tuple(ROOM_FIELDS, self)
+        let fields = if self.ctx.version == 1 {
+            ROOM_FIELDS_V1
+        } else {
+            ROOM_FIELDS
+        };
+        d.deserialize_tuple(fields, self)
     }
 }
 
@@ -650,10 +746,24 @@ impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
                 SnapshotError::Invalid("creator has no record"),
             ));
         }
-        let major: u64 = field(&mut seq)?;
-        set_major_revision(&mut room, major).map_err(|e| stop(failure, e))?;
-        let locks = EachRecord::new(&mut *failure, |l: LockSnap| add_lock(ctx, &mut room, l));
-        field_seed(&mut seq, locks)?;
+        if ctx.version == 1 {
+            // Version 1 had no major revision: the newest attribute's.
+            let newest = newest_revision(&room);
+            set_major_revision(&mut room, newest).map_err(|e| stop(failure, e))?;
+        } else {
+            let major: u64 = field(&mut seq)?;
+            set_major_revision(&mut room, major).map_err(|e| stop(failure, e))?;
+            let locks = EachRecord::new(&mut *failure, |l: LockSnap| add_lock(ctx, &mut room, l));
+            field_seed(&mut seq, locks)?;
+            let counters = EachRecord::new(&mut *failure, |c: (Str, i64)| {
+                add_counter(ctx, &mut room, c)
+            });
+            field_seed(&mut seq, counters)?;
+            let expiry = EachRecord::new(&mut *failure, |d: (Str, Millis)| {
+                add_deadline(ctx, &mut room, d)
+            });
+            field_seed(&mut seq, expiry)?;
+        }
         Ok(room)
     }
 }
@@ -792,7 +902,7 @@ impl<'de> Visitor<'de> for RoomsSeed<'_, '_, '_> {
 }
 
 /// A whole engine.
-struct EngineSeed<'f>(&'f mut Option<SnapshotError>);
+struct EngineSeed<'f>(&'f mut Option<SnapshotError>, u16);
 
 impl<'de> DeserializeSeed<'de> for EngineSeed<'_> {
     type Value = Engine;
@@ -808,8 +918,8 @@ impl<'de> Visitor<'de> for EngineSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Engine, A::Error> {
-        let failure = self.0;
-        let profile: Profile = field(&mut seq)?;
+        let EngineSeed(failure, version) = self;
+        let profile = profile_field(&mut seq, version)?;
         let now: Millis = field(&mut seq)?;
         let milli_tokens: u64 = field(&mut seq)?;
         let last: Millis = field(&mut seq)?;
@@ -830,6 +940,7 @@ impl<'de> Visitor<'de> for EngineSeed<'_> {
             profile: &profile,
             now: Some(now),
             taken: None,
+            version,
         };
         field_seed(
             &mut seq,
@@ -847,6 +958,7 @@ impl<'de> Visitor<'de> for EngineSeed<'_> {
 struct RoomOnlySeed<'e, 'f> {
     engine: &'e Engine,
     failure: &'f mut Option<SnapshotError>,
+    version: u16,
 }
 
 impl<'de> DeserializeSeed<'de> for RoomOnlySeed<'_, '_> {
@@ -863,8 +975,12 @@ impl<'de> Visitor<'de> for RoomOnlySeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Room, A::Error> {
-        let RoomOnlySeed { engine, failure } = self;
-        let profile: Profile = field(&mut seq)?;
+        let RoomOnlySeed {
+            engine,
+            failure,
+            version,
+        } = self;
+        let profile = profile_field(&mut seq, version)?;
         if profile != engine.profile {
             return Err(stop(failure, SnapshotError::ProfileMismatch));
         }
@@ -872,6 +988,7 @@ impl<'de> Visitor<'de> for RoomOnlySeed<'_, '_> {
             profile: &engine.profile,
             now: None,
             taken: Some(&engine.rooms),
+            version,
         };
         field_seed(&mut seq, RoomSeed { ctx: &ctx, failure })
     }
@@ -906,9 +1023,10 @@ impl Engine {
     /// and a snapshot that breaks a rule is refused as soon as the rule is
     /// broken.
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let mut de = Decoder::from_bytes(body(bytes)?);
+        let (version, body) = body(bytes)?;
+        let mut de = Decoder::from_bytes(body);
         let mut failure = None;
-        let decoded = EngineSeed(&mut failure).deserialize(&mut de);
+        let decoded = EngineSeed(&mut failure, version).deserialize(&mut de);
         finish(decoded, failure, de)
     }
 
@@ -925,11 +1043,13 @@ impl Engine {
     /// with their usual events; a notification window that starts after
     /// this engine's `now` is reset.
     pub fn restore_room(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let mut de = Decoder::from_bytes(body(bytes)?);
+        let (version, body) = body(bytes)?;
+        let mut de = Decoder::from_bytes(body);
         let mut failure = None;
         let decoded = RoomOnlySeed {
             engine: self,
             failure: &mut failure,
+            version,
         }
         .deserialize(&mut de);
         let mut room = finish(decoded, failure, de)?;
@@ -965,6 +1085,9 @@ impl Engine {
                 self.lock_timers
                     .insert((at, room.id.clone(), lock.name.clone()));
             }
+        }
+        for (key, at) in &room.expiry {
+            self.ttls.insert((*at, room.id.clone(), key.clone()));
         }
         self.rooms.insert(Box::new(room));
         Ok(())

@@ -307,4 +307,43 @@ impl<'a> RoomView<'a> {
     pub fn lock(&self, name: &str) -> Option<LockRef<'a>> {
         self.room.locks.get(name).map(LockRef::from)
     }
+
+    /// One counter's value.
+    #[must_use]
+    pub fn counter(&self, key: &str) -> Option<i64> {
+        self.room.counters.get(key)
+    }
+
+    /// Every counter, in key order, borrowed.
+    pub fn counters(&self) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+        self.room.counters.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// When `key` expires, if it was set with a TTL.
+    #[must_use]
+    pub fn expires_at(&self, key: &str) -> Option<Millis> {
+        self.room.expiry.get(key).copied()
+    }
+
+    /// The room's events after `seq`, oldest first, decoded one by one
+    /// from its history as the iterator is advanced. `Err` as
+    /// [`Command::Since`](crate::Command::Since).
+    pub fn events_since(
+        &self,
+        seq: u64,
+    ) -> Result<impl Iterator<Item = crate::event::Event> + 'a, crate::error::Rejection> {
+        crate::engine::events_since(self.room, seq)
+    }
+
+    /// Events and encoded bytes the room's catch-up history holds.
+    #[must_use]
+    pub fn history_len(&self) -> (usize, usize) {
+        (self.room.history.len(), self.room.history.bytes())
+    }
+
+    /// Heap bytes the room's catch-up history holds (its buffers).
+    #[must_use]
+    pub fn history_heap_bytes(&self) -> usize {
+        self.room.history.heap_bytes()
+    }
 }

@@ -135,6 +135,7 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
                     value: value.as_str().into(),
                     auto_delete,
                     expect: None,
+                    ttl: None,
                 });
             }
             write(
@@ -197,15 +198,13 @@ fn write(
         Ok(_) => return Ok(success(d, uri, action, Json::Obj(Vec::new()))),
         Err(r) => return Err(Failure::Rejected(r)),
     };
-    let mut failed = report.failed.iter().peekable();
-    let mut success_keys = Vec::new();
-    let mut error_keys = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        match failed.next_if(|f| usize::try_from(f.index).is_ok_and(|x| x == i)) {
-            Some(f) => error_keys.push((key.to_string(), Json::from(reason(d, key, f.error)))),
-            None => success_keys.push(key.as_str()),
-        }
-    }
+    let names: Vec<&str> = keys.iter().map(Str::as_str).collect();
+    let success_keys: Vec<&str> = report.applied_keys(&names).collect();
+    let error_keys: Vec<(String, Json)> = report
+        .failed
+        .iter()
+        .map(|f| (f.key.to_string(), Json::from(reason(d, &f.key, f.error))))
+        .collect();
     let data = obj([
         ("successKeys", strings(success_keys)),
         ("errorKeys", Json::Obj(error_keys)),

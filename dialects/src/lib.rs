@@ -67,7 +67,8 @@
 //! `Response.Metadata`). HTTP 200 always (404 for an unknown path).
 //!
 //! - Set is atomic (any bad key rejects all); ≤10 keys per request
-//!   (more: 100002), key ≤50 B (100002), value ≤2048 B (100501), ≤10 keys
+//!   (more: 100500, seed 000's "number of keys exceeds the upper limit
+//!   of 10"), key ≤50 B (100002), value ≤2048 B (100501), ≤10 keys
 //!   per room (100500), ≤16384 B per room (100502). A key that exists is
 //!   updated in place.
 //! - Delete is best effort with no per-key report; 100503 when none of the
@@ -705,12 +706,10 @@ pub(crate) fn rejection_text(r: Rejection, limits: &Limits, keys: &[Str]) -> Str
         Rejection::Empty => "the request names no key".into(),
         Rejection::InvalidParameter => "invalid parameter".into(),
         Rejection::PolicyNotAllowed => "batch policy not allowed".into(),
-        Rejection::Op { index, error } => {
-            match keys.get(usize::try_from(index).unwrap_or(usize::MAX)) {
-                Some(key) => format!("key {:?}: {}", key.as_str(), op_error_text(error, limits)),
-                None => op_error_text(error, limits),
-            }
-        }
+        Rejection::Op { index, error } => match keys.get(index) {
+            Some(key) => format!("key {:?}: {}", key.as_str(), op_error_text(error, limits)),
+            None => op_error_text(error, limits),
+        },
         Rejection::NothingDeleted => "none of the keys could be deleted".into(),
         Rejection::RateLimited => "request rate limit exceeded".into(),
         Rejection::NotificationBudget => "high-priority notification budget exceeded".into(),

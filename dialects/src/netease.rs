@@ -345,16 +345,14 @@ fn rejected(d: &Dialect, r: Rejection, keys: &[Str], api: Option<Api>) -> Respon
             "high priority notification over flow control (10/s per room)".into()
         }
         Rejection::QueueEmpty => "queue is empty".into(),
-        Rejection::Op { index, error } => {
-            match keys.get(usize::try_from(index).unwrap_or(usize::MAX)) {
-                Some(k) => format!(
-                    "element {:?}: {}",
-                    k.as_str(),
-                    queue_error_text(error, &limits)
-                ),
-                None => queue_error_text(error, &limits),
-            }
-        }
+        Rejection::Op { index, error } => match keys.get(index) {
+            Some(k) => format!(
+                "element {:?}: {}",
+                k.as_str(),
+                queue_error_text(error, &limits)
+            ),
+            None => queue_error_text(error, &limits),
+        },
         other => crate::rejection_text(other, &limits, keys),
     };
     Response::ok(obj([

@@ -146,6 +146,7 @@ pub(crate) fn request(d: &mut Dialect, now: Millis, req: &Request) -> Result<Res
                         value,
                         auto_delete,
                         expect: None,
+                        ttl: None,
                     }
                 });
             }

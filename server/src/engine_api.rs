@@ -2,9 +2,7 @@
 //! change of the engine's shape is a small edit here: state reads through
 //! commands, events to JSON, room ids, shard snapshots.
 
-use roomstate::{
-    Actor, Change, Command, Delivery, Engine, Event, Millis, Rejection, Role, Str, Success,
-};
+use roomstate::{Actor, Change, Command, Delivery, Engine, Event, Millis, Rejection, Role, Str};
 use roomstate_dialects::{Dialect, VendorId};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +28,18 @@ pub fn room_seq(dialect: &Dialect, room: &str) -> u64 {
 #[must_use]
 pub fn member_count(dialect: &Dialect, room: &str) -> usize {
     dialect.engine().room(room).map_or(0, |r| r.members().len())
+}
+
+/// Every room with members, and how many: what a restarted shard's
+/// members gauge starts from.
+#[must_use]
+pub fn members_by_room(dialect: &Dialect) -> std::collections::HashMap<String, usize> {
+    dialect
+        .engine()
+        .rooms()
+        .map(|r| (r.id().as_str().to_owned(), r.members().len()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 /// Number of rooms of the engine.
@@ -140,78 +150,88 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// The room's events after `since` and up to `upto`, as the JSON texts of
+/// [`event_json`], from the engine's catch-up history; `None` when the
+/// history no longer reaches back to `since` (or the room is gone), and
+/// the client needs the full state instead. Reads the engine's view: no
+/// command, so no rate token.
+#[must_use]
+pub fn catch_up_json(dialect: &Dialect, room: &str, since: u64, upto: u64) -> Option<Vec<String>> {
+    let view = dialect.engine().room(room)?;
+    let events = view.events_since(since).ok()?;
+    Some(
+        events
+            .take_while(|e| e.seq <= upto)
+            .map(|e| event_json(&e))
+            .collect(),
+    )
+}
+
 /// The full state of a room as the JSON text a resuming WebSocket client
 /// receives first: `{"type":"state","room":…,"seq":…,"attributes":[{key,
 /// value,owner,auto_delete,revision}],"queue":[{key,value,owner,
-/// transient}],"members":[{user,role,connections}]}`. `owner` is `null`
-/// for the app admin. Read with [`Command::Read`] and
-/// [`Command::QueueList`] at `now`, which count against the request rate.
+/// transient}],"counters":[{key,value}],"locks":[{name,holder,token}],
+/// "members":[{user,role,connections}]}`. `owner` and `holder` are `null`
+/// for none (the app admin owns). Read through the engine's view, at the
+/// room's `seq`: no command, so no request-rate token is spent (the state
+/// is the server's own resumption, not a client's API call).
 pub fn room_state_json(
     dialect: &mut Dialect,
-    now: Millis,
+    _now: Millis,
     room: &str,
 ) -> Result<String, Rejection> {
-    let read = dialect.handle(
-        now,
-        Command::Read {
-            room: room.into(),
-            keys: None,
-        },
-    )?;
-    let Success::Read(report) = read else {
-        return Err(Rejection::InvalidParameter);
-    };
-    let listed = dialect.handle(now, Command::QueueList { room: room.into() })?;
-    let Success::Elements(queue) = listed else {
-        return Err(Rejection::InvalidParameter);
-    };
-    let attributes: Vec<serde_json::Value> = report
-        .attributes
-        .iter()
+    let view = dialect.engine().room(room).ok_or(Rejection::RoomNotFound)?;
+    let owner = |o: Option<&str>| o.map_or(serde_json::Value::Null, serde_json::Value::from);
+    let attributes: Vec<serde_json::Value> = view
+        .attributes()
         .map(|a| {
             serde_json::json!({
-                "key": a.key.as_str(),
-                "value": a.value.as_str(),
-                "owner": actor_json(&a.owner),
+                "key": a.key,
+                "value": a.value,
+                "owner": owner(a.owner),
                 "auto_delete": a.auto_delete,
                 "revision": a.revision,
             })
         })
         .collect();
-    let elements: Vec<serde_json::Value> = queue
-        .elements
-        .iter()
+    let elements: Vec<serde_json::Value> = view
+        .queue()
         .map(|e| {
             serde_json::json!({
-                "key": e.key.as_str(),
-                "value": e.value.as_str(),
-                "owner": actor_json(&e.owner),
+                "key": e.key,
+                "value": e.value,
+                "owner": owner(e.owner),
                 "transient": e.transient,
             })
         })
         .collect();
-    let members: Vec<serde_json::Value> = dialect
-        .engine()
-        .room(room)
-        .map(|view| {
-            view.members()
-                .into_iter()
-                .map(|user| {
-                    serde_json::json!({
-                        "user": user.as_str(),
-                        "role": role_name(view.role(user)),
-                        "connections": view.connections(user),
-                    })
-                })
-                .collect()
+    let counters: Vec<serde_json::Value> = view
+        .counters()
+        .map(|(key, value)| serde_json::json!({"key": key, "value": value}))
+        .collect();
+    let locks: Vec<serde_json::Value> = view
+        .locks()
+        .map(|l| serde_json::json!({"name": l.name, "holder": owner(l.holder), "token": l.token}))
+        .collect();
+    let members: Vec<serde_json::Value> = view
+        .members()
+        .into_iter()
+        .map(|user| {
+            serde_json::json!({
+                "user": user.as_str(),
+                "role": role_name(view.role(user)),
+                "connections": view.connections(user),
+            })
         })
-        .unwrap_or_default();
+        .collect();
     Ok(serde_json::json!({
         "type": "state",
         "room": room,
-        "seq": report.seq,
+        "seq": view.seq(),
         "attributes": attributes,
         "queue": elements,
+        "counters": counters,
+        "locks": locks,
         "members": members,
     })
     .to_string())

@@ -195,6 +195,9 @@ impl Shard {
         let clock = Clock {
             last: engine_api::engine_now(&dialect).0,
         };
+        // The members gauge resumes from the restored rooms.
+        let members = engine_api::members_by_room(&dialect);
+        m::members_delta(members.values().sum::<usize>() as i64);
         Ok(Shard {
             index,
             vendor: config.vendor,
@@ -204,7 +207,7 @@ impl Shard {
             clock,
             rooms: HashMap::new(),
             conns: HashMap::new(),
-            members: HashMap::new(),
+            members,
             ledger_changed: false,
         })
     }
@@ -446,9 +449,20 @@ impl Shard {
             return Err(self.dialect.rejection(now, r));
         }
         out.events.extend_from_slice(self.dialect.events());
+        let catch_up = since
+            .filter(|s| *s < before)
+            .and_then(|s| engine_api::catch_up_json(&self.dialect, &sub.room, s, before));
         let after_seq = match since {
             // Nothing happened since: the live stream continues the client's.
             Some(s) if s == before => before,
+            // The events it missed, from the room's history; the live
+            // stream (the join's own event first) continues them.
+            Some(_) if catch_up.is_some() => {
+                for text in catch_up.into_iter().flatten() {
+                    out.states.push((sub.id, text));
+                }
+                before
+            }
             Some(_) => match engine_api::room_state_json(&mut self.dialect, now, &sub.room) {
                 Ok(state) => {
                     out.states.push((sub.id, state));

@@ -1,8 +1,10 @@
 //! `GET /ws?token=…[&since=SEQ]`: a WebSocket client joins its token's
 //! room as its token's user and receives the room's events as JSON text
-//! messages, in sequence order. With `since`, it first receives the room's
-//! full state (`{"type":"state",…,"seq":N}`) unless nothing happened
-//! after `since`, then the events after that state. Closing the socket is
+//! messages, in sequence order. With `since`, it first receives the events
+//! it missed, after `since`, from the room's catch-up history (the
+//! engine's `events_since`); when the history no longer reaches back that
+//! far, the room's full state (`{"type":"state",…,"seq":N}`) instead. The
+//! live events follow, with no gap and no duplicate. Closing the socket is
 //! a `Disconnect` (the grace period applies); the server closes it with a
 //! reason when the client is too slow, the room is destroyed or the
 //! server stops.

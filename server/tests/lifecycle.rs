@@ -53,6 +53,10 @@ fn sigterm_commits_snapshots_and_exits_0_and_a_restart_has_everything() {
     assert_eq!(got.as_object().unwrap().len(), 20, "{got}");
     // The member is still there: a write needs membership.
     put(&s, "after");
+    // And the members gauge counts the restored room's present member
+    // (u; the creator never connected), not zero.
+    let m = curl(&[s.url("/metrics")]);
+    assert!(m.body.contains("roomstate_members 1\n"), "{}", m.body);
 }
 
 #[test]

@@ -165,33 +165,17 @@ async fn since_resumes_without_gaps_or_duplicates() {
     // Changes while Dave is away.
     set(&s, "r3", "host", "c", "3", "NO_DELETE");
     set(&s, "r3", "host", "b2", "x", "NO_DELETE");
+    // Back with the last number seen: the missed events come from the
+    // room's catch-up history, then the live stream goes on after them.
     let mut dave = connect(&s, &tok, Some(last)).await;
-    let state = next(&mut dave).await;
-    assert_eq!(state["type"], "state");
-    let at = state["seq"].as_u64().unwrap();
-    assert_eq!(at, 7);
-    let attrs: Vec<(String, String)> = state["attributes"]
-        .as_array()
-        .unwrap()
+    let missed = until_seq(&mut dave, 7).await;
+    let got: Vec<(&str, u64)> = missed
         .iter()
-        .map(|a| {
-            (
-                a["key"].as_str().unwrap().to_owned(),
-                a["value"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|v| (v["type"].as_str().unwrap(), v["seq"].as_u64().unwrap()))
         .collect();
-    assert_eq!(
-        attrs,
-        [("a", "1"), ("b", "2"), ("c", "3"), ("b2", "x")]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    );
-    assert!(state["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|m| m["user"] == "dave"));
-    // The live stream continues right after the state.
+    assert_eq!(got, [("event", 6), ("event", 7)]);
+    assert_eq!(missed[0]["changes"][0]["AttributeSet"]["key"], "c");
+    let at = 7;
     set(&s, "r3", "host", "d", "4", "NO_DELETE");
     let ev = next(&mut dave).await;
     assert_eq!(
@@ -208,6 +192,38 @@ async fn since_resumes_without_gaps_or_duplicates() {
     assert_eq!(
         (ev["type"].as_str(), ev["seq"].as_u64()),
         (Some("event"), Some(at + 2))
+    );
+}
+
+// Away for longer than the room's history reaches (256 events by
+// default): the client gets the full state first, then live events.
+#[tokio::test]
+async fn since_beyond_the_history_sends_the_full_state() {
+    let s = easemob("");
+    create_room(&s, "r6", "host");
+    join(&s, "r6", "host");
+    let tok = token(&s, "r6", "gus");
+    let mut gus = connect(&s, &tok, None).await;
+    set(&s, "r6", "host", "k", "0", "NO_DELETE");
+    let last = until_seq(&mut gus, 4).await.last().unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    gus.close(None).await.unwrap();
+    drop(gus);
+    for i in 1..=260 {
+        set(&s, "r6", "host", "k", &i.to_string(), "NO_DELETE");
+    }
+    let mut gus = connect(&s, &tok, Some(last)).await;
+    let state = next(&mut gus).await;
+    assert_eq!(state["type"], "state");
+    let at = state["seq"].as_u64().unwrap();
+    assert_eq!(at, last + 260);
+    assert_eq!(state["attributes"][0]["value"], "260");
+    set(&s, "r6", "host", "k", "261", "NO_DELETE");
+    let ev = next(&mut gus).await;
+    assert_eq!(
+        (ev["type"].as_str(), ev["seq"].as_u64()),
+        (Some("event"), Some(at + 1))
     );
 }
 
@@ -233,12 +249,17 @@ async fn forged_expired_and_missing_tokens_are_refused() {
             other => panic!("token {tok:?} was not refused: {:?}", other.map(|_| ())),
         }
     }
-    // Nobody joined: the room has its creation only.
+    // Nobody joined: from the start, the room's history is its creation,
+    // then Erin's own join.
     let mut ok = connect(&s, &good, Some(0)).await;
-    let state = next(&mut ok).await;
+    let seen = until_seq(&mut ok, 2).await;
+    let changes: Vec<&Value> = seen.iter().map(|v| &v["changes"][0]).collect();
     assert_eq!(
-        state["members"],
-        json!([{"user": "erin", "role": "member", "connections": 1}])
+        changes,
+        [
+            &json!({"RoomCreated": {"creator": "host"}}),
+            &json!({"MemberJoined": {"user": "erin"}})
+        ]
     );
     ok.send(Message::Close(None)).await.unwrap();
 }

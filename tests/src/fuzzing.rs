@@ -8,7 +8,7 @@
 //! input runs out.
 
 use arbitrary::{Arbitrary, Unstructured};
-use roomstate::{Command, Engine, Event, Millis, Outcome, Profile};
+use roomstate::{Command, Engine, Event, Millis, Outcome, Profile, Rejection};
 
 use crate::gen;
 use crate::model::Model;
@@ -186,7 +186,14 @@ pub fn roundtrip(data: &[u8]) {
         let (mut ea, mut eb): (Vec<Event>, Vec<Event>) = (Vec::new(), Vec::new());
         original.drain_events(&mut ea);
         copy.drain_events(&mut eb);
-        if a != b || ea != eb {
+        // The catch-up history is not in a snapshot: the restored copy's
+        // starts at the restore, so where the original still reaches back
+        // the copy may only say `HistoryTruncated` (and then the client
+        // reads the full state). Where the copy answers, it answers alike.
+        let history_only = matches!(s.command, Command::Since { .. })
+            && a.is_ok()
+            && matches!(b, Err(Rejection::HistoryTruncated { .. }));
+        if (a != b && !history_only) || ea != eb {
             panic!(
                 "original and restored differ at step {step} after restore, {now} ms: {:?}\n original: {a:?} {ea:?}\n restored: {b:?} {eb:?}",
                 s.command

@@ -7,9 +7,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use roomstate::{
-    Actor, BatchPolicy, Charset, Command, Expect, Flow, HighPolicy, Limits, LockLimits, Millis,
-    NewElement, Notify, Op, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Role, Rules, Str,
-    Unit, Vendor, Write,
+    Actor, BatchPolicy, Charset, Command, CounterOp, Expect, Flow, HighPolicy, Limits, LockLimits,
+    Millis, NewElement, Notify, Op, OwnerRule, PolicyRule, Profile, QueueLimits, Rate, Role, Rules,
+    Str, Unit, Vendor, Write,
 };
 
 /// Rooms commands name.
@@ -95,10 +95,22 @@ fn expect() -> BoxedStrategy<Option<Expect>> {
     .boxed()
 }
 
+/// TTLs: mostly none; 0 (invalid), one shorter than a clock step, around
+/// the tiny profiles' grace periods, and one near the end of time.
+fn ttl() -> BoxedStrategy<Option<u64>> {
+    prop_oneof![
+        8 => Just(None),
+        3 => select(vec![1u64, 300, 500, 1000, 2500]).prop_map(Some),
+        1 => Just(Some(0)),
+        1 => Just(Some(u64::MAX)),
+    ]
+    .boxed()
+}
+
 fn op() -> BoxedStrategy<Op> {
     prop_oneof![
-        3 => (key(), value(), prop::option::of(any::<bool>()), expect()).prop_map(
-            |(key, value, auto_delete, expect)| Op::Set { key, value, auto_delete, expect }
+        3 => (key(), value(), prop::option::of(any::<bool>()), expect(), ttl()).prop_map(
+            |(key, value, auto_delete, expect, ttl)| Op::Set { key, value, auto_delete, expect, ttl }
         ),
         1 => (key(), expect()).prop_map(|(key, expect)| Op::Delete { key, expect }),
     ]
@@ -235,6 +247,39 @@ fn new_element() -> BoxedStrategy<NewElement> {
         .boxed()
 }
 
+/// Counter keys: a few short ones (they collide), the empty key, one over
+/// the tiny profiles' 3 bytes, one over Tencent's 128.
+fn counter_key() -> BoxedStrategy<Str> {
+    prop_oneof![
+        20 => select(vec!["a", "b", "c"]).prop_map(Str::from),
+        1 => Just(Str::from("")),
+        1 => Just(Str::from("abcd")),
+        1 => Just(Str::from("k".repeat(129))),
+    ]
+    .boxed()
+}
+
+/// Counter ops: small steps (so bounds bite), and the edges of `i64`.
+fn counter_op() -> BoxedStrategy<CounterOp> {
+    prop_oneof![
+        4 => (0u64..4).prop_map(CounterOp::Increase),
+        4 => (0u64..4).prop_map(CounterOp::Decrease),
+        2 => (-3i64..4).prop_map(CounterOp::Set),
+        1 => select(vec![i64::MIN, i64::MAX, i64::MAX - 1]).prop_map(CounterOp::Set),
+        1 => select(vec![u64::MAX, i64::MAX as u64, 1u64 << 63]).prop_map(CounterOp::Increase),
+        1 => select(vec![u64::MAX, i64::MAX as u64, 1u64 << 63]).prop_map(CounterOp::Decrease),
+    ]
+    .boxed()
+}
+
+fn bound() -> BoxedStrategy<Option<i64>> {
+    prop_oneof![
+        4 => Just(None),
+        2 => (-2i64..3).prop_map(Some),
+    ]
+    .boxed()
+}
+
 /// One command, sized for `profile`.
 pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
     let max_ops = profile.limits.max_ops_per_write as usize;
@@ -301,11 +346,25 @@ pub fn command(profile: &Profile) -> BoxedStrategy<Command> {
         1 => (room(), batch(key(), q.max_multi_get as usize, 12))
             .prop_map(|(room, keys)| Command::QueueMultiGet { room, keys }),
     ];
+    let counters = prop_oneof![
+        6 => (room(), actor(), counter_key(), counter_op(), bound(), bound()).prop_map(
+            |(room, operator, key, op, min, max)| Command::Counter {
+                room, operator, key, op, min, max,
+            }
+        ),
+        1 => (room(), actor(), prop::option::weighted(0.7, vec(counter_key(), 0..3)))
+            .prop_map(|(room, operator, keys)| Command::CounterDelete { room, operator, keys }),
+        2 => (room(), prop::option::weighted(0.5, vec(counter_key(), 0..3)))
+            .prop_map(|(room, keys)| Command::CounterRead { room, keys }),
+    ];
     prop_oneof![
         29 => membership,
         22 => write(max_ops).prop_map(Command::Write),
         12 => lock_command(),
         20 => queue,
+        6 => counters,
+        3 => (room(), prop_oneof![3 => 0u64..12, 1 => 0u64..200])
+            .prop_map(|(room, seq)| Command::Since { room, seq }),
         3 => (room(), prop::option::weighted(0.5, vec(key(), 0..4)))
             .prop_map(|(room, keys)| Command::Read { room, keys }),
     ]
@@ -424,6 +483,10 @@ pub fn tiny() -> Profile {
                 value_unit: Unit::Bytes,
                 max_ext_chars: 3,
             },
+            max_counters_per_room: Some(2),
+            max_counter_key_len: 3,
+            history_events: 4,
+            history_bytes: 256,
         },
         rules: Rules {
             writer_must_be_member: true,

@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 
 use roomstate::{
-    Acquisition, Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, Delivery,
-    ElementsReport, Event, ExitKind, Expect, HighPolicy, LockInfo, LocksReport, Millis, NewElement,
-    Notify, Op, OpError, OpFailure, Outcome, OwnerRule, PolicyRule, Profile, QueueElement,
-    ReadReport, Rejection, Role, Str, Success, Write,
+    Acquisition, Actor, Attribute, BatchPolicy, BatchReport, Cause, Change, Command, CounterOp,
+    CountersReport, Delivery, ElementsReport, Event, EventsReport, ExitKind, Expect, HighPolicy,
+    LockInfo, LocksReport, Millis, NewElement, Notify, Op, OpError, OpFailure, Outcome, OwnerRule,
+    PolicyRule, Profile, QueueElement, ReadReport, Rejection, Role, Str, Success, Write,
 };
 
 /// Connections of one present user.
@@ -83,6 +83,14 @@ pub struct ModelRoom {
     pub locks: Vec<ModelLock>,
     /// Seq of the last event with an attribute change.
     pub major: u64,
+    /// Counters (their map order is key order).
+    pub counters: BTreeMap<Str, i64>,
+    /// TTL deadlines of the keys set with one.
+    pub expiry: BTreeMap<Str, Millis>,
+    /// Recent events with their encoded sizes, oldest first.
+    pub history: Vec<(Event, usize)>,
+    /// Every event after this number is in `history`.
+    pub covered_from: u64,
     window: Window,
 }
 
@@ -187,7 +195,8 @@ impl Model {
             .values()
             .flat_map(|r| r.locks.iter())
             .filter_map(|l| l.deadline);
-        grace.chain(locks).min()
+        let ttl = self.rooms.values().flat_map(|r| r.expiry.values().copied());
+        grace.chain(locks).chain(ttl).min()
     }
 
     /// Applies one command at `now`.
@@ -266,6 +275,21 @@ impl Model {
                 notify,
             } => self.queue_poll(now, &room, operator, key, notify),
             Command::QueueMultiGet { room, keys } => self.queue_multi_get(&room, keys),
+            Command::Counter {
+                room,
+                operator,
+                key,
+                op,
+                min,
+                max,
+            } => self.counter(now, &room, operator, key, op, min, max),
+            Command::CounterDelete {
+                room,
+                operator,
+                keys,
+            } => self.counter_delete(now, &room, operator, keys),
+            Command::CounterRead { room, keys } => self.counter_read(&room, keys),
+            Command::Since { room, seq } => self.since(&room, seq),
             Command::Tick => Ok(Success::Done),
             // `Command` is non-exhaustive; a new variant must be modelled.
             other => unimplemented!("model does not know {other:?}"),
@@ -276,6 +300,31 @@ impl Model {
 
     /// Expires every grace deadline that is due at `now`.
     fn expire(&mut self, now: Millis) {
+        // TTLs first, in (deadline, room, key) order, each its own event.
+        let mut due: Vec<(Millis, Str, Str)> = Vec::new();
+        for (rid, room) in &self.rooms {
+            for (key, at) in &room.expiry {
+                if *at <= now {
+                    due.push((*at, rid.clone(), key.clone()));
+                }
+            }
+        }
+        due.sort();
+        for (_, rid, key) in due {
+            let r = self.rooms.get_mut(&rid).unwrap();
+            r.expiry.remove(&key);
+            let before = r.attributes.len();
+            r.attributes.retain(|a| a.key != key);
+            if r.attributes.len() < before {
+                self.emit_plain(
+                    now,
+                    &rid,
+                    Actor::Admin,
+                    Cause::Expired,
+                    vec![Change::AttributeDeleted { key }],
+                );
+            }
+        }
         // READING: several due deadlines are processed in order of
         // (deadline, room id, user id); every event they cause carries the
         // command's `now` as `at` (not the deadline), and is classed by the
@@ -438,10 +487,14 @@ impl Model {
             r.major = seq;
         }
         if !notify {
+            // A change nobody is told of: no catch-up can cross it, so the
+            // history starts again after it.
+            r.history.clear();
+            r.covered_from = seq;
             return;
         }
         let delivery = self.classify(room, now, high);
-        self.events.push(Event {
+        let event = Event {
             room: Str::from(room),
             seq,
             at: now,
@@ -450,7 +503,24 @@ impl Model {
             delivery,
             ext,
             changes,
-        });
+        };
+        // Catch-up history: the event and its postcard size; then the
+        // oldest go while either bound is broken. A bound of 0 keeps none.
+        let limits = self.profile.limits;
+        let r = self.rooms.get_mut(room).unwrap();
+        let size = postcard::to_allocvec(&event).unwrap().len();
+        r.history.push((event.clone(), size));
+        loop {
+            let bytes: usize = r.history.iter().map(|(_, n)| n).sum();
+            if r.history.len() <= limits.history_events as usize
+                && bytes <= limits.history_bytes as usize
+            {
+                break;
+            }
+            let (gone, _) = r.history.remove(0);
+            r.covered_from = gone.seq;
+        }
+        self.events.push(event);
     }
 
     /// A plain event (not a queue command): always notified, never high.
@@ -486,6 +556,10 @@ impl Model {
                 roles: BTreeMap::new(),
                 locks: Vec::new(),
                 major: 0,
+                counters: BTreeMap::new(),
+                expiry: BTreeMap::new(),
+                history: Vec::new(),
+                covered_from: 0,
                 window: Window::default(),
             },
         );
@@ -631,6 +705,7 @@ impl Model {
         let mut kept = Vec::new();
         for a in r.attributes.drain(..) {
             if a.auto_delete && a.owner == owner {
+                r.expiry.remove(&a.key);
                 changes.push(Change::AttributeDeleted { key: a.key });
             } else {
                 kept.push(a);
@@ -728,6 +803,15 @@ impl Model {
             }
             PolicyRule::PerRequest(p) => w.policy.unwrap_or(p),
         };
+        // READING: a TTL that is 0 (or whose deadline saturates at `now`)
+        // rejects the whole request, after the policy check.
+        for op in &w.ops {
+            if let Op::Set { ttl: Some(ms), .. } = op {
+                if now.saturating_add(*ms) <= now {
+                    return Err(Rejection::InvalidParameter);
+                }
+            }
+        }
         if rules.writer_must_be_member {
             if let Actor::User(u) = &w.operator {
                 if !room.is_present(u) {
@@ -766,8 +850,10 @@ impl Model {
         let mut failed = Vec::new();
         let mut applied: u32 = 0;
         let mut stopped = false;
+        // Deadline of every applied op's key, in order (`None`: none).
+        let mut deadlines: Vec<(Str, Option<Millis>)> = Vec::new();
         for (i, op) in w.ops.iter().enumerate() {
-            let index = u32::try_from(i).unwrap();
+            let index = i;
             if stopped {
                 failed.push(OpFailure {
                     index,
@@ -780,6 +866,11 @@ impl Model {
                 Ok(change) => {
                     changes.push(change);
                     applied += 1;
+                    let deadline = match op {
+                        Op::Set { ttl, .. } => ttl.map(|ms| now.saturating_add(ms)),
+                        Op::Delete { .. } => None,
+                    };
+                    deadlines.push((op.key().clone(), deadline));
                 }
                 Err(error) => match policy {
                     BatchPolicy::Atomic => return Err(Rejection::Op { index, error }),
@@ -807,6 +898,12 @@ impl Model {
         if applied > 0 {
             if let Some(r) = self.rooms.get_mut(&w.room) {
                 r.attributes = work;
+                for (key, deadline) in deadlines {
+                    match deadline {
+                        Some(at) => r.expiry.insert(key, at),
+                        None => r.expiry.remove(&key),
+                    };
+                }
             }
             let cause = if w.force {
                 Cause::Forced
@@ -1205,19 +1302,22 @@ impl Model {
         };
         Self::check_batch_len(elements.len(), ql.max_batch_offer)?;
         self.check_ext(&notify)?;
-        for (i, e) in elements.iter().enumerate() {
-            self.check_element(&e.key, &e.value)
-                .map_err(|error| Rejection::Op {
-                    index: u32::try_from(i).unwrap(),
-                    error,
-                })?;
-        }
         let (mut q, created) = self.queue_or_new(r);
         let mut changes = Vec::new();
         let mut failed = Vec::new();
         let mut applied = 0u32;
         for (i, e) in elements.iter().enumerate() {
-            let index = u32::try_from(i).unwrap();
+            let index = i;
+            // NetEase batch offer is best effort (SPEC §4): a bad key or
+            // value fails alone, first of the element's checks.
+            if let Err(error) = self.check_element(&e.key, &e.value) {
+                failed.push(OpFailure {
+                    index,
+                    key: e.key.clone(),
+                    error,
+                });
+                continue;
+            }
             let owner = match &e.owner {
                 Some(u) => Actor::User(u.clone()),
                 None => operator.clone(),
@@ -1316,7 +1416,7 @@ impl Model {
         let mut failed = Vec::new();
         let mut applied = 0u32;
         for (i, (k, v)) in elements.iter().enumerate() {
-            let index = u32::try_from(i).unwrap();
+            let index = i;
             let found = q
                 .as_mut()
                 .and_then(|q| q.elements.iter_mut().find(|e| e.key == *k));
@@ -1357,10 +1457,8 @@ impl Model {
 
     fn check_update_elements(&self, elements: &[(Str, Str)]) -> Result<(), Rejection> {
         for (i, (k, v)) in elements.iter().enumerate() {
-            self.check_element(k, v).map_err(|error| Rejection::Op {
-                index: u32::try_from(i).unwrap(),
-                error,
-            })?;
+            self.check_element(k, v)
+                .map_err(|error| Rejection::Op { index: i, error })?;
         }
         Ok(())
     }
@@ -1695,5 +1793,165 @@ impl Model {
                 })
                 .collect(),
         }))
+    }
+}
+
+// ----- counters -----------------------------------------------------------
+
+impl Model {
+    fn writer_may(&self, r: &ModelRoom, operator: &Actor) -> Result<(), Rejection> {
+        if let Actor::User(u) = operator {
+            if self.profile.rules.writer_must_be_member && !r.is_present(u) {
+                return Err(Rejection::NotInRoom);
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn counter(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        key: Str,
+        op: CounterOp,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Outcome {
+        let limits = self.profile.limits;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        let key_error = if key.is_empty() {
+            Some(OpError::KeyEmpty)
+        } else if key.len() > limits.max_counter_key_len as usize {
+            Some(OpError::KeyTooLong)
+        } else {
+            None
+        };
+        if let Some(error) = key_error {
+            return Err(Rejection::Op { index: 0, error });
+        }
+        if let (Some(lo), Some(hi)) = (min, max) {
+            if lo > hi {
+                return Err(Rejection::InvalidParameter);
+            }
+        }
+        self.writer_may(r, &operator)?;
+        let current = r.counters.get(&key).copied();
+        if current.is_none() {
+            if let Some(m) = limits.max_counters_per_room {
+                if r.counters.len() + 1 > m as usize {
+                    return Err(Rejection::Op {
+                        index: 0,
+                        error: OpError::KeyCountLimit,
+                    });
+                }
+            }
+        }
+        // Wide arithmetic, then a range check: obviously right.
+        let before = i128::from(current.unwrap_or(0));
+        let after: i128 = match op {
+            CounterOp::Set(v) => i128::from(v),
+            CounterOp::Increase(d) => before + i128::from(d),
+            CounterOp::Decrease(d) => before - i128::from(d),
+        };
+        let Ok(value) = i64::try_from(after) else {
+            return Err(Rejection::CounterOverflow);
+        };
+        if min.is_some_and(|lo| value < lo) || max.is_some_and(|hi| value > hi) {
+            return Err(Rejection::CounterOutOfBounds);
+        }
+        let r = self.rooms.get_mut(room).unwrap();
+        r.counters.insert(key.clone(), value);
+        self.emit_plain(
+            now,
+            room,
+            operator,
+            Cause::Written,
+            vec![Change::CounterChanged { key, value }],
+        );
+        let seq = self.rooms[room].seq;
+        Ok(Success::Counter { seq, value })
+    }
+
+    fn counter_delete(
+        &mut self,
+        now: Millis,
+        room: &str,
+        operator: Actor,
+        keys: Option<Vec<Str>>,
+    ) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if keys.as_ref().is_some_and(|k| k.is_empty()) {
+            return Err(Rejection::Empty);
+        }
+        self.writer_may(r, &operator)?;
+        let r = self.rooms.get_mut(room).unwrap();
+        let doomed: Vec<Str> = r
+            .counters
+            .keys()
+            .filter(|k| keys.as_ref().is_none_or(|ks| ks.contains(k)))
+            .cloned()
+            .collect();
+        if doomed.is_empty() {
+            return Ok(Success::Done);
+        }
+        for k in &doomed {
+            r.counters.remove(k);
+        }
+        let changes = doomed
+            .into_iter()
+            .map(|key| Change::CounterDeleted { key })
+            .collect();
+        self.emit_plain(now, room, operator, Cause::Written, changes);
+        Ok(Success::Done)
+    }
+
+    fn counter_read(&self, room: &str, keys: Option<Vec<Str>>) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if keys.as_ref().is_some_and(|k| k.is_empty()) {
+            return Err(Rejection::Empty);
+        }
+        let counters = r
+            .counters
+            .iter()
+            .filter(|(k, _)| keys.as_ref().is_none_or(|ks| ks.contains(k)))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        Ok(Success::Counters(CountersReport {
+            seq: r.seq,
+            counters,
+        }))
+    }
+}
+
+// ----- catch-up -------------------------------------------------------------
+
+impl Model {
+    fn since(&self, room: &str, seq: u64) -> Outcome {
+        let Some(r) = self.rooms.get(room) else {
+            return Err(Rejection::RoomNotFound);
+        };
+        if seq > r.seq {
+            return Err(Rejection::InvalidParameter);
+        }
+        if seq < r.covered_from {
+            return Err(Rejection::HistoryTruncated {
+                oldest: r.covered_from,
+            });
+        }
+        let events = r
+            .history
+            .iter()
+            .filter(|(e, _)| e.seq > seq)
+            .map(|(e, _)| e.clone())
+            .collect();
+        Ok(Success::Events(EventsReport { seq: r.seq, events }))
     }
 }

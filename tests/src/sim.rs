@@ -9,10 +9,11 @@
 //! replays it.
 
 use roomstate::{
-    Actor, BatchPolicy, Command, Engine, Expect, HighPolicy, NewElement, Notify, Op, OwnerRule,
-    PolicyRule, Profile, Role, Str, Unit, Write,
+    Actor, BatchPolicy, Command, CounterOp, Engine, Expect, HighPolicy, NewElement, Notify, Op,
+    OwnerRule, PolicyRule, Profile, Role, Str, Unit, Write,
 };
 
+use crate::follower::{FollowStats, Follower};
 use crate::fuzzing::lockstep;
 use crate::gen;
 use crate::model::Model;
@@ -54,7 +55,7 @@ impl Rng {
 }
 
 /// Command kinds the mix weighs.
-const KINDS: usize = 24;
+const KINDS: usize = 28;
 
 /// Everything a seed decides before its first command.
 #[derive(Clone, Debug)]
@@ -161,7 +162,10 @@ impl Scenario {
     fn op(&self, r: &mut Rng) -> Op {
         let key = r.pick(&self.keys).clone();
         let mut op = if r.chance(75) {
-            let op = Op::set(key, r.pick(&self.values).clone());
+            let mut op = Op::set(key, r.pick(&self.values).clone());
+            if r.chance(15) {
+                op = op.ttl(*r.pick(&[0, 1, 250, 1_000, 40_000]));
+            }
             match r.below(3) {
                 0 => op.auto_delete(true),
                 1 => op.auto_delete(false),
@@ -318,6 +322,41 @@ impl Scenario {
                 name: r.pick(&self.locks).clone(),
             },
             23 => Command::GetLocks { room },
+            24 => Command::Counter {
+                room,
+                operator: self.actor(r),
+                key: r.pick(&self.keys).clone(),
+                op: match r.below(10) {
+                    0 => CounterOp::Set(*r.pick(&[i64::MIN, i64::MAX, 0])),
+                    1 => CounterOp::Increase(u64::MAX >> r.below(2)),
+                    2..=3 => CounterOp::Set(r.below(7) as i64 - 3),
+                    4..=6 => CounterOp::Increase(r.below(4)),
+                    _ => CounterOp::Decrease(r.below(4)),
+                },
+                min: r.chance(30).then(|| r.below(3) as i64 - 1),
+                max: r.chance(20).then(|| r.below(8) as i64),
+            },
+            25 => Command::CounterDelete {
+                room,
+                operator: self.actor(r),
+                keys: r.chance(70).then(|| {
+                    (0..r.below(3))
+                        .map(|_| r.pick(&self.keys).clone())
+                        .collect()
+                }),
+            },
+            26 => Command::CounterRead {
+                room,
+                keys: r.chance(40).then(|| {
+                    (0..r.below(3))
+                        .map(|_| r.pick(&self.keys).clone())
+                        .collect()
+                }),
+            },
+            27 => Command::Since {
+                room,
+                seq: r.below(64),
+            },
             _ => Command::Tick,
         }
     }
@@ -429,6 +468,8 @@ pub struct RunDigest {
     pub events: u64,
     /// Commands rejected.
     pub rejected: u64,
+    /// What the reconnecting clients did.
+    pub follow: FollowStats,
 }
 
 /// Runs `commands` steps of `seed` against engine and model, checking
@@ -445,7 +486,14 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
         hash: 0,
         events: 0,
         rejected: 0,
+        follow: FollowStats::default(),
     };
+    // Reconnecting clients, on their own generator so the commands are
+    // those of the seed alone.
+    let mut fr = Rng::new(seed ^ 0x00f0_110b);
+    let mut followers: Vec<Follower> = (0..3)
+        .map(|_| Follower::new(fr.pick(&scenario.rooms).clone()))
+        .collect();
     let mut now = 0;
     for step in 0..commands {
         now = scenario.advance(&mut r, now);
@@ -465,6 +513,9 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
                 std::panic::resume_unwind(e)
             }
         };
+        for f in &mut followers {
+            f.step(&mut fr, &engine, &events, &mut digest.follow);
+        }
         digest.rejected += u64::from(outcome.is_err());
         digest.events += events.len() as u64;
         hash.write(&postcard::to_allocvec(&outcome).unwrap_or_default());

@@ -56,6 +56,9 @@ fn profile() -> Profile {
     p.limits.queue.value_unit = roomstate::Unit::Bytes;
     p.limits.queue.max_ext_chars = 8;
     p.limits.request_rate = None;
+    p.limits.max_counters_per_room = Some(3);
+    p.limits.history_events = 64;
+    p.limits.history_bytes = 2048;
     p
 }
 
@@ -76,7 +79,7 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     scenario.back_percent = 2;
     // Every kind on, so every structure is exercised.
     scenario.weights = [
-        3, 1, 8, 3, 2, 1, 1, 24, 2, 1, 1, 8, 3, 2, 1, 3, 1, 1, 2, 4, 2, 1, 1, 1,
+        3, 1, 8, 3, 2, 1, 1, 24, 2, 1, 1, 8, 3, 2, 1, 3, 1, 1, 2, 4, 2, 1, 1, 1, 4, 1, 1, 1,
     ];
     scenario.locks = ["L0", "L1", "L2", ""].map(Str::from).to_vec();
 
@@ -106,8 +109,21 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     // the engine's set (at most 128 bytes with the B-tree's slack).
     let locks = p.limits.locks.max_per_room as usize;
     let lock_bytes = 2 * locks * (128 + 2 * users * 24) + locks * 128;
-    let per_room =
-        1024 + store(keys, 40) + store(elems, 24) + users * 2 * (48 + 5 + 8) + lock_bytes;
+    // Counters: a sorted vector of (key, value), keys inline, at most
+    // doubled by growth.
+    let counters = p.limits.max_counters_per_room.unwrap_or(0) as usize;
+    let per_counter = std::mem::size_of::<(Str, i64)>();
+    let per_room = 1024
+        + store(keys, 40)
+        + store(elems, 24)
+        + users * 2 * (48 + 5 + 8)
+        + lock_bytes
+        + 2 * counters * per_counter
+        // Catch-up history: a byte ring of at most `history_bytes` plus the
+        // event that overflowed it (an exit of a full room: under 4 KiB
+        // here), and an index entry per event, each at most doubled.
+        + 2 * (p.limits.history_bytes as usize + 4096)
+        + 2 * (p.limits.history_events as usize + 1) * 16;
     let pool = MAX_SPARE_CHANGE_LISTS * MAX_SPARE_CHANGES * std::mem::size_of::<Change>();
     let bound = 64 * 1024 + pool + rooms * per_room;
 
@@ -118,6 +134,7 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     let mut now = 0;
     let mut peak = 0usize;
     let (mut accepted, mut changes, mut stored_peak) = (0u64, 0u64, 0usize);
+    let mut history_peak = 0usize;
     for step in 0..1_000_000u32 {
         now = scenario.advance(&mut r, now);
         let command = scenario.command(&mut r);
@@ -137,6 +154,12 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
         );
         if step % 1024 == 0 {
             peak = peak.max(live().saturating_sub(baseline));
+            history_peak = scenario
+                .rooms
+                .iter()
+                .filter_map(|id| engine.room(id))
+                .map(|room| room.history_len().0)
+                .fold(history_peak, usize::max);
         }
         if step % 100_000 == 0 {
             engine.check_invariants().unwrap();
@@ -159,6 +182,10 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     assert!(
         peak <= bound,
         "peak live heap {peak} B exceeds the bound {bound} B"
+    );
+    assert!(
+        history_peak == p.limits.history_events as usize,
+        "the histories must fill (64 events here) for the bound to count them: {history_peak}"
     );
     assert!(
         engine.room_count() > 0,

@@ -146,6 +146,15 @@ fn compare_state(engine: &Engine, model: &Model) -> Result<(), String> {
         if e_attrs != m.attributes {
             return Err(diff("attributes", short(&e_attrs), short(&m.attributes)));
         }
+        let e_exp: Vec<_> = e
+            .attributes()
+            .filter_map(|a| e.expires_at(a.key).map(|t| (Str::from(a.key), t)))
+            .collect();
+        let mut m_exp: Vec<_> = m.expiry.iter().map(|(k, t)| (k.clone(), *t)).collect();
+        m_exp.sort_by_key(|(k, _)| m.attributes.iter().position(|a| a.key == *k));
+        if e_exp != m_exp {
+            return Err(diff("TTL deadlines", short(&e_exp), short(&m_exp)));
+        }
         if e.value_bytes() != m.value_bytes() {
             return Err(diff(
                 "value bytes",
@@ -175,6 +184,11 @@ fn compare_state(engine: &Engine, model: &Model) -> Result<(), String> {
                     short(&m.role(u)),
                 ));
             }
+        }
+        let e_counters: Vec<(Str, i64)> = e.counters().map(|(k, v)| (Str::from(k), v)).collect();
+        let m_counters: Vec<(Str, i64)> = m.counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if e_counters != m_counters {
+            return Err(diff("counters", short(&e_counters), short(&m_counters)));
         }
         let m_cap = m.queue.as_ref().map(|q| q.capacity);
         if e.queue_capacity() != m_cap {

@@ -51,6 +51,10 @@ fn tencent_profile_values_match_spec() {
             notification_flow: None,
             disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
             queue: QUEUE,
+            max_counters_per_room: Some(20),
+            max_counter_key_len: 128,
+            history_events: 256,
+            history_bytes: 65536,
         },
         rules: Rules {
             writer_must_be_member: false,
@@ -66,7 +70,7 @@ fn tencent_profile_values_match_spec() {
             room_not_found: Some(100_002),
             no_permission: Some(100_006),
             not_in_room: Some(100_006),
-            too_many_ops: Some(100_002),
+            too_many_ops: Some(100_500),
             key_count: Some(100_500),
             value_size: Some(100_501),
             total_size: Some(100_502),
@@ -101,6 +105,10 @@ fn easemob_profile_values_match_spec() {
             notification_flow: None,
             disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
             queue: QUEUE,
+            max_counters_per_room: Some(20),
+            max_counter_key_len: 128,
+            history_events: 256,
+            history_bytes: 65536,
         },
         rules: Rules {
             writer_must_be_member: true,
@@ -140,6 +148,10 @@ fn agora_chat_profile_values_match_spec() {
             notification_flow: None,
             disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
             queue: QUEUE,
+            max_counters_per_room: Some(20),
+            max_counter_key_len: 128,
+            history_events: 256,
+            history_bytes: 65536,
         },
         rules: Rules {
             writer_must_be_member: true,
@@ -185,6 +197,10 @@ fn netease_profile_values_match_spec() {
             }),
             disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
             queue: QUEUE,
+            max_counters_per_room: Some(20),
+            max_counter_key_len: 128,
+            history_events: 256,
+            history_bytes: 65536,
         },
         rules: Rules {
             writer_must_be_member: false,
@@ -233,6 +249,10 @@ fn zego_profile_values_match_spec() {
             notification_flow: None,
             disconnect_grace_ms: DEFAULT_DISCONNECT_GRACE_MS,
             queue: QUEUE,
+            max_counters_per_room: Some(20),
+            max_counter_key_len: 128,
+            history_events: 256,
+            history_bytes: 65536,
         },
         rules: Rules {
             writer_must_be_member: false,
@@ -344,7 +364,7 @@ fn tencent_codes_map_100500_100501_100502_100503() {
     let (out, _) = d.write(admin().op(Op::delete("zz")));
     assert_eq!(out, Err(Rejection::NothingDeleted));
     assert_eq!(code_of(&p, Rejection::NothingDeleted), Some(100_503));
-    // 100002: invalid parameter (key over 50 bytes, too many ops).
+    // 100002: invalid parameter (key over 50 bytes).
     let (out, _) = d.write(admin().op(Op::set(rep("k", 51), "")));
     assert_eq!(code_of(&p, out.unwrap_err()), Some(100_002));
     let mut w = admin();
@@ -353,9 +373,11 @@ fn tencent_codes_map_100500_100501_100502_100503() {
     }
     let (out, _) = d.write(w);
     assert_eq!(out, Err(Rejection::TooManyOps { max: 10 }));
+    // 100500: "the number of keys for room metadata exceeds the upper
+    // limit of 10", in one request as in the room (seed 000).
     assert_eq!(
         code_of(&p, Rejection::TooManyOps { max: 10 }),
-        Some(100_002)
+        Some(100_500)
     );
     // 100003: room exists.
     let (out, _) = d.run(Command::CreateRoom {

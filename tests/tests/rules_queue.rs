@@ -277,26 +277,50 @@ fn batch_offer_is_limited_to_20() {
     d.check();
 }
 
-// lib.rs: in a queue batch, a malformed element (key or value over the
-// limit) rejects the whole request with the element's index.
+// SPEC §4 lists NetEase batch offer as best effort: an element with a bad
+// key or value fails alone, reported in `failedKeys` with its index; the
+// others are applied (issue 10; it used to reject the whole batch).
 #[test]
-fn batch_offer_malformed_element_rejects_request() {
+fn batch_offer_malformed_element_fails_alone() {
     let mut d = netease_room();
     let long = rep("k", 129);
-    d.rejected(
+    let (out, evs) = d.run(batch_offer(
         "r",
-        batch_offer(
-            "r",
-            u("u1"),
-            vec![ne("ok", "v", None, None), ne(&long, "v", None, None)],
-            false,
-        ),
-        Rejection::Op {
-            index: 1,
-            error: OpError::KeyTooLong,
-        },
+        u("u1"),
+        vec![
+            ne("ok", "v", None, None),
+            ne(&long, "v", None, None),
+            ne("", "v", None, None),
+            ne("big", &rep("v", 4097), None, None),
+        ],
+        false,
+    ));
+    let Ok(Success::QueueBatch(report)) = out else {
+        panic!("expected a batch report, got {out:?}");
+    };
+    assert_eq!(report.applied, 1);
+    let failed: Vec<(usize, OpError)> = report.failed.iter().map(|f| (f.index, f.error)).collect();
+    assert_eq!(
+        failed,
+        [
+            (1, OpError::KeyTooLong),
+            (2, OpError::KeyEmpty),
+            (3, OpError::ValueTooLong)
+        ]
     );
-    assert!(d.queue("r").is_empty());
+    assert_eq!(d.queue_keys("r"), ["ok"]);
+    assert_eq!(evs.len(), 1);
+    // A batch whose every element is malformed creates nothing.
+    let seq = d.seq("r");
+    let (out, evs) = d.run(batch_offer(
+        "r",
+        u("u1"),
+        vec![ne("", "v", None, None)],
+        false,
+    ));
+    assert!(matches!(out, Ok(Success::QueueBatch(r)) if r.applied == 0));
+    assert!(evs.is_empty());
+    assert_eq!(d.seq("r"), seq);
     d.check();
 }
 

@@ -275,8 +275,12 @@ fn header_errors_are_named() {
         Some(SnapshotError::NotASnapshot)
     );
     assert_eq!(
-        Engine::restore(b"RSTS\x02").err(),
-        Some(SnapshotError::UnsupportedVersion(2))
+        Engine::restore(b"RSTS\x03").err(),
+        Some(SnapshotError::UnsupportedVersion(3))
+    );
+    assert_eq!(
+        Engine::restore(b"RSTS\x00").err(),
+        Some(SnapshotError::UnsupportedVersion(0))
     );
 }
 

@@ -36,8 +36,13 @@ struct RoomSnap {
     attributes: Vec<Attribute>,
     queue: Option<(u32, Vec<QueueElement>)>,
     users: Vec<UserSnap>,
+    /// Since version 2, as the three below.
     major_revision: u64,
     locks: Vec<LockSnap>,
+    /// Counters in key order.
+    counters: Vec<(Str, i64)>,
+    /// TTL deadlines in key order.
+    expiry: Vec<(Str, Millis)>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -528,4 +533,53 @@ fn locks_are_checked_one_by_one() {
         },
         "more locks than the profile allows",
     );
+}
+
+#[test]
+fn counters_are_checked_one_by_one() {
+    let c = |k: &str, v: i64| (Str::from(k), v);
+    refused(
+        |s| room(s).counters = vec![c("b", 1), c("a", 2)],
+        "counter keys unsorted or repeated",
+    );
+    refused(
+        |s| room(s).counters = vec![c("a", 1), c("a", 2)],
+        "counter keys unsorted or repeated",
+    );
+    refused(|s| room(s).counters = vec![c("", 1)], "counter key");
+    refused(
+        |s| room(s).counters = vec![(Str::from("k".repeat(129)), 1)],
+        "counter key",
+    );
+    refused(
+        |s| {
+            let max = s.profile.limits.max_counters_per_room.unwrap();
+            room(s).counters = (0..=max).map(|i| c(&format!("k{i:03}"), 0)).collect();
+        },
+        "more counters than the profile allows",
+    );
+    assert!(Engine::restore(&forged(|s| room(s).counters = vec![c("a", i64::MIN)])).is_ok());
+}
+
+#[test]
+fn ttl_deadlines_are_checked_one_by_one() {
+    let d = |k: &str, t: u64| (Str::from(k), Millis(t));
+    refused(
+        |s| room(s).expiry = vec![d("nope", NOW + 1)],
+        "TTL deadline of a key that is not stored",
+    );
+    refused(
+        |s| room(s).expiry = vec![d("k1", NOW)],
+        "TTL deadline not after the snapshot's clock",
+    );
+    refused(
+        |s| room(s).expiry = vec![d("k2", NOW + 1), d("k1", NOW + 1)],
+        "TTL keys unsorted or repeated",
+    );
+    let ok = forged(|s| room(s).expiry = vec![d("k1", NOW + 1), d("k2", NOW + 5)]);
+    let mut e = Engine::restore(&ok).unwrap();
+    e.check_invariants().unwrap();
+    assert_eq!(e.poll_timeout(), Some(Millis(NOW + 1)));
+    let _ = e.handle(Millis(NOW + 1), Command::Tick);
+    assert!(e.room("r").unwrap().attribute("k1").is_none());
 }

@@ -6,6 +6,7 @@
 
 use alloc::vec::Vec;
 
+use super::ttl::{self, TtlTimers};
 use super::{commit, locks, Engine, Output};
 use crate::command::{Actor, Expect, Op, Write};
 use crate::error::{OpError, Rejection};
@@ -27,7 +28,7 @@ pub(crate) type Current = (Who, u64, u64);
 /// What the ops before the one being decided did to their keys: `(op
 /// index, state after; None: deleted)`. A buffer the engine reuses, so a
 /// batch of several ops allocates nothing in steady state.
-pub(crate) type Overlay = Vec<(u32, Option<Current>)>;
+pub(crate) type Overlay = Vec<(usize, Option<Current>)>;
 
 /// What the dry run learned about the first ops' keys, so the apply need
 /// not hash or look them up again: `(op index, key hash, position)`.
@@ -38,6 +39,7 @@ impl Engine {
         let Profile { limits, rules, .. } = self.profile;
         let room = self.rooms.get_mut(&w.room).ok_or(Rejection::RoomNotFound)?;
         let policy = write_policy(&w, &limits, &rules)?;
+        ttl::check_ttls(&w, now)?;
         let operator: Who = room.find_owner(&w.operator);
         if let Actor::User(_) = &w.operator {
             let present = operator
@@ -96,6 +98,8 @@ impl Engine {
         let operator_actor = w.operator.clone();
         let changes = apply(
             &mut self.out,
+            &mut self.ttls,
+            now,
             room,
             w,
             operator,
@@ -207,7 +211,7 @@ fn plan(
     let mut engine_bytes = engine_bytes;
     let last = w.ops.len() - 1;
     for (i, op) in w.ops.iter().enumerate() {
-        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let index = i;
         if policy == BatchPolicy::StopOnError && !failed.is_empty() {
             failed.push(OpFailure {
                 index,
@@ -219,7 +223,7 @@ fn plan(
         let earlier = overlay
             .iter()
             .rev()
-            .find(|(j, _)| w.ops.get(*j as usize).is_some_and(|o| o.key() == op.key()));
+            .find(|(j, _)| w.ops.get(*j).is_some_and(|o| o.key() == op.key()));
         let current: Option<Current> = match earlier {
             Some((_, c)) => *c,
             None => {
@@ -298,6 +302,8 @@ fn plan(
 #[allow(clippy::too_many_arguments)] // the write, its verdicts and what they decided
 fn apply(
     out: &mut Output,
+    ttls: &mut TtlTimers,
+    now: Millis,
     room: &mut Room,
     w: Write,
     operator: Who,
@@ -319,7 +325,7 @@ fn apply(
     // Held for the batch: a delete of the operator's last entry must not
     // free the number a later set of the batch still uses.
     room.add_ref(operator, true);
-    let mut fails = failed.iter().map(|f| f.index as usize).peekable();
+    let mut fails = failed.iter().map(|f| f.index).peekable();
     for (i, op) in w.ops.into_iter().enumerate() {
         if fails.peek() == Some(&i) {
             fails.next();
@@ -342,13 +348,20 @@ fn apply(
                 key,
                 value,
                 auto_delete,
+                ttl,
                 ..
             } => {
+                // Only a key that has or gets a deadline pays for it.
+                if ttl.is_some() || !room.expiry.is_empty() {
+                    let deadline = ttl.map(|ms| now.saturating_add(ms));
+                    ttl::after_set(ttls, room, &key, deadline);
+                }
                 let auto = auto_delete.unwrap_or(default_auto_delete);
                 changes.push(room.put_attr(hash, pos, key, value, operator, take_owner, auto, x));
             }
             Op::Delete { key, .. } => {
                 if pos.is_some_and(|p| room.delete_attr(hash, p)) {
+                    ttl::clear(ttls, room, &key);
                     changes.push(Change::AttributeDeleted { key });
                 }
             }

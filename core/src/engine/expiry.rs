@@ -11,6 +11,7 @@ impl Engine {
     /// Expires every grace deadline at or before `now`, in deadline order,
     /// then every lock deadline.
     pub(crate) fn expire(&mut self, now: Millis) {
+        self.expire_ttls(now);
         // Peek without cloning (this runs before every command); take the
         // entry only when it is due.
         while self.timers.first().is_some_and(|(at, ..)| *at <= now) {
@@ -39,6 +40,7 @@ impl Engine {
                     n,
                     ExitKind::Disconnected,
                     Actor::Admin,
+                    &mut self.ttls,
                 );
             }
         }

@@ -16,6 +16,7 @@ impl Engine {
         let mut timers = 0usize;
         let mut lock_timers = 0usize;
         let mut rooms = 0usize;
+        let mut ttl_count = 0usize;
         for room in self.rooms.iter() {
             rooms += 1;
             let id = &room.id;
@@ -63,6 +64,19 @@ impl Engine {
                 .any(|(n, r)| r.role == Role::Creator && n != room.creator)
             {
                 return fail("Creator role held by someone else");
+            }
+            if let Err(what) = super::counters::consistent(room, limits) {
+                return fail(what);
+            }
+            if let Err(what) = super::ttl::consistent(&self.ttls, room, self.now) {
+                return fail(what);
+            }
+            ttl_count += room.expiry.len();
+            if let Err(what) =
+                room.history
+                    .consistent(room.seq, limits.history_events, limits.history_bytes)
+            {
+                return fail(what);
             }
             for p in room.attrs.positions() {
                 let revision = room.attrs.meta(p).map_or(0, |m| m.x.revision);
@@ -153,6 +167,12 @@ impl Engine {
             return Err(Violation {
                 room: None,
                 what: "lock timer without a lock deadline",
+            });
+        }
+        if ttl_count != self.ttls.len() {
+            return Err(Violation {
+                room: None,
+                what: "TTL timer without a deadline in its room",
             });
         }
         if timers != self.timers.len() {

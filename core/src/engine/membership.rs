@@ -4,6 +4,7 @@
 use alloc::boxed::Box;
 
 use super::locks::{self, LockTimers};
+use super::ttl::{self, TtlTimers};
 use super::{commit, Engine, Output};
 use crate::command::{Actor, Role};
 use crate::error::Rejection;
@@ -47,6 +48,7 @@ impl Engine {
         }
         locks::forget_room(&mut self.lock_timers, &room);
         self.value_bytes -= room.value_bytes;
+        ttl::clear_room(&mut self.ttls, &room);
         let changes = self.out.one(Change::RoomDestroyed);
         commit(
             &mut self.out,
@@ -133,6 +135,7 @@ impl Engine {
                 n,
                 ExitKind::Left,
                 Actor::User(user.clone()),
+                &mut self.ttls,
             );
         } else if rec.live == 0 {
             // Only dropped connections are left: its locks' TTLs start.
@@ -172,6 +175,7 @@ impl Engine {
                     n,
                     ExitKind::Disconnected,
                     Actor::Admin,
+                    &mut self.ttls,
                 );
             } else if rec.live == 0 {
                 locks::arm(&mut self.lock_timers, room, user, now);
@@ -214,6 +218,7 @@ impl Engine {
             n,
             ExitKind::Kicked,
             Actor::Admin,
+            &mut self.ttls,
         );
         Ok(Success::Done)
     }
@@ -263,6 +268,7 @@ pub(super) fn exit_user(
     n: u32,
     how: ExitKind,
     operator: Actor,
+    ttls: &mut TtlTimers,
 ) {
     let before = room.value_bytes;
     let user = room.owner_name(n).cloned().unwrap_or_default();
@@ -270,6 +276,13 @@ pub(super) fn exit_user(
     let lock_user = (!room.locks.is_empty()).then(|| user.clone());
     let mut changes = out.one(Change::MemberExited { user, how });
     room.exit(n, &mut changes, &mut out.scratch);
+    if !room.expiry.is_empty() {
+        for change in &changes {
+            if let Change::AttributeDeleted { key } = change {
+                ttl::clear(ttls, room, key);
+            }
+        }
+    }
     if let Some(user) = lock_user {
         locks::release_user(lock_timers, room, &user, now, &mut changes);
     }

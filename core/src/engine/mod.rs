@@ -21,11 +21,14 @@ use crate::time::Millis;
 use crate::view::RoomView;
 
 mod attributes;
+mod counters;
 mod expiry;
+mod history;
 mod invariants;
 mod locks;
 mod membership;
 mod queue;
+mod ttl;
 
 /// The room-state engine. See the [crate docs](crate) for the drive loop
 /// and the rules it applies.
@@ -35,6 +38,8 @@ pub struct Engine {
     pub(crate) now: Millis,
     pub(crate) out: Output,
     pub(crate) bucket: TokenBucket,
+    /// Key TTL deadlines, in firing order (see [`ttl`]).
+    pub(crate) ttls: ttl::TtlTimers,
     /// Sum of all rooms' attribute value bytes.
     pub(crate) value_bytes: u64,
     /// Grace deadlines: `(deadline, room, user)`, in firing order.
@@ -105,6 +110,7 @@ impl Engine {
             now: Millis::ZERO,
             out: Output::default(),
             bucket: TokenBucket::full(profile.limits.request_rate),
+            ttls: ttl::TtlTimers::new(),
             value_bytes: 0,
             timers: BTreeSet::new(),
             lock_timers: BTreeSet::new(),
@@ -141,6 +147,14 @@ impl Engine {
     #[must_use]
     pub fn room(&self, id: &str) -> Option<RoomView<'_>> {
         self.rooms.get(id).map(|room| RoomView { room })
+    }
+
+    /// Every room, as borrowed views, for listings and metrics. The order
+    /// is the room table's, unspecified and different between processes:
+    /// sort by [`RoomView::id`] where order matters (nothing the engine
+    /// itself emits depends on it).
+    pub fn rooms(&self) -> impl Iterator<Item = RoomView<'_>> + '_ {
+        self.rooms.iter().map(|room| RoomView { room })
     }
 
     // ----- input -----
@@ -228,6 +242,21 @@ impl Engine {
                 notify,
             } => self.queue_poll(now, &room, operator, key, notify),
             Command::QueueMultiGet { room, keys } => self.queue_multi_get(&room, &keys),
+            Command::Counter {
+                room,
+                operator,
+                key,
+                op,
+                min,
+                max,
+            } => self.counter(now, &room, operator, key, op, min, max),
+            Command::CounterDelete {
+                room,
+                operator,
+                keys,
+            } => self.counter_delete(now, &room, operator, keys),
+            Command::CounterRead { room, keys } => self.counter_read(&room, keys.as_deref()),
+            Command::Since { room, seq } => self.since(&room, seq),
             Command::Tick => Ok(Success::Done),
         }
     }
@@ -255,16 +284,18 @@ impl Engine {
         }
     }
 
-    /// When the engine next needs a [`Command::Tick`] (the earliest grace
-    /// or lock deadline), if ever.
+    /// When the engine next needs a [`Command::Tick`] (the earliest grace,
+    /// lock or key TTL deadline), if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {
-        let grace = self.timers.first().map(|(at, ..)| *at);
-        let lock = self.lock_timers.first().map(|(at, ..)| *at);
-        match (grace, lock) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timers.first().map(|(at, ..)| *at),
+            self.lock_timers.first().map(|(at, ..)| *at),
+            self.ttls.first().map(|(at, ..)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -296,6 +327,8 @@ fn commit(
     }
     let (high, ext) = match notify {
         Some(n) if !n.notify => {
+            // Silent: no event, so no catch-up may cross this number.
+            room.history.restart_at(room.seq);
             out.give_back(changes);
             return;
         }
@@ -305,7 +338,7 @@ fn commit(
     let delivery = room
         .flow
         .classify(now, profile.limits.notification_flow, high);
-    out.events.push_back(Event {
+    let event = Event {
         room: room.id.clone(),
         seq: room.seq,
         at: now,
@@ -314,7 +347,13 @@ fn commit(
         delivery,
         ext,
         changes,
-    });
+    };
+    room.history.record(
+        &event,
+        profile.limits.history_events,
+        profile.limits.history_bytes,
+    );
+    out.events.push_back(event);
 }
 
 /// Ends a queue batch of `n` elements: one event for its changes (none if
@@ -357,3 +396,5 @@ fn batch_done(
 pub(crate) use attributes::check_key;
 #[cfg(feature = "serde")]
 pub(crate) use queue::check_element;
+
+pub(crate) use history::events_since;

@@ -145,9 +145,9 @@ impl Engine {
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
         check_batch_size(elements.len(), ql.max_batch_offer)?;
         check_ext(&limits, &notify)?;
-        check_elements(elements.iter().map(|e| (&e.key, &e.value)), &ql)?;
 
-        // Decide every element first (owner present, room in the queue), so
+        // Decide every element first (its shape: best effort, SPEC §4, a bad
+        // key or value fails alone, reported in `failedKeys`) (owner present, room in the queue), so
         // the notification budget is only judged for a batch that changes
         // something, and is judged before anything changes.
         let (len, capacity) = room
@@ -171,7 +171,9 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|q| q.elems.find(room.hash(&e.key), &e.key).is_some())
                 || added.contains(&&*e.key);
-            let verdict = if !owner_ok {
+            let verdict = if let Err(error) = check_element(&e.key, &e.value, &ql) {
+                Err(error)
+            } else if !owner_ok {
                 Err(OpError::OwnerNotInRoom)
             } else if !exists && len + added.len() >= capacity {
                 Err(OpError::QueueFull)
@@ -194,7 +196,7 @@ impl Engine {
         for (i, (e, verdict)) in elements.into_iter().zip(verdicts).enumerate() {
             if let Err(error) = verdict {
                 failed.push(OpFailure {
-                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    index: i,
                     key: e.key,
                     error,
                 });
@@ -268,7 +270,7 @@ impl Engine {
             match existing(room, &key) {
                 Some(transient) => changes.push(room.put_elem(key, value, owner, transient)),
                 None => failed.push(OpFailure {
-                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    index: i,
                     key,
                     error: OpError::NotFound,
                 }),
@@ -447,10 +449,7 @@ fn check_elements<'a>(
     ql: &QueueLimits,
 ) -> Result<(), Rejection> {
     for (i, (k, v)) in elements.enumerate() {
-        check_element(k, v, ql).map_err(|error| Rejection::Op {
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            error,
-        })?;
+        check_element(k, v, ql).map_err(|error| Rejection::Op { index: i, error })?;
     }
     Ok(())
 }

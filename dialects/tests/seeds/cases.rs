@@ -86,6 +86,39 @@ fn tencent_set_room_metadata_example() {
     assert_eq!(body["ErrorCode"], 0);
 }
 
+// Seed 000's error table: 100500 "The number of keys for room metadata
+// exceeds the upper limit of 10". Eleven keys in one request get it, and
+// nothing is written.
+#[test]
+fn tencent_eleven_keys_in_one_request_is_100500() {
+    let mut r = Replayer::new();
+    ok(
+        &mut r,
+        json!({"vendor": "tencent", "control": "create_room", "room": "live-room", "creator": "host"}),
+    );
+    let metadata: Vec<Value> = (0..11)
+        .map(|i| json!({"Key": format!("key{i}"), "Value": "v"}))
+        .collect();
+    let (status, body) = send(
+        &mut r,
+        json!({"vendor": "tencent", "method": "POST",
+               "path": "/v4/live_engine_http_srv/set_room_metadata",
+               "query": {"identifier": "admin"},
+               "body": {"RoomId": "live-room", "Metadata": metadata}}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["ActionStatus"], "FAIL");
+    assert_eq!(body["ErrorCode"], 100_500);
+    let (_, body) = send(
+        &mut r,
+        json!({"vendor": "tencent", "method": "POST",
+               "path": "/v4/live_engine_http_srv/get_room_metadata",
+               "query": {"identifier": "admin"},
+               "body": {"RoomId": "live-room"}}),
+    );
+    assert_eq!(body["Response"]["Metadata"], json!([]));
+}
+
 // ----- Easemob (seed 001) -----
 
 /// A room whose 99 keys leave room for exactly one more (limit 100).
@@ -396,6 +429,35 @@ fn netease_batch_offer_examples() {
         body,
         json!({"code": 200, "desc": {"failedKeys": ["key01"]}})
     );
+}
+
+// SPEC §4: NetEase batch offer is best effort. An element whose key is
+// over 128 chars (seed 003) fails alone, in `failedKeys`; the others are
+// applied.
+#[test]
+fn netease_batch_offer_bad_element_fails_alone() {
+    let long = "k".repeat(129);
+    let elements = json!([
+        {"key": "good", "value": "v"},
+        {"key": long, "value": "v"},
+    ])
+    .to_string();
+    let mut r = Replayer::new();
+    ok(
+        &mut r,
+        json!({"vendor": "netease", "control": "create_room", "room": "64", "creator": "host"}),
+    );
+    let (status, body) = send(
+        &mut r,
+        ne(
+            "queueBatchOffer",
+            json!({"roomid": "64", "operator": "host", "elements": elements}),
+        ),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"code": 200, "desc": {"failedKeys": [long]}}));
+    let (_, body) = send(&mut r, ne("queueList", json!({"roomid": "64"})));
+    assert_eq!(body["desc"]["list"], json!([{"good": "v"}]));
 }
 
 #[test]

@@ -31,14 +31,27 @@ fn main() {
     }
     let started = Instant::now();
     let (mut events, mut rejected) = (0u64, 0u64);
+    let (mut caught_up, mut full_reads, mut checks) = (0u64, 0u64, 0u64);
     for seed in first..first + seeds {
         let d = run_twice(seed, commands);
         events += d.events;
         rejected += d.rejected;
+        caught_up += d.follow.caught_up;
+        full_reads += d.follow.full_reads;
+        checks += d.follow.checks;
     }
     println!(
         "simulate: {seeds} seeds x {commands} commands, each run twice: {} commands, {events} events, {rejected} rejections per pass; identical hashes; {:.1} s",
         seeds * commands as u64 * 2,
         started.elapsed().as_secs_f64()
     );
+    println!(
+        "reconnecting clients: {caught_up} catch-ups from history, {full_reads} full reads, {checks} states equal to the engine's"
+    );
+    // A follower that never catches up from history, or is never compared,
+    // proves nothing.
+    if seeds * commands as u64 >= 100_000 && (caught_up == 0 || full_reads == 0 || checks == 0) {
+        eprintln!("the reconnecting clients were not exercised");
+        std::process::exit(1);
+    }
 }

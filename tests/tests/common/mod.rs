@@ -33,6 +33,7 @@ pub struct Snap {
     pub attributes: Vec<Attribute>,
     pub queue: Vec<QueueElement>,
     pub value_bytes: u64,
+    pub counters: Vec<(String, i64)>,
 }
 
 impl Driver {
@@ -233,6 +234,7 @@ impl Driver {
             attributes: v.attributes().map(|a| a.to_attribute()).collect(),
             queue: v.queue().map(|e| e.to_element()).collect(),
             value_bytes: v.value_bytes(),
+            counters: v.counters().map(|(k, c)| (k.to_string(), c)).collect(),
         }
     }
 
@@ -375,7 +377,7 @@ pub fn elem(key: &str, value: &str, owner: Actor, transient: bool) -> QueueEleme
     }
 }
 
-pub fn report(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> BatchReport {
+pub fn report(seq: u64, applied: u32, failed: &[(usize, &str, OpError)]) -> BatchReport {
     BatchReport {
         seq,
         applied,
@@ -391,12 +393,12 @@ pub fn report(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> BatchR
 }
 
 /// `Ok(Success::Written(report(..)))`.
-pub fn written(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> Outcome {
+pub fn written(seq: u64, applied: u32, failed: &[(usize, &str, OpError)]) -> Outcome {
     Ok(Success::Written(report(seq, applied, failed)))
 }
 
 /// `Ok(Success::QueueBatch(report(..)))`.
-pub fn queue_batch(seq: u64, applied: u32, failed: &[(u32, &str, OpError)]) -> Outcome {
+pub fn queue_batch(seq: u64, applied: u32, failed: &[(usize, &str, OpError)]) -> Outcome {
     Ok(Success::QueueBatch(report(seq, applied, failed)))
 }
 

@@ -1,0 +1,74 @@
+//! Counter storage (Tencent group counters): a room's integer counters,
+//! kept sorted by key.
+//!
+//! A room has few counters (Tencent allows 20), so a sorted `Vec` is both
+//! the compact choice and an O(log n) lookup; its order is the order every
+//! read and every delete-all lists them in, whatever the hasher.
+
+use alloc::vec::Vec;
+
+use crate::text::Str;
+
+/// One room's counters, sorted by key. Empty costs no allocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    entries: Vec<(Str, i64)>,
+}
+
+impl Counters {
+    /// Number of counters.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The counter's value, `None` when it does not exist.
+    pub(crate) fn get(&self, key: &str) -> Option<i64> {
+        let i = self.find(key).ok()?;
+        self.entries.get(i).map(|(_, v)| *v)
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// Sets `key` to `value`, creating it in key order if missing.
+    pub(crate) fn set(&mut self, key: Str, value: i64) {
+        match self.find(&key) {
+            Ok(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.1 = value;
+                }
+            }
+            Err(i) => self.entries.insert(i, (key, value)),
+        }
+    }
+
+    /// Removes `key`; whether it existed.
+    pub(crate) fn remove(&mut self, key: &str) -> bool {
+        match self.find(key) {
+            Ok(i) => {
+                self.entries.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Removes every counter, handing back the keys in key order.
+    pub(crate) fn take_all(&mut self) -> Vec<(Str, i64)> {
+        core::mem::take(&mut self.entries)
+    }
+
+    /// Every counter, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Str, i64)> + '_ {
+        self.entries.iter().map(|(k, v)| (k, *v))
+    }
+
+    /// Whether the keys are strictly ascending (the invariant).
+    pub(crate) fn sorted(&self) -> bool {
+        self.entries.windows(2).all(|w| match w {
+            [a, b] => a.0 < b.0,
+            _ => true,
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! The API as a user writes it: constructors, builders and accessors make
+//! the common path short, and build exactly the commands spelled out.
+
+use roomstate::{
+    Actor, BatchOffer, Command, CounterOp, Engine, HighPolicy, Millis, NewElement, Notify, Offer,
+    Op, Poll, Profile, Write,
+};
+
+#[test]
+fn builders_build_the_commands_spelled_out() {
+    assert_eq!(
+        Command::create_room("r", "host"),
+        Command::CreateRoom {
+            room: "r".into(),
+            creator: "host".into()
+        }
+    );
+    assert_eq!(
+        Command::exit("r", "u"),
+        Command::Exit {
+            room: "r".into(),
+            user: "u".into()
+        }
+    );
+    assert_eq!(Notify::high().high, Some(HighPolicy::Downgrade));
+    assert_eq!(Notify::high_or_reject().high, Some(HighPolicy::Reject));
+    assert!(!Notify::silent().notify);
+    assert_eq!(
+        Command::from(
+            Offer::new("r", Actor::user("u"), "k", "v")
+                .transient()
+                .notify(Notify::high())
+        ),
+        Command::QueueOffer {
+            room: "r".into(),
+            operator: Actor::user("u"),
+            key: "k".into(),
+            value: "v".into(),
+            transient: true,
+            notify: Notify::high(),
+        }
+    );
+    assert_eq!(
+        NewElement::new("k", "v").owner("u").transient(true),
+        NewElement {
+            key: "k".into(),
+            value: "v".into(),
+            owner: Some("u".into()),
+            transient: Some(true)
+        }
+    );
+    assert_eq!(
+        Command::counter("r", Actor::Admin, "n", CounterOp::Decrease(1)).bounds(Some(0), None),
+        Command::Counter {
+            room: "r".into(),
+            operator: Actor::Admin,
+            key: "n".into(),
+            op: CounterOp::Decrease(1),
+            min: Some(0),
+            max: None
+        }
+    );
+}
+
+#[test]
+fn the_common_path_is_short() {
+    let mut e = Engine::new(Profile::netease());
+    let t = Millis(1_000);
+    e.handle(t, Command::create_room("r", "host")).unwrap();
+    e.handle(t, Command::join("r", "host")).unwrap();
+    let written = e
+        .handle(
+            t,
+            Write::new("r", Actor::user("host"))
+                .op(Op::set("title", "quiz"))
+                .into(),
+        )
+        .unwrap()
+        .into_written()
+        .unwrap();
+    assert_eq!((written.applied, written.seq), (1, 3));
+    let batch = e
+        .handle(
+            t,
+            BatchOffer::new("r", Actor::user("host"))
+                .element(NewElement::new("a", "1"))
+                .element(NewElement::new("b", "2"))
+                .into(),
+        )
+        .unwrap()
+        .into_batch()
+        .unwrap();
+    assert_eq!(batch.applied, 2);
+    let polled = e
+        .handle(t, Poll::head("r", Actor::Admin).into())
+        .unwrap()
+        .into_polled()
+        .unwrap();
+    assert_eq!(polled.key.as_str(), "a");
+    let read = e
+        .handle(t, Command::read_all("r"))
+        .unwrap()
+        .into_read()
+        .unwrap();
+    assert_eq!(read.attributes.len(), 1);
+    let n = e
+        .handle(
+            t,
+            Command::counter("r", Actor::Admin, "likes", CounterOp::Increase(3)),
+        )
+        .unwrap()
+        .into_counter();
+    assert_eq!(n, Some(3));
+    // The view: one element by key; live and dropped connections apart.
+    e.handle(t, Command::disconnect("r", "host")).unwrap();
+    let view = e.room("r").unwrap();
+    assert_eq!(view.queue_element("b").unwrap().value, "2");
+    assert_eq!(view.live_connections("host"), 0);
+    assert!(view.dropped_connections("host").is_some());
+    // A wrong accessor says so.
+    assert!(e
+        .handle(t, Command::read_all("r"))
+        .unwrap()
+        .into_batch()
+        .is_none());
+}
+
+// Easemob `successKeys`: the applied keys are the request's keys that did
+// not fail, in request order.
+#[test]
+fn batch_report_gives_the_applied_keys() {
+    let mut e = Engine::new(Profile::easemob());
+    let t = Millis(1_000);
+    e.handle(t, Command::create_room("r", "host")).unwrap();
+    e.handle(t, Command::join("r", "host")).unwrap();
+    let keys = ["a", "bad key!", "b", "", "c"];
+    let mut w = Write::new("r", Actor::user("host"));
+    for k in keys {
+        w = w.op(Op::set(k, "v"));
+    }
+    let report = e.handle(t, w.into()).unwrap().into_written().unwrap();
+    assert_eq!(
+        report.applied_indices(keys.len()).collect::<Vec<_>>(),
+        [0, 2, 4]
+    );
+    assert_eq!(
+        report.applied_keys(&keys).collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+}
+
+/// `Command::room` names the room of every command that has one (a server
+/// routes by it), and `Engine::rooms` lists every room.
+#[test]
+fn every_command_names_its_room_and_the_engine_lists_its_rooms() {
+    let r = |i: usize| roomstate::Str::from(format!("room{i}"));
+    let u = || roomstate::Str::from("u");
+    let commands = vec![
+        Command::CreateRoom {
+            room: r(0),
+            creator: u(),
+        },
+        Command::DestroyRoom { room: r(1) },
+        Command::Join {
+            room: r(2),
+            user: u(),
+        },
+        Command::Leave {
+            room: r(3),
+            user: u(),
+        },
+        Command::Disconnect {
+            room: r(4),
+            user: u(),
+        },
+        Command::Exit {
+            room: r(5),
+            user: u(),
+        },
+        Command::SetRole {
+            room: r(6),
+            user: u(),
+            role: roomstate::Role::Admin,
+        },
+        Command::Write(Write::new(r(7), Actor::Admin)),
+        Command::SetLock {
+            room: r(8),
+            name: u(),
+            ttl_ms: 1,
+        },
+        Command::RemoveLock {
+            room: r(9),
+            name: u(),
+        },
+        Command::AcquireLock {
+            room: r(10),
+            name: u(),
+            user: u(),
+            retry: false,
+        },
+        Command::ReleaseLock {
+            room: r(11),
+            name: u(),
+            user: u(),
+        },
+        Command::RevokeLock {
+            room: r(12),
+            name: u(),
+            owner: u(),
+            operator: Actor::Admin,
+        },
+        Command::GetLocks { room: r(13) },
+        Command::Read {
+            room: r(14),
+            keys: None,
+        },
+        Command::QueueInit {
+            room: r(15),
+            operator: Actor::Admin,
+            capacity: 1,
+        },
+        Command::QueueDrop {
+            room: r(16),
+            operator: Actor::Admin,
+        },
+        Offer::new(r(17), Actor::Admin, "k", "v").into(),
+        BatchOffer::new(r(18), Actor::Admin).into(),
+        Command::QueueBatchUpdate {
+            room: r(19),
+            operator: Actor::Admin,
+            elements: vec![],
+            notify: Notify::default(),
+        },
+        Command::QueueList { room: r(20) },
+        Poll::head(r(21), Actor::Admin).into(),
+        Command::QueueMultiGet {
+            room: r(22),
+            keys: vec![],
+        },
+        Command::counter(r(23), Actor::Admin, "c", CounterOp::Increase(1)),
+        Command::CounterDelete {
+            room: r(24),
+            operator: Actor::Admin,
+            keys: None,
+        },
+        Command::CounterRead {
+            room: r(25),
+            keys: None,
+        },
+        Command::Since {
+            room: r(26),
+            seq: 0,
+        },
+    ];
+    for (i, c) in commands.iter().enumerate() {
+        assert_eq!(c.room(), Some(r(i).as_str()), "{c:?}");
+    }
+    assert_eq!(Command::Tick.room(), None);
+
+    let mut e = Engine::new(Profile::tencent());
+    for i in [3, 1, 2] {
+        e.handle(Millis(1), Command::create_room(r(i), "host"))
+            .unwrap();
+    }
+    let mut ids: Vec<&str> = e.rooms().map(|v| v.id().as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["room1", "room2", "room3"]);
+    assert_eq!(e.rooms().count(), e.room_count());
+}
