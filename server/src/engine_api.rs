@@ -135,13 +135,6 @@ fn actor_name(actor: &Actor) -> Option<&str> {
     }
 }
 
-fn actor_json(actor: &Actor) -> serde_json::Value {
-    match actor {
-        Actor::Admin => serde_json::Value::Null,
-        Actor::User(u) => serde_json::Value::from(u.as_str()),
-    }
-}
-
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::Creator => "creator",
