@@ -33,6 +33,10 @@ pub struct Config {
     pub data: Option<PathBuf>,
     /// Number of shards (engine tasks).
     pub shards: usize,
+    /// Whether `shards` was asked for (flag or file) rather than taken
+    /// from the core count: a data directory made with another count
+    /// refuses an asked-for count and overrides a default one.
+    pub shards_given: bool,
     /// Log sync policy.
     pub fsync: Fsync,
     /// Truncate a log at a corrupt record instead of refusing to start.
@@ -49,6 +53,13 @@ pub struct Config {
     pub snapshot_every_records: u64,
     /// Snapshot after this much time with records in the log.
     pub snapshot_every: Duration,
+    /// Threads that serve HTTP and WebSocket connections (the shards and
+    /// their log threads come on top).
+    pub threads: usize,
+    /// How long an idle keep-alive connection stays open between requests
+    /// (a request's headers must still arrive within
+    /// [`limits::HEADER_READ_TIMEOUT`] once its first byte has).
+    pub keep_alive_idle: Duration,
 }
 
 /// Credentials, by vendor, and the server's own.
@@ -96,6 +107,8 @@ struct FileConfig {
     disconnect_grace_ms: Option<u64>,
     snapshot_every_records: Option<u64>,
     snapshot_every_seconds: Option<u64>,
+    threads: Option<usize>,
+    keep_alive_idle_seconds: Option<u64>,
     admin_token: Option<String>,
     token_secret: Option<String>,
     token_ttl_seconds: Option<u64>,
@@ -121,8 +134,8 @@ pub const ENV_SECRETS: [&str; 6] = [
 ];
 
 const USAGE: &str = "usage: roomstate-server --vendor tencent|easemob|agora_chat|netease|zego \
-[--listen 127.0.0.1:PORT] [--data DIR] [--shards N] [--fsync always|never] [--repair] \
-[--config FILE]\nsecrets: in the config file or ROOMSTATE_ADMIN_TOKEN, ROOMSTATE_TOKEN_SECRET, \
+[--listen 127.0.0.1:PORT] [--data DIR] [--shards N] [--threads N] [--fsync always|never] \
+[--repair] [--config FILE]\nsecrets: in the config file or ROOMSTATE_ADMIN_TOKEN, ROOMSTATE_TOKEN_SECRET, \
 ROOMSTATE_APP_TOKEN, ROOMSTATE_TENCENT_USERSIG, ROOMSTATE_NETEASE_APP_SECRET, \
 ROOMSTATE_ZEGO_SERVER_SECRET";
 
@@ -153,6 +166,7 @@ impl Config {
                 "--listen" => "listen",
                 "--data" => "data",
                 "--shards" => "shards",
+                "--threads" => "threads",
                 "--fsync" => "fsync",
                 "--config" => "config",
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -206,6 +220,7 @@ fn resolve(
         .parse()
         .map_err(|e| format!("--listen {listen_text:?}: {e}"))?;
     let data = flags.get("data").map(PathBuf::from).or(file.data);
+    let shards_given = flags.contains_key("shards") || file.shards.is_some();
     let shards = match flags.get("shards") {
         Some(n) => n
             .parse::<usize>()
@@ -219,6 +234,25 @@ fn resolve(
             "--shards must be 1..={}, not {shards}",
             limits::MAX_SHARDS
         ));
+    }
+    let threads = match flags.get("threads") {
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|e| format!("--threads {n:?}: {e}"))?,
+        None => file.threads.unwrap_or_else(default_threads),
+    };
+    if threads == 0 || threads > limits::MAX_THREADS {
+        return Err(format!(
+            "--threads must be 1..={}, not {threads}",
+            limits::MAX_THREADS
+        ));
+    }
+    let keep_alive_idle = Duration::from_secs(
+        file.keep_alive_idle_seconds
+            .unwrap_or(limits::KEEP_ALIVE_IDLE_SECONDS),
+    );
+    if keep_alive_idle.is_zero() {
+        return Err("keep_alive_idle_seconds must be at least 1".to_owned());
     }
     let fsync = match flags
         .get("fsync")
@@ -270,6 +304,7 @@ fn resolve(
         listen,
         data,
         shards,
+        shards_given,
         fsync,
         repair,
         requests_per_second: file.requests_per_second,
@@ -282,7 +317,15 @@ fn resolve(
             file.snapshot_every_seconds
                 .unwrap_or(limits::SNAPSHOT_EVERY_SECONDS),
         ),
+        threads,
+        keep_alive_idle,
     })
+}
+
+/// One HTTP thread per core: the shards run on threads of their own, and
+/// more HTTP threads than cores only adds switches between them.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// Every credential the vendor needs is there (an empty secret would let

@@ -95,25 +95,43 @@ pub fn event_changes_members(event: &Event) -> bool {
 /// each part.
 #[must_use]
 pub fn event_json(event: &Event) -> String {
-    let changes: Vec<&Change> = event.changes.iter().collect();
-    let value = serde_json::json!({
-        "type": "event",
-        "room": event.room.as_str(),
-        "seq": event.seq,
-        "at": event.at.0,
-        "operator": actor_json(&event.operator),
-        "cause": event.cause,
-        "delivery": event.delivery,
-        "ext": event.ext.as_ref().map(Str::as_str),
-        "changes": changes,
-    });
-    value.to_string()
+    // Serialized straight from borrowed parts: no `serde_json::Value` tree
+    // (building one cost a quarter of a shard's time under load).
+    let out = EventJson {
+        kind: "event",
+        room: event.room.as_str(),
+        seq: event.seq,
+        at: event.at.0,
+        operator: actor_name(&event.operator),
+        cause: &event.cause,
+        delivery: &event.delivery,
+        ext: event.ext.as_ref().map(Str::as_str),
+        changes: &event.changes[..],
+    };
+    // Serializing these types into a String does not fail.
+    serde_json::to_string(&out).unwrap_or_default()
 }
 
-fn actor_json(actor: &Actor) -> serde_json::Value {
+/// The WebSocket form of an event (see [`event_json`]).
+#[derive(Serialize)]
+struct EventJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room: &'a str,
+    seq: u64,
+    at: u64,
+    operator: Option<&'a str>,
+    cause: &'a roomstate::Cause,
+    delivery: &'a Delivery,
+    ext: Option<&'a str>,
+    changes: &'a [Change],
+}
+
+/// A user's name, `None` (JSON `null`) for the app admin.
+fn actor_name(actor: &Actor) -> Option<&str> {
     match actor {
-        Actor::Admin => serde_json::Value::Null,
-        Actor::User(u) => serde_json::Value::from(u.as_str()),
+        Actor::Admin => None,
+        Actor::User(u) => Some(u.as_str()),
     }
 }
 
@@ -320,4 +338,63 @@ pub fn tick() -> Command {
 #[must_use]
 pub fn rejection_class(r: Rejection) -> String {
     format!("{:?}", r.class()).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use roomstate_dialects::{Control, Request};
+
+    /// The form `event_json` had when it built a `serde_json::Value`.
+    fn as_value_tree(event: &Event) -> serde_json::Value {
+        let changes: Vec<&Change> = event.changes.iter().collect();
+        serde_json::json!({
+            "type": "event",
+            "room": event.room.as_str(),
+            "seq": event.seq,
+            "at": event.at.0,
+            "operator": match &event.operator {
+                Actor::Admin => serde_json::Value::Null,
+                Actor::User(u) => serde_json::Value::from(u.as_str()),
+            },
+            "cause": event.cause,
+            "delivery": event.delivery,
+            "ext": event.ext.as_ref().map(Str::as_str),
+            "changes": changes,
+        })
+    }
+
+    #[test]
+    fn event_json_says_what_the_value_tree_said() {
+        let mut d = new_dialect(VendorId::Easemob, Some(0), None);
+        let now = Millis(1_000);
+        let mut events = Vec::new();
+        let create = Control::CreateRoom {
+            room: "r".into(),
+            creator: "host".into(),
+        };
+        d.control(now, &create);
+        events.extend_from_slice(d.events());
+        d.handle(now, join("r", "u1")).unwrap();
+        events.extend_from_slice(d.events());
+        let mut set = Request::new(VendorId::Easemob, "PUT", "/o/a/metadata/chatroom/r/user/u1");
+        set.body = Some(
+            roomstate_dialects::Json::parse(
+                r#"{"metaData":{"k":"v \"quoted\" \u00e9"},"autoDelete":"DELETE"}"#,
+            )
+            .unwrap(),
+        );
+        d.request(now, &set);
+        events.extend_from_slice(d.events());
+        d.handle(now, disconnect("r", "u1")).unwrap();
+        events.extend_from_slice(d.events());
+        assert!(events.len() >= 3, "{events:?}");
+        for event in &events {
+            let text = event_json(event);
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed, as_value_tree(event), "{text}");
+        }
+    }
 }

@@ -15,6 +15,7 @@
 //!
 //! - [`config`]: flags, config file (TOML or JSON), environment secrets.
 //! - [`server`]: start, accept loop, graceful shutdown.
+//! - [`conn`]: a connection's keep-alive and request-head deadlines.
 //! - [`http`]: vendor routes, `/admin`, `/healthz`, `/metrics`.
 //! - [`ws`]: `GET /ws` with a client token, and `since`.
 //! - [`shard`]: one engine per task; group commit; event fan-out.
@@ -25,6 +26,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod engine_api;
 pub mod http;
 pub mod limits;

@@ -14,6 +14,10 @@ pub const SHARD_BATCH: usize = 512;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Time to receive a request's headers (slowloris guard).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time an idle keep-alive connection stays open between requests.
+pub const KEEP_ALIVE_IDLE_SECONDS: u64 = 60;
+/// Most HTTP worker threads (`--threads`).
+pub const MAX_THREADS: usize = 256;
 /// Time to receive a request's body once the headers are in.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open HTTP connections at once; more wait in the listen backlog.
@@ -25,6 +29,8 @@ pub const WS_QUEUE_BYTES: usize = 4 << 20;
 /// Above this many queued messages (or half the bytes), `Overflow`
 /// events are dropped.
 pub const WS_OVERFLOW_MARK: usize = WS_QUEUE / 2;
+/// Most queued messages written to a WebSocket client with one flush.
+pub const WS_WRITE_BATCH: usize = 64;
 /// Read buffer of a WebSocket connection (clients send little).
 pub const WS_READ_BUFFER: usize = 4 << 10;
 /// Time a WebSocket write may take before the client counts as stuck.

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Fsync};
+use crate::conn;
 use crate::http::{router, App};
 use crate::limits;
 use crate::metrics;
@@ -48,9 +49,102 @@ impl Running {
     }
 }
 
+/// The runtime that serves HTTP and WebSocket connections:
+/// [`Config::threads`] workers named `srv-http` (the shards run on threads
+/// of their own, named `shard-N` and `shard-N-log`).
+pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads.max(1))
+        .thread_name("srv-http")
+        .enable_all()
+        .build()
+}
+
+/// The file of a data directory that records its shard count.
+const SHARD_COUNT_FILE: &str = "shards";
+
+/// Settles the shard count with the data directory: rooms are placed by a
+/// hash over the count, so a directory made with N shards must be opened
+/// with N (another count would look for each room in the wrong log and
+/// start it afresh). The count is recorded in `DATA/shards` at the first
+/// start (synced); a directory from before the file counts its
+/// `shard-N` directories. A count from the core-count default gives way
+/// to the recorded one; an asked-for count that differs is refused.
+pub fn settle_shard_count(config: &mut Config) -> Result<(), String> {
+    let Some(data) = config.data.clone() else {
+        return Ok(());
+    };
+    let path = data.join(SHARD_COUNT_FILE);
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(
+            text.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=limits::MAX_SHARDS).contains(n))
+                .ok_or_else(|| format!("{}: not a shard count: {text:?}", path.display()))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => shard_dirs(&data),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    match recorded {
+        Some(n) if n != config.shards && config.shards_given => {
+            return Err(format!(
+                "{} was made with {n} shards; start it with --shards {n} (rooms are                  placed by a hash over the shard count)",
+                data.display()
+            ));
+        }
+        Some(n) if n != config.shards => {
+            tracing::warn!(
+                shards = n,
+                default = config.shards,
+                "the data directory's shard count wins over the core count"
+            );
+            config.shards = n;
+        }
+        _ => {}
+    }
+    if !path.exists() {
+        write_synced(&data, &path, &format!("{}\n", config.shards))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The shard count of a data directory made before the count was
+/// recorded: one past the highest `shard-N` directory.
+fn shard_dirs(data: &std::path::Path) -> Option<usize> {
+    let entries = std::fs::read_dir(data).ok()?;
+    entries
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("shard-")?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .map(|i| i + 1)
+}
+
+/// Writes a small file atomically and durably (temporary file, sync,
+/// rename, sync of the directory).
+fn write_synced(dir: &std::path::Path, path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Opens the shards, binds the listener and starts serving.
-pub async fn start(config: Config) -> Result<Running, String> {
+pub async fn start(mut config: Config) -> Result<Running, String> {
     metrics::install();
+    settle_shard_count(&mut config)?;
     if config.fsync == Fsync::Never {
         tracing::warn!("--fsync never: acknowledged writes may be lost on a power failure or OS crash (tests only)");
     }
@@ -117,6 +211,32 @@ async fn run_on_own_thread(
     }
 }
 
+/// A connection's service that tells its [`conn::Watch`] when each
+/// request's head is complete and when the request is answered.
+fn watched(
+    svc: TowerToHyperService<axum::Router>,
+    watch: Arc<conn::Watch>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<
+        Output = Result<axum::response::Response, std::convert::Infallible>,
+    > + Send,
+> {
+    use hyper::service::Service as _;
+    hyper::service::service_fn(move |req| {
+        watch.request_started();
+        let answer = svc.call(req);
+        let watch = Arc::clone(&watch);
+        async move {
+            let response = answer.await;
+            watch.request_finished(response.as_ref().map_or(500, |r| r.status().as_u16()));
+            response
+        }
+    })
+}
+
 async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -124,6 +244,7 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let service = router(Arc::clone(&app));
+    let keep_alive_idle = app.config.keep_alive_idle;
     let permits = Arc::new(Semaphore::new(limits::MAX_CONNECTIONS));
     let (drain_tx, drain_rx) = watch::channel(false);
     let mut conns: JoinSet<()> = JoinSet::new();
@@ -140,15 +261,20 @@ async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                let svc = TowerToHyperService::new(service.clone());
+                let watch = Arc::new(conn::Watch::default());
+                let io = conn::HeadDeadline::new(stream, Arc::clone(&watch), limits::HEADER_READ_TIMEOUT);
+                let svc = watched(TowerToHyperService::new(service.clone()), watch);
                 let mut drain = drain_rx.clone();
                 conns.spawn(async move {
                     let _permit = permit;
+                    // hyper's header timer also runs while a connection
+                    // idles between requests: it is the idle limit, and
+                    // HeadDeadline times a begun head.
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(limits::HEADER_READ_TIMEOUT)
+                        .header_read_timeout(keep_alive_idle)
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc)
+                        .serve_connection(TokioIo::new(io), svc)
                         .with_upgrades();
                     tokio::pin!(conn);
                     tokio::select! {
@@ -207,5 +333,69 @@ async fn serve(
         Ok(())
     } else {
         Err(errors.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn config(data: &std::path::Path, shards: Option<usize>) -> Config {
+        let mut args = vec![
+            "--vendor".to_owned(),
+            "easemob".to_owned(),
+            "--data".to_owned(),
+            data.display().to_string(),
+        ];
+        if let Some(n) = shards {
+            args.extend(["--shards".to_owned(), n.to_string()]);
+        }
+        Config::from_args(args, |k| Some(format!("{k}-secret"))).unwrap()
+    }
+
+    #[test]
+    fn a_data_directory_keeps_the_shard_count_it_was_made_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut c = config(&data, Some(3));
+        settle_shard_count(&mut c).unwrap();
+        assert_eq!(std::fs::read_to_string(data.join("shards")).unwrap(), "3\n");
+        // Asked for another count: refused, naming the one to use.
+        let mut c = config(&data, Some(2));
+        let err = settle_shard_count(&mut c).unwrap_err();
+        assert!(err.contains("--shards 3"), "{err}");
+        // The core-count default gives way.
+        let mut c = config(&data, None);
+        assert!(!c.shards_given);
+        settle_shard_count(&mut c).unwrap();
+        assert_eq!(c.shards, 3);
+    }
+
+    #[test]
+    fn a_directory_from_before_the_record_counts_its_shard_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        for i in 0..4 {
+            std::fs::create_dir_all(data.join(format!("shard-{i}"))).unwrap();
+        }
+        let mut c = config(&data, Some(1));
+        assert!(settle_shard_count(&mut c)
+            .unwrap_err()
+            .contains("--shards 4"));
+        assert!(!data.join("shards").exists(), "nothing recorded on refusal");
+        let mut c = config(&data, None);
+        settle_shard_count(&mut c).unwrap();
+        assert_eq!(c.shards, 4);
+        assert_eq!(std::fs::read_to_string(data.join("shards")).unwrap(), "4\n");
+    }
+
+    #[test]
+    fn a_damaged_record_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("shards"), "many\n").unwrap();
+        let mut c = config(dir.path(), Some(1));
+        assert!(settle_shard_count(&mut c).is_err());
     }
 }

@@ -231,6 +231,7 @@ fn sync_loop(
         }
         return Ok(());
     };
+    let synced_ledger = wal.options().fsync == FsyncMode::Always;
     // Every sender gone without a Finish: the shard ended abruptly.
     while let Ok(first) = rx.recv() {
         let mut last_batch = None;
@@ -253,7 +254,7 @@ fn sync_loop(
                 SyncMsg::Connections(list) => {
                     commit(wal, &mut pending)?;
                     if let Some(path) = &ledger {
-                        write_ledger(path, &list)?;
+                        write_ledger(path, &list, synced_ledger)?;
                     }
                 }
                 SyncMsg::Finish(bytes) => {
@@ -278,10 +279,19 @@ fn sync_loop(
     Ok(())
 }
 
-/// Replaces the ledger (write a new file, rename it over the old one). Not
-/// synced: it must survive the process being killed, and the page cache
-/// does that; after a power loss it may be older than the log.
-fn write_ledger(path: &std::path::Path, list: &[(String, String)]) -> Result<(), StoreError> {
+/// Replaces the ledger: writes a new file, renames it over the old one
+/// and, with `durable` (fsync always), syncs the file before the rename
+/// and the directory after it, as the log's own files are. Unsynced, a
+/// power loss could leave a ledger older than the log, missing
+/// connections the log holds as open: their users would stay present
+/// for ever after the restart. Runs once per batch that opened or closed
+/// WebSocket connections, after that batch's commit.
+fn write_ledger(
+    path: &std::path::Path,
+    list: &[(String, String)],
+    durable: bool,
+) -> Result<(), StoreError> {
+    use std::io::Write;
     let mut text = String::new();
     for (room, user) in list {
         text.push_str(&encode(room));
@@ -290,9 +300,22 @@ fn write_ledger(path: &std::path::Path, list: &[(String, String)]) -> Result<(),
         text.push('\n');
     }
     let tmp = path.with_extension("new");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| StoreError(format!("{}: {e}", path.display())))
+    let fail = |e: std::io::Error| StoreError(format!("{}: {e}", path.display()));
+    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    if durable {
+        file.sync_data().map_err(fail)?;
+    }
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    if durable {
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(fail)?;
+        }
+    }
+    Ok(())
 }
 
 /// Percent-encodes what would break a `room\tuser` line.

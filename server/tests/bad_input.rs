@@ -154,6 +154,45 @@ fn a_slowloris_request_is_cut_off() {
 }
 
 #[test]
+fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
+    let s = easemob_room();
+    let mut c = raw(&s);
+    let get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut buf = [0u8; 1024];
+    c.write_all(get).unwrap();
+    let n = c.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Idle past the 5 s a begun request head gets (default idle: 60 s).
+    std::thread::sleep(Duration::from_secs(7));
+    c.write_all(get).unwrap();
+    let n = c.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+}
+
+#[test]
+fn keep_alive_idle_seconds_closes_an_idle_connection() {
+    let opts = support::Opts {
+        extra_config: "keep_alive_idle_seconds = 1".into(),
+        ..support::Opts::default()
+    };
+    let s = Server::start_with("easemob", &opts);
+    let mut c = raw(&s);
+    let start = Instant::now();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    // The answer, then the server closes the idle connection.
+    let _ = c.read_to_end(&mut buf);
+    let took = start.elapsed();
+    assert!(buf.starts_with(b"HTTP/1.1 200"));
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[test]
 fn memory_stays_bounded_under_oversized_and_broken_requests() {
     let s = easemob_room();
     let before = s.rss_kib();

@@ -235,7 +235,10 @@ fn kill_9_while_answering_writes_loses_no_acknowledged_write() {
     assert!(total_acked >= 5 * 150, "{total_acked} writes acknowledged");
     let snapshots = std::fs::read_dir(data.path())
         .unwrap()
-        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        // The shard directories (beside them, the `shards` count file).
+        .filter(|path| path.is_dir())
+        .flat_map(|shard| std::fs::read_dir(shard).unwrap())
         .filter(|f| {
             let name = f.as_ref().unwrap().file_name();
             name.to_str().unwrap().starts_with("snap-")
@@ -327,7 +330,11 @@ fn data_with_writes(data: &Path) -> BTreeMap<String, String> {
 fn busiest_log(data: &Path) -> PathBuf {
     let mut logs: Vec<(u64, PathBuf)> = Vec::new();
     for shard in std::fs::read_dir(data).unwrap() {
-        for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+        let shard = shard.unwrap().path();
+        if !shard.is_dir() {
+            continue; // the `shards` count file
+        }
+        for f in std::fs::read_dir(shard).unwrap() {
             let p = f.unwrap().path();
             if p.extension().is_some_and(|e| e == "log") {
                 logs.push((std::fs::metadata(&p).unwrap().len(), p));
