@@ -171,7 +171,13 @@ impl Grid {
     /// are each their own string.
     #[must_use]
     pub fn engine(&self) -> Engine {
-        let mut engine = Engine::new(bench_profile());
+        self.engine_with(bench_profile())
+    }
+
+    /// [`Grid::engine`] under `profile`.
+    #[must_use]
+    pub fn engine_with(&self, profile: Profile) -> Engine {
+        let mut engine = Engine::new(profile);
         for r in 0..self.rooms.len() {
             let room = Str::from(self.rooms[r].as_str());
             let users: Vec<Str> = (0..OWNERS_PER_ROOM)

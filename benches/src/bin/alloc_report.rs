@@ -13,7 +13,14 @@
 //! own rounding and headers (about 8-16 bytes per block with glibc) are
 //! not included, on either side.
 //!
-//! - `room_bytes_8_members`: live heap bytes that one room adds to an
+//! - `heap_bytes_per_attr`: live heap bytes per attribute of 10,000 rooms
+//!   × 20 attributes (16 B keys, 64 B values, 8 owners per room), with the
+//!   catch-up history off: the state alone, as `naive_heap_bytes_per_attr`
+//!   (the baseline) and Redis hold it. `heap_bytes_per_attr_with_history`:
+//!   the same with the default history (256 events / 64 KiB per room, the
+//!   grid's writes in it); `history_bytes_per_room`: the history's share.
+//! - `room_bytes_8_members` (history off, as the baseline) and
+//!   `room_bytes_8_members_with_history`: live heap bytes that one room adds to an
 //!   engine (Easemob profile, rate off) when it is created and 8 distinct
 //!   users join it with one connection each, no attributes and no queue,
 //!   events drained; measured as the growth of the heap over 10,000 such
@@ -35,7 +42,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use roomstate::{Actor, Command, Engine, Event, Limits, Op, Profile, Role, Write};
 use roomstate_benches::cold::{cold_profile, ColdRooms, MEMBERS};
 use roomstate_benches::naive::{Naive, NaiveCmd, NaiveEvent};
-use roomstate_benches::workload::{drain, engine_read_json, ExitFixture, Grid, Rng, NOW, SEED};
+use roomstate_benches::workload::{
+    bench_profile, drain, engine_read_json, ExitFixture, Grid, Rng, NOW, SEED,
+};
 
 struct Counting;
 
@@ -178,13 +187,22 @@ fn exit_allocs_per_cmd() -> f64 {
     total as f64 / (ROUNDS * fx.rooms()) as f64
 }
 
+/// `profile` with the catch-up history off: the state alone, as the naive
+/// map and Redis hold it (the history is a bounded cache of recent events
+/// that neither keeps; it is reported on its own lines).
+fn without_history(mut profile: Profile) -> Profile {
+    profile.limits.history_events = 0;
+    profile
+}
+
 /// Live heap bytes per attribute of 10,000 rooms × 20 attributes, for the
-/// engine and for the baseline.
-fn heap_bytes_per_attr() -> (f64, f64, f64) {
+/// engine (under `profile`) and for the baseline, and the engine's history
+/// bytes per room.
+fn heap_bytes_per_attr(profile: Profile) -> (f64, f64, f64) {
     let grid = Grid::new(10_000, 20);
     let attrs = (grid.rooms.len() * grid.keys_per_room) as f64;
     let before = LIVE.load(Relaxed);
-    let mut engine = grid.engine();
+    let mut engine = grid.engine_with(profile);
     drain(&mut engine);
     let engine_bytes = LIVE.load(Relaxed) - before;
     assert_eq!(engine.room_count(), 10_000);
@@ -212,8 +230,8 @@ fn heap_bytes_per_attr() -> (f64, f64, f64) {
 }
 
 /// Live heap bytes per room of `ROOMS` rooms with 8 present members and
-/// nothing else, for the engine and for the baseline.
-fn room_bytes_8_members() -> (f64, f64) {
+/// nothing else, for the engine (under `profile`) and for the baseline.
+fn room_bytes_8_members(profile: Profile) -> (f64, f64) {
     const ROOMS: usize = 10_000;
     let cold = ColdRooms::new(ROOMS);
     // Ids are built before the window: only the stores' own copies count.
@@ -227,7 +245,7 @@ fn room_bytes_8_members() -> (f64, f64) {
         .collect();
     let mut events: Vec<Event> = Vec::new();
     let before = LIVE.load(Relaxed);
-    let mut engine = Engine::new(cold_profile());
+    let mut engine = Engine::new(profile);
     for (room, users) in &ids {
         let _ = engine.handle(
             NOW,
@@ -394,13 +412,19 @@ fn main() {
     );
     println!("read_all_allocs: {}", read_all_allocs());
     println!("exit_allocs_per_cmd: {:.2}", exit_allocs_per_cmd());
-    let (engine, naive, history) = heap_bytes_per_attr();
+    // The state, like for like with the naive map and Redis (history off),
+    // then the same with the default catch-up history (256 events / 64 KiB).
+    let (engine, naive, _) = heap_bytes_per_attr(without_history(bench_profile()));
     println!("heap_bytes_per_attr: {engine:.1}");
-    println!("history_bytes_per_room: {history:.1}");
     println!("naive_heap_bytes_per_attr: {naive:.1}");
-    let (engine, naive) = room_bytes_8_members();
+    let (engine, _, history) = heap_bytes_per_attr(bench_profile());
+    println!("heap_bytes_per_attr_with_history: {engine:.1}");
+    println!("history_bytes_per_room: {history:.1}");
+    let (engine, naive) = room_bytes_8_members(without_history(cold_profile()));
     println!("room_bytes_8_members: {engine:.0}");
     println!("naive_room_bytes_8_members: {naive:.0}");
+    let (engine, _) = room_bytes_8_members(cold_profile());
+    println!("room_bytes_8_members_with_history: {engine:.0}");
     type Forge = fn() -> Vec<u8>;
     let inputs: [(&str, Forge); 4] = [
         ("forged_tiny_attributes", forged_tiny_attributes),
