@@ -487,10 +487,10 @@ mod sizes {
         // 272 + 8 (the boxed locks) + 8 (the major revision) - 8 (a
         // store's live count is its index's length) - 8 (its owner heads
         // are a boxed slice) - 24 (the user index is boxed, and absent in
-        // rooms of up to 8 user records) + counters (a Vec, 24) + TTL
-        // deadlines (a BTreeMap, 24) + catch-up history (a Vec, two u32
-        // and a number, 40).
-        assert_eq!(size_of::<super::Room>(), 336);
+        // rooms of up to 8 user records) + counters (boxed when any, 8) +
+        // TTL deadlines (a BTreeMap, 24) + catch-up history (a Vec, two
+        // u32 and a number, 40).
+        assert_eq!(size_of::<super::Room>(), 320);
         assert_eq!(size_of::<crate::history::History>(), 40);
         assert_eq!(size_of::<crate::queue::Queue>(), 112);
     }
