@@ -207,3 +207,44 @@ fn a_short_history_is_compacted_and_stays_bounded() {
         d.check();
     }
 }
+
+// Module doc: the ring "grows by a quarter at a time rather than doubling",
+// "so a full ring carries little slack" (`make_room`): at its bound, for
+// any event size and count, the ring is within 1.6x the bytes held (held
+// plus a dropped quarter, grown by a quarter; plus room for one event),
+// and the heap also holds "one `u32` length per event" (a deque of at
+// most twice the events).
+#[test]
+fn history_ring_grows_by_a_quarter_not_by_doubling() {
+    for keep in [4u32, 8, 16, 32, 64, 128, 256] {
+        for key_len in [1usize, 20, 100] {
+            let key = "k".repeat(key_len);
+            let mut d = driver(keep, 1 << 20);
+            let mut grown = 0;
+            for i in 0..(3 * keep as i64 + 10) {
+                let before = heap(&d, "r");
+                tick_named(&mut d, "r", &key, i % 50);
+                grown += usize::from(heap(&d, "r") != before);
+            }
+            // A quarter at a time: ~log1.25(n) growths of the ring, plus
+            // the lengths' doublings; not one per event.
+            assert!(
+                grown <= 40,
+                "keep {keep}, key {key_len}: the heap grew {grown} times"
+            );
+            let (n, bytes) = held(&d, "r");
+            assert_eq!(n, keep as usize);
+            let h = heap(&d, "r");
+            let lens_max = 4 * 2 * (n + 1);
+            let one_event_room = 64 + key_len; // `estimate`'s spare room
+            assert!(
+                h <= bytes * 8 / 5 + lens_max + one_event_room,
+                "keep {keep}, key {key_len}: heap {h} for {bytes} bytes"
+            );
+            assert!(
+                h >= bytes + 4 * n,
+                "keep {keep}, key {key_len}: heap {h} below {bytes} bytes + lengths"
+            );
+        }
+    }
+}
