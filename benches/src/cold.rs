@@ -42,13 +42,13 @@ pub const STREAM_MIN: usize = 1_000_000;
 #[must_use]
 pub fn cold_profile() -> Profile {
     let easemob = Profile::easemob();
-    Profile {
+    crate::workload::with_history_choice(Profile {
         limits: Limits {
             request_rate: None,
             ..easemob.limits
         },
         ..easemob
-    }
+    })
 }
 
 /// `rooms` rooms of 8 members and 20 attributes.

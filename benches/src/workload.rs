@@ -94,6 +94,22 @@ pub fn values(rng: &mut Rng, n: usize) -> Vec<String> {
 /// large enough for the queue benchmark.
 #[must_use]
 pub fn bench_profile() -> Profile {
+    with_history_choice(zego_bench_profile())
+}
+
+/// `profile`, with the catch-up history off when the environment says
+/// `ROOMSTATE_BENCH_HISTORY=off`: the naive baseline keeps no history, so
+/// that run compares the state machines like for like, and the default run
+/// shows what the engine's default history costs on top.
+#[must_use]
+pub fn with_history_choice(mut profile: Profile) -> Profile {
+    if std::env::var("ROOMSTATE_BENCH_HISTORY").is_ok_and(|v| v == "off") {
+        profile.limits.history_events = 0;
+    }
+    profile
+}
+
+fn zego_bench_profile() -> Profile {
     let zego = Profile::zego();
     Profile {
         limits: Limits {
