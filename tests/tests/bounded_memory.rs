@@ -84,15 +84,16 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     scenario.locks = ["L0", "L1", "L2", ""].map(Str::from).to_vec();
 
     // THE BOUND, from the storage layout (core/src/store.rs, members.rs).
-    // Per stored attribute: its record (40 bytes; an element's is 24), its
+    // Per stored attribute: its record (32 bytes; an element's is 16), its
     // key and value in the room's arena (at most 12 + 9 bytes here: 3 chars
-    // of up to 4 bytes, 9-byte values), and its hash-table entry (4 bytes +
+    // of up to 4 bytes, 9-byte values, plus a one-byte length each), and
+    // its hash-table entry (4 bytes +
     // a control byte). Records are at most 2 × live + 32 (tombstones are
     // compacted once they outnumber live ones and exceed 32); the arena
     // holds at most as much garbage as live bytes, or 256 bytes, before it is
     // rebuilt; vectors and tables are at most twice what they hold. Per user
     // record 48 bytes plus its table entry and two list heads, doubled.
-    // Per room 1 KiB of fixed structure (the boxed room is 272 bytes);
+    // Per room 1 KiB of fixed structure (the boxed room is 320 bytes);
     // 64 KiB for the engine, its timers and its event buffer, plus the
     // recycled change lists, at most MAX_SPARE_CHANGE_LISTS ×
     // MAX_SPARE_CHANGES changes.
@@ -100,7 +101,7 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     let users = scenario.users.len();
     let keys = p.limits.max_keys_per_room.unwrap_or(0) as usize;
     let elems = p.limits.queue.max_capacity as usize;
-    let payload = 12 + 9;
+    let payload = 12 + 9 + 2;
     let store =
         |n: usize, record: usize| 2 * ((2 * n + 32) * record + 2 * (n * payload).max(256) + n * 5);
     // Locks: at most max_per_room per room, each at most 128 bytes (name,
@@ -114,8 +115,8 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     let counters = p.limits.max_counters_per_room.unwrap_or(0) as usize;
     let per_counter = std::mem::size_of::<(Str, i64)>();
     let per_room = 1024
-        + store(keys, 40)
-        + store(elems, 24)
+        + store(keys, 32)
+        + store(elems, 16)
         + users * 2 * (48 + 5 + 8)
         + lock_bytes
         + 2 * counters * per_counter
