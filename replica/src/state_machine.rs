@@ -116,31 +116,6 @@ struct Outbound {
     finished: bool,
 }
 
-/// The room a command is about, if any. A command kind added to the
-/// engine later must be added here, or a frozen room would apply it.
-fn command_room(command: &Command) -> Option<&Str> {
-    match command {
-        Command::CreateRoom { room, .. }
-        | Command::DestroyRoom { room }
-        | Command::Join { room, .. }
-        | Command::Leave { room, .. }
-        | Command::Disconnect { room, .. }
-        | Command::Exit { room, .. }
-        | Command::SetRole { room, .. }
-        | Command::Read { room, .. }
-        | Command::QueueInit { room, .. }
-        | Command::QueueDrop { room, .. }
-        | Command::QueueOffer { room, .. }
-        | Command::QueueBatchOffer { room, .. }
-        | Command::QueueBatchUpdate { room, .. }
-        | Command::QueueList { room, .. }
-        | Command::QueuePoll { room, .. }
-        | Command::QueueMultiGet { room, .. } => Some(room),
-        Command::Write(w) => Some(&w.room),
-        _ => None,
-    }
-}
-
 /// A snapshot kept as the current one.
 #[derive(Clone)]
 struct StoredSnapshot {
@@ -259,7 +234,7 @@ impl SmState {
         }
         // After the session check: a command applied before the freeze
         // still gets its reply on a retry.
-        if let Some(m) = command_room(&c.command).and_then(|r| self.moves.get(r)) {
+        if let Some(m) = c.command.room().and_then(|r| self.moves.get(r)) {
             return Err(if m.finished {
                 Refused::Moved { to: m.to }
             } else {

@@ -245,6 +245,38 @@ async fn a_room_moves_between_groups_under_writes_without_losing_or_repeating_on
         refused.results[0],
         Err(roomstate_replica::Refused::Moved { to })
     );
+    // So do the command kinds added after the move code was written (a
+    // lock, a counter, a catch-up): the room is found by Command::room.
+    let later = [
+        Command::SetLock {
+            room: id.into(),
+            name: "stage".into(),
+            ttl_ms: 10_000,
+        },
+        Command::counter(
+            id,
+            roomstate::Actor::Admin,
+            "seats",
+            roomstate::CounterOp::Set(1),
+        ),
+        Command::Since {
+            room: id.into(),
+            seq: 0,
+        },
+    ];
+    for (serial, command) in (2..).zip(later) {
+        let request = roomstate_replica::Request::Command(roomstate_replica::ClientCommand {
+            client: 500,
+            serial,
+            now: roomstate::Millis(0),
+            command,
+        });
+        let refused = cluster.propose(from, leader, request).await.unwrap();
+        assert_eq!(
+            refused.results[0],
+            Err(roomstate_replica::Refused::Moved { to })
+        );
+    }
     println!("move: {total} writes acknowledged around the move, {frozen} frozen answers");
     cluster.shutdown().await;
 }
