@@ -5,10 +5,11 @@
 //!
 //! A version-1 profile gets the built-ins' values for the new limits
 //! (Agora's lock limits, Tencent's 20 counters of ≤128 B, 256 events /
-//! 64 KiB of history) and its vendor's built-in codes for the new error
-//! classes (none for a custom profile), so a version-1 snapshot of a
-//! built-in profile restores under that built-in's current values where
-//! version 1 had no field.
+//! 64 KiB of history) and no code for the error classes added since (none
+//! of the five version-1 built-ins has one: only Agora Signaling, which
+//! version 1 did not know, does), so a version-1 snapshot of a built-in
+//! profile restores under that built-in's current values where version 1
+//! had no field.
 
 use serde::Deserialize;
 
@@ -61,8 +62,8 @@ struct VendorCodesV1 {
 }
 
 impl VendorCodesV1 {
-    /// The version-1 codes over `base` (the vendor's current codes).
-    fn over(self, base: VendorCodes) -> VendorCodes {
+    /// The version-1 codes, and none for the classes added since.
+    fn into_codes(self) -> VendorCodes {
         let c = |v: Option<u32>| v.map(VendorCode::from);
         VendorCodes {
             invalid_parameter: c(self.invalid_parameter),
@@ -76,7 +77,7 @@ impl VendorCodesV1 {
             total_size: c(self.total_size),
             nothing_deleted: c(self.nothing_deleted),
             rate_limited: c(self.rate_limited),
-            ..base
+            ..VendorCodes::NONE
         }
     }
 }
@@ -112,14 +113,6 @@ impl From<ProfileV1> for Profile {
     fn from(p: ProfileV1) -> Profile {
         let l = p.limits;
         let vendor = Vendor::from(p.vendor);
-        let base = match vendor {
-            Vendor::Tencent => Profile::tencent().codes,
-            Vendor::Easemob => Profile::easemob().codes,
-            Vendor::AgoraChat => Profile::agora_chat().codes,
-            Vendor::NetEase => Profile::netease().codes,
-            Vendor::Zego => Profile::zego().codes,
-            Vendor::AgoraRtm | Vendor::Custom => VendorCodes::NONE,
-        };
         Profile {
             vendor,
             limits: Limits {
@@ -143,7 +136,7 @@ impl From<ProfileV1> for Profile {
                 history_bytes: DEFAULT_HISTORY_BYTES,
             },
             rules: p.rules,
-            codes: p.codes.over(base),
+            codes: p.codes.into_codes(),
         }
     }
 }
