@@ -109,8 +109,25 @@ impl Scenario {
                 .collect()
         };
         let rooms = names(&mut r, "r", 1, 4);
-        let users = names(&mut r, "u", 1, 6);
-        let mut keys = names(&mut r, "k", 2, 8);
+        // A crowded seed (one in four) has rooms of more user records and
+        // attributes than the engine keeps in its small layouts (users found
+        // by a scan up to 8 records, and the like), so its indexed paths are
+        // compared with the model too; its profile's per-room key and byte
+        // limits are lifted (or raised) to let the rooms fill.
+        let crowded = r.chance(25);
+        let (users, mut keys) = if crowded {
+            (names(&mut r, "u", 9, 40), names(&mut r, "k", 17, 60))
+        } else {
+            (names(&mut r, "u", 1, 6), names(&mut r, "k", 2, 8))
+        };
+        let mut profile = profile;
+        if crowded {
+            let l = &mut profile.limits;
+            l.max_keys_per_room = r.chance(50).then(|| 16 + r.below(48) as u32);
+            l.max_room_value_bytes = r.chance(30).then(|| 2_000 + r.below(20_000));
+            l.max_engine_value_bytes = l.max_engine_value_bytes.map(|b| b.max(40_000));
+            weights[2] += 6; // more joins, to fill the rooms with members
+        }
         keys.extend(["", "key.with.dots", "seventeen_bytes_k", "bad key!", "ké"].map(Str::from));
         let values = [
             "",
@@ -472,6 +489,10 @@ pub struct RunDigest {
     pub rejected: u64,
     /// What the reconnecting clients did.
     pub follow: FollowStats,
+    /// The most attributes one room held after a command.
+    pub peak_attributes: u64,
+    /// The most members one room had after a command.
+    pub peak_members: u64,
 }
 
 /// Runs `commands` steps of `seed` against engine and model, checking
@@ -489,6 +510,8 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
         events: 0,
         rejected: 0,
         follow: FollowStats::default(),
+        peak_attributes: 0,
+        peak_members: 0,
     };
     // Reconnecting clients, on their own generator so the commands are
     // those of the seed alone.
@@ -517,6 +540,10 @@ pub fn run(seed: u64, commands: usize) -> RunDigest {
         };
         for f in &mut followers {
             f.step(&mut fr, &engine, &events, &mut digest.follow);
+        }
+        if let Some(view) = command.room().and_then(|id| engine.room(id)) {
+            digest.peak_attributes = digest.peak_attributes.max(view.attribute_count() as u64);
+            digest.peak_members = digest.peak_members.max(view.members().len() as u64);
         }
         digest.rejected += u64::from(outcome.is_err());
         digest.events += events.len() as u64;

@@ -32,6 +32,7 @@ fn main() {
     let started = Instant::now();
     let (mut events, mut rejected) = (0u64, 0u64);
     let (mut caught_up, mut full_reads, mut checks) = (0u64, 0u64, 0u64);
+    let (mut peak_attributes, mut peak_members) = (0u64, 0u64);
     for seed in first..first + seeds {
         let d = run_twice(seed, commands);
         events += d.events;
@@ -39,6 +40,8 @@ fn main() {
         caught_up += d.follow.caught_up;
         full_reads += d.follow.full_reads;
         checks += d.follow.checks;
+        peak_attributes = peak_attributes.max(d.peak_attributes);
+        peak_members = peak_members.max(d.peak_members);
     }
     println!(
         "simulate: {seeds} seeds x {commands} commands, each run twice: {} commands, {events} events, {rejected} rejections per pass; identical hashes; {:.1} s",
@@ -48,6 +51,13 @@ fn main() {
     println!(
         "reconnecting clients: {caught_up} catch-ups from history, {full_reads} full reads, {checks} states equal to the engine's"
     );
+    println!("largest rooms: {peak_attributes} attributes, {peak_members} members");
+    // Rooms that never outgrow the small layouts (users found by a scan
+    // up to 8 records) leave the indexed paths unchecked.
+    if seeds * commands as u64 >= 100_000 && (peak_attributes <= 32 || peak_members <= 16) {
+        eprintln!("no room outgrew the small layouts");
+        std::process::exit(1);
+    }
     // A follower that never catches up from history, or is never compared,
     // proves nothing.
     if seeds * commands as u64 >= 100_000 && (caught_up == 0 || full_reads == 0 || checks == 0) {
