@@ -9,7 +9,6 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::command::Role;
 use crate::store::{hash_key, ADMIN, NONE};
 use crate::text::Str;
-use crate::time::Millis;
 
 /// One user's record in one room. It exists while the user is present,
 /// has a role other than `Member`, or owns an attribute or queue element
@@ -18,12 +17,11 @@ use crate::time::Millis;
 pub(crate) struct UserRec {
     /// The user id; empty in a free record.
     pub(crate) name: Str,
-    /// When the dropped connections expire; `Millis::ZERO` iff none
-    /// dropped (a deadline always lies after some `now`, so never zero).
-    pub(crate) grace_until: Millis,
     /// Connections that are up.
     pub(crate) live: u32,
-    /// Connections that dropped and are inside their grace period.
+    /// Connections that dropped and are inside their grace period; their
+    /// deadline is the room's (`Room::grace`), kept apart because few
+    /// users have one at any time.
     pub(crate) dropped: u32,
     /// Stored entries (attributes and queue elements) this user owns; in a
     /// free record, the next free number.
@@ -31,7 +29,7 @@ pub(crate) struct UserRec {
     pub(crate) role: Role,
     /// The top bits of the id's hash, so that a scan ([`SCAN_USERS`])
     /// compares ids only where these agree. It fills padding: the record
-    /// stays 48 bytes.
+    /// stays 40 bytes.
     tag: u16,
 }
 
@@ -47,11 +45,6 @@ impl UserRec {
     /// Nothing left worth keeping.
     pub(crate) fn is_idle(&self) -> bool {
         !self.is_present() && self.role == Role::Member && self.refs == 0
-    }
-
-    /// The grace deadline, if connections dropped.
-    pub(crate) fn grace(&self) -> Option<Millis> {
-        (self.grace_until != Millis::ZERO).then_some(self.grace_until)
     }
 }
 

@@ -237,11 +237,11 @@ impl Serialize for RoomOut<'_> {
             .users
             .iter()
             .filter(|(_, r)| r.is_present() || r.role != Role::Member)
-            .map(|(_, r)| UserSnap {
+            .map(|(n, r)| UserSnap {
                 id: r.name.clone(),
                 live: r.live,
                 dropped: r.dropped,
-                grace_until: r.grace(),
+                grace_until: room.grace(n),
                 role: r.role,
             })
             .collect();
@@ -251,7 +251,7 @@ impl Serialize for RoomOut<'_> {
             .as_deref()
             .map(|q| (q.capacity, ElemsOut(room, q)));
         let locks: Vec<LockSnap> = room
-            .locks
+            .locks()
             .list()
             .iter()
             .map(|l| LockSnap {
@@ -286,7 +286,7 @@ struct CountersOut<'a>(&'a Room);
 
 impl Serialize for CountersOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_seq(s, self.0.counters.len(), self.0.counters.iter())
+        write_seq(s, self.0.counters().len(), self.0.counters().iter())
     }
 }
 
@@ -295,7 +295,7 @@ struct ExpiryOut<'a>(&'a Room);
 
 impl Serialize for ExpiryOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_seq(s, self.0.expiry.len(), self.0.expiry.iter())
+        write_seq(s, self.0.expiry().len(), self.0.expiry().iter())
     }
 }
 
@@ -546,8 +546,10 @@ fn add_user(
     if let Some(rec) = room.users.get_mut(n) {
         rec.live = u.live;
         rec.dropped = u.dropped;
-        rec.grace_until = u.grace_until.unwrap_or(Millis::ZERO);
         rec.role = u.role;
+    }
+    if let Some(at) = u.grace_until {
+        room.set_grace(n, at);
     }
     Ok(())
 }
@@ -576,10 +578,10 @@ fn set_major_revision(room: &mut Room, major: u64) -> Result<(), SnapshotError> 
 /// before it), and stores it.
 fn add_lock(ctx: &Ctx<'_>, room: &mut Room, l: LockSnap) -> Result<(), SnapshotError> {
     let limits = ctx.profile.limits.locks;
-    if !limits.name_ok(&l.name) || room.locks.get(&l.name).is_some() {
+    if !limits.name_ok(&l.name) || room.locks().get(&l.name).is_some() {
         return invalid("lock name invalid or repeated");
     }
-    if room.locks.len() >= limits.max_per_room as usize {
+    if room.locks().len() >= limits.max_per_room as usize {
         return invalid("more locks than the profile allows");
     }
     if l.ttl_ms != limits.clamp_ttl(l.ttl_ms) {
@@ -625,7 +627,7 @@ fn add_lock(ctx: &Ctx<'_>, room: &mut Room, l: LockSnap) -> Result<(), SnapshotE
             }
         }
     }
-    room.locks.push(crate::locks::Lock {
+    room.rare_mut().locks.push(crate::locks::Lock {
         name: l.name,
         ttl_ms: l.ttl_ms,
         holder: l.holder,
@@ -650,16 +652,21 @@ fn add_counter(
     let limits = &ctx.profile.limits;
     check_key(&key, limits.max_counter_key_len, Unit::Bytes)
         .map_err(|_| SnapshotError::Invalid("counter key"))?;
-    if room.counters.iter().last().is_some_and(|(k, _)| *k >= key) {
+    if room
+        .counters()
+        .iter()
+        .last()
+        .is_some_and(|(k, _)| *k >= key)
+    {
         return invalid("counter keys unsorted or repeated");
     }
     if limits
         .max_counters_per_room
-        .is_some_and(|m| room.counters.len() >= m as usize)
+        .is_some_and(|m| room.counters().len() >= m as usize)
     {
         return invalid("more counters than the profile allows");
     }
-    room.counters.set(key, value);
+    room.rare_mut().counters.set(key, value);
     Ok(())
 }
 
@@ -673,13 +680,17 @@ fn add_deadline(
     if room.attrs.find(room.hash(&key), &key).is_none() {
         return invalid("TTL deadline of a key that is not stored");
     }
-    if room.expiry.last_key_value().is_some_and(|(k, _)| *k >= key) {
+    if room
+        .expiry()
+        .last_key_value()
+        .is_some_and(|(k, _)| *k >= key)
+    {
         return invalid("TTL keys unsorted or repeated");
     }
     if at == Millis::ZERO || ctx.now.is_some_and(|n| at <= n) {
         return invalid("TTL deadline not after the snapshot's clock");
     }
-    room.expiry.insert(key, at);
+    room.rare_mut().expiry.insert(key, at);
     Ok(())
 }
 
@@ -1075,18 +1086,18 @@ impl Engine {
             return invalid("engine values over the profile's total");
         }
         self.value_bytes = total;
-        for (_, rec) in room.users.iter() {
-            if let Some(at) = rec.grace() {
+        for (&n, &at) in room.graces() {
+            if let Some(rec) = room.users.get(n) {
                 self.timers.insert((at, room.id.clone(), rec.name.clone()));
             }
         }
-        for lock in room.locks.list() {
+        for lock in room.locks().list() {
             if let Some(at) = lock.deadline {
                 self.lock_timers
                     .insert((at, room.id.clone(), lock.name.clone()));
             }
         }
-        for (key, at) in &room.expiry {
+        for (key, at) in room.expiry() {
             self.ttls.insert((*at, room.id.clone(), key.clone()));
         }
         self.rooms.insert(Box::new(room));
