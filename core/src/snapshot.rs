@@ -267,7 +267,7 @@ impl Serialize for RoomOut<'_> {
         t.serialize_element(&room.id)?;
         t.serialize_element(room.creator_name())?;
         t.serialize_element(&room.seq)?;
-        t.serialize_element(&room.flow.start)?;
+        t.serialize_element(&room.flow.start())?;
         t.serialize_element(&room.flow.normal)?;
         t.serialize_element(&room.flow.high)?;
         t.serialize_element(&AttrsOut(room))?;
@@ -411,6 +411,13 @@ impl Ctx<'_> {
     }
 }
 
+/// A notification window as written.
+struct FlowSnap {
+    start: Option<Millis>,
+    normal: u32,
+    high: u32,
+}
+
 /// A room's head (id, creator, seq, flow window), validated; the room is
 /// built from it.
 fn room_head(
@@ -418,7 +425,7 @@ fn room_head(
     id: Str,
     creator: &Str,
     seq: u64,
-    flow: FlowWindow,
+    flow: FlowSnap,
 ) -> Result<Room, SnapshotError> {
     if id.is_empty() || creator.is_empty() {
         return invalid("empty room or creator id");
@@ -443,7 +450,7 @@ fn room_head(
     }
     let mut room = Room::new(id, creator).ok_or(SnapshotError::Invalid("creator id"))?;
     room.seq = seq;
-    room.flow = flow;
+    room.flow = FlowWindow::new(flow.start, flow.normal, flow.high);
     // Not in the snapshot: a restored room's history starts now.
     room.history = History::starting_at(seq);
     Ok(room)
@@ -723,7 +730,7 @@ impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
         let id: Str = field(&mut seq)?;
         let creator: Str = field(&mut seq)?;
         let room_seq: u64 = field(&mut seq)?;
-        let flow = FlowWindow {
+        let flow = FlowSnap {
             start: field(&mut seq)?,
             normal: field(&mut seq)?,
             high: field(&mut seq)?,
@@ -1067,7 +1074,7 @@ impl Engine {
         // A budget window that starts after this engine's `now` belongs to
         // a clock that runs ahead of ours: start afresh rather than carry
         // its counts into our future.
-        if room.flow.start.is_some_and(|s| s > self.now) {
+        if room.flow.start().is_some_and(|s| s > self.now) {
             room.flow = FlowWindow::default();
         }
         self.insert_room(room)?;
