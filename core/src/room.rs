@@ -34,8 +34,6 @@ pub(crate) struct AttrX {
 pub(crate) struct Room {
     pub(crate) id: Str,
     pub(crate) hasher: DefaultHashBuilder,
-    /// The creator's user number; its record always exists (role Creator).
-    pub(crate) creator: u32,
     pub(crate) seq: u64,
     pub(crate) attrs: Store<AttrX>,
     /// Sum of attribute value bytes.
@@ -102,10 +100,10 @@ impl Room {
         if let Some(rec) = users.get_mut(n) {
             rec.role = Role::Creator;
         }
+        users.creator = n;
         Some(Room {
             id,
             hasher,
-            creator: n,
             seq: 0,
             attrs: Store::default(),
             value_bytes: 0,
@@ -203,7 +201,9 @@ impl Room {
     }
 
     pub(crate) fn creator_name(&self) -> &Str {
-        self.users.get(self.creator).map_or(&EMPTY, |r| &r.name)
+        self.users
+            .get(self.users.creator)
+            .map_or(&EMPTY, |r| &r.name)
     }
 
     pub(crate) fn user(&self, name: &str) -> Option<u32> {
@@ -611,8 +611,12 @@ mod sizes {
         // deadlines (8 + 8 + 24) behind one box with the grace deadlines
         // (`Rare`, 8).
         // - 8: the notification window's "none" is a sentinel start, not
-        // an `Option` (16 bytes, `flow.rs`).
-        assert_eq!(size_of::<super::Room>(), 280);
+        // an `Option` (16 bytes, `flow.rs`); - 16: the user records are a
+        // boxed slice with the spare slots on the free list, whose head is
+        // a u32 sharing a word with the creator's number (Users 40 → 32,
+        // and the creator's word leaves the room).
+        assert_eq!(size_of::<super::Room>(), 264);
+        assert_eq!(size_of::<crate::members::Users>(), 32);
         assert_eq!(size_of::<super::Rare>(), 96);
         assert_eq!(size_of::<crate::history::History>(), 40);
         assert_eq!(size_of::<crate::queue::Queue>(), 112);

@@ -54,13 +54,13 @@ impl Engine {
             if limits.max_room_value_bytes.is_some_and(|m| bytes > m) {
                 return fail("room value bytes over the profile's limit");
             }
-            if room.users.get(room.creator).map(|r| r.role) != Some(Role::Creator) {
+            if room.users.get(room.users.creator).map(|r| r.role) != Some(Role::Creator) {
                 return fail("creator record missing or not Creator");
             }
             if room
                 .users
                 .iter()
-                .any(|(n, r)| r.role == Role::Creator && n != room.creator)
+                .any(|(n, r)| r.role == Role::Creator && n != room.users.creator)
             {
                 return fail("Creator role held by someone else");
             }
