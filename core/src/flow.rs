@@ -79,6 +79,7 @@ impl Default for FlowWindow {
 
 impl FlowWindow {
     /// A window as a snapshot holds it.
+    #[cfg(feature = "serde")]
     pub(crate) fn new(start: Option<Millis>, normal: u32, high: u32) -> FlowWindow {
         FlowWindow {
             start: start.unwrap_or(NO_WINDOW),
@@ -88,6 +89,7 @@ impl FlowWindow {
     }
 
     /// Start of the current window; `None` before the first event.
+    #[cfg(any(test, feature = "serde"))]
     pub(crate) fn start(&self) -> Option<Millis> {
         (self.start != NO_WINDOW || (self.normal | self.high) != 0).then_some(self.start)
     }
