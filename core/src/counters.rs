@@ -5,25 +5,33 @@
 //! the compact choice and an O(log n) lookup; its order is the order every
 //! read and every delete-all lists them in, whatever the hasher.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::text::Str;
 
-/// One room's counters, sorted by key. Empty costs no allocation.
+/// One room's counters, sorted by key. Empty costs no allocation; they
+/// live in the room's boxed rare parts (`room::Rare`), so a room that
+/// never had a counter pays nothing for them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counters {
-    /// `None` while the room has no counter (most rooms never have one:
-    /// 8 bytes in the room instead of a `Vec`'s 24, for one more
-    /// allocation in the rooms that have counters).
-    #[allow(clippy::box_collection)]
-    entries: Option<Box<Vec<(Str, i64)>>>,
+    entries: Vec<(Str, i64)>,
 }
 
 impl Counters {
-    /// Number of counters.
+    /// No counters (a constant, for the rooms without rare parts).
+    pub(crate) const fn new() -> Counters {
+        Counters {
+            entries: Vec::new(),
+        }
+    }
+
     fn list(&self) -> &[(Str, i64)] {
-        self.entries.as_deref().map_or(&[], Vec::as_slice)
+        &self.entries
+    }
+
+    /// Whether there is no counter.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -42,35 +50,34 @@ impl Counters {
 
     /// Sets `key` to `value`, creating it in key order if missing.
     pub(crate) fn set(&mut self, key: Str, value: i64) {
-        let found = self.find(&key);
-        let entries = self.entries.get_or_insert_with(Box::default);
-        match found {
+        match self.find(&key) {
             Ok(i) => {
-                if let Some(e) = entries.get_mut(i) {
+                if let Some(e) = self.entries.get_mut(i) {
                     e.1 = value;
                 }
             }
-            Err(i) => entries.insert(i.min(entries.len()), (key, value)),
+            Err(i) => self.entries.insert(i.min(self.entries.len()), (key, value)),
         }
     }
 
     /// Removes `key`; whether it existed.
     pub(crate) fn remove(&mut self, key: &str) -> bool {
-        let (Ok(i), Some(entries)) = (self.find(key), self.entries.as_mut()) else {
+        let Ok(i) = self.find(key) else {
             return false;
         };
-        if i < entries.len() {
-            entries.remove(i);
+        if i < self.entries.len() {
+            self.entries.remove(i);
         }
-        if entries.is_empty() {
-            self.entries = None;
+        if self.entries.is_empty() {
+            // The room drops its rare parts once they are all empty.
+            self.entries = Vec::new();
         }
         true
     }
 
     /// Removes every counter, handing back the keys in key order.
     pub(crate) fn take_all(&mut self) -> Vec<(Str, i64)> {
-        self.entries.take().map(|b| *b).unwrap_or_default()
+        core::mem::take(&mut self.entries)
     }
 
     /// Every counter, in key order.

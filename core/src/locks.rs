@@ -5,7 +5,6 @@
 //! they live in one vector in creation order and are found by a scan: no
 //! hashing, and the listing order is the storage order.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::text::Str;
@@ -29,28 +28,29 @@ pub(crate) struct Lock {
     pub(crate) waiters: Vec<Str>,
 }
 
-/// A room's locks, in creation order. Boxed, so a room without locks
-/// pays one pointer for them.
+/// A room's locks, in creation order. They live in the room's boxed rare
+/// parts (`room::Rare`), so a room without locks pays nothing for them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Locks {
-    // The extra allocation is the point: 8 bytes in every room, not 24.
-    #[allow(clippy::box_collection)]
-    list: Option<Box<Vec<Lock>>>,
+    list: Vec<Lock>,
 }
 
 impl Locks {
+    /// No locks (a constant, for the rooms without rare parts).
+    pub(crate) const fn new() -> Locks {
+        Locks { list: Vec::new() }
+    }
+
     pub(crate) fn list(&self) -> &[Lock] {
-        self.list.as_deref().map_or(&[], |v| v.as_slice())
+        &self.list
     }
 
     pub(crate) fn list_mut(&mut self) -> &mut [Lock] {
-        self.list
-            .as_deref_mut()
-            .map_or(&mut [], |v| v.as_mut_slice())
+        &mut self.list
     }
 
     pub(crate) fn push(&mut self, lock: Lock) {
-        self.list.get_or_insert_with(Box::default).push(lock);
+        self.list.push(lock);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -71,11 +71,11 @@ impl Locks {
 
     /// Removes and returns the lock named `name`, keeping the others' order.
     pub(crate) fn remove(&mut self, name: &str) -> Option<Lock> {
-        let list = self.list.as_mut()?;
-        let i = list.iter().position(|l| *l.name == *name)?;
-        let lock = list.remove(i);
-        if list.is_empty() {
-            self.list = None;
+        let i = self.list.iter().position(|l| *l.name == *name)?;
+        let lock = self.list.remove(i);
+        if self.list.is_empty() {
+            // The room drops its rare parts once they are all empty.
+            self.list = Vec::new();
         }
         Some(lock)
     }

@@ -2,14 +2,12 @@
 //! number, which every owner field of the room's stores refers to.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::command::Role;
 use crate::store::{hash_key, ADMIN, NONE};
 use crate::text::Str;
-use crate::time::Millis;
 
 /// One user's record in one room. It exists while the user is present,
 /// has a role other than `Member`, or owns an attribute or queue element
@@ -18,12 +16,11 @@ use crate::time::Millis;
 pub(crate) struct UserRec {
     /// The user id; empty in a free record.
     pub(crate) name: Str,
-    /// When the dropped connections expire; `Millis::ZERO` iff none
-    /// dropped (a deadline always lies after some `now`, so never zero).
-    pub(crate) grace_until: Millis,
     /// Connections that are up.
     pub(crate) live: u32,
-    /// Connections that dropped and are inside their grace period.
+    /// Connections that dropped and are inside their grace period; their
+    /// deadline is the room's (`Room::grace`), kept apart because few
+    /// users have one at any time.
     pub(crate) dropped: u32,
     /// Stored entries (attributes and queue elements) this user owns; in a
     /// free record, the next free number.
@@ -31,7 +28,7 @@ pub(crate) struct UserRec {
     pub(crate) role: Role,
     /// The top bits of the id's hash, so that a scan ([`SCAN_USERS`])
     /// compares ids only where these agree. It fills padding: the record
-    /// stays 48 bytes.
+    /// stays 40 bytes.
     tag: u16,
 }
 
@@ -48,11 +45,6 @@ impl UserRec {
     pub(crate) fn is_idle(&self) -> bool {
         !self.is_present() && self.role == Role::Member && self.refs == 0
     }
-
-    /// The grace deadline, if connections dropped.
-    pub(crate) fn grace(&self) -> Option<Millis> {
-        (self.grace_until != Millis::ZERO).then_some(self.grace_until)
-    }
 }
 
 /// Up to this many records (live or free), a room finds a user by
@@ -68,16 +60,37 @@ fn tag(hash: u64) -> u16 {
     (hash >> 48) as u16
 }
 
-/// A room's users: records in a vector (freed numbers reused through an
-/// intrusive free list) and, past [`SCAN_USERS`] records, a swiss table
-/// from id to number.
-#[derive(Default)]
+/// A room's users: records in a boxed slice, every slot either a live
+/// record or a free one on an intrusive free list (freed numbers first,
+/// then the spare slots of the last growth, lowest first: the numbers a
+/// vector with a free list would hand out), and, past [`SCAN_USERS`]
+/// slots, a swiss table from id to number; 32 bytes.
+///
+/// A slice and a free list instead of a `Vec` and an `Option<u32>` head:
+/// the spare capacity is on the free list, so no length is needed, and
+/// the head is a plain `u32` ([`NONE`]: empty) that shares its word with
+/// the creator's number.
 pub(crate) struct Users {
-    recs: Vec<UserRec>,
-    /// `Some` iff `recs` holds more than `SCAN_USERS`. Boxed: a room that
-    /// scans pays 8 bytes for it, not 32.
+    recs: Box<[UserRec]>,
+    /// `Some` iff `recs` holds more than `SCAN_USERS` slots. Boxed: a room
+    /// that scans pays 8 bytes for it, not 32.
     index: Option<Box<HashTable<u32>>>,
-    free: Option<u32>,
+    /// The first free slot, [`NONE`] if every slot is live.
+    free: u32,
+    /// The room creator's number; its record always exists (role
+    /// Creator). Here rather than in `Room` to fill this struct's padding.
+    pub(crate) creator: u32,
+}
+
+impl Default for Users {
+    fn default() -> Users {
+        Users {
+            recs: Box::default(),
+            index: None,
+            free: NONE,
+            creator: 0,
+        }
+    }
 }
 
 impl Users {
@@ -148,29 +161,13 @@ impl Users {
             tag: tag(hash),
             ..UserRec::default()
         };
-        let n = match self.free {
-            Some(n) => {
-                let slot = self.recs.get_mut(n as usize)?;
-                let next = slot.refs;
-                *slot = rec;
-                self.free = (next != NONE).then_some(next);
-                n
-            }
-            None => {
-                let n = u32::try_from(self.recs.len()).ok().filter(|&n| n < ADMIN)?;
-                if self.recs.len() == self.recs.capacity() {
-                    // Room for exactly one at first (a room's creator is
-                    // often its only record), then as before: two more,
-                    // then a quarter more (capacities 1, 2, 4, 6, 8, 10, 12,
-                    // 15...: never more than the 2, 4, 6, 8... it was).
-                    let len = self.recs.len();
-                    self.recs
-                        .reserve_exact(if len < 2 { 1 } else { (len / 4).max(2) });
-                }
-                self.recs.push(rec);
-                n
-            }
-        };
+        if self.free == NONE {
+            self.grow()?;
+        }
+        let n = self.free;
+        let slot = self.recs.get_mut(n as usize)?;
+        self.free = slot.refs;
+        *slot = rec;
         let Users { recs, index, .. } = self;
         let rehash = |&i: &u32| {
             recs.get(i as usize)
@@ -196,6 +193,30 @@ impl Users {
         Some(n)
     }
 
+    /// Adds free slots (the free list is empty): room for exactly one at
+    /// first (a room's creator is often its only record), then one more,
+    /// then a quarter more but at least two (1, 2, 4, 6, 8, 10, 12, 15...
+    /// slots). `None` when numbers run out.
+    fn grow(&mut self) -> Option<()> {
+        let len = self.recs.len();
+        let first = u32::try_from(len).ok().filter(|&n| n < ADMIN)?;
+        let wanted = if len < 2 { 1 } else { (len / 4).max(2) };
+        let extra = wanted.min((ADMIN - first) as usize);
+        let mut recs = core::mem::take(&mut self.recs).into_vec();
+        recs.reserve_exact(extra);
+        let last = first.saturating_add(u32::try_from(extra).ok()?);
+        for n in first..last {
+            let next = if n + 1 < last { n + 1 } else { NONE };
+            recs.push(UserRec {
+                refs: next,
+                ..UserRec::default()
+            });
+        }
+        self.recs = recs.into_boxed_slice();
+        self.free = first;
+        Some(())
+    }
+
     /// Frees the record if nothing in it is worth keeping.
     pub(crate) fn gc(&mut self, hasher: &DefaultHashBuilder, n: u32) {
         let Some(rec) = self.get(n).filter(|r| r.is_idle()) else {
@@ -207,14 +228,14 @@ impl Users {
                 e.remove();
             }
         }
-        let next = self.free.unwrap_or(NONE);
+        let next = self.free;
         if let Some(slot) = self.recs.get_mut(n as usize) {
             *slot = UserRec {
                 refs: next,
                 ..UserRec::default()
             };
         }
-        self.free = Some(n);
+        self.free = n;
     }
 
     /// Live records with their numbers, in number order.
@@ -238,12 +259,10 @@ impl Users {
             // An `Arc<str>`: two counters and the bytes.
             .map(|r| 16 + r.name.len())
             .sum();
+        let live = self.iter().count();
         [
-            ("user records", self.recs.len() * rec),
-            (
-                "user records slack",
-                (self.recs.capacity() - self.recs.len()) * rec,
-            ),
+            ("user records", live * rec),
+            ("user records slack", (self.recs.len() - live) * rec),
             ("user ids out of line", long_names),
             (
                 "user index",
@@ -271,7 +290,8 @@ impl Users {
         }
         let mut free = 0;
         let mut at = self.free;
-        while let Some(n) = at {
+        while at != NONE {
+            let n = at;
             let Some(slot) = self.recs.get(n as usize) else {
                 return Err("user free list leaves the records");
             };
@@ -282,7 +302,7 @@ impl Users {
             if free > self.recs.len() {
                 return Err("user free list has a cycle");
             }
-            at = (slot.refs != NONE).then_some(slot.refs);
+            at = slot.refs;
         }
         if live + free != self.recs.len() {
             return Err("user records neither live nor free");
@@ -302,12 +322,37 @@ mod tests {
     fn user_records_grow_from_one_and_land_on_eight() {
         let hs = DefaultHashBuilder::default();
         let mut users = Users::default();
-        let mut caps = Vec::new();
+        let mut caps = alloc::vec::Vec::new();
         for i in 0..15 {
             users.intern(&hs, &Str::from(alloc::format!("u{i}").as_str()));
-            caps.push(users.recs.capacity());
+            caps.push(users.recs.len());
         }
         assert_eq!(caps, [1, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 15, 15, 15]);
+    }
+
+    /// Numbers are handed out as a vector with a free list would: freed
+    /// ones first, last freed first, then the next unused, lowest first
+    /// (the spare slots of a growth sit behind the freed ones).
+    #[test]
+    fn freed_numbers_come_back_first_then_the_spare_slots_in_order() {
+        let hs = DefaultHashBuilder::default();
+        let mut users = Users::default();
+        let name = |i: usize| Str::from(alloc::format!("user-{i}").as_str());
+        for i in 0..5 {
+            assert_eq!(users.intern(&hs, &name(i)), Some(i as u32));
+        }
+        assert_eq!(users.recs.len(), 6, "one spare slot");
+        users.gc(&hs, 1);
+        users.gc(&hs, 3);
+        let got: alloc::vec::Vec<u32> = (10..14)
+            .map(|i| users.intern(&hs, &name(i)).unwrap())
+            .collect();
+        assert_eq!(got, [3, 1, 5, 6]);
+        assert_eq!(users.recs.len(), 8);
+        assert!(users.consistent(&hs).is_ok());
+        // A spare slot is free, not a user.
+        assert_eq!(users.iter().count(), 7);
+        assert!(users.get(7).is_none());
     }
 
     /// Up to `SCAN_USERS` records a user is found by a scan and there is no

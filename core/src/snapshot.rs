@@ -237,11 +237,11 @@ impl Serialize for RoomOut<'_> {
             .users
             .iter()
             .filter(|(_, r)| r.is_present() || r.role != Role::Member)
-            .map(|(_, r)| UserSnap {
+            .map(|(n, r)| UserSnap {
                 id: r.name.clone(),
                 live: r.live,
                 dropped: r.dropped,
-                grace_until: r.grace(),
+                grace_until: room.grace(n),
                 role: r.role,
             })
             .collect();
@@ -251,7 +251,7 @@ impl Serialize for RoomOut<'_> {
             .as_deref()
             .map(|q| (q.capacity, ElemsOut(room, q)));
         let locks: Vec<LockSnap> = room
-            .locks
+            .locks()
             .list()
             .iter()
             .map(|l| LockSnap {
@@ -267,7 +267,7 @@ impl Serialize for RoomOut<'_> {
         t.serialize_element(&room.id)?;
         t.serialize_element(room.creator_name())?;
         t.serialize_element(&room.seq)?;
-        t.serialize_element(&room.flow.start)?;
+        t.serialize_element(&room.flow.start())?;
         t.serialize_element(&room.flow.normal)?;
         t.serialize_element(&room.flow.high)?;
         t.serialize_element(&AttrsOut(room))?;
@@ -286,7 +286,7 @@ struct CountersOut<'a>(&'a Room);
 
 impl Serialize for CountersOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_seq(s, self.0.counters.len(), self.0.counters.iter())
+        write_seq(s, self.0.counters().len(), self.0.counters().iter())
     }
 }
 
@@ -295,7 +295,7 @@ struct ExpiryOut<'a>(&'a Room);
 
 impl Serialize for ExpiryOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_seq(s, self.0.expiry.len(), self.0.expiry.iter())
+        write_seq(s, self.0.expiry().len(), self.0.expiry().iter())
     }
 }
 
@@ -411,6 +411,13 @@ impl Ctx<'_> {
     }
 }
 
+/// A notification window as written.
+struct FlowSnap {
+    start: Option<Millis>,
+    normal: u32,
+    high: u32,
+}
+
 /// A room's head (id, creator, seq, flow window), validated; the room is
 /// built from it.
 fn room_head(
@@ -418,7 +425,7 @@ fn room_head(
     id: Str,
     creator: &Str,
     seq: u64,
-    flow: FlowWindow,
+    flow: FlowSnap,
 ) -> Result<Room, SnapshotError> {
     if id.is_empty() || creator.is_empty() {
         return invalid("empty room or creator id");
@@ -443,7 +450,7 @@ fn room_head(
     }
     let mut room = Room::new(id, creator).ok_or(SnapshotError::Invalid("creator id"))?;
     room.seq = seq;
-    room.flow = flow;
+    room.flow = FlowWindow::new(flow.start, flow.normal, flow.high);
     // Not in the snapshot: a restored room's history starts now.
     room.history = History::starting_at(seq);
     Ok(room)
@@ -546,8 +553,10 @@ fn add_user(
     if let Some(rec) = room.users.get_mut(n) {
         rec.live = u.live;
         rec.dropped = u.dropped;
-        rec.grace_until = u.grace_until.unwrap_or(Millis::ZERO);
         rec.role = u.role;
+    }
+    if let Some(at) = u.grace_until {
+        room.set_grace(n, at);
     }
     Ok(())
 }
@@ -576,10 +585,10 @@ fn set_major_revision(room: &mut Room, major: u64) -> Result<(), SnapshotError> 
 /// before it), and stores it.
 fn add_lock(ctx: &Ctx<'_>, room: &mut Room, l: LockSnap) -> Result<(), SnapshotError> {
     let limits = ctx.profile.limits.locks;
-    if !limits.name_ok(&l.name) || room.locks.get(&l.name).is_some() {
+    if !limits.name_ok(&l.name) || room.locks().get(&l.name).is_some() {
         return invalid("lock name invalid or repeated");
     }
-    if room.locks.len() >= limits.max_per_room as usize {
+    if room.locks().len() >= limits.max_per_room as usize {
         return invalid("more locks than the profile allows");
     }
     if l.ttl_ms != limits.clamp_ttl(l.ttl_ms) {
@@ -625,7 +634,7 @@ fn add_lock(ctx: &Ctx<'_>, room: &mut Room, l: LockSnap) -> Result<(), SnapshotE
             }
         }
     }
-    room.locks.push(crate::locks::Lock {
+    room.rare_mut().locks.push(crate::locks::Lock {
         name: l.name,
         ttl_ms: l.ttl_ms,
         holder: l.holder,
@@ -650,16 +659,21 @@ fn add_counter(
     let limits = &ctx.profile.limits;
     check_key(&key, limits.max_counter_key_len, Unit::Bytes)
         .map_err(|_| SnapshotError::Invalid("counter key"))?;
-    if room.counters.iter().last().is_some_and(|(k, _)| *k >= key) {
+    if room
+        .counters()
+        .iter()
+        .last()
+        .is_some_and(|(k, _)| *k >= key)
+    {
         return invalid("counter keys unsorted or repeated");
     }
     if limits
         .max_counters_per_room
-        .is_some_and(|m| room.counters.len() >= m as usize)
+        .is_some_and(|m| room.counters().len() >= m as usize)
     {
         return invalid("more counters than the profile allows");
     }
-    room.counters.set(key, value);
+    room.rare_mut().counters.set(key, value);
     Ok(())
 }
 
@@ -673,13 +687,17 @@ fn add_deadline(
     if room.attrs.find(room.hash(&key), &key).is_none() {
         return invalid("TTL deadline of a key that is not stored");
     }
-    if room.expiry.last_key_value().is_some_and(|(k, _)| *k >= key) {
+    if room
+        .expiry()
+        .last_key_value()
+        .is_some_and(|(k, _)| *k >= key)
+    {
         return invalid("TTL keys unsorted or repeated");
     }
     if at == Millis::ZERO || ctx.now.is_some_and(|n| at <= n) {
         return invalid("TTL deadline not after the snapshot's clock");
     }
-    room.expiry.insert(key, at);
+    room.rare_mut().expiry.insert(key, at);
     Ok(())
 }
 
@@ -712,7 +730,7 @@ impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
         let id: Str = field(&mut seq)?;
         let creator: Str = field(&mut seq)?;
         let room_seq: u64 = field(&mut seq)?;
-        let flow = FlowWindow {
+        let flow = FlowSnap {
             start: field(&mut seq)?,
             normal: field(&mut seq)?,
             high: field(&mut seq)?,
@@ -1056,7 +1074,7 @@ impl Engine {
         // A budget window that starts after this engine's `now` belongs to
         // a clock that runs ahead of ours: start afresh rather than carry
         // its counts into our future.
-        if room.flow.start.is_some_and(|s| s > self.now) {
+        if room.flow.start().is_some_and(|s| s > self.now) {
             room.flow = FlowWindow::default();
         }
         self.insert_room(room)?;
@@ -1075,18 +1093,18 @@ impl Engine {
             return invalid("engine values over the profile's total");
         }
         self.value_bytes = total;
-        for (_, rec) in room.users.iter() {
-            if let Some(at) = rec.grace() {
+        for (&n, &at) in room.graces() {
+            if let Some(rec) = room.users.get(n) {
                 self.timers.insert((at, room.id.clone(), rec.name.clone()));
             }
         }
-        for lock in room.locks.list() {
+        for lock in room.locks().list() {
             if let Some(at) = lock.deadline {
                 self.lock_timers
                     .insert((at, room.id.clone(), lock.name.clone()));
             }
         }
-        for (key, at) in &room.expiry {
+        for (key, at) in room.expiry() {
             self.ttls.insert((*at, room.id.clone(), key.clone()));
         }
         self.rooms.insert(Box::new(room));

@@ -230,8 +230,9 @@ impl<'a> RoomView<'a> {
     /// when that ends.
     #[must_use]
     pub fn dropped_connections(&self, user: &str) -> Option<(u32, Millis)> {
-        let r = self.rec(user)?;
-        r.grace().map(|at| (r.dropped, at))
+        let n = self.room.user(user)?;
+        let r = self.room.users.get(n)?;
+        self.room.grace(n).map(|at| (r.dropped, at))
     }
 
     fn rec(&self, user: &str) -> Option<&'a crate::members::UserRec> {
@@ -299,30 +300,30 @@ impl<'a> RoomView<'a> {
 
     /// Every lock, in creation order, borrowed.
     pub fn locks(&self) -> impl Iterator<Item = LockRef<'a>> + 'a {
-        self.room.locks.list().iter().map(LockRef::from)
+        self.room.locks().list().iter().map(LockRef::from)
     }
 
     /// One lock.
     #[must_use]
     pub fn lock(&self, name: &str) -> Option<LockRef<'a>> {
-        self.room.locks.get(name).map(LockRef::from)
+        self.room.locks().get(name).map(LockRef::from)
     }
 
     /// One counter's value.
     #[must_use]
     pub fn counter(&self, key: &str) -> Option<i64> {
-        self.room.counters.get(key)
+        self.room.counters().get(key)
     }
 
     /// Every counter, in key order, borrowed.
     pub fn counters(&self) -> impl Iterator<Item = (&'a str, i64)> + 'a {
-        self.room.counters.iter().map(|(k, v)| (k.as_str(), v))
+        self.room.counters().iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// When `key` expires, if it was set with a TTL.
     #[must_use]
     pub fn expires_at(&self, key: &str) -> Option<Millis> {
-        self.room.expiry.get(key).copied()
+        self.room.expiry().get(key).copied()
     }
 
     /// The room's events after `seq`, oldest first, decoded one by one

@@ -92,8 +92,11 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     // compacted once they outnumber live ones and exceed 32); the arena
     // holds at most as much garbage as live bytes, or 256 bytes, before it is
     // rebuilt; vectors and tables are at most twice what they hold. Per user
-    // record 48 bytes plus its table entry and two list heads, doubled.
-    // Per room 1 KiB of fixed structure (the boxed room is 320 bytes);
+    // record 40 bytes plus its table entry and two list heads, doubled, and
+    // a grace deadline in the room's rare parts (a B-tree entry of 12 bytes,
+    // at most 48 with the nodes' slack).
+    // Per room 1 KiB of fixed structure (the boxed room is 288 bytes, its
+    // rare parts 96);
     // 64 KiB for the engine, its timers and its event buffer, plus the
     // recycled change lists, at most MAX_SPARE_CHANGE_LISTS ×
     // MAX_SPARE_CHANGES changes.
@@ -117,7 +120,7 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
     let per_room = 1024
         + store(keys, 32)
         + store(elems, 16)
-        + users * 2 * (48 + 5 + 8)
+        + users * (2 * (40 + 5 + 8) + 48)
         + lock_bytes
         + 2 * counters * per_counter
         // Catch-up history: a byte ring of at most `history_bytes` plus the

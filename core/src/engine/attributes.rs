@@ -352,7 +352,7 @@ fn apply(
                 ..
             } => {
                 // Only a key that has or gets a deadline pays for it.
-                if ttl.is_some() || !room.expiry.is_empty() {
+                if ttl.is_some() || !room.expiry().is_empty() {
                     let deadline = ttl.map(|ms| now.saturating_add(ms));
                     ttl::after_set(ttls, room, &key, deadline);
                 }

@@ -38,11 +38,11 @@ impl Engine {
             }
         }
         may_write(room, &operator, self.profile.rules.writer_must_be_member)?;
-        let current = room.counters.get(&key);
+        let current = room.counters().get(&key);
         if current.is_none()
             && limits
                 .max_counters_per_room
-                .is_some_and(|m| room.counters.len() >= m as usize)
+                .is_some_and(|m| room.counters().len() >= m as usize)
         {
             return Err(Rejection::Op {
                 index: 0,
@@ -50,7 +50,7 @@ impl Engine {
             });
         }
         let value = next_value(current.unwrap_or(0), op, min, max)?;
-        room.counters.set(key.clone(), value);
+        room.rare_mut().counters.set(key.clone(), value);
         let changes = self.out.one(Change::CounterChanged { key, value });
         commit(
             &mut self.out,
@@ -83,7 +83,9 @@ impl Engine {
         let mut changes = self.out.changes();
         match keys {
             None => {
-                for (key, _) in room.counters.take_all() {
+                let all = room.counters_mut().map(|c| c.take_all());
+                room.tidy_rare();
+                for (key, _) in all.unwrap_or_default() {
                     changes.push(Change::CounterDeleted { key });
                 }
             }
@@ -92,10 +94,11 @@ impl Engine {
                 keys.sort_unstable();
                 keys.dedup();
                 for key in keys {
-                    if room.counters.remove(&key) {
+                    if room.counters_mut().is_some_and(|c| c.remove(&key)) {
                         changes.push(Change::CounterDeleted { key });
                     }
                 }
+                room.tidy_rare();
             }
         }
         if !changes.is_empty() {
@@ -117,9 +120,13 @@ impl Engine {
         let room = self.rooms.get(id).ok_or(Rejection::RoomNotFound)?;
         let counters = match keys {
             Some([]) => return Err(Rejection::Empty),
-            None => room.counters.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            None => room
+                .counters()
+                .iter()
+                .map(|(k, v)| (k.clone(), v))
+                .collect(),
             Some(keys) => room
-                .counters
+                .counters()
                 .iter()
                 .filter(|(k, _)| keys.iter().any(|x| x == *k))
                 .map(|(k, v)| (k.clone(), v))
@@ -163,11 +170,11 @@ fn next_value(
 /// The counters' invariants: sorted by key, keys valid, within the
 /// profile's count.
 pub(super) fn consistent(room: &Room, limits: &Limits) -> Result<(), &'static str> {
-    if !room.counters.sorted() {
+    if !room.counters().sorted() {
         return Err("counters not sorted by key");
     }
     if room
-        .counters
+        .counters()
         .iter()
         .any(|(k, _)| check_key(k, limits.max_counter_key_len, Unit::Bytes).is_err())
     {
@@ -175,7 +182,7 @@ pub(super) fn consistent(room: &Room, limits: &Limits) -> Result<(), &'static st
     }
     if limits
         .max_counters_per_room
-        .is_some_and(|m| room.counters.len() > m as usize)
+        .is_some_and(|m| room.counters().len() > m as usize)
     {
         return Err("more counters than the profile allows");
     }

@@ -28,8 +28,9 @@ impl Engine {
                 continue;
             };
             rec.dropped = 0;
-            rec.grace_until = Millis::ZERO;
-            if !rec.is_present() {
+            let present = rec.is_present();
+            room.clear_grace(n);
+            if !present {
                 exit_user(
                     &mut self.out,
                     &self.profile,

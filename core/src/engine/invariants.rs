@@ -54,13 +54,13 @@ impl Engine {
             if limits.max_room_value_bytes.is_some_and(|m| bytes > m) {
                 return fail("room value bytes over the profile's limit");
             }
-            if room.users.get(room.creator).map(|r| r.role) != Some(Role::Creator) {
+            if room.users.get(room.users.creator).map(|r| r.role) != Some(Role::Creator) {
                 return fail("creator record missing or not Creator");
             }
             if room
                 .users
                 .iter()
-                .any(|(n, r)| r.role == Role::Creator && n != room.creator)
+                .any(|(n, r)| r.role == Role::Creator && n != room.users.creator)
             {
                 return fail("Creator role held by someone else");
             }
@@ -70,7 +70,7 @@ impl Engine {
             if let Err(what) = super::ttl::consistent(&self.ttls, room, self.now) {
                 return fail(what);
             }
-            ttl_count += room.expiry.len();
+            ttl_count += room.expiry().len();
             if let Err(what) =
                 room.history
                     .consistent(room.seq, limits.history_events, limits.history_bytes)
@@ -93,7 +93,7 @@ impl Engine {
                 return fail(what);
             }
             lock_timers += room
-                .locks
+                .locks()
                 .list()
                 .iter()
                 .filter(|l| l.deadline.is_some())
@@ -130,10 +130,10 @@ impl Engine {
                 if rec.is_idle() {
                     return fail("idle user record kept");
                 }
-                if (rec.dropped > 0) != rec.grace().is_some() {
+                if (rec.dropped > 0) != room.grace(n).is_some() {
                     return fail("dropped connections without a deadline, or the reverse");
                 }
-                if let Some(at) = rec.grace() {
+                if let Some(at) = room.grace(n) {
                     timers += 1;
                     if !self.timers.contains(&(at, id.clone(), rec.name.clone())) {
                         return fail("grace deadline without a timer");
@@ -142,6 +142,12 @@ impl Engine {
                         return fail("grace deadline in the past not expired");
                     }
                 }
+            }
+            if room.graces().keys().any(|&n| room.users.get(n).is_none()) {
+                return fail("grace deadline of a free user number");
+            }
+            if room.rare.as_deref().is_some_and(|r| r.is_empty()) {
+                return fail("empty rare parts kept");
             }
         }
         if rooms != self.rooms.len() {
@@ -189,7 +195,7 @@ impl Engine {
     /// the timer set and still ahead.
     fn check_locks(&self, room: &crate::room::Room) -> Result<(), &'static str> {
         let limits = self.profile.limits.locks;
-        if room.locks.len() > limits.max_per_room as usize {
+        if room.locks().len() > limits.max_per_room as usize {
             return Err("more locks than the profile allows");
         }
         let live = |u: &str| {
@@ -197,12 +203,12 @@ impl Engine {
                 .by_name(&room.hasher, u)
                 .filter(|r| r.is_present())
         };
-        for (i, lock) in room.locks.list().iter().enumerate() {
+        for (i, lock) in room.locks().list().iter().enumerate() {
             if !limits.name_ok(&lock.name) {
                 return Err("lock name the profile refuses");
             }
             if room
-                .locks
+                .locks()
                 .list()
                 .iter()
                 .skip(i + 1)

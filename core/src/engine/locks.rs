@@ -39,16 +39,16 @@ impl Engine {
         if !limits.name_ok(&name) {
             return Err(Rejection::InvalidLockName);
         }
-        if room.locks.get(&name).is_some() {
+        if room.locks().get(&name).is_some() {
             return Err(Rejection::LockExists);
         }
-        if room.locks.len() >= limits.max_per_room as usize {
+        if room.locks().len() >= limits.max_per_room as usize {
             return Err(Rejection::LockCountLimit {
                 max: limits.max_per_room,
             });
         }
         let ttl_ms = limits.clamp_ttl(ttl_ms);
-        room.locks.push(Lock::new(name.clone(), ttl_ms));
+        room.rare_mut().locks.push(Lock::new(name.clone(), ttl_ms));
         let changes = self.out.one(Change::LockSet { name, ttl_ms });
         commit(
             &mut self.out,
@@ -65,7 +65,11 @@ impl Engine {
 
     pub(super) fn remove_lock(&mut self, now: Millis, id: &str, name: &str) -> Outcome {
         let room = lock_room(&mut self.rooms, &self.profile, id, name)?;
-        let lock = room.locks.remove(name).ok_or(Rejection::LockNotFound)?;
+        let lock = room
+            .locks_mut()
+            .and_then(|l| l.remove(name))
+            .ok_or(Rejection::LockNotFound)?;
+        room.tidy_rare();
         if let Some(at) = lock.deadline {
             self.lock_timers
                 .remove(&(at, room.id.clone(), lock.name.clone()));
@@ -93,7 +97,7 @@ impl Engine {
         retry: bool,
     ) -> Outcome {
         let room = lock_room(&mut self.rooms, &self.profile, id, name)?;
-        if room.locks.get(name).is_none() {
+        if room.locks().get(name).is_none() {
             return Err(Rejection::LockNotFound);
         }
         let live = match room.users.by_name(&room.hasher, &user) {
@@ -101,7 +105,11 @@ impl Engine {
             _ => return Err(Rejection::NotInRoom),
         };
         let room_id = &room.id;
-        let lock = room.locks.get_mut(name).ok_or(Rejection::LockNotFound)?;
+        let lock = room
+            .rare
+            .as_deref_mut()
+            .and_then(|r| r.locks.get_mut(name))
+            .ok_or(Rejection::LockNotFound)?;
         match &lock.holder {
             Some(h) if *h == user => {
                 return Ok(Success::Acquired(Acquisition::Granted {
@@ -177,7 +185,7 @@ impl Engine {
         operator: Actor,
     ) -> Outcome {
         let room = lock_room(&mut self.rooms, &self.profile, id, name)?;
-        let lock = room.locks.get(name).ok_or(Rejection::LockNotFound)?;
+        let lock = room.locks().get(name).ok_or(Rejection::LockNotFound)?;
         if lock.holder.as_ref() != Some(holder) {
             return Err(Rejection::LockNotAcquired);
         }
@@ -201,7 +209,7 @@ impl Engine {
         Ok(Success::Locks(LocksReport {
             seq: room.seq,
             locks: room
-                .locks
+                .locks()
                 .list()
                 .iter()
                 .map(|l| LockRef::from(l).to_info())
@@ -219,10 +227,10 @@ impl Engine {
             let Some(room) = self.rooms.get_mut(&room_id) else {
                 continue;
             };
-            if room.locks.get(&name).and_then(|l| l.deadline) != Some(at) {
+            if room.locks().get(&name).and_then(|l| l.deadline) != Some(at) {
                 continue;
             }
-            if let Some(l) = room.locks.get_mut(&name) {
+            if let Some(l) = room.locks_mut().and_then(|l| l.get_mut(&name)) {
                 // The timer is popped already.
                 l.deadline = None;
             }
@@ -268,7 +276,7 @@ fn release(
     changes: &mut Vec<Change>,
 ) {
     let room_id = &room.id;
-    let Some(lock) = room.locks.get_mut(name) else {
+    let Some(lock) = room.rare.as_deref_mut().and_then(|r| r.locks.get_mut(name)) else {
         return;
     };
     let Some(holder) = lock.holder.take() else {
@@ -317,11 +325,14 @@ fn arm_one(timers: &mut LockTimers, room_id: &Str, lock: &mut Lock, now: Millis)
 /// `user`'s last live connection dropped (it is still present): the
 /// locks it holds start their TTL.
 pub(super) fn arm(timers: &mut LockTimers, room: &mut Room, user: &str, now: Millis) {
-    if !room.locks.holds_any(user) {
+    if !room.locks().holds_any(user) {
         return;
     }
     let room_id = &room.id;
-    for lock in room.locks.list_mut() {
+    let Some(rare) = room.rare.as_deref_mut() else {
+        return;
+    };
+    for lock in rare.locks.list_mut() {
         if lock.holder.as_deref() == Some(user) {
             arm_one(timers, room_id, lock, now);
         }
@@ -330,11 +341,14 @@ pub(super) fn arm(timers: &mut LockTimers, room: &mut Room, user: &str, now: Mil
 
 /// `user` has a live connection again: the locks it holds stop their TTL.
 pub(super) fn disarm(timers: &mut LockTimers, room: &mut Room, user: &str) {
-    if !room.locks.holds_any(user) {
+    if !room.locks().holds_any(user) {
         return;
     }
     let room_id = &room.id;
-    for lock in room.locks.list_mut() {
+    let Some(rare) = room.rare.as_deref_mut() else {
+        return;
+    };
+    for lock in rare.locks.list_mut() {
         if lock.holder.as_deref() == Some(user) {
             if let Some(at) = lock.deadline.take() {
                 timers.remove(&(at, room_id.clone(), lock.name.clone()));
@@ -352,14 +366,14 @@ pub(super) fn release_user(
     now: Millis,
     changes: &mut Vec<Change>,
 ) {
-    if room.locks.is_empty() || !room.locks.involves(user) {
+    if room.locks().is_empty() || !room.locks().involves(user) {
         return;
     }
-    for lock in room.locks.list_mut() {
+    for lock in room.lock_list_mut() {
         lock.waiters.retain(|w| **w != *user);
     }
-    for i in 0..room.locks.len() {
-        let Some(lock) = room.locks.list().get(i) else {
+    for i in 0..room.locks().len() {
+        let Some(lock) = room.locks().list().get(i) else {
             break;
         };
         if lock.holder.as_deref() == Some(user) {
@@ -371,7 +385,7 @@ pub(super) fn release_user(
 
 /// Removes a destroyed room's lock deadlines.
 pub(super) fn forget_room(timers: &mut LockTimers, room: &Room) {
-    for lock in room.locks.list() {
+    for lock in room.locks().list() {
         if let Some(at) = lock.deadline {
             timers.remove(&(at, room.id.clone(), lock.name.clone()));
         }
@@ -388,7 +402,7 @@ pub(super) fn check_fence(
     let Some((name, token)) = fence else {
         return Ok(());
     };
-    let holds = room.locks.get(name).is_some_and(|l| {
+    let holds = room.locks().get(name).is_some_and(|l| {
         l.token == *token && l.holder.is_some() && l.holder.as_ref() == operator.as_user()
     });
     if holds {

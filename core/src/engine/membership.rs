@@ -41,8 +41,8 @@ impl Engine {
 
     pub(super) fn destroy_room(&mut self, now: Millis, id: &str) -> Outcome {
         let mut room = self.rooms.remove(id).ok_or(Rejection::RoomNotFound)?;
-        for (_, rec) in room.users.iter() {
-            if let Some(at) = rec.grace() {
+        for (&n, &at) in room.graces() {
+            if let Some(rec) = room.users.get(n) {
                 self.timers.remove(&(at, room.id.clone(), rec.name.clone()));
             }
         }
@@ -69,7 +69,6 @@ impl Engine {
         }
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
         let n = room.intern(&user).ok_or(Rejection::InvalidParameter)?;
-        let room_id = &room.id;
         let Some(rec) = room.users.get_mut(n) else {
             return Err(Rejection::InvalidParameter);
         };
@@ -78,9 +77,8 @@ impl Engine {
             rec.dropped -= 1;
             rec.live += 1;
             if rec.dropped == 0 {
-                if let Some(at) = rec.grace() {
-                    rec.grace_until = Millis::ZERO;
-                    self.timers.remove(&(at, room_id.clone(), user.clone()));
+                if let Some(at) = room.clear_grace(n) {
+                    self.timers.remove(&(at, room.id.clone(), user.clone()));
                 }
             }
             // Back inside the TTL: the user keeps its locks.
@@ -107,7 +105,6 @@ impl Engine {
     pub(super) fn leave(&mut self, now: Millis, id: &str, user: &Str) -> Outcome {
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
         let n = room.user(user).ok_or(Rejection::NotInRoom)?;
-        let room_id = &room.id;
         let rec = room
             .users
             .get_mut(n)
@@ -118,13 +115,16 @@ impl Engine {
         } else {
             rec.dropped -= 1;
             if rec.dropped == 0 {
-                if let Some(at) = rec.grace() {
-                    rec.grace_until = Millis::ZERO;
-                    self.timers.remove(&(at, room_id.clone(), user.clone()));
+                if let Some(at) = room.clear_grace(n) {
+                    self.timers.remove(&(at, room.id.clone(), user.clone()));
                 }
             }
         }
-        if !rec.is_present() {
+        let (present, live) = room
+            .users
+            .get(n)
+            .map_or((false, 0), |r| (r.is_present(), r.live));
+        if !present {
             exit_user(
                 &mut self.out,
                 &self.profile,
@@ -137,7 +137,7 @@ impl Engine {
                 Actor::User(user.clone()),
                 &mut self.ttls,
             );
-        } else if rec.live == 0 {
+        } else if live == 0 {
             // Only dropped connections are left: its locks' TTLs start.
             locks::arm(&mut self.lock_timers, room, user, now);
         }
@@ -148,7 +148,6 @@ impl Engine {
         let grace = self.profile.limits.disconnect_grace_ms;
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
         let n = room.user(user).ok_or(Rejection::NotInRoom)?;
-        let room_id = &room.id;
         let rec = room
             .users
             .get_mut(n)
@@ -183,12 +182,11 @@ impl Engine {
             return Ok(Success::Done);
         }
         rec.dropped += 1;
-        if let Some(old) = rec.grace() {
-            self.timers.remove(&(old, room_id.clone(), user.clone()));
-        }
-        rec.grace_until = until;
         let last_live = rec.live == 0;
-        self.timers.insert((until, room_id.clone(), user.clone()));
+        if let Some(old) = room.set_grace(n, until) {
+            self.timers.remove(&(old, room.id.clone(), user.clone()));
+        }
+        self.timers.insert((until, room.id.clone(), user.clone()));
         if last_live {
             // The holder's last live connection dropped: its locks' TTLs
             // start.
@@ -200,12 +198,10 @@ impl Engine {
     pub(super) fn kick(&mut self, now: Millis, id: &str, user: &Str) -> Outcome {
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
         let n = room.user(user).ok_or(Rejection::NotInRoom)?;
-        let rec = room
-            .users
-            .get(n)
-            .filter(|r| r.is_present())
-            .ok_or(Rejection::NotInRoom)?;
-        if let Some(at) = rec.grace() {
+        if !room.users.get(n).is_some_and(|r| r.is_present()) {
+            return Err(Rejection::NotInRoom);
+        }
+        if let Some(at) = room.grace(n) {
             self.timers.remove(&(at, room.id.clone(), user.clone()));
         }
         exit_user(
@@ -273,10 +269,10 @@ pub(super) fn exit_user(
     let before = room.value_bytes;
     let user = room.owner_name(n).cloned().unwrap_or_default();
     // Cloned only where the room has locks (an exit stays allocation-free).
-    let lock_user = (!room.locks.is_empty()).then(|| user.clone());
+    let lock_user = (!room.locks().is_empty()).then(|| user.clone());
     let mut changes = out.one(Change::MemberExited { user, how });
     room.exit(n, &mut changes, &mut out.scratch);
-    if !room.expiry.is_empty() {
+    if !room.expiry().is_empty() {
         for change in &changes {
             if let Change::AttributeDeleted { key } = change {
                 ttl::clear(ttls, room, key);

@@ -3,7 +3,7 @@
 //! `Admin`, one `AttributeDeleted`).
 //!
 //! Deadlines live in two places, both ordered, O(log n) per key: the
-//! room's side map `Room::expiry` (key → deadline; only keys with a TTL
+//! room's side map `Room::expiry` (in its rare parts) (key → deadline; only keys with a TTL
 //! pay for it, a record pays nothing), and the engine's `ttls` set in
 //! firing order, which `poll_timeout` reads. Every set, delete, exit and
 //! destruction that removes a key removes its deadline from both; an exit
@@ -46,7 +46,7 @@ pub(super) fn after_set(
 ) {
     clear(ttls, room, key);
     if let Some(at) = deadline {
-        room.expiry.insert(key.clone(), at);
+        room.rare_mut().expiry.insert(key.clone(), at);
         ttls.insert((at, room.id.clone(), key.clone()));
     }
 }
@@ -54,17 +54,17 @@ pub(super) fn after_set(
 /// After `key` left the room (delete, exit): its deadline goes too.
 /// Nothing to do, and nothing allocated, in a room without TTLs.
 pub(super) fn clear(ttls: &mut TtlTimers, room: &mut Room, key: &str) {
-    if room.expiry.is_empty() {
+    if room.expiry().is_empty() {
         return;
     }
-    if let Some((key, at)) = room.expiry.remove_entry(key) {
+    if let Some((key, at)) = room.take_expiry(key) {
         ttls.remove(&(at, room.id.clone(), key));
     }
 }
 
 /// A destroyed room's deadlines.
 pub(super) fn clear_room(ttls: &mut TtlTimers, room: &Room) {
-    for (key, at) in &room.expiry {
+    for (key, at) in room.expiry() {
         ttls.remove(&(*at, room.id.clone(), key.clone()));
     }
 }
@@ -81,7 +81,7 @@ impl Engine {
             let Some(room) = self.rooms.get_mut(&room_id) else {
                 continue;
             };
-            room.expiry.remove(&key);
+            room.take_expiry(&key);
             let hash = room.hash(&key);
             let Some(pos) = room.attrs.find(hash, &key) else {
                 continue;
@@ -110,7 +110,7 @@ impl Engine {
 /// The TTL invariants of one room: every deadline belongs to a stored
 /// key, lies after `now`, and has its timer.
 pub(super) fn consistent(ttls: &TtlTimers, room: &Room, now: Millis) -> Result<(), &'static str> {
-    for (key, at) in &room.expiry {
+    for (key, at) in room.expiry() {
         if room.attrs.find(room.hash(key), key).is_none() {
             return Err("TTL deadline of a key that is not stored");
         }
