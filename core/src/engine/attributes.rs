@@ -564,3 +564,121 @@ pub(crate) fn check_key(key: &str, max: u32, unit: Unit) -> Result<(), OpError> 
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests
+mod tests {
+    use super::*;
+    use crate::command::{Command, Op};
+    use crate::event::Event;
+
+    fn engine(profile: Profile) -> Engine {
+        let mut e = Engine::new(profile);
+        let now = Millis(1);
+        let _ = e.handle(
+            now,
+            Command::CreateRoom {
+                room: "r".into(),
+                creator: "host".into(),
+            },
+        );
+        let _ = e.handle(
+            now,
+            Command::Join {
+                room: "r".into(),
+                user: "host".into(),
+            },
+        );
+        let w = Write::new("r", Actor::user("host")).op(Op::set("k", "v0"));
+        assert!(e.handle(now, Command::Write(w)).is_ok());
+        e.drain_events(&mut Vec::new());
+        e
+    }
+
+    fn write(e: &mut Engine, w: Write) -> (Outcome, Vec<Event>) {
+        let out = e.handle(Millis(2), Command::Write(w));
+        let mut evs = Vec::new();
+        e.drain_events(&mut evs);
+        e.check_invariants().unwrap();
+        (out, evs)
+    }
+
+    // The one-op path interns a user with no record only to own what it
+    // sets: a forced overwrite that keeps the old owner (Tencent: the
+    // owner is kept) must not leave the stranger's idle record behind.
+    #[test]
+    fn a_strangers_forced_overwrite_that_keeps_the_owner_leaves_no_record() {
+        let mut e = engine(Profile::tencent());
+        let w = Write::new("r", Actor::user("stranger"))
+            .op(Op::set("k", "v1"))
+            .forced();
+        let (out, evs) = write(&mut e, w);
+        assert!(matches!(
+            out,
+            Ok(Success::Written(BatchReport { applied: 1, .. }))
+        ));
+        let ch = &evs[0].changes;
+        assert!(
+            matches!(&ch[..], [Change::AttributeSet { owner, value, .. }]
+                if *owner == Actor::user("host") && value.as_str() == "v1")
+        );
+        let room = e.room("r").unwrap();
+        assert_eq!(
+            room.attribute("k").unwrap().owner_actor(),
+            Actor::user("host")
+        );
+        // The same op as a new key: now the stranger owns it, and keeps a record.
+        let w = Write::new("r", Actor::user("stranger")).op(Op::set("k2", "v"));
+        let (out, _) = write(&mut e, w);
+        assert!(out.is_ok());
+        let room = e.room("r").unwrap();
+        assert_eq!(
+            room.attribute("k2").unwrap().owner_actor(),
+            Actor::user("stranger")
+        );
+    }
+
+    // A one-op write reports its failure as a batch of one would: Atomic
+    // rejects the command, BestEffort reports op 0 failed and changes
+    // nothing, a delete of nothing is `NothingDeleted` where the profile
+    // says so.
+    #[test]
+    fn a_failed_single_op_is_reported_by_the_batch_policy() {
+        // Tencent sets are Atomic: another user's key is rejected outright.
+        let mut e = engine(Profile::tencent());
+        let seq = e.room("r").unwrap().seq();
+        let w = Write::new("r", Actor::user("u1")).op(Op::set("k", "x"));
+        let (out, evs) = write(&mut e, w);
+        assert_eq!(
+            out,
+            Err(Rejection::Op {
+                index: 0,
+                error: OpError::NotOwner
+            })
+        );
+        assert!(evs.is_empty());
+        // Tencent deletes are BestEffort, and a delete of nothing is refused.
+        let w = Write::new("r", Actor::user("u1")).op(Op::delete("missing"));
+        assert_eq!(write(&mut e, w).0, Err(Rejection::NothingDeleted));
+        // ZEGO: BestEffort, no such refusal: op 0 reported, nothing changed.
+        let mut z = engine(Profile::zego());
+        let zseq = z.room("r").unwrap().seq();
+        let w = Write::new("r", Actor::user("u1")).op(Op::delete("missing"));
+        let (out, evs) = write(&mut z, w);
+        assert_eq!(
+            out,
+            Ok(Success::Written(BatchReport {
+                seq: zseq,
+                applied: 0,
+                failed: alloc::vec![OpFailure {
+                    index: 0,
+                    key: "missing".into(),
+                    error: OpError::NotFound
+                }],
+            }))
+        );
+        assert!(evs.is_empty());
+        assert_eq!(e.room("r").unwrap().seq(), seq);
+        assert_eq!(z.room("r").unwrap().seq(), zseq);
+    }
+}
