@@ -14,7 +14,9 @@
 //! history), as a 4-byte length and the rest of the event's bytes, back to
 //! back in one `Vec<u8>`. The front is dropped by moving a start offset and
 //! compacted (one `memmove`) once the dropped part passes a quarter of the
-//! held part; the ring grows by a quarter at a time rather than doubling.
+//! held part and the ring has no spare room left for the next event (the
+//! spare room is used first: fewer moves); the ring grows by a quarter at a
+//! time rather than doubling.
 //! The history is 40 bytes in the room and one allocation.
 //!
 //! Encoding needs the `serde` feature; without it nothing is recorded and
@@ -111,8 +113,13 @@ impl History {
             // change is recorded or restarts the history): start afresh.
             self.restart_at(event.seq.saturating_sub(1));
         }
-        self.compact();
-        make_room(&mut self.ring, PREFIX + estimate(event));
+        let need = PREFIX + estimate(event);
+        if self.ring.capacity() - self.ring.len() < need {
+            // Out of spare room: reclaim the dropped front if it is worth
+            // a move, else (or if that is not enough) grow.
+            self.compact();
+            make_room(&mut self.ring, need);
+        }
         let at = self.ring.len();
         self.ring.extend_from_slice(&[0; PREFIX]);
         let len = encode(event, &mut self.ring).and_then(|n| u32::try_from(n).ok());
@@ -138,9 +145,10 @@ impl History {
         }
     }
 
-    /// Moves the held events to the front once the dropped ones before
-    /// them pass a quarter of them (each byte is moved at most four times
-    /// per byte dropped: amortized, and allocation-free).
+    /// Moves the held events to the front if the dropped ones before them
+    /// pass a quarter of them (called when the ring is out of spare room:
+    /// each byte is moved at most four times per byte dropped, amortized,
+    /// and allocation-free).
     fn compact(&mut self) {
         let head = self.head as usize;
         if head > 0 && head >= self.bytes() / 4 {
