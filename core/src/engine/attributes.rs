@@ -64,6 +64,21 @@ impl Engine {
                 OwnerRule::Operator => true,
             };
 
+        if w.ops.len() == 1 {
+            return write_one(
+                &mut self.out,
+                &mut self.ttls,
+                &mut self.value_bytes,
+                &self.profile,
+                room,
+                now,
+                w,
+                operator,
+                policy,
+                take_owner,
+            );
+        }
+
         let new_seq = room.seq.saturating_add(1);
         let (failed, hints) = plan(
             &w,
@@ -235,28 +250,8 @@ fn plan(
             }
         };
         let old_bytes = current.map_or(0, |c| c.1);
-        let verdict =
-            check_op(op, &w.operator, operator, w.force, current, limits).and_then(|()| {
-                let Op::Set { value, .. } = op else {
-                    return Ok(());
-                };
-                if current.is_none() && limits.max_keys_per_room.is_some_and(|m| keys >= m as usize)
-                {
-                    return Err(OpError::KeyCountLimit);
-                }
-                let new_room = room_bytes - old_bytes + value.len() as u64;
-                if limits.max_room_value_bytes.is_some_and(|m| new_room > m) {
-                    return Err(OpError::RoomSizeLimit);
-                }
-                let new_engine = engine_bytes - old_bytes + value.len() as u64;
-                if limits
-                    .max_engine_value_bytes
-                    .is_some_and(|m| new_engine > m)
-                {
-                    return Err(OpError::EngineSizeLimit);
-                }
-                Ok(())
-            });
+        let verdict = check_op(op, &w.operator, operator, w.force, current, limits)
+            .and_then(|()| check_limits(op, current, keys, room_bytes, engine_bytes, limits));
         match verdict {
             Err(error) if policy == BatchPolicy::Atomic => {
                 return Err(Rejection::Op { index, error });
@@ -295,6 +290,116 @@ fn plan(
         }
     }
     Ok((failed, hints))
+}
+
+/// A write of one op: the checks and the apply of [`plan`] and [`apply`]
+/// without the dry run's overlay and hints, which only a batch needs
+/// (nothing before the op can have touched its key). The key is hashed
+/// and looked up once; the verdicts and the event are the batch path's.
+#[allow(clippy::too_many_arguments)] // the engine's parts a write touches
+fn write_one(
+    out: &mut Output,
+    ttls: &mut TtlTimers,
+    engine_bytes: &mut u64,
+    profile: &Profile,
+    room: &mut Room,
+    now: Millis,
+    w: Write,
+    operator: Who,
+    policy: BatchPolicy,
+    take_owner: bool,
+) -> Outcome {
+    let Profile { limits, rules, .. } = profile;
+    let Write {
+        operator: actor,
+        mut ops,
+        force,
+        ..
+    } = w;
+    let Some(op) = ops.pop() else {
+        return Err(Rejection::Empty);
+    };
+    let key = op.key();
+    let hash = room.hash(key);
+    let pos = room.attrs.find(hash, key);
+    let current: Option<Current> = pos
+        .and_then(|p| room.attrs.entry(p))
+        .map(|(m, len)| (Some(m.owner()), u64::from(len), m.x.revision));
+    let verdict = check_op(&op, &actor, operator, force, current, limits).and_then(|()| {
+        check_limits(
+            &op,
+            current,
+            room.attrs.len(),
+            room.value_bytes,
+            *engine_bytes,
+            limits,
+        )
+    });
+    if let Err(error) = verdict {
+        if policy == BatchPolicy::Atomic {
+            return Err(Rejection::Op { index: 0, error });
+        }
+        if matches!(op, Op::Delete { .. }) && rules.reject_if_nothing_deleted {
+            return Err(Rejection::NothingDeleted);
+        }
+        return Ok(Success::Written(BatchReport {
+            seq: room.seq,
+            applied: 0,
+            failed: alloc::vec![OpFailure {
+                index: 0,
+                key: op.key().clone(),
+                error,
+            }],
+        }));
+    }
+
+    let before = room.value_bytes;
+    let x = AttrX {
+        revision: room.seq.saturating_add(1),
+        at: now,
+    };
+    let mut changes = out.changes();
+    match op {
+        Op::Set {
+            key,
+            value,
+            auto_delete,
+            ttl,
+            ..
+        } => {
+            // A user operator with no record gets one now: it owns what it
+            // sets (unless an overwrite keeps the old owner: then the new
+            // record is idle and goes again below).
+            let (owner, fresh) = match operator {
+                Some(n) => (n, false),
+                None => (room.owner_of(&actor).unwrap_or(ADMIN), true),
+            };
+            if ttl.is_some() || !room.expiry.is_empty() {
+                let deadline = ttl.map(|ms| now.saturating_add(ms));
+                ttl::after_set(ttls, room, &key, deadline);
+            }
+            let auto = auto_delete.unwrap_or(rules.default_auto_delete);
+            changes.push(room.put_attr(hash, pos, key, value, owner, take_owner, auto, x));
+            if fresh {
+                room.gc_user(owner);
+            }
+        }
+        Op::Delete { key, .. } => {
+            if pos.is_some_and(|p| room.delete_attr(hash, p)) {
+                ttl::clear(ttls, room, &key);
+                changes.push(Change::AttributeDeleted { key });
+            }
+        }
+    }
+    room.settle(&mut out.scratch);
+    *engine_bytes = *engine_bytes - before + room.value_bytes;
+    let cause = if force { Cause::Forced } else { Cause::Written };
+    commit(out, profile, room, now, actor, cause, changes, None);
+    Ok(Success::Written(BatchReport {
+        seq: room.seq,
+        applied: 1,
+        failed: Vec::new(),
+    }))
 }
 
 /// Applies what the dry run accepted (nothing here can fail) and returns
@@ -418,6 +523,38 @@ fn check_op(
     }
 }
 
+/// Step 4 of SPEC §4 for a set: the key count and the room's and the
+/// engine's value bytes after it, given the state before it (`keys`
+/// stored, `room_bytes` and `engine_bytes` of values). A delete passes.
+fn check_limits(
+    op: &Op,
+    current: Option<Current>,
+    keys: usize,
+    room_bytes: u64,
+    engine_bytes: u64,
+    limits: &Limits,
+) -> Result<(), OpError> {
+    let Op::Set { value, .. } = op else {
+        return Ok(());
+    };
+    if current.is_none() && limits.max_keys_per_room.is_some_and(|m| keys >= m as usize) {
+        return Err(OpError::KeyCountLimit);
+    }
+    let old_bytes = current.map_or(0, |c| c.1);
+    let new_room = room_bytes - old_bytes + value.len() as u64;
+    if limits.max_room_value_bytes.is_some_and(|m| new_room > m) {
+        return Err(OpError::RoomSizeLimit);
+    }
+    let new_engine = engine_bytes - old_bytes + value.len() as u64;
+    if limits
+        .max_engine_value_bytes
+        .is_some_and(|m| new_engine > m)
+    {
+        return Err(OpError::EngineSizeLimit);
+    }
+    Ok(())
+}
+
 pub(crate) fn check_key(key: &str, max: u32, unit: Unit) -> Result<(), OpError> {
     if key.is_empty() {
         Err(OpError::KeyEmpty)
@@ -425,5 +562,123 @@ pub(crate) fn check_key(key: &str, max: u32, unit: Unit) -> Result<(), OpError> 
         Err(OpError::KeyTooLong)
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests
+mod tests {
+    use super::*;
+    use crate::command::{Command, Op};
+    use crate::event::Event;
+
+    fn engine(profile: Profile) -> Engine {
+        let mut e = Engine::new(profile);
+        let now = Millis(1);
+        let _ = e.handle(
+            now,
+            Command::CreateRoom {
+                room: "r".into(),
+                creator: "host".into(),
+            },
+        );
+        let _ = e.handle(
+            now,
+            Command::Join {
+                room: "r".into(),
+                user: "host".into(),
+            },
+        );
+        let w = Write::new("r", Actor::user("host")).op(Op::set("k", "v0"));
+        assert!(e.handle(now, Command::Write(w)).is_ok());
+        e.drain_events(&mut Vec::new());
+        e
+    }
+
+    fn write(e: &mut Engine, w: Write) -> (Outcome, Vec<Event>) {
+        let out = e.handle(Millis(2), Command::Write(w));
+        let mut evs = Vec::new();
+        e.drain_events(&mut evs);
+        e.check_invariants().unwrap();
+        (out, evs)
+    }
+
+    // The one-op path interns a user with no record only to own what it
+    // sets: a forced overwrite that keeps the old owner (Tencent: the
+    // owner is kept) must not leave the stranger's idle record behind.
+    #[test]
+    fn a_strangers_forced_overwrite_that_keeps_the_owner_leaves_no_record() {
+        let mut e = engine(Profile::tencent());
+        let w = Write::new("r", Actor::user("stranger"))
+            .op(Op::set("k", "v1"))
+            .forced();
+        let (out, evs) = write(&mut e, w);
+        assert!(matches!(
+            out,
+            Ok(Success::Written(BatchReport { applied: 1, .. }))
+        ));
+        let ch = &evs[0].changes;
+        assert!(
+            matches!(&ch[..], [Change::AttributeSet { owner, value, .. }]
+                if *owner == Actor::user("host") && value.as_str() == "v1")
+        );
+        let room = e.room("r").unwrap();
+        assert_eq!(
+            room.attribute("k").unwrap().owner_actor(),
+            Actor::user("host")
+        );
+        // The same op as a new key: now the stranger owns it, and keeps a record.
+        let w = Write::new("r", Actor::user("stranger")).op(Op::set("k2", "v"));
+        let (out, _) = write(&mut e, w);
+        assert!(out.is_ok());
+        let room = e.room("r").unwrap();
+        assert_eq!(
+            room.attribute("k2").unwrap().owner_actor(),
+            Actor::user("stranger")
+        );
+    }
+
+    // A one-op write reports its failure as a batch of one would: Atomic
+    // rejects the command, BestEffort reports op 0 failed and changes
+    // nothing, a delete of nothing is `NothingDeleted` where the profile
+    // says so.
+    #[test]
+    fn a_failed_single_op_is_reported_by_the_batch_policy() {
+        // Tencent sets are Atomic: another user's key is rejected outright.
+        let mut e = engine(Profile::tencent());
+        let seq = e.room("r").unwrap().seq();
+        let w = Write::new("r", Actor::user("u1")).op(Op::set("k", "x"));
+        let (out, evs) = write(&mut e, w);
+        assert_eq!(
+            out,
+            Err(Rejection::Op {
+                index: 0,
+                error: OpError::NotOwner
+            })
+        );
+        assert!(evs.is_empty());
+        // Tencent deletes are BestEffort, and a delete of nothing is refused.
+        let w = Write::new("r", Actor::user("u1")).op(Op::delete("missing"));
+        assert_eq!(write(&mut e, w).0, Err(Rejection::NothingDeleted));
+        // ZEGO: BestEffort, no such refusal: op 0 reported, nothing changed.
+        let mut z = engine(Profile::zego());
+        let zseq = z.room("r").unwrap().seq();
+        let w = Write::new("r", Actor::user("u1")).op(Op::delete("missing"));
+        let (out, evs) = write(&mut z, w);
+        assert_eq!(
+            out,
+            Ok(Success::Written(BatchReport {
+                seq: zseq,
+                applied: 0,
+                failed: alloc::vec![OpFailure {
+                    index: 0,
+                    key: "missing".into(),
+                    error: OpError::NotFound
+                }],
+            }))
+        );
+        assert!(evs.is_empty());
+        assert_eq!(e.room("r").unwrap().seq(), seq);
+        assert_eq!(z.room("r").unwrap().seq(), zseq);
     }
 }

@@ -270,7 +270,13 @@ impl Engine {
 
     /// Appends every undelivered event to `out`, oldest first.
     pub fn drain_events(&mut self, out: &mut Vec<Event>) {
-        out.extend(self.out.events.drain(..));
+        // In bulk rather than one event at a time: the queue becomes a
+        // `Vec` in place (it is contiguous unless it wrapped), its events
+        // move over in one copy, and its emptied buffer becomes the queue
+        // again. Nothing is allocated once `out` has the room.
+        let mut drained = Vec::from(core::mem::take(&mut self.out.events));
+        out.append(&mut drained);
+        self.out.events = VecDeque::from(drained);
     }
 
     /// Empties `events`, handing their change lists back to the engine for
