@@ -374,7 +374,7 @@ fn write_one(
                 Some(n) => (n, false),
                 None => (room.owner_of(&actor).unwrap_or(ADMIN), true),
             };
-            if ttl.is_some() || !room.expiry.is_empty() {
+            if ttl.is_some() || !room.expiry().is_empty() {
                 let deadline = ttl.map(|ms| now.saturating_add(ms));
                 ttl::after_set(ttls, room, &key, deadline);
             }
