@@ -140,6 +140,6 @@ fn where_a_rooms_bytes_go() {
     // Pinned: `room_bytes_8_members` and `heap_bytes_per_attr` × 20 in
     // `alloc_report` (the room table share varies a little with the count
     // of rooms; both use 10,000).
-    assert_eq!(format!("{members_total:.1}"), "718.7");
-    assert_eq!(format!("{attrs_total:.1}"), "3206.7");
+    assert_eq!(format!("{members_total:.1}"), "702.7");
+    assert_eq!(format!("{attrs_total:.1}"), "2862.7");
 }
