@@ -1,30 +1,38 @@
 //! Compact entry storage: the attributes of a room, and its queue.
 //!
 //! Layout, per room and per kind of entry:
-//! - `metas`: one fixed-size record per entry, in listing (or queue)
-//!   order. A removal leaves a tombstone; the order of the live records is
-//!   the listing order, so no sort is ever needed.
-//! - `bytes`: an arena holding each live entry as the key's length, the
-//!   key, the value's length, the value; lengths are LEB128 varints (one
-//!   byte below 128), so a record costs its text plus two bytes where two
-//!   `u32` lengths in every meta would cost eight. An overwrite whose value
-//!   fits the old one's bytes writes in place (its length padded to the
-//!   old length's width); a longer one moves the entry to the end of the
-//!   arena. The bytes no live entry uses are counted as garbage.
-//! - `index`: a swiss table of meta positions, hashed by key. Keys are
-//!   stored once, in the arena; the caller hashes each key once per
-//!   operation and passes the hash in.
-//! - the owner index: every *flagged* entry (auto-delete attribute,
-//!   transient element) of a user sits in a doubly-linked list through the
-//!   metas (`prev`/`next`), headed by `heads[user]`. Link and unlink are
-//!   O(1) and allocate nothing; an exit walks exactly what the user owns.
+//! - `metas`: one fixed-size record per entry (arena offset, owner and
+//!   flag, and what the kind adds), in listing (or queue) order. A removal
+//!   leaves a tombstone; the order of the live records is the listing
+//!   order, so no sort is ever needed.
+//! - `arena`: one `String` holding each live entry as the key's length,
+//!   the key, the value's length, the value. Lengths are written as chars
+//!   (one ASCII byte below 128; see [`len_text`]), so the arena is valid
+//!   UTF-8 from end to end and every key and value is a `&str` slice of
+//!   it, checked at its two ends only: reads never validate text (the
+//!   crate forbids `unsafe`). An overwrite whose length and value fit the
+//!   old ones' bytes writes in place (the bytes left over are ASCII
+//!   garbage); a longer one moves the entry to the end of the arena. The
+//!   bytes no live entry uses are counted as garbage.
+//! - `tags`: 16 bits of each record's key hash. Up to [`SCAN_KEYS`] live
+//!   entries, a key is found by a scan of the tags (as users are in
+//!   [`crate::members`]), and an exiting user's entries by a scan of the
+//!   records. Keys are stored once, in the arena; the caller hashes each
+//!   key once per operation and passes the hash in.
+//! - past [`SCAN_KEYS`], a boxed [`Large`]: a swiss table of positions
+//!   hashed by key, and the owner index: every *flagged* entry
+//!   (auto-delete attribute, transient element) of a user sits in a
+//!   doubly-linked list (links parallel to the records) headed by
+//!   `heads[user]`. Link and unlink are O(1) and allocate nothing; an exit
+//!   walks exactly what the user owns.
 //!
 //! Owners are interned user numbers ([`crate::members::Users`]), or
 //! [`ADMIN`].
 //!
 //! Compaction: when tombstones outnumber live entries (and there are at
-//! least [`MIN_DEAD_TO_COMPACT`]) the metas are squeezed in place, the
-//! index rebuilt and the owner lists relinked; when garbage outweighs the
+//! least [`MIN_DEAD_TO_COMPACT`]) the metas and tags are squeezed in
+//! place, the index rebuilt and the owner lists relinked (in their
+//! buffers); when garbage outweighs the
 //! live bytes the arena is rebuilt. Both are O(n), paid for by the removals
 //! that made the waste, and run only at the end of an operation
 //! ([`Store::settle`]), so positions held during one command stay valid.
@@ -409,7 +417,7 @@ impl<X: Copy> Store<X> {
         if let Some(large) = self.large.as_deref() {
             return large
                 .index
-                .find(hash, |&i| key_of(metas, arena, i) == Some(key))
+                .find(hash, |&i| key_bytes_are(metas, arena, i, key))
                 .copied();
         }
         // The scan: eight tags at a time into a bit mask (a loop without
@@ -426,7 +434,7 @@ impl<X: Copy> Store<X> {
                 .fold(0u32, |m, (j, &t)| m | (u32::from(t == tag) << j));
             while mask != 0 {
                 let at = base + mask.trailing_zeros() as usize;
-                if key_of(metas, arena, at as u32) == Some(key) {
+                if key_bytes_are(metas, arena, at as u32, key) {
                     return u32::try_from(at).ok();
                 }
                 mask &= mask - 1;
@@ -446,7 +454,7 @@ impl<X: Copy> Store<X> {
 
     /// Whether the record at `pos` holds `key` (a byte comparison).
     pub(crate) fn key_is(&self, pos: u32, key: &str) -> bool {
-        key_of(&self.metas, &self.arena, pos) == Some(key)
+        key_bytes_are(&self.metas, &self.arena, pos, key)
     }
 
     /// The key at `pos` ("" for a tombstone or a bad position).
@@ -1079,6 +1087,16 @@ impl Large {
 
 fn who(owner: u32, flagged: bool) -> u32 {
     (owner & !FLAG) | if flagged { FLAG } else { 0 }
+}
+
+/// Whether the key at `pos` is `key`: a byte comparison, which needs no
+/// char-boundary check (equal bytes are the same text).
+#[inline]
+fn key_bytes_are<X>(metas: &[Meta<X>], arena: &str, pos: u32, key: &str) -> bool {
+    let Some(m) = metas.get(pos as usize).filter(|m| m.live()) else {
+        return false;
+    };
+    key_range(arena, m.off).and_then(|r| arena.as_bytes().get(r)) == Some(key.as_bytes())
 }
 
 #[inline]
