@@ -597,9 +597,11 @@ mod sizes {
 
     #[test]
     fn storage_types_keep_their_sizes() {
-        // Lengths live in the arena (issue 9, round 2): 16 + what X adds.
-        assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 32);
-        assert_eq!(size_of::<crate::store::Meta<()>>(), 16);
+        // Lengths live in the arena (issue 9, round 2), and the owner
+        // links with the index, only in stores past SCAN_KEYS (round 3):
+        // 8 + what X adds.
+        assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 24);
+        assert_eq!(size_of::<crate::store::Meta<()>>(), 8);
         // 48 - 8: the grace deadline moved to the room's rare parts.
         assert_eq!(size_of::<crate::members::UserRec>(), 40);
         // 272 + 8 (the boxed locks) + 8 (the major revision) - 8 (a
@@ -614,12 +616,14 @@ mod sizes {
         // an `Option` (16 bytes, `flow.rs`); - 16: the user records are a
         // boxed slice with the spare slots on the free list, whose head is
         // a u32 sharing a word with the creator's number (Users 40 → 32,
-        // and the creator's word leaves the room).
-        assert_eq!(size_of::<super::Room>(), 264);
+        // and the creator's word leaves the room); - 16: the store's index
+        // and owner heads are one optional box, its tags a boxed slice,
+        // and it counts its live entries (104 → 88).
+        assert_eq!(size_of::<super::Room>(), 248);
         assert_eq!(size_of::<crate::members::Users>(), 32);
         assert_eq!(size_of::<super::Rare>(), 96);
         assert_eq!(size_of::<crate::history::History>(), 40);
-        assert_eq!(size_of::<crate::queue::Queue>(), 112);
+        assert_eq!(size_of::<crate::queue::Queue>(), 96);
     }
 }
 

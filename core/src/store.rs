@@ -1,30 +1,38 @@
 //! Compact entry storage: the attributes of a room, and its queue.
 //!
 //! Layout, per room and per kind of entry:
-//! - `metas`: one fixed-size record per entry, in listing (or queue)
-//!   order. A removal leaves a tombstone; the order of the live records is
-//!   the listing order, so no sort is ever needed.
-//! - `bytes`: an arena holding each live entry as the key's length, the
-//!   key, the value's length, the value; lengths are LEB128 varints (one
-//!   byte below 128), so a record costs its text plus two bytes where two
-//!   `u32` lengths in every meta would cost eight. An overwrite whose value
-//!   fits the old one's bytes writes in place (its length padded to the
-//!   old length's width); a longer one moves the entry to the end of the
-//!   arena. The bytes no live entry uses are counted as garbage.
-//! - `index`: a swiss table of meta positions, hashed by key. Keys are
-//!   stored once, in the arena; the caller hashes each key once per
-//!   operation and passes the hash in.
-//! - the owner index: every *flagged* entry (auto-delete attribute,
-//!   transient element) of a user sits in a doubly-linked list through the
-//!   metas (`prev`/`next`), headed by `heads[user]`. Link and unlink are
-//!   O(1) and allocate nothing; an exit walks exactly what the user owns.
+//! - `metas`: one fixed-size record per entry (arena offset, owner and
+//!   flag, and what the kind adds), in listing (or queue) order. A removal
+//!   leaves a tombstone; the order of the live records is the listing
+//!   order, so no sort is ever needed.
+//! - `arena`: one `String` holding each live entry as the key's length,
+//!   the key, the value's length, the value. Lengths are written as chars
+//!   (one ASCII byte below 128; see [`len_text`]), so the arena is valid
+//!   UTF-8 from end to end and every key and value is a `&str` slice of
+//!   it, checked at its two ends only: reads never validate text (the
+//!   crate forbids `unsafe`). An overwrite whose length and value fit the
+//!   old ones' bytes writes in place (the bytes left over are ASCII
+//!   garbage); a longer one moves the entry to the end of the arena. The
+//!   bytes no live entry uses are counted as garbage.
+//! - `tags`: 16 bits of each record's key hash. Up to [`SCAN_KEYS`] live
+//!   entries, a key is found by a scan of the tags (as users are in
+//!   [`crate::members`]), and an exiting user's entries by a scan of the
+//!   records. Keys are stored once, in the arena; the caller hashes each
+//!   key once per operation and passes the hash in.
+//! - past [`SCAN_KEYS`], a boxed [`Large`]: a swiss table of positions
+//!   hashed by key, and the owner index: every *flagged* entry
+//!   (auto-delete attribute, transient element) of a user sits in a
+//!   doubly-linked list (links parallel to the records) headed by
+//!   `heads[user]`. Link and unlink are O(1) and allocate nothing; an exit
+//!   walks exactly what the user owns.
 //!
 //! Owners are interned user numbers ([`crate::members::Users`]), or
 //! [`ADMIN`].
 //!
 //! Compaction: when tombstones outnumber live entries (and there are at
-//! least [`MIN_DEAD_TO_COMPACT`]) the metas are squeezed in place, the
-//! index rebuilt and the owner lists relinked; when garbage outweighs the
+//! least [`MIN_DEAD_TO_COMPACT`]) the metas and tags are squeezed in
+//! place, the index rebuilt and the owner lists relinked (in their
+//! buffers); when garbage outweighs the
 //! live bytes the arena is rebuilt. Both are O(n), paid for by the removals
 //! that made the waste, and run only at the end of an operation
 //! ([`Store::settle`]), so positions held during one command stay valid.
@@ -44,6 +52,11 @@ pub(crate) const ADMIN: u32 = FLAG - 1;
 const FLAG: u32 = 1 << 31;
 /// `Meta::off` of a tombstone.
 const DEAD: u32 = u32::MAX;
+/// Live entries up to which a key is found by a scan of the records' tags
+/// and the store keeps no index: a swiss table of 20 entries costs 176
+/// bytes (8.8 a record), the tags 2 a record. Measured (callgrind, a
+/// 20-key room): a write's lookup costs about the same either way.
+const SCAN_KEYS: usize = 32;
 /// Tombstones tolerated before a compaction is considered at all.
 const MIN_DEAD_TO_COMPACT: usize = 32;
 /// Heap an emptied store keeps for reuse, at most (records, arena, index).
@@ -51,7 +64,7 @@ const KEEP_WHEN_EMPTY: usize = 4096;
 /// Arena garbage tolerated before a rebuild is considered at all.
 const MIN_GARBAGE_TO_COMPACT: usize = 256;
 
-/// One entry's fixed-size record (16 bytes, and what `X` adds). `X` is
+/// One entry's fixed-size record (8 bytes, and what `X` adds). `X` is
 /// what the kind adds (revision and time for attributes, nothing for
 /// queue elements). The lengths live in the arena, in front of the text.
 #[derive(Clone, Copy, Debug)]
@@ -62,8 +75,6 @@ pub(crate) struct Meta<X> {
     /// Interned owner (or `ADMIN`) in the low bits; the top bit is the
     /// flag: auto-delete (attributes) or transient (elements).
     who: u32,
-    prev: u32,
-    next: u32,
     pub(crate) x: X,
 }
 
@@ -88,70 +99,99 @@ impl<X> Meta<X> {
     }
 }
 
-/// Bytes of `n` as a varint.
-fn varint_len(n: usize) -> usize {
-    match n {
-        0..=0x7f => 1,
-        0x80..=0x3fff => 2,
-        0x4000..=0x1f_ffff => 3,
-        0x20_0000..=0x0fff_ffff => 4,
-        _ => 5,
+/// The arena's surrogate-free numbering of chars: `n` below `0xD800` is
+/// the char `n`, above it the char `n + 0x800` (past the surrogates).
+fn skip_surrogates(n: u32) -> Option<char> {
+    char::from_u32(if n < 0xD800 { n } else { n + 0x800 })
+}
+
+/// The inverse of [`skip_surrogates`].
+fn unskip(c: char) -> u32 {
+    let c = u32::from(c);
+    if c < 0xD800 {
+        c
+    } else {
+        c - 0x800
     }
 }
 
-/// Writes `n` as a varint filling `dst` exactly: the low groups first,
-/// every byte but the last with its continuation bit, padded with empty
-/// groups when `dst` is wider than `n` needs (callers never make it
-/// narrower).
-#[inline]
-fn write_varint(dst: &mut [u8], n: u32) {
-    if let [b] = dst {
-        // The common case: one byte, no continuation.
-        *b = n as u8 & 0x7f;
-        return;
+/// Lengths below this are one char (of 1 to 3 bytes); longer ones two.
+const ONE_CHAR: u32 = 0xF800;
+
+/// A length as the arena writes it: chars, so that the arena stays one
+/// valid UTF-8 string and every key and value in it is a `&str` slice
+/// with no check but its two char boundaries. A length below `0x80` is
+/// one ASCII byte (the common case); below [`ONE_CHAR`] one char of the
+/// surrogate-free numbering; above, a char `0x10000 + (n >> 16)` (4 bytes,
+/// which no one-char length uses) and then the low 16 bits as one char.
+/// Returns the encoded text in `buf`.
+fn len_text(buf: &mut [u8; 8], n: usize) -> &str {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    let (first, second) = if n < ONE_CHAR {
+        (skip_surrogates(n), None)
+    } else {
+        (
+            char::from_u32(0x1_0000 + (n >> 16)),
+            skip_surrogates(n & 0xFFFF),
+        )
+    };
+    let Some(first) = first else {
+        return "";
+    };
+    let (a, b) = buf.split_at_mut(4);
+    let a = first.encode_utf8(a).len();
+    let b = second.map_or(0, |c| c.encode_utf8(b).len());
+    if b > 0 {
+        // Close the gap between the two chars.
+        buf.copy_within(4..4 + b, a);
     }
-    let last = dst.len().saturating_sub(1);
-    for (i, b) in dst.iter_mut().enumerate() {
-        let group = n.checked_shr(7 * i as u32).unwrap_or(0) & 0x7f;
-        *b = group as u8 | if i < last { 0x80 } else { 0 };
+    core::str::from_utf8(buf.get(..a + b).unwrap_or_default()).unwrap_or_default()
+}
+
+/// Bytes `n` takes as a length in the arena ([`len_text`]).
+fn len_width(n: usize) -> usize {
+    let char_width = |n: u32| match skip_surrogates(n) {
+        Some(c) => c.len_utf8(),
+        None => 4,
+    };
+    match u32::try_from(n) {
+        Ok(0..=0x7f) => 1,
+        Ok(n) if n < ONE_CHAR => char_width(n),
+        Ok(n) => 4 + char_width(n & 0xFFFF),
+        Err(_) => 4 + 4,
     }
 }
 
-/// Appends `n` as a varint of `width` bytes.
+/// Appends `n` as a length.
 #[inline]
-fn push_varint(out: &mut Vec<u8>, n: usize, width: usize) {
-    if width == 1 {
-        out.push(n as u8 & 0x7f);
-        return;
-    }
-    let at = out.len();
-    out.resize(at + width, 0);
-    if let Some(dst) = out.get_mut(at..) {
-        write_varint(dst, u32::try_from(n).unwrap_or(u32::MAX));
+fn push_len(out: &mut String, n: usize) {
+    match u8::try_from(n) {
+        Ok(b @ 0..=0x7f) => out.push(char::from(b)),
+        _ => out.push_str(len_text(&mut [0; 8], n)),
     }
 }
 
-/// The varint at `at`: its value and width.
+/// The length at `at`: its value and width.
 #[inline]
-fn read_varint(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
-    // Keys and most values are shorter than 128 bytes: one byte.
-    match *bytes.get(at)? {
+fn read_len(arena: &str, at: usize) -> Option<(usize, usize)> {
+    // Keys and most values are shorter than 128 bytes: one ASCII byte.
+    match *arena.as_bytes().get(at)? {
         b @ 0..=0x7f => Some((usize::from(b), 1)),
-        _ => read_long_varint(bytes, at),
+        _ => read_long_len(arena, at),
     }
 }
 
 #[cold]
-fn read_long_varint(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
-    let mut n = 0usize;
-    for i in 0..5 {
-        let b = *bytes.get(at + i)?;
-        n |= usize::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((n, i + 1));
-        }
+fn read_long_len(arena: &str, at: usize) -> Option<(usize, usize)> {
+    let mut chars = arena.get(at..)?.chars();
+    let first = chars.next()?;
+    if u32::from(first) < 0x1_0000 {
+        return Some((unskip(first) as usize, first.len_utf8()));
     }
-    None
+    let second = chars.next()?;
+    let high = u32::from(first) - 0x1_0000;
+    let n = (high << 16) | unskip(second);
+    Some((n as usize, first.len_utf8() + second.len_utf8()))
 }
 
 /// Where the parts of the entry at arena offset `off` lie.
@@ -171,16 +211,16 @@ impl Span {
 
 /// The key's range of the entry at `off`.
 #[inline]
-fn key_range(bytes: &[u8], off: u32) -> Option<core::ops::Range<usize>> {
-    let (len, width) = read_varint(bytes, off as usize)?;
+fn key_range(arena: &str, off: u32) -> Option<core::ops::Range<usize>> {
+    let (len, width) = read_len(arena, off as usize)?;
     let start = off as usize + width;
     Some(start..start + len)
 }
 
 #[inline]
-fn span(bytes: &[u8], off: u32) -> Option<Span> {
-    let key = key_range(bytes, off)?;
-    let (len, width) = read_varint(bytes, key.end)?;
+fn span(arena: &str, off: u32) -> Option<Span> {
+    let key = key_range(arena, off)?;
+    let (len, width) = read_len(arena, key.end)?;
     let start = key.end + width;
     Some(Span {
         value_len_at: key.end,
@@ -189,54 +229,160 @@ fn span(bytes: &[u8], off: u32) -> Option<Span> {
     })
 }
 
+/// ASCII filler for the arena bytes an in-place write leaves over.
+const FILL: &str = "                                                                ";
+
+/// Overwrites `range` of the arena with `with`, of the same length; a
+/// no-op unless both ends are char boundaries (callers make sure).
+#[inline]
+fn replace(arena: &mut String, range: core::ops::Range<usize>, with: &str) {
+    if range.len() == with.len()
+        && arena.is_char_boundary(range.start)
+        && arena.is_char_boundary(range.end)
+    {
+        // Safe code has two ways to write into a `String`: a splice of
+        // the same length (a byte-at-a-time loop over the range, about 11
+        // instructions a byte), or a drain and an insert (two moves of
+        // the text after the range, at memmove's speed). The second is
+        // cheaper while the text after the range is short, as in most
+        // rooms; the first keeps a write O(value) in a large store.
+        if arena.len() - range.end <= SHIFT_BELOW.saturating_mul(with.len().max(1)) {
+            let at = range.start;
+            drop(arena.drain(range));
+            arena.insert_str(at, with);
+        } else {
+            arena.replace_range(range, with);
+        }
+    }
+}
+
+/// Text after a write, per byte written, under which [`replace`] shifts
+/// the arena's tail rather than splicing.
+const SHIFT_BELOW: usize = 32;
+
+/// Writes `parts` one after the other from the start of `range` (a whole
+/// number of chars), leaving the rest of it ASCII: where the old text was
+/// not ASCII, the range is first blanked, so that every byte of it is a
+/// char boundary.
+fn write_over(arena: &mut String, range: core::ops::Range<usize>, parts: [&str; 2]) {
+    if !arena.get(range.clone()).is_some_and(str::is_ascii) {
+        let mut at = range.start;
+        while at < range.end {
+            let mut end = (at + FILL.len()).min(range.end);
+            while end > at && !arena.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end == at {
+                return;
+            }
+            replace(arena, at..end, FILL.get(..end - at).unwrap_or_default());
+            at = end;
+        }
+    }
+    let mut at = range.start;
+    for part in parts {
+        replace(arena, at..at + part.len(), part);
+        at += part.len();
+    }
+}
+
+/// Appends a copy of the arena's own text at `range` (whole chars), in
+/// chunks through a small stack buffer (`String::extend_from_within` is
+/// newer than the crate's minimum Rust).
+fn push_within(arena: &mut String, range: core::ops::Range<usize>) {
+    const CHUNK: usize = 32;
+    let mut at = range.start;
+    while at < range.end {
+        let mut end = (at + CHUNK).min(range.end);
+        while end > at && !arena.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut chunk = heapless::String::<CHUNK>::new();
+        match arena.get(at..end) {
+            Some(src) if end > at && chunk.push_str(src).is_ok() => arena.push_str(&chunk),
+            _ => return,
+        }
+        at = end;
+    }
+}
+
+/// A key's tag: the top bits of its hash (the swiss table's control bytes
+/// use the top 7; any 16 bits do, for a scan).
+fn tag(hash: u64) -> u16 {
+    (hash >> 48) as u16
+}
+
 /// The store's hash of a key. Every store in a room hashes with the room's
 /// hasher, so a key hashed once serves every lookup of one operation.
 pub(crate) fn hash_key(hasher: &DefaultHashBuilder, key: &str) -> u64 {
-    hash_bytes(hasher, key.as_bytes())
-}
-
-/// [`hash_key`] of a key as the arena holds it: the store hashes and
-/// compares its own keys as bytes, so only a key that leaves the store
-/// pays the UTF-8 check of [`text`].
-fn hash_bytes(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
-    hasher.hash_one(key)
+    hasher.hash_one(key.as_bytes())
 }
 
 /// The hash of the key at `pos` (0 for a tombstone or a bad position).
-fn rehash<X>(hasher: &DefaultHashBuilder, metas: &[Meta<X>], bytes: &[u8], pos: u32) -> u64 {
-    hash_bytes(hasher, key_of(metas, bytes, pos).unwrap_or_default())
+fn rehash<X>(hasher: &DefaultHashBuilder, metas: &[Meta<X>], arena: &str, pos: u32) -> u64 {
+    hash_key(hasher, key_of(metas, arena, pos).unwrap_or_default())
+}
+
+/// What a store past [`SCAN_KEYS`] entries adds: at that size a scan of
+/// the records (for a key, or for what an exiting user owns) would cost
+/// more than these cost to keep.
+struct Large {
+    /// Positions of the live entries, hashed by key.
+    index: HashTable<u32>,
+    /// The owner lists: every *flagged* entry of a user (auto-delete
+    /// attribute, transient element) sits in a doubly-linked list headed
+    /// by `heads[user]`; `links[pos]` is its `[prev, next]` (parallel to
+    /// the records). Link and unlink are O(1); an exit walks exactly what
+    /// the user owns.
+    links: Vec<[u32; 2]>,
+    /// List heads by interned user number; `NONE` past the last owner. A
+    /// boxed slice: its length is its capacity, grown by `link` alone.
+    heads: Box<[u32]>,
 }
 
 pub(crate) struct Store<X> {
     metas: Vec<Meta<X>>,
-    bytes: Vec<u8>,
-    /// Positions of the live entries (so its length is the live count).
-    index: HashTable<u32>,
-    /// Owner index heads, by interned user number; `NONE` past the last
-    /// owner. A boxed slice, 8 bytes less than a `Vec` in every store: its
-    /// length is its capacity, grown by [`Store::link`] alone.
-    heads: Box<[u32]>,
+    /// The entries' text (see [`len_text`]): one UTF-8 string, so that a
+    /// key or a value is a slice of it, checked only at its two ends.
+    arena: String,
+    /// Each record's key tag ([`tag`]), by position; its length is the
+    /// records' capacity (grown with them, a boxed slice: 8 bytes less
+    /// than a `Vec`). Up to [`SCAN_KEYS`] live entries a key is found by
+    /// a scan of the tags; the index is built past it.
+    tags: Box<[u16]>,
+    /// The key index and the owner lists, `Some` once the store has held
+    /// more than [`SCAN_KEYS`] entries (until it is emptied). Boxed: most
+    /// stores never have one.
+    large: Option<Box<Large>>,
     /// No live meta before this position (the queue's head).
     first: u32,
     /// Arena bytes no live entry uses.
     garbage: u32,
+    /// Live entries.
+    live: u32,
 }
 
 impl<X: Copy> Default for Store<X> {
     fn default() -> Self {
         Store {
             metas: Vec::new(),
-            bytes: Vec::new(),
-            index: HashTable::new(),
-            heads: Box::default(),
+            arena: String::new(),
+            tags: Box::default(),
+            large: None,
             first: 0,
             garbage: 0,
+            live: 0,
         }
     }
 }
 
-/// Below this many bytes a vector doubles; above, it grows by an eighth.
+/// Below this many bytes the arena doubles; above, it grows by an eighth.
 const DOUBLE_BELOW: usize = 512;
+/// Below this many records the records (and their tags and links)
+/// double; above, they grow by an eighth. In records, not bytes, so that
+/// the growth of a store does not depend on the record's size (this is
+/// the policy of the 32-byte records of round 2, 512 bytes).
+const DOUBLE_BELOW_RECORDS: usize = 16;
 
 /// Grows `v` to hold `extra` more: by doubling while small (few reallocs
 /// while a room fills), then by an eighth of its length at least, which
@@ -246,30 +392,56 @@ const DOUBLE_BELOW: usize = 512;
 /// which matters more here, in many rooms of moderate size.
 fn grow<T>(v: &mut Vec<T>, extra: usize) {
     if v.capacity() - v.len() < extra {
-        let len = v.len();
-        let step = if len * core::mem::size_of::<T>() < DOUBLE_BELOW {
-            len
-        } else {
-            len / 8
-        };
-        // Room for four more of the same at least, so that a vector just
-        // past the doubling range does not grow one record at a time.
-        v.reserve_exact(step.max(extra.saturating_mul(4)));
+        v.reserve_exact(growth(v.len() < DOUBLE_BELOW_RECORDS, v.len(), extra));
     }
+}
+
+/// How much [`grow`] adds to a buffer of `len` that needs `extra` more,
+/// doubling if it is `small`.
+fn growth(small: bool, len: usize, extra: usize) -> usize {
+    let step = if small { len } else { len / 8 };
+    // Room for four more of the same at least, so that a vector just
+    // past the doubling range does not grow one record at a time.
+    step.max(extra.saturating_mul(4))
 }
 
 impl<X: Copy> Store<X> {
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.live as usize
     }
 
     /// Position of `key`, whose hash is `hash`.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &str) -> Option<u32> {
-        let (metas, bytes) = (&self.metas, &self.bytes);
-        self.index
-            .find(hash, |&i| key_of(metas, bytes, i) == Some(key.as_bytes()))
-            .copied()
+        let (metas, arena) = (&self.metas, &self.arena);
+        if let Some(large) = self.large.as_deref() {
+            return large
+                .index
+                .find(hash, |&i| key_bytes_are(metas, arena, i, key))
+                .copied();
+        }
+        // The scan: eight tags at a time into a bit mask (a loop without
+        // an exit, which the compiler vectorizes), then a key comparison
+        // for each match (nearly always the one sought).
+        let tag = tag(hash);
+        let first = self.first as usize;
+        let tags = self.tags.get(first..metas.len()).unwrap_or_default();
+        let mut base = first;
+        for chunk in tags.chunks(8) {
+            let mut mask = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |m, (j, &t)| m | (u32::from(t == tag) << j));
+            while mask != 0 {
+                let at = base + mask.trailing_zeros() as usize;
+                if key_bytes_are(metas, arena, at as u32, key) {
+                    return u32::try_from(at).ok();
+                }
+                mask &= mask - 1;
+            }
+            base += 8;
+        }
+        None
     }
 
     pub(crate) fn meta(&self, pos: u32) -> Option<&Meta<X>> {
@@ -282,25 +454,27 @@ impl<X: Copy> Store<X> {
 
     /// Whether the record at `pos` holds `key` (a byte comparison).
     pub(crate) fn key_is(&self, pos: u32, key: &str) -> bool {
-        key_of(&self.metas, &self.bytes, pos) == Some(key.as_bytes())
+        key_bytes_are(&self.metas, &self.arena, pos, key)
     }
 
     /// The key at `pos` ("" for a tombstone or a bad position).
     pub(crate) fn key(&self, pos: u32) -> &str {
-        let range = self.meta(pos).and_then(|m| key_range(&self.bytes, m.off));
-        range.map_or("", |r| text_in(&self.bytes, r))
+        let range = self.meta(pos).and_then(|m| key_range(&self.arena, m.off));
+        range.and_then(|r| self.arena.get(r)).unwrap_or_default()
     }
 
     /// The value at `pos` ("" for a tombstone or a bad position).
     pub(crate) fn value(&self, pos: u32) -> &str {
-        self.span(pos).map_or("", |s| text_in(&self.bytes, s.value))
+        self.span(pos)
+            .and_then(|s| self.arena.get(s.value))
+            .unwrap_or_default()
     }
 
     /// The record at `pos` and its value's length in bytes.
     #[inline]
     pub(crate) fn entry(&self, pos: u32) -> Option<(&Meta<X>, u32)> {
         let m = self.meta(pos)?;
-        let s = span(&self.bytes, m.off)?;
+        let s = span(&self.arena, m.off)?;
         Some((m, u32::try_from(s.value.len()).unwrap_or(u32::MAX)))
     }
 
@@ -311,7 +485,7 @@ impl<X: Copy> Store<X> {
     }
 
     fn span(&self, pos: u32) -> Option<Span> {
-        span(&self.bytes, self.meta(pos)?.off)
+        span(&self.arena, self.meta(pos)?.off)
     }
 
     /// Live positions in order, from the first live one.
@@ -324,6 +498,22 @@ impl<X: Copy> Store<X> {
             .enumerate()
             .filter(|(_, m)| m.live())
             .map(move |(i, _)| u32::try_from(first + i).unwrap_or(NONE))
+    }
+
+    /// Live entries in order, from the first live one: the record, the
+    /// key and the value (one pass over the records, one decode of each
+    /// entry; the read view's path).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Meta<X>, &str, &str)> + '_ {
+        let arena = self.arena.as_str();
+        self.metas
+            .get(self.first as usize..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.live())
+            .filter_map(move |m| {
+                let s = span(arena, m.off)?;
+                Some((m, arena.get(s.key)?, arena.get(s.value)?))
+            })
     }
 
     /// The first live position (the queue's head), moving the cursor past
@@ -358,30 +548,98 @@ impl<X: Copy> Store<X> {
             .filter(|&p| p != NONE)?;
         let off = self.append_bytes(key, value)?;
         grow(&mut self.metas, 1);
+        if self.tags.len() < self.metas.capacity() {
+            self.grow_tags();
+        }
+        if let Some(t) = self.tags.get_mut(pos as usize) {
+            *t = tag(hash);
+        }
         self.metas.push(Meta {
             off,
             who: who(owner, flagged),
-            prev: NONE,
-            next: NONE,
             x,
         });
-        let (metas, bytes) = (&self.metas, &self.bytes);
-        self.index
-            .insert_unique(hash, pos, |&i| rehash(hasher, metas, bytes, i));
-        if flagged && owner != ADMIN {
-            self.link(pos);
+        self.live += 1;
+        let (metas, arena) = (&self.metas, &self.arena);
+        match self.large.as_deref_mut() {
+            Some(large) => {
+                grow(&mut large.links, 1);
+                large.links.push([NONE; 2]);
+                let index = &mut large.index;
+                index.insert_unique(hash, pos, |&i| rehash(hasher, metas, arena, i));
+                if flagged && owner != ADMIN {
+                    large.link(pos, owner);
+                }
+            }
+            None if self.live as usize > SCAN_KEYS => self.build_large(hasher),
+            None => {}
         }
         Some(pos)
+    }
+
+    /// Makes the tags as long as the records' capacity.
+    #[cold]
+    fn grow_tags(&mut self) {
+        let mut tags = alloc::vec![0; self.metas.capacity()].into_boxed_slice();
+        if let Some(old) = tags.get_mut(..self.tags.len()) {
+            old.copy_from_slice(&self.tags);
+        }
+        self.tags = tags;
+    }
+
+    /// Builds the index and the owner lists (the store has passed
+    /// [`SCAN_KEYS`]).
+    #[cold]
+    fn build_large(&mut self, hasher: &DefaultHashBuilder) {
+        self.large = Some(Box::new(Large {
+            index: HashTable::with_capacity(self.live as usize),
+            links: Vec::with_capacity(self.metas.capacity()),
+            heads: Box::default(),
+        }));
+        self.rebuild_large(hasher);
+    }
+
+    /// Refills the index and the owner lists from the records, keeping
+    /// their buffers.
+    fn rebuild_large(&mut self, hasher: &DefaultHashBuilder) {
+        let Some(large) = self.large.as_deref_mut() else {
+            return;
+        };
+        let (metas, arena) = (&self.metas, &self.arena);
+        large.index.clear();
+        large.links.clear();
+        large.links.resize(metas.len(), [NONE; 2]);
+        large.heads.iter_mut().for_each(|h| *h = NONE);
+        // Relink back to front, so each list ends up in position order.
+        for (pos, m) in metas.iter().enumerate().rev() {
+            let Ok(pos) = u32::try_from(pos) else {
+                continue;
+            };
+            if m.live() && m.indexed() {
+                large.link(pos, m.owner());
+            }
+        }
+        for pos in 0..metas.len() {
+            let Ok(pos) = u32::try_from(pos) else {
+                continue;
+            };
+            if metas.get(pos as usize).is_some_and(Meta::live) {
+                let hash = rehash(hasher, metas, arena, pos);
+                large
+                    .index
+                    .insert_unique(hash, pos, |&i| rehash(hasher, metas, arena, i));
+            }
+        }
     }
 
     /// Writes an entry of `key` and `value` at the end of the arena;
     /// returns its offset.
     fn append_bytes(&mut self, key: &str, value: &str) -> Option<u32> {
         let off = self.reserve_entry(key.len(), value.len())?;
-        push_varint(&mut self.bytes, key.len(), varint_len(key.len()));
-        self.bytes.extend_from_slice(key.as_bytes());
-        push_varint(&mut self.bytes, value.len(), varint_len(value.len()));
-        self.bytes.extend_from_slice(value.as_bytes());
+        push_len(&mut self.arena, key.len());
+        self.arena.push_str(key);
+        push_len(&mut self.arena, value.len());
+        self.arena.push_str(value);
         Some(off)
     }
 
@@ -389,14 +647,18 @@ impl<X: Copy> Store<X> {
     /// value of these lengths; returns its offset, or `None` if the arena
     /// would pass `u32::MAX` bytes.
     fn reserve_entry(&mut self, key_len: usize, value_len: usize) -> Option<u32> {
-        let need = varint_len(key_len)
+        let need = len_width(key_len)
             .checked_add(key_len)?
-            .checked_add(varint_len(value_len))?
+            .checked_add(len_width(value_len))?
             .checked_add(value_len)?;
-        let end = self.bytes.len().checked_add(need)?;
+        let end = self.arena.len().checked_add(need)?;
         u32::try_from(end).ok().filter(|&e| e != DEAD)?;
-        let off = u32::try_from(self.bytes.len()).ok()?;
-        grow(&mut self.bytes, need);
+        let off = u32::try_from(self.arena.len()).ok()?;
+        if self.arena.capacity() - self.arena.len() < need {
+            let len = self.arena.len();
+            self.arena
+                .reserve_exact(growth(len < DOUBLE_BELOW, len, need));
+        }
         Some(off)
     }
 
@@ -406,25 +668,26 @@ impl<X: Copy> Store<X> {
     pub(crate) fn set_value(&mut self, pos: u32, value: &str) -> u32 {
         let Some((off, s)) = self
             .meta(pos)
-            .and_then(|m| Some((m.off, span(&self.bytes, m.off)?)))
+            .and_then(|m| Some((m.off, span(&self.arena, m.off)?)))
         else {
             return 0;
         };
         let old = u32::try_from(s.value.len()).unwrap_or(u32::MAX);
-        let old_len = s.value.len();
-        if value.len() <= old_len {
-            // In place: the new length (if it changed), padded to the old
-            // one's width.
-            let end = s.value.start + value.len();
-            if value.len() != old_len {
-                if let Some(dst) = self.bytes.get_mut(s.value_len_at..s.value.start) {
-                    write_varint(dst, u32::try_from(value.len()).unwrap_or(0));
-                }
-            }
-            if let Some(dst) = self.bytes.get_mut(s.value.start..end) {
-                dst.copy_from_slice(value.as_bytes());
-            }
-            self.garbage += (old_len - value.len()) as u32;
+        if value.len() == s.value.len() {
+            // The common overwrite: same length, only the value's bytes
+            // change (the old value's ends are char boundaries).
+            replace(&mut self.arena, s.value, value);
+            return old;
+        }
+        let region = s.value_len_at..s.value.end;
+        let size = len_width(value.len()) + value.len();
+        if size <= region.len() {
+            // In place: the new length and value from the same start; the
+            // bytes left over, ASCII, are garbage until a compaction.
+            let mut buf = [0; 8];
+            let len = len_text(&mut buf, value.len());
+            write_over(&mut self.arena, region.clone(), [len, value]);
+            self.garbage += (region.len() - size) as u32;
             return old;
         }
         // The key moves with the value: copied within the arena.
@@ -432,10 +695,10 @@ impl<X: Copy> Store<X> {
         let Some(new_off) = self.reserve_entry(key_len, value.len()) else {
             return old;
         };
-        push_varint(&mut self.bytes, key_len, varint_len(key_len));
-        self.bytes.extend_from_within(s.key.clone());
-        push_varint(&mut self.bytes, value.len(), varint_len(value.len()));
-        self.bytes.extend_from_slice(value.as_bytes());
+        push_len(&mut self.arena, key_len);
+        push_within(&mut self.arena, s.key.clone());
+        push_len(&mut self.arena, value.len());
+        self.arena.push_str(value);
         self.garbage += s.size(off) as u32;
         if let Some(m) = self.meta_mut(pos) {
             m.off = new_off;
@@ -452,14 +715,17 @@ impl<X: Copy> Store<X> {
         if m.who == who(owner, flagged) {
             return;
         }
-        if m.indexed() {
-            self.unlink(pos);
-        }
+        let (was_listed, old_owner) = (m.indexed(), m.owner());
         if let Some(m) = self.meta_mut(pos) {
             m.who = who(owner, flagged);
         }
-        if flagged && owner != ADMIN {
-            self.link(pos);
+        if let Some(large) = self.large.as_deref_mut() {
+            if was_listed {
+                large.unlink(pos, old_owner);
+            }
+            if flagged && owner != ADMIN {
+                large.link(pos, owner);
+            }
         }
     }
 
@@ -469,7 +735,11 @@ impl<X: Copy> Store<X> {
         pos: u32,
         hasher: &DefaultHashBuilder,
     ) -> Option<(Meta<X>, u32)> {
-        let hash = rehash(hasher, &self.metas, &self.bytes, pos);
+        // Only the index needs the hash.
+        let hash = match self.large {
+            Some(_) => rehash(hasher, &self.metas, &self.arena, pos),
+            None => 0,
+        };
         self.remove(hash, pos)
     }
 
@@ -477,16 +747,19 @@ impl<X: Copy> Store<X> {
     /// tombstone. Returns its meta and its value's length.
     pub(crate) fn remove(&mut self, hash: u64, pos: u32) -> Option<(Meta<X>, u32)> {
         let m = *self.meta(pos)?;
-        let (size, value_len) = span(&self.bytes, m.off).map_or((0, 0), |s| {
+        let (size, value_len) = span(&self.arena, m.off).map_or((0, 0), |s| {
             let len = u32::try_from(s.value.len()).unwrap_or(u32::MAX);
             (s.size(m.off), len)
         });
-        if let Ok(entry) = self.index.find_entry(hash, |&i| i == pos) {
-            entry.remove();
+        if let Some(large) = self.large.as_deref_mut() {
+            if let Ok(entry) = large.index.find_entry(hash, |&i| i == pos) {
+                entry.remove();
+            }
+            if m.indexed() {
+                large.unlink(pos, m.owner());
+            }
         }
-        if m.indexed() {
-            self.unlink(pos);
-        }
+        self.live -= 1;
         if let Some(slot) = self.metas.get_mut(pos as usize) {
             slot.off = DEAD;
         }
@@ -495,31 +768,282 @@ impl<X: Copy> Store<X> {
     }
 
     /// Positions of `user`'s flagged entries, in order, into `out`
-    /// (cleared first).
+    /// (cleared first): its owner list, or a scan of the records in a
+    /// store without lists.
     pub(crate) fn owned(&self, user: u32, out: &mut Vec<u32>) {
         out.clear();
-        let mut at = self.heads.get(user as usize).copied().unwrap_or(NONE);
-        while let Some(m) = self.meta(at) {
+        let Some(large) = self.large.as_deref() else {
+            let first = self.first as usize;
+            let metas = self.metas.get(first..).unwrap_or_default();
+            for (i, m) in metas.iter().enumerate() {
+                if m.live() && m.indexed() && m.owner() == user {
+                    out.push(u32::try_from(first + i).unwrap_or(NONE));
+                }
+            }
+            return;
+        };
+        let mut at = large.heads.get(user as usize).copied().unwrap_or(NONE);
+        while self.meta(at).is_some() {
             out.push(at);
-            at = m.next;
+            at = large.links.get(at as usize).map_or(NONE, |l| l[1]);
         }
         out.sort_unstable();
     }
 
-    fn link(&mut self, pos: u32) {
-        let Some(owner) = self.meta(pos).map(|m| m.owner() as usize) else {
+    /// Compacts what the removals of the operation just ended have wasted,
+    /// when the waste outweighs what is live.
+    /// `scratch` is reused working memory.
+    #[inline]
+    pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder, scratch: &mut Vec<u32>) {
+        let live = self.len();
+        let dead = self.metas.len() - live;
+        if live == 0 {
+            if dead > 0 {
+                self.empty();
+            }
             return;
-        };
+        }
+        if dead >= MIN_DEAD_TO_COMPACT && dead > live {
+            self.compact_metas(hasher);
+        }
+        let garbage = self.garbage as usize;
+        if garbage >= MIN_GARBAGE_TO_COMPACT && garbage > self.arena.len() - garbage {
+            self.compact_bytes(scratch);
+        }
+    }
+
+    /// Forgets every (dead) record. Small buffers are kept for the entries
+    /// to come (a queue that empties and fills again must not allocate
+    /// each time); large ones are given back.
+    fn empty(&mut self) {
+        if self.capacity_bytes() > KEEP_WHEN_EMPTY {
+            *self = Store::default();
+            return;
+        }
+        self.metas.clear();
+        self.arena.clear();
+        self.large = None;
+        self.live = 0;
+        self.first = 0;
+        self.garbage = 0;
+    }
+
+    fn compact_metas(&mut self, hasher: &DefaultHashBuilder) {
+        // The live records and their tags move down together.
+        let mut to = 0usize;
+        for from in 0..self.metas.len() {
+            let (Some(&m), Some(&t)) = (self.metas.get(from), self.tags.get(from)) else {
+                continue;
+            };
+            if m.live() {
+                if let (Some(dm), Some(dt)) = (self.metas.get_mut(to), self.tags.get_mut(to)) {
+                    *dm = m;
+                    *dt = t;
+                }
+                to += 1;
+            }
+        }
+        self.metas.truncate(to);
+        self.first = 0;
+        self.rebuild_large(hasher);
+    }
+
+    /// Squeezes the garbage out of the arena, in place: the live records
+    /// move down in arena order (each only ever towards the start), so the
+    /// buffer is kept and nothing is allocated. `scratch` holds the order.
+    fn compact_bytes(&mut self, scratch: &mut Vec<u32>) {
+        scratch.clear();
+        scratch.extend(self.positions());
+        let metas = &self.metas;
+        scratch.sort_unstable_by_key(|&p| metas.get(p as usize).map_or(0, |m| m.off));
+        // Each live entry's size, after the positions, from the arena as
+        // a string: an entry whose bytes are not a whole `&str` of it (a
+        // broken invariant) is given size 0, so that everything moved
+        // below is whole UTF-8 text.
+        let n = scratch.len();
+        for i in 0..n {
+            let pos = scratch.get(i).copied().unwrap_or(NONE);
+            let size = self.meta(pos).map_or(0, |m| {
+                let size = span(&self.arena, m.off).map_or(0, |s| s.size(m.off));
+                let whole = self.arena.get(m.off as usize..m.off as usize + size);
+                whole.map_or(0, str::len)
+            });
+            scratch.push(u32::try_from(size).unwrap_or(0));
+        }
+        // Moved as bytes, then given back as a string: the kept text is a
+        // concatenation of whole `&str`s, so the one check of `from_utf8`
+        // (fast on ASCII, O(arena) like the move) cannot fail.
+        let mut bytes = core::mem::take(&mut self.arena).into_bytes();
+        let (order, sizes) = scratch.split_at(n);
+        let mut to = 0usize;
+        for (&pos, &size) in order.iter().zip(sizes) {
+            let Some(m) = self.metas.get_mut(pos as usize) else {
+                continue;
+            };
+            let from = m.off as usize;
+            let size = size as usize;
+            if from + size <= bytes.len() {
+                bytes.copy_within(from..from + size, to);
+            }
+            m.off = u32::try_from(to).unwrap_or(DEAD);
+            to += size;
+        }
+        bytes.truncate(to);
+        self.arena = String::from_utf8(bytes).unwrap_or_default();
+        self.garbage = 0;
+    }
+
+    /// Heap bytes the store holds (capacities), for the keep-or-free
+    /// decision of an emptied store.
+    fn capacity_bytes(&self) -> usize {
+        self.metas.capacity() * core::mem::size_of::<Meta<X>>()
+            + self.arena.capacity()
+            + self.tags.len() * 2
+            + self.large.as_deref().map_or(0, Large::heap_bytes)
+    }
+
+    /// Checks the index, the arena accounting and the owner lists against
+    /// the metas (for `check_invariants`). `owner_ok` says whether an owner
+    /// number names a live user.
+    pub(crate) fn consistent(
+        &self,
+        hasher: &DefaultHashBuilder,
+        owner_ok: impl Fn(u32) -> bool,
+    ) -> Result<(), &'static str> {
+        let live = self.metas.iter().filter(|m| m.live()).count();
+        let large = self.large.as_deref();
+        if self.live as usize != live || large.is_some_and(|l| l.index.len() != live) {
+            return Err("store counts disagree with its records");
+        }
+        if large.is_none() && live > SCAN_KEYS {
+            return Err("store past the scan threshold without an index");
+        }
+        if large.is_some_and(|l| l.links.len() != self.metas.len()) {
+            return Err("store owner links disagree with its records");
+        }
+        if self.tags.len() < self.metas.len() {
+            return Err("store records without tags");
+        }
+        if self
+            .metas
+            .get(..self.first as usize)
+            .is_some_and(|s| s.iter().any(Meta::live))
+        {
+            return Err("a live record before the store's first cursor");
+        }
+        let mut used = 0usize;
+        for m in self.metas.iter().filter(|m| m.live()) {
+            let Some(s) = span(&self.arena, m.off).filter(|s| s.value.end <= self.arena.len())
+            else {
+                return Err("store record lies outside its arena");
+            };
+            used += s.size(m.off);
+        }
+        if used + self.garbage as usize != self.arena.len() {
+            return Err("store arena bytes do not add up");
+        }
+        let mut linked = 0usize;
+        let heads = large.map_or(&[][..], |l| &l.heads[..]);
+        for (user, &head) in heads.iter().enumerate() {
+            let mut prev = NONE;
+            let mut at = head;
+            while at != NONE {
+                let Some(m) = self.meta(at) else {
+                    return Err("owner list names a dead record");
+                };
+                let [p, next] = large
+                    .and_then(|l| l.links.get(at as usize))
+                    .copied()
+                    .unwrap_or([NONE; 2]);
+                if p != prev || !m.indexed() || m.owner() as usize != user {
+                    return Err("owner list links or owners are wrong");
+                }
+                linked += 1;
+                if linked > live {
+                    return Err("owner list has a cycle");
+                }
+                prev = at;
+                at = next;
+            }
+        }
+        for pos in self.positions() {
+            let key = self.key(pos);
+            let hash = hash_key(hasher, key);
+            if self.tags.get(pos as usize) != Some(&tag(hash)) {
+                return Err("store record with a wrong tag");
+            }
+            if self.find(hash, key) != Some(pos) {
+                return Err("store index does not find a record");
+            }
+            let Some(m) = self.meta(pos) else {
+                return Err("store position without a record");
+            };
+            if m.owner() != ADMIN && !owner_ok(m.owner()) {
+                return Err("record owned by no user");
+            }
+        }
+        let indexed = self
+            .metas
+            .iter()
+            .filter(|m| m.live() && m.indexed())
+            .count();
+        if large.is_some() && indexed != linked {
+            return Err("flagged record missing from its owner's list");
+        }
+        Ok(())
+    }
+
+    /// Heap bytes held (capacity, not length), for memory accounting.
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.metas.capacity() * core::mem::size_of::<Meta<X>>()
+            + self.arena.capacity()
+            + self.tags.len() * 2
+            + self.large.as_deref().map_or(0, Large::heap_bytes)
+    }
+
+    /// Heap bytes by part, for the footprint accounting: records (used,
+    /// slack), arena (used incl. garbage, slack), index table, owner heads.
+    #[cfg(test)]
+    pub(crate) fn heap_parts(&self) -> [(&'static str, usize); 6] {
+        let meta = core::mem::size_of::<Meta<X>>();
+        [
+            ("records", self.metas.len() * meta),
+            (
+                "records slack",
+                (self.metas.capacity() - self.metas.len()) * meta,
+            ),
+            ("arena", self.arena.len()),
+            ("arena slack", self.arena.capacity() - self.arena.len()),
+            ("tags", self.tags.len() * 2),
+            (
+                "index and owner lists",
+                self.large.as_deref().map_or(0, Large::heap_bytes),
+            ),
+        ]
+    }
+}
+
+impl Large {
+    /// Heap bytes held: the box, the table, the links and the heads.
+    fn heap_bytes(&self) -> usize {
+        core::mem::size_of::<Large>()
+            + self.index.allocation_size()
+            + self.links.capacity() * 8
+            + self.heads.len() * 4
+    }
+
+    fn link(&mut self, pos: u32, owner: u32) {
+        let owner = owner as usize;
         if self.heads.len() <= owner {
             self.grow_heads(owner);
         }
         let head = self.heads.get(owner).copied().unwrap_or(NONE);
-        if let Some(h) = self.metas.get_mut(head as usize) {
-            h.prev = pos;
+        if let Some(h) = self.links.get_mut(head as usize) {
+            h[0] = pos;
         }
-        if let Some(m) = self.metas.get_mut(pos as usize) {
-            m.prev = NONE;
-            m.next = head;
+        if let Some(l) = self.links.get_mut(pos as usize) {
+            *l = [NONE, head];
         }
         if let Some(h) = self.heads.get_mut(owner) {
             *h = pos;
@@ -540,224 +1064,24 @@ impl<X: Copy> Store<X> {
         self.heads = heads;
     }
 
-    fn unlink(&mut self, pos: u32) {
-        let Some(&Meta {
-            prev, next, who, ..
-        }) = self.metas.get(pos as usize)
-        else {
+    fn unlink(&mut self, pos: u32, owner: u32) {
+        let Some(&[prev, next]) = self.links.get(pos as usize) else {
             return;
         };
-        let owner = who & !FLAG;
-        match self.metas.get_mut(prev as usize) {
-            Some(p) => p.next = next,
+        match self.links.get_mut(prev as usize) {
+            Some(p) => p[1] = next,
             None => {
                 if let Some(h) = self.heads.get_mut(owner as usize) {
                     *h = next;
                 }
             }
         }
-        if let Some(n) = self.metas.get_mut(next as usize) {
-            n.prev = prev;
+        if let Some(n) = self.links.get_mut(next as usize) {
+            n[0] = prev;
         }
-        if let Some(m) = self.metas.get_mut(pos as usize) {
-            m.prev = NONE;
-            m.next = NONE;
+        if let Some(l) = self.links.get_mut(pos as usize) {
+            *l = [NONE; 2];
         }
-    }
-
-    /// Compacts what the removals of the operation just ended have wasted,
-    /// when the waste outweighs what is live.
-    /// `scratch` is reused working memory.
-    #[inline]
-    pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder, scratch: &mut Vec<u32>) {
-        let live = self.len();
-        let dead = self.metas.len() - live;
-        if live == 0 {
-            if dead > 0 {
-                self.empty();
-            }
-            return;
-        }
-        if dead >= MIN_DEAD_TO_COMPACT && dead > live {
-            self.compact_metas(hasher);
-        }
-        let garbage = self.garbage as usize;
-        if garbage >= MIN_GARBAGE_TO_COMPACT && garbage > self.bytes.len() - garbage {
-            self.compact_bytes(scratch);
-        }
-    }
-
-    /// Forgets every (dead) record. Small buffers are kept for the entries
-    /// to come (a queue that empties and fills again must not allocate
-    /// each time); large ones are given back.
-    fn empty(&mut self) {
-        if self.capacity_bytes() > KEEP_WHEN_EMPTY {
-            *self = Store::default();
-            return;
-        }
-        self.metas.clear();
-        self.bytes.clear();
-        self.index.clear();
-        self.heads.iter_mut().for_each(|h| *h = NONE);
-        self.first = 0;
-        self.garbage = 0;
-    }
-
-    fn compact_metas(&mut self, hasher: &DefaultHashBuilder) {
-        self.metas.retain(Meta::live);
-        self.first = 0;
-        self.index.clear();
-        for h in &mut self.heads {
-            *h = NONE;
-        }
-        // Relink back to front, so each list ends up in position order.
-        for pos in (0..self.metas.len()).rev() {
-            let Ok(pos) = u32::try_from(pos) else {
-                continue;
-            };
-            if self.meta(pos).is_some_and(Meta::indexed) {
-                self.link(pos);
-            }
-        }
-        let (metas, bytes) = (&self.metas, &self.bytes);
-        for pos in 0..metas.len() {
-            let Ok(pos) = u32::try_from(pos) else {
-                continue;
-            };
-            let hash = rehash(hasher, metas, bytes, pos);
-            self.index
-                .insert_unique(hash, pos, |&i| rehash(hasher, metas, bytes, i));
-        }
-    }
-
-    /// Squeezes the garbage out of the arena, in place: the live records
-    /// move down in arena order (each only ever towards the start), so the
-    /// buffer is kept and nothing is allocated. `scratch` holds the order.
-    fn compact_bytes(&mut self, scratch: &mut Vec<u32>) {
-        scratch.clear();
-        scratch.extend(self.positions());
-        let metas = &self.metas;
-        scratch.sort_unstable_by_key(|&p| metas.get(p as usize).map_or(0, |m| m.off));
-        let mut to = 0usize;
-        for &pos in scratch.iter() {
-            let Some(m) = self.metas.get_mut(pos as usize) else {
-                continue;
-            };
-            let from = m.off as usize;
-            let len = span(&self.bytes, m.off).map_or(0, |s| s.size(m.off));
-            self.bytes.copy_within(from..from + len, to);
-            m.off = u32::try_from(to).unwrap_or(DEAD);
-            to += len;
-        }
-        self.bytes.truncate(to);
-        self.garbage = 0;
-    }
-
-    /// Heap bytes the store holds (capacities), for the keep-or-free
-    /// decision of an emptied store.
-    fn capacity_bytes(&self) -> usize {
-        self.metas.capacity() * core::mem::size_of::<Meta<X>>()
-            + self.bytes.capacity()
-            + self.index.capacity() * 5
-            + self.heads.len() * 4
-    }
-
-    /// Checks the index, the arena accounting and the owner lists against
-    /// the metas (for `check_invariants`). `owner_ok` says whether an owner
-    /// number names a live user.
-    pub(crate) fn consistent(
-        &self,
-        hasher: &DefaultHashBuilder,
-        owner_ok: impl Fn(u32) -> bool,
-    ) -> Result<(), &'static str> {
-        let live = self.metas.iter().filter(|m| m.live()).count();
-        if self.index.len() != live {
-            return Err("store counts disagree with its records");
-        }
-        if self
-            .metas
-            .get(..self.first as usize)
-            .is_some_and(|s| s.iter().any(Meta::live))
-        {
-            return Err("a live record before the store's first cursor");
-        }
-        let mut used = 0usize;
-        for m in self.metas.iter().filter(|m| m.live()) {
-            let Some(s) = span(&self.bytes, m.off).filter(|s| s.value.end <= self.bytes.len())
-            else {
-                return Err("store record lies outside its arena");
-            };
-            used += s.size(m.off);
-        }
-        if used + self.garbage as usize != self.bytes.len() {
-            return Err("store arena bytes do not add up");
-        }
-        let mut linked = 0usize;
-        for (user, &head) in self.heads.iter().enumerate() {
-            let mut prev = NONE;
-            let mut at = head;
-            while at != NONE {
-                let Some(m) = self.meta(at) else {
-                    return Err("owner list names a dead record");
-                };
-                if m.prev != prev || !m.indexed() || m.owner() as usize != user {
-                    return Err("owner list links or owners are wrong");
-                }
-                linked += 1;
-                if linked > live {
-                    return Err("owner list has a cycle");
-                }
-                prev = at;
-                at = m.next;
-            }
-        }
-        for pos in self.positions() {
-            let key = self.key(pos);
-            if self.find(hash_key(hasher, key), key) != Some(pos) {
-                return Err("store index does not find a record");
-            }
-            let Some(m) = self.meta(pos) else {
-                return Err("store position without a record");
-            };
-            if m.owner() != ADMIN && !owner_ok(m.owner()) {
-                return Err("record owned by no user");
-            }
-        }
-        let indexed = self
-            .metas
-            .iter()
-            .filter(|m| m.live() && m.indexed())
-            .count();
-        if indexed != linked {
-            return Err("flagged record missing from its owner's list");
-        }
-        Ok(())
-    }
-
-    /// Heap bytes held (capacity, not length), for memory accounting.
-    #[cfg(test)]
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.metas.capacity() * core::mem::size_of::<Meta<X>>()
-            + self.bytes.capacity()
-            + self.heads.len() * 4
-    }
-
-    /// Heap bytes by part, for the footprint accounting: records (used,
-    /// slack), arena (used incl. garbage, slack), index table, owner heads.
-    #[cfg(test)]
-    pub(crate) fn heap_parts(&self) -> [(&'static str, usize); 6] {
-        let meta = core::mem::size_of::<Meta<X>>();
-        [
-            ("records", self.metas.len() * meta),
-            (
-                "records slack",
-                (self.metas.capacity() - self.metas.len()) * meta,
-            ),
-            ("arena", self.bytes.len()),
-            ("arena slack", self.bytes.capacity() - self.bytes.len()),
-            ("index", self.index.allocation_size()),
-            ("owner heads", self.heads.len() * 4),
-        ]
     }
 }
 
@@ -765,55 +1089,24 @@ fn who(owner: u32, flagged: bool) -> u32 {
     (owner & !FLAG) | if flagged { FLAG } else { 0 }
 }
 
+/// Whether the key at `pos` is `key`: a byte comparison, which needs no
+/// char-boundary check (equal bytes are the same text).
 #[inline]
-fn key_of<'a, X>(metas: &[Meta<X>], bytes: &'a [u8], pos: u32) -> Option<&'a [u8]> {
-    let m = metas.get(pos as usize).filter(|m| m.live())?;
-    bytes.get(key_range(bytes, m.off)?)
-}
-
-/// The arena only ever receives whole `&str`s, so every record slice is
-/// UTF-8; the check is the price of `forbid(unsafe_code)` and is cheap on
-/// short ASCII keys.
-fn text(bytes: Option<&[u8]>) -> &str {
-    bytes
-        .and_then(|b| core::str::from_utf8(b).ok())
-        .unwrap_or_default()
-}
-
-/// The text at `range` of the arena ("" if out of it).
-///
-/// `from_utf8` runs its word-at-a-time ASCII path only from an 8-byte
-/// aligned address, and entries start wherever the one before ended (after
-/// a one-byte length): checked from its own first byte, a 64-byte value
-/// costs about 1.7 times what it does aligned. So the check starts at the
-/// aligned address before the text, taking in the few bytes in front of it
-/// (a length, the end of a key or of the entry before: nearly always
-/// ASCII), and the text is then sliced out of the checked `str` (an O(1)
-/// boundary check). When those bytes are not valid UTF-8 on their own (a
-/// long length's continuation bytes, a value cut short in place), the text
-/// is checked alone. (Widening the window forward as well, to a whole
-/// number of the 16-byte steps, measured slower.)
-#[inline]
-fn text_in(bytes: &[u8], range: core::ops::Range<usize>) -> &str {
-    let Some(exact) = bytes.get(range.clone()) else {
-        return "";
+fn key_bytes_are<X>(metas: &[Meta<X>], arena: &str, pos: u32, key: &str) -> bool {
+    let Some(m) = metas.get(pos as usize).filter(|m| m.live()) else {
+        return false;
     };
-    // Bytes back to the previous 8-byte boundary (0 when aligned).
-    let back = (8 - exact.as_ptr().align_offset(8) % 8) % 8;
-    if back > 0 && back <= range.start {
-        let wide = bytes
-            .get(range.start - back..range.end)
-            .and_then(|w| core::str::from_utf8(w).ok())
-            .and_then(|w| w.get(back..));
-        if let Some(s) = wide {
-            return s;
-        }
-    }
-    text(Some(exact))
+    key_range(arena, m.off).and_then(|r| arena.as_bytes().get(r)) == Some(key.as_bytes())
+}
+
+#[inline]
+fn key_of<'a, X>(metas: &[Meta<X>], arena: &'a str, pos: u32) -> Option<&'a str> {
+    let m = metas.get(pos as usize).filter(|m| m.live())?;
+    arena.get(key_range(arena, m.off)?)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // a test
 mod tests {
     use super::*;
 
@@ -839,94 +1132,162 @@ mod tests {
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
-    /// Lengths live in the arena as varints: a shorter value written in
-    /// place keeps its length's width (padded), a longer one moves, and
-    /// keys and values of every width read back whole, before and after
-    /// the arena is compacted.
+    /// Lengths live in the arena as chars: every width reads back, with
+    /// the surrogate gap skipped and the two-char form past `ONE_CHAR`.
     #[test]
-    fn varint_lengths_of_every_width_survive_overwrites_and_compaction() {
-        for (w, n) in [(1, 0usize), (1, 127), (2, 128), (2, 16_383), (3, 16_384)] {
-            let mut buf = Vec::new();
-            push_varint(&mut buf, n, varint_len(n));
-            assert_eq!((buf.len(), read_varint(&buf, 0)), (w, Some((n, w))));
+    fn lengths_of_every_width_read_back_as_chars() {
+        let cases = [
+            (0usize, 1usize),
+            (0x7f, 1),
+            (0x80, 2),
+            (0x7ff, 2),
+            (0x800, 3),
+            (0xd7ff, 3),
+            (0xd800, 3),
+            (0xf7ff, 3),
+            (0xf800, 8),
+            (0xffff, 8),
+            (0x1_0000, 5),
+            (0x12_3456, 7),
+            (u32::MAX as usize, 8),
+        ];
+        for (n, width) in cases {
+            let mut arena = String::from("x");
+            push_len(&mut arena, n);
+            arena.push('y');
+            assert_eq!(len_width(n), width, "{n:#x}");
+            assert_eq!(arena.len(), 2 + width, "{n:#x}");
+            assert_eq!(read_len(&arena, 1), Some((n, width)), "{n:#x}");
         }
-        let mut padded = [0u8; 3];
-        write_varint(&mut padded, 5);
-        assert_eq!(read_varint(&padded, 0), Some((5, 3)), "padded");
+    }
 
+    /// A value overwritten shorter is rewritten in place (its length at
+    /// its new width, the bytes left over blanked with ASCII even where
+    /// the old text was not), a longer one moves with its key; keys and
+    /// values of every width read back whole, before and after the arena
+    /// is compacted.
+    #[test]
+    fn values_of_every_width_survive_overwrites_and_compaction() {
         let hs = h();
         let mut s = Store::<u8>::default();
-        let long_key = "k".repeat(300);
-        let a = put(&mut s, &hs, &long_key, &"v".repeat(200), 0);
+        let long_key = "ké".repeat(100);
+        let a = put(&mut s, &hs, &long_key, &"é".repeat(200), 0);
         let b = put(&mut s, &hs, "b", "", 1);
+        let c = put(&mut s, &hs, "c", "日本語", 1);
         s.set_value(a, "short");
         assert_eq!(
             (s.key(a), s.value(a), s.value_len(a)),
             (&*long_key, "short", 5)
         );
+        s.set_value(c, "日本");
+        assert_eq!(s.value(c), "日本");
+        s.set_value(c, "語語");
+        assert_eq!(s.value(c), "語語", "same length");
         s.set_value(b, &"w".repeat(20_000));
-        s.set_value(a, &"x".repeat(1_000));
-        assert_eq!(s.value(a), "x".repeat(1_000));
+        s.set_value(a, &"x€".repeat(1_000));
+        assert_eq!(s.value(a), "x€".repeat(1_000));
         assert_eq!(s.value(b), "w".repeat(20_000));
         assert!(s.consistent(&hs, |_| true).is_ok());
         assert!(s.garbage > 0, "the moves left garbage");
         s.compact_bytes(&mut Vec::new());
         assert_eq!(s.garbage, 0);
-        assert_eq!(s.bytes.len(), 2 + 300 + 2 + 1_000 + 1 + 1 + 3 + 20_000);
+        assert_eq!(
+            s.arena.len(),
+            (2 + 300 + 3 + 4_000) + (1 + 1 + 3 + 20_000) + (1 + 1 + 1 + 6)
+        );
         assert_eq!(s.find(hash_key(&hs, &long_key), &long_key), Some(a));
         assert_eq!((s.key(b), s.value_len(b)), ("b", 20_000));
+        assert_eq!((s.key(c), s.value(c)), ("c", "語語"));
         assert!(s.consistent(&hs, |_| true).is_ok());
-    }
-
-    /// `text_in` widens its check back to an aligned address; it returns
-    /// the range's text whatever stands in front of it: ASCII, a lone
-    /// continuation byte (a value cut short in place), a lead byte without
-    /// its continuation, or nothing; at every alignment.
-    #[test]
-    fn text_in_returns_the_range_whatever_precedes_it() {
-        let text = "héllo, wörld";
-        for pad in 0..17 {
-            for before in [&b"ab"[..], &[0xA9], &[0xC3], &[0xA9, b'a'], b""] {
-                let mut v = alloc::vec![b'x'; pad];
-                v.extend_from_slice(before);
-                let start = v.len();
-                v.extend_from_slice(text.as_bytes());
-                v.extend_from_slice(&[0xC3]);
-                assert_eq!(
-                    text_in(&v, start..start + text.len()),
-                    text,
-                    "{pad} {before:?}"
-                );
-            }
-        }
-        assert_eq!(text_in(b"abc", 1..9), "", "out of the arena");
     }
 
     #[test]
     fn owner_lists_survive_removals_and_compaction() {
+        // Scanned (no lists) in a small store, listed in a large one.
+        for n in [30u32, 200] {
+            let hs = h();
+            let mut s = Store::<u8>::default();
+            let mut keys = Vec::new();
+            for i in 0..n {
+                let k = alloc::format!("k{i}");
+                put(&mut s, &hs, &k, "v", i % 3);
+                keys.push(k);
+            }
+            for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 4 != 0) {
+                let pos = s.find(hash_key(&hs, k), k).unwrap();
+                assert!(s.remove(hash_key(&hs, k), pos).is_some(), "{i}");
+            }
+            s.settle(&hs, &mut Vec::new());
+            assert!(s.consistent(&hs, |_| true).is_ok());
+            // An owner change moves an entry between owners.
+            let k8 = s.find(hash_key(&hs, "k8"), "k8").unwrap();
+            s.set_owner(k8, 0, true);
+            assert!(s.consistent(&hs, |_| true).is_ok());
+            let mut out = Vec::new();
+            s.owned(0, &mut out);
+            let owned: Vec<&str> = out.iter().map(|&p| s.key(p)).collect();
+            // Keys k0, k12, k24, ... (i % 4 == 0 and i % 3 == 0), and k8,
+            // in order.
+            let expected: Vec<String> = (0..n)
+                .filter(|i| i % 12 == 0 || *i == 8)
+                .map(|i| alloc::format!("k{i}"))
+                .collect();
+            assert_eq!(owned, expected, "{n}");
+        }
+    }
+
+    /// Up to `SCAN_KEYS` live entries a key is found by a scan of the
+    /// tags, with no index; the entry after builds the index (kept through
+    /// compactions, dropped when the store empties), and every key is
+    /// found (and every absent one not) at each stage.
+    #[test]
+    fn keys_are_found_by_scan_then_through_the_index_built_past_the_threshold() {
         let hs = h();
         let mut s = Store::<u8>::default();
-        let mut keys = Vec::new();
-        for i in 0..200u32 {
-            let k = alloc::format!("k{i}");
-            put(&mut s, &hs, &k, "v", i % 3);
-            keys.push(k);
-        }
-        for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 4 != 0) {
-            let pos = s.find(hash_key(&hs, k), k).unwrap();
-            assert!(s.remove(hash_key(&hs, k), pos).is_some(), "{i}");
-        }
-        s.settle(&hs, &mut Vec::new());
-        assert!(s.consistent(&hs, |_| true).is_ok());
-        let mut out = Vec::new();
-        s.owned(0, &mut out);
-        let owned: Vec<&str> = out.iter().map(|&p| s.key(p)).collect();
-        // Keys k0, k12, k24, ... (i % 4 == 0 and i % 3 == 0), in order.
-        let expected: Vec<String> = (0..200)
-            .filter(|i| i % 12 == 0)
+        let keys: Vec<String> = (0..=SCAN_KEYS + 40)
             .map(|i| alloc::format!("k{i}"))
             .collect();
-        assert_eq!(owned, expected);
+        let found = |s: &Store<u8>, live: &[String]| {
+            for k in live {
+                let pos = s.find(hash_key(&hs, k), k).unwrap();
+                assert_eq!(s.key(pos), k);
+            }
+            assert_eq!(s.find(hash_key(&hs, "absent"), "absent"), None);
+            assert!(s.consistent(&hs, |_| true).is_ok());
+        };
+        for (i, k) in keys.iter().enumerate() {
+            put(&mut s, &hs, k, "v", 0);
+            assert_eq!(s.large.is_some(), i + 1 > SCAN_KEYS, "{i}");
+            found(&s, &keys[..=i]);
+        }
+        // Remove all but the first 10: the compaction keeps the index.
+        for k in &keys[10..] {
+            let pos = s.find(hash_key(&hs, k), k).unwrap();
+            s.remove_at(pos, &hs).unwrap();
+        }
+        s.settle(&hs, &mut Vec::new());
+        assert!(s.large.is_some(), "kept through a compaction");
+        found(&s, &keys[..10]);
+        // Emptied, then filled again: scanning.
+        for k in &keys[..10] {
+            let pos = s.find(hash_key(&hs, k), k).unwrap();
+            s.remove_at(pos, &hs).unwrap();
+        }
+        s.settle(&hs, &mut Vec::new());
+        assert!(s.large.is_none(), "dropped with the last entry");
+        for k in &keys[..10] {
+            put(&mut s, &hs, k, "v", 0);
+        }
+        found(&s, &keys[..10]);
+        assert_eq!(s.find(hash_key(&hs, &keys[20]), &keys[20]), None);
+        // A removal while scanning, then a key of the same tag's bucket.
+        let pos = s.find(hash_key(&hs, "k3"), "k3").unwrap();
+        s.remove_at(pos, &hs).unwrap();
+        assert_eq!(s.find(hash_key(&hs, "k3"), "k3"), None);
+        put(&mut s, &hs, "k3", "again", 1);
+        let pos = s.find(hash_key(&hs, "k3"), "k3").unwrap();
+        assert_eq!(s.value(pos), "again");
+        assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
     #[test]
@@ -947,58 +1308,77 @@ mod tests {
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
+    fn large_of(s: &mut Store<u8>) -> &mut Large {
+        s.large.as_deref_mut().unwrap()
+    }
+
     /// `consistent` is what `check_invariants` relies on for the stores:
     /// each kind of damage it claims to find, it finds (review, issue 9).
     #[test]
     fn consistent_reports_each_kind_of_damage() {
         let hs = h();
-        let fresh = || {
+        // A scanning store (6 entries) and one with an index and owner
+        // lists (40), owners alternating.
+        let fresh = |n: u32| {
             let mut s = Store::<u8>::default();
-            for i in 0..6u32 {
+            for i in 0..n {
                 put(&mut s, &hs, &alloc::format!("k{i}"), "val", i % 2);
             }
             s
         };
-        let damaged = |f: &dyn Fn(&mut Store<u8>)| {
-            let mut s = fresh();
+        let damaged = |n: u32, f: &dyn Fn(&mut Store<u8>)| {
+            let mut s = fresh(n);
             f(&mut s);
             s.consistent(&hs, |_| true)
         };
-        assert!(fresh().consistent(&hs, |_| true).is_ok());
+        for n in [6, 40] {
+            assert!(fresh(n).consistent(&hs, |_| true).is_ok(), "{n}");
+            assert_eq!(fresh(n).large.is_some(), n as usize > SCAN_KEYS);
+            let dead = |s: &mut Store<u8>| s.metas.get_mut(5).unwrap().off = DEAD;
+            assert!(damaged(n, &dead).is_err(), "live count {n}");
+            assert!(damaged(n, &|s| s.live += 1).is_err(), "live count {n}");
+            let wrong_tag = |s: &mut Store<u8>| *s.tags.get_mut(3).unwrap() ^= 1;
+            assert!(damaged(n, &wrong_tag).is_err(), "a wrong tag {n}");
+            assert!(damaged(n, &|s| s.garbage += 1).is_err(), "arena {n}");
+            assert!(damaged(n, &|s| s.first = 1).is_err(), "first cursor {n}");
+            let key_byte = |s: &mut Store<u8>| {
+                let at = s.metas.get(2).unwrap().off as usize + 2;
+                s.arena.replace_range(at..at + 1, "x");
+            };
+            assert!(damaged(n, &key_byte).is_err(), "key and index {n}");
+            let long = |s: &mut Store<u8>| s.arena.replace_range(0..1, "\u{7f}");
+            assert!(damaged(n, &long).is_err(), "a length past the arena {n}");
+            assert!(
+                fresh(n).consistent(&hs, |u| u == 0).is_err(),
+                "owner without a user {n}"
+            );
+        }
         assert!(
-            damaged(&|s| s.metas.get_mut(5).unwrap().off = DEAD).is_err(),
-            "live count"
+            damaged(40, &|s| large_of(s).index.clear()).is_err(),
+            "index count"
         );
-        assert!(damaged(&|s| s.index.clear()).is_err(), "index count");
-        assert!(damaged(&|s| s.garbage += 1).is_err(), "arena bytes");
-        assert!(damaged(&|s| s.first = 1).is_err(), "first cursor");
         assert!(
-            damaged(&|s| s.metas.get_mut(0).unwrap().prev = 4).is_err(),
+            damaged(40, &|s| s.large = None).is_err(),
+            "no index past the threshold"
+        );
+        assert!(
+            damaged(40, &|s| large_of(s).links.get_mut(0).unwrap()[0] = 4).is_err(),
             "list links"
         );
         assert!(
-            damaged(&|s| s.metas.get_mut(1).unwrap().who = 1).is_err(),
+            damaged(40, &|s| s.metas.get_mut(1).unwrap().who = 1).is_err(),
             "unflagged record in a list"
         );
         assert!(
-            damaged(&|s| *s.heads.get_mut(0).unwrap() = NONE).is_err(),
+            damaged(40, &|s| *large_of(s).heads.get_mut(0).unwrap() = NONE).is_err(),
             "flagged record missing from its list"
         );
         assert!(
-            damaged(&|s| {
-                let at = s.metas.get(2).unwrap().off as usize + 2;
-                *s.bytes.get_mut(at).unwrap() = b'x';
+            damaged(40, &|s| {
+                large_of(s).links.pop();
             })
             .is_err(),
-            "key and index disagree"
-        );
-        assert!(
-            damaged(&|s| *s.bytes.get_mut(0).unwrap() = 0x7f).is_err(),
-            "a length past the arena"
-        );
-        assert!(
-            fresh().consistent(&hs, |n| n == 0).is_err(),
-            "owner without a user"
+            "links and records disagree"
         );
     }
 }

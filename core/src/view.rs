@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use crate::command::{Actor, Role};
 use crate::outcome::{Attribute, LockInfo, QueueElement};
-use crate::room::Room;
+use crate::room::{AttrX, Room};
 use crate::store::{Meta, ADMIN};
 use crate::text::Str;
 use crate::time::Millis;
@@ -171,25 +171,33 @@ impl<'a> RoomView<'a> {
     fn attr_at(&self, pos: u32) -> Option<AttrRef<'a>> {
         let room = self.room;
         let m = room.attrs.meta(pos)?;
-        Some(AttrRef {
-            key: room.attrs.key(pos),
-            value: room.attrs.value(pos),
+        Some(self.attr(m, room.attrs.key(pos), room.attrs.value(pos)))
+    }
+
+    fn attr(&self, m: &Meta<AttrX>, key: &'a str, value: &'a str) -> AttrRef<'a> {
+        AttrRef {
+            key,
+            value,
             owner: self.owner(m.owner()),
             auto_delete: m.flagged(),
             revision: m.x.revision,
             changed_at: m.x.at,
-        })
+        }
     }
 
     fn elem_at(&self, pos: u32) -> Option<ElemRef<'a>> {
         let q = self.room.queue.as_ref()?;
         let m: &Meta<()> = q.elems.meta(pos)?;
-        Some(ElemRef {
-            key: q.elems.key(pos),
-            value: q.elems.value(pos),
+        Some(self.elem(m, q.elems.key(pos), q.elems.value(pos)))
+    }
+
+    fn elem(&self, m: &Meta<()>, key: &'a str, value: &'a str) -> ElemRef<'a> {
+        ElemRef {
+            key,
+            value,
             owner: self.owner(m.owner()),
             transient: m.flagged(),
-        })
+        }
     }
 
     /// One attribute.
@@ -204,8 +212,8 @@ impl<'a> RoomView<'a> {
         let view = *self;
         self.room
             .attrs
-            .positions()
-            .filter_map(move |p| view.attr_at(p))
+            .entries()
+            .map(move |(m, key, value)| view.attr(m, key, value))
     }
 
     /// Whether `user` holds a connection (live or in grace).
@@ -285,8 +293,8 @@ impl<'a> RoomView<'a> {
         self.room
             .queue
             .iter()
-            .flat_map(|q| q.elems.positions())
-            .filter_map(move |p| view.elem_at(p))
+            .flat_map(|q| q.elems.entries())
+            .map(move |(m, key, value)| view.elem(m, key, value))
     }
 
     /// The attribute revision (Agora's major revision): the sequence
