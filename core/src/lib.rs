@@ -301,6 +301,7 @@ mod history;
 mod locks;
 mod members;
 mod outcome;
+mod overwrite;
 mod profile;
 mod queue;
 mod queue_builders;

@@ -9,9 +9,10 @@
 //!   the key, the value's length, the value. Lengths are written as chars
 //!   (one ASCII byte below 128; see [`len_text`]), so the arena is valid
 //!   UTF-8 from end to end and every key and value is a `&str` slice of
-//!   it, checked at its two ends only: reads never validate text (the
-//!   crate forbids `unsafe`). An overwrite whose length and value fit the
-//!   old ones' bytes writes in place (the bytes left over are ASCII
+//!   it, checked at its two ends only: reads never validate text. An
+//!   overwrite whose length and value fit the old ones' bytes writes in
+//!   place, with a `memcpy` through [`crate::overwrite`], the crate's one
+//!   `unsafe` block (the bytes left over are ASCII
 //!   garbage); a longer one moves the entry to the end of the arena. The
 //!   bytes no live entry uses are counted as garbage.
 //! - `tags`: 16 bits of each record's key hash. Up to [`SCAN_KEYS`] live
@@ -38,6 +39,7 @@
 //! ([`Store::settle`]), so positions held during one command stay valid.
 
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
 
@@ -233,32 +235,12 @@ fn span(arena: &str, off: u32) -> Option<Span> {
 const FILL: &str = "                                                                ";
 
 /// Overwrites `range` of the arena with `with`, of the same length; a
-/// no-op unless both ends are char boundaries (callers make sure).
+/// no-op unless both ends are char boundaries (callers make sure). A
+/// `memcpy`, through the crate's one `unsafe` block ([`crate::overwrite`]).
 #[inline]
 fn replace(arena: &mut String, range: core::ops::Range<usize>, with: &str) {
-    if range.len() == with.len()
-        && arena.is_char_boundary(range.start)
-        && arena.is_char_boundary(range.end)
-    {
-        // Safe code has two ways to write into a `String`: a splice of
-        // the same length (a byte-at-a-time loop over the range, about 11
-        // instructions a byte), or a drain and an insert (two moves of
-        // the text after the range, at memmove's speed). The second is
-        // cheaper while the text after the range is short, as in most
-        // rooms; the first keeps a write O(value) in a large store.
-        if arena.len() - range.end <= SHIFT_BELOW.saturating_mul(with.len().max(1)) {
-            let at = range.start;
-            drop(arena.drain(range));
-            arena.insert_str(at, with);
-        } else {
-            arena.replace_range(range, with);
-        }
-    }
+    crate::overwrite::overwrite(arena, range, with);
 }
-
-/// Text after a write, per byte written, under which [`replace`] shifts
-/// the arena's tail rather than splicing.
-const SHIFT_BELOW: usize = 32;
 
 /// Writes `parts` one after the other from the start of `range` (a whole
 /// number of chars), leaving the rest of it ASCII: where the old text was
@@ -923,6 +905,12 @@ impl<X: Copy> Store<X> {
         }
         if self.tags.len() < self.metas.len() {
             return Err("store records without tags");
+        }
+        // The arena is written through `crate::overwrite`'s `unsafe` copy:
+        // every check of the invariants (tests, simulator, fuzz targets)
+        // validates the whole text again.
+        if core::str::from_utf8(self.arena.as_bytes()).is_err() {
+            return Err("store arena is not UTF-8");
         }
         if self
             .metas
