@@ -84,7 +84,12 @@ fn live_after(value_len: usize, history: bool) -> i64 {
     drop(out);
     ON.with(|c| c.set(false));
     e.check_invariants().unwrap();
-    assert_eq!(e.room("r").unwrap().value_bytes(), value_len as u64, "{}", &shown[..shown.len().min(300)]);
+    assert_eq!(
+        e.room("r").unwrap().value_bytes(),
+        value_len as u64,
+        "{}",
+        &shown[..shown.len().min(300)]
+    );
     LIVE.with(Cell::get)
 }
 

@@ -148,9 +148,11 @@ fn review3_keys_of_every_width_and_a_long_key() {
     )
     .unwrap();
     let mut want = BTreeMap::new();
-    for (i, n) in [1usize, 0x7F, 0x80, 0x81, 0x7FF, 0x800, 0xD7FF, 0xD800, 0xF7FF, 0xF800, 0xFFFF]
-        .into_iter()
-        .enumerate()
+    for (i, n) in [
+        1usize, 0x7F, 0x80, 0x81, 0x7FF, 0x800, 0xD7FF, 0xD800, 0xF7FF, 0xF800, 0xFFFF,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let k = text(n, ["a", "é", "€"][i % 3]);
         let v = text(i * 37, "é");

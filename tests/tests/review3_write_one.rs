@@ -84,7 +84,10 @@ fn review3_one_op_write_equals_the_batch_path() {
                 room: "r".into(),
                 creator: "host".into(),
             };
-            assert_eq!(a.handle(Millis(now), create.clone()), b.handle(Millis(now), create));
+            assert_eq!(
+                a.handle(Millis(now), create.clone()),
+                b.handle(Millis(now), create)
+            );
             for step in 0..120 {
                 now += rng.below(10);
                 let user = users[rng.below(4) as usize];
