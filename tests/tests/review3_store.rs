@@ -263,3 +263,59 @@ fn review3_scan_and_index_both_ways() {
         check(&mut e, &want);
     }
 }
+
+/// Tag collisions: 16-bit tags collide in about one room in 130 holding
+/// 32 keys, so 3,000 rooms of 32 keys (the most a scanning store holds),
+/// each with half its keys deleted and set again, meet a few dozen. Every
+/// key must be found, every deleted one not, in every room.
+#[test]
+fn review3_tag_collisions_in_scanning_stores() {
+    let mut p = profile();
+    p.limits.max_keys_per_room = None;
+    let mut e = Engine::new(p);
+    for r in 0..3_000 {
+        let room = format!("r{r}");
+        e.handle(
+            NOW,
+            Command::CreateRoom {
+                room: room.as_str().into(),
+                creator: "host".into(),
+            },
+        )
+        .unwrap();
+        let keys: Vec<String> = (0..32).map(|i| format!("key-{r}-{i}")).collect();
+        let w = |ops: Vec<Op>| {
+            let mut w = Write::new(room.as_str(), Actor::Admin);
+            for op in ops {
+                w = w.op(op);
+            }
+            Command::Write(w)
+        };
+        for k in &keys {
+            let out = e.handle(NOW, w(vec![Op::set(k.as_str(), k.as_str())]));
+            assert!(out.is_ok());
+        }
+        for k in keys.iter().step_by(2) {
+            let out = e.handle(NOW, w(vec![Op::delete(k.as_str())]));
+            assert!(matches!(out, Ok(Success::Written(ref r)) if r.applied == 1), "{out:?}");
+        }
+        let view = e.room(&room).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            let got = view.attribute(k).map(|a| a.value.to_string());
+            let want = (i % 2 == 1).then(|| k.clone());
+            assert_eq!(got, want, "{room} {k}");
+        }
+        for k in keys.iter().step_by(2) {
+            let out = e.handle(NOW, w(vec![Op::set(k.as_str(), "again")]));
+            assert!(out.is_ok());
+        }
+        let view = e.room(&room).unwrap();
+        assert_eq!(view.attribute_count(), 32);
+        for (i, k) in keys.iter().enumerate() {
+            let want = if i % 2 == 0 { "again" } else { k.as_str() };
+            assert_eq!(view.attribute(k).map(|a| a.value), Some(want), "{room} {k}");
+        }
+        e.drain_events(&mut Vec::new());
+    }
+    e.check_invariants().unwrap();
+}
