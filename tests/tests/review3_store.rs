@@ -297,7 +297,10 @@ fn review3_tag_collisions_in_scanning_stores() {
         }
         for k in keys.iter().step_by(2) {
             let out = e.handle(NOW, w(vec![Op::delete(k.as_str())]));
-            assert!(matches!(out, Ok(Success::Written(ref r)) if r.applied == 1), "{out:?}");
+            assert!(
+                matches!(out, Ok(Success::Written(ref r)) if r.applied == 1),
+                "{out:?}"
+            );
         }
         let view = e.room(&room).unwrap();
         for (i, k) in keys.iter().enumerate() {
