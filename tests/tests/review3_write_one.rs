@@ -75,7 +75,7 @@ fn random_op(rng: &mut Rng) -> Op {
 fn review3_one_op_write_equals_the_batch_path() {
     let users = ["host", "u1", "u2", "u3"];
     for (pi, profile) in profiles().into_iter().enumerate() {
-        for seed in 1..200u64 {
+        for seed in 1..100u64 {
             let mut rng = Rng(seed * 7919 + pi as u64);
             let mut a = Engine::new(profile);
             let mut b = Engine::new(profile);
