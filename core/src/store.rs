@@ -387,6 +387,20 @@ fn growth(small: bool, len: usize, extra: usize) -> usize {
     step.max(extra.saturating_mul(4))
 }
 
+/// How much the arena of `len` bytes grows by when an entry of `need`
+/// bytes does not fit: doubling while small, then an eighth, as [`growth`],
+/// and room for four entries of the same size at least; but that floor
+/// reserves at most [`ARENA_SPARE`] bytes beyond the entry itself, so
+/// that one large value (Agora RTM allows 16 KiB) reserves about its own
+/// size, not four times it.
+fn arena_growth(len: usize, need: usize) -> usize {
+    let step = if len < DOUBLE_BELOW { len } else { len / 8 };
+    step.max(need.saturating_mul(4).min(need.saturating_add(ARENA_SPARE)))
+}
+
+/// The most [`arena_growth`]'s floor adds beyond the entry that needs it.
+const ARENA_SPARE: usize = 1024;
+
 impl<X: Copy> Store<X> {
     pub(crate) fn len(&self) -> usize {
         self.live as usize
@@ -638,8 +652,7 @@ impl<X: Copy> Store<X> {
         let off = u32::try_from(self.arena.len()).ok()?;
         if self.arena.capacity() - self.arena.len() < need {
             let len = self.arena.len();
-            self.arena
-                .reserve_exact(growth(len < DOUBLE_BELOW, len, need));
+            self.arena.reserve_exact(arena_growth(len, need));
         }
         Some(off)
     }

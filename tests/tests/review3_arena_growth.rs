@@ -94,7 +94,6 @@ fn live_after(value_len: usize, history: bool) -> i64 {
 }
 
 #[test]
-#[ignore = "review3 finding: fails on main (65,724 B kept, 4.0x); run with --ignored once the arena growth is fixed"]
 fn review3_one_large_value_reserves_no_more_than_twice_its_size() {
     // No history, so what stays is the arena (and small records).
     let n = 16 * 1024;
