@@ -6,45 +6,13 @@
 //! another room, for the engine's own timers), must leave the heap as it
 //! found it. Counted per thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use roomstate::{Actor, Command, CounterOp, Engine, Event, Millis, Op, Profile, Write};
 
-struct Counting;
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-}
-
-fn note(d: i64) {
-    if ON.try_with(Cell::get).unwrap_or(false) {
-        let _ = LIVE.try_with(|c| c.set(c.get() + d));
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size() as i64);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size() as i64);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note(-(layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        note(new as i64 - layout.size() as i64);
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+#[path = "common/live_heap.rs"]
+mod live_heap;
+use live_heap::{LIVE, ON};
 
 type Round = fn(&str, u64) -> Vec<(u64, Command)>;
 
