@@ -22,7 +22,12 @@ fn profile() -> Profile {
 }
 
 fn engine() -> Engine {
-    let mut e = Engine::new(profile());
+    engine_with(profile())
+}
+
+/// An engine of profile `p` with room "r", created by "host".
+fn engine_with(p: Profile) -> Engine {
+    let mut e = Engine::new(p);
     e.handle(
         NOW,
         Command::CreateRoom {
@@ -138,15 +143,7 @@ fn review3_lengths_at_the_encoding_boundaries_grow_and_shrink() {
 fn review3_keys_of_every_width_and_a_long_key() {
     let mut p = profile();
     p.limits.max_key_len = 1 << 16;
-    let mut e = Engine::new(p);
-    e.handle(
-        NOW,
-        Command::CreateRoom {
-            room: "r".into(),
-            creator: "host".into(),
-        },
-    )
-    .unwrap();
+    let mut e = engine_with(p);
     let mut want = BTreeMap::new();
     for (i, n) in [
         1usize, 0x7F, 0x80, 0x81, 0x7FF, 0x800, 0xD7FF, 0xD800, 0xF7FF, 0xF800, 0xFFFF,
