@@ -359,37 +359,32 @@ fn write_one(
         at: now,
     };
     let mut changes = out.changes();
-    match op {
-        Op::Set {
-            key,
-            value,
-            auto_delete,
-            ttl,
-            ..
-        } => {
-            // A user operator with no record gets one now: it owns what it
-            // sets (unless an overwrite keeps the old owner: then the new
-            // record is idle and goes again below).
-            let (owner, fresh) = match operator {
-                Some(n) => (n, false),
-                None => (room.owner_of(&actor).unwrap_or(ADMIN), true),
-            };
-            if ttl.is_some() || !room.expiry().is_empty() {
-                let deadline = ttl.map(|ms| now.saturating_add(ms));
-                ttl::after_set(ttls, room, &key, deadline);
-            }
-            let auto = auto_delete.unwrap_or(rules.default_auto_delete);
-            changes.push(room.put_attr(hash, pos, key, value, owner, take_owner, auto, x));
-            if fresh {
-                room.gc_user(owner);
-            }
-        }
-        Op::Delete { key, .. } => {
-            if pos.is_some_and(|p| room.delete_attr(hash, p)) {
-                ttl::clear(ttls, room, &key);
-                changes.push(Change::AttributeDeleted { key });
-            }
-        }
+    // A user operator with no record gets one now if it sets: it owns what
+    // it sets (unless an overwrite keeps the old owner: then the new record
+    // is idle and goes again below).
+    let fresh = match (&op, operator) {
+        (Op::Set { .. }, None) => Some(room.owner_of(&actor).unwrap_or(ADMIN)),
+        _ => None,
+    };
+    let owner = operator.or(fresh).unwrap_or(ADMIN);
+    let at = Place {
+        hash,
+        pos,
+        owner,
+        take_owner,
+    };
+    apply_op(
+        ttls,
+        room,
+        now,
+        op,
+        at,
+        rules.default_auto_delete,
+        x,
+        &mut changes,
+    );
+    if let Some(n) = fresh {
+        room.gc_user(n);
     }
     room.settle(&mut out.scratch);
     *engine_bytes = *engine_bytes - before + room.value_bytes;
@@ -448,33 +443,81 @@ fn apply(
                 (hash, room.attrs.find(hash, op.key()))
             }
         };
-        match op {
-            Op::Set {
-                key,
-                value,
-                auto_delete,
-                ttl,
-                ..
-            } => {
-                // Only a key that has or gets a deadline pays for it.
-                if ttl.is_some() || !room.expiry().is_empty() {
-                    let deadline = ttl.map(|ms| now.saturating_add(ms));
-                    ttl::after_set(ttls, room, &key, deadline);
-                }
-                let auto = auto_delete.unwrap_or(default_auto_delete);
-                changes.push(room.put_attr(hash, pos, key, value, operator, take_owner, auto, x));
-            }
-            Op::Delete { key, .. } => {
-                if pos.is_some_and(|p| room.delete_attr(hash, p)) {
-                    ttl::clear(ttls, room, &key);
-                    changes.push(Change::AttributeDeleted { key });
-                }
-            }
-        }
+        let at = Place {
+            hash,
+            pos,
+            owner: operator,
+            take_owner,
+        };
+        apply_op(
+            ttls,
+            room,
+            now,
+            op,
+            at,
+            default_auto_delete,
+            x,
+            &mut changes,
+        );
     }
     room.add_ref(operator, false);
     room.settle(&mut out.scratch);
     changes
+}
+
+/// Where one op of a write lands: its key's hash and position (if stored),
+/// the owner number a set gives it, and whether a set takes ownership.
+struct Place {
+    hash: u64,
+    pos: Option<u32>,
+    owner: u32,
+    take_owner: bool,
+}
+
+/// Applies one checked op (both write paths): a set stores the value and
+/// keeps the key's TTL deadline; a delete removes a stored key and its
+/// deadline. The change, if any, goes to `changes`.
+#[allow(clippy::too_many_arguments)] // the engine's parts an op touches
+#[inline(always)] // once into each path: the one-op path is the hot write
+fn apply_op(
+    ttls: &mut TtlTimers,
+    room: &mut Room,
+    now: Millis,
+    op: Op,
+    at: Place,
+    default_auto_delete: bool,
+    x: AttrX,
+    changes: &mut Vec<Change>,
+) {
+    let Place {
+        hash,
+        pos,
+        owner,
+        take_owner,
+    } = at;
+    match op {
+        Op::Set {
+            key,
+            value,
+            auto_delete,
+            ttl,
+            ..
+        } => {
+            // Only a key that has or gets a deadline pays for it.
+            if ttl.is_some() || !room.expiry().is_empty() {
+                let deadline = ttl.map(|ms| now.saturating_add(ms));
+                ttl::after_set(ttls, room, &key, deadline);
+            }
+            let auto = auto_delete.unwrap_or(default_auto_delete);
+            changes.push(room.put_attr(hash, pos, key, value, owner, take_owner, auto, x));
+        }
+        Op::Delete { key, .. } => {
+            if pos.is_some_and(|p| room.delete_attr(hash, p)) {
+                ttl::clear(ttls, room, &key);
+                changes.push(Change::AttributeDeleted { key });
+            }
+        }
+    }
 }
 
 /// Steps 1–3 of SPEC §4 for one op: key and value shape, expectation,
