@@ -17,16 +17,18 @@
 //! held part and the ring has no spare room left for the next event (the
 //! spare room is used first: fewer moves); the ring grows by a quarter at a
 //! time rather than doubling.
-//! The history is 40 bytes in the room and one allocation.
+//! A room holds its history as one optional box ([`RoomHistory`], 8
+//! bytes): none while it holds no event (every room when the profile
+//! turns history off), then 40 bytes and the ring.
 //!
 //! Encoding needs the `serde` feature; without it nothing is recorded and
 //! every catch-up answers `HistoryTruncated`, sending the client to a
 //! full read, which is always correct.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::event::Event;
-#[cfg(feature = "serde")]
 use crate::text::Str;
 
 /// Bytes of the length before each event.
@@ -58,8 +60,7 @@ fn len_at(ring: &[u8], at: usize) -> Option<usize> {
 
 impl History {
     /// An empty history of a room at `seq`: it covers nothing before.
-    #[cfg_attr(not(feature = "serde"), allow(dead_code))] // restore only
-    pub(crate) fn starting_at(seq: u64) -> History {
+    fn starting_at(seq: u64) -> History {
         History {
             covered_from: seq,
             ..History::default()
@@ -177,11 +178,7 @@ impl History {
 
     /// Without serde nothing is held.
     #[cfg(not(feature = "serde"))]
-    pub(crate) fn after<'a>(
-        &'a self,
-        _: &'a crate::text::Str,
-        _: u64,
-    ) -> impl Iterator<Item = Event> + 'a {
+    pub(crate) fn after<'a>(&'a self, _: &'a Str, _: u64) -> impl Iterator<Item = Event> + 'a {
         core::iter::empty()
     }
 
@@ -212,6 +209,83 @@ impl History {
             return Err("history over the profile's bounds");
         }
         Ok(())
+    }
+}
+
+/// A room's history: `None` is an empty one that covers everything after
+/// the room's `seq` (a new room, a restored one, every room whose profile
+/// turns history off), so a room pays 8 bytes for it until it records an
+/// event. Every change that numbers an event either records it or
+/// restarts the history (`Engine::commit`), so an absent history stays
+/// exactly the one it stands for.
+#[derive(Debug, Default)]
+pub(crate) struct RoomHistory(Option<Box<History>>);
+
+impl RoomHistory {
+    /// Forgets every event (see [`History::restart_at`]); an absent history
+    /// already covers from the room's `seq`.
+    pub(crate) fn restart_at(&mut self, seq: u64) {
+        if let Some(h) = &mut self.0 {
+            h.restart_at(seq);
+        }
+    }
+
+    /// The number a catch-up may start from, at the earliest, in a room at
+    /// `seq`.
+    pub(crate) fn covered_from(&self, seq: u64) -> u64 {
+        self.0.as_ref().map_or(seq, |h| h.covered_from())
+    }
+
+    /// Events held.
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |h| h.len())
+    }
+
+    /// Bytes held: the events' encodings and their lengths.
+    pub(crate) fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |h| h.bytes())
+    }
+
+    /// Heap bytes the history holds: its box and its buffer.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |h| core::mem::size_of::<History>() + h.heap_bytes())
+    }
+
+    /// Records `event` (see [`History::record`]). With history off nothing
+    /// is held, and nothing is allocated.
+    #[inline]
+    pub(crate) fn record(&mut self, event: &Event, max_events: u32, max_bytes: u32) {
+        if max_events == 0 || max_bytes == 0 {
+            if self.0.is_some() {
+                self.0 = None;
+            }
+            return;
+        }
+        // Absent, the history covered from the room's number before this
+        // event's.
+        self.0
+            .get_or_insert_with(|| Box::new(History::starting_at(event.seq.saturating_sub(1))))
+            .record(event, max_events, max_bytes);
+    }
+
+    /// The held events after `seq`, oldest first; their room id is `room`.
+    pub(crate) fn after<'a>(&'a self, room: &'a Str, seq: u64) -> impl Iterator<Item = Event> + 'a {
+        self.0.iter().flat_map(move |h| h.after(room, seq))
+    }
+
+    /// The invariants of [`History::consistent`]; an absent history holds
+    /// none and ends at the room's number by definition.
+    pub(crate) fn consistent(
+        &self,
+        seq: u64,
+        max_events: u32,
+        max_bytes: u32,
+    ) -> Result<(), &'static str> {
+        self.0
+            .as_ref()
+            .map_or(Ok(()), |h| h.consistent(seq, max_events, max_bytes))
     }
 }
 

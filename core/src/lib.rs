@@ -310,6 +310,7 @@ mod room;
 mod snapshot;
 #[cfg(feature = "serde")]
 mod snapshot_v1;
+mod stamp;
 mod store;
 mod text;
 mod time;

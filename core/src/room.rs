@@ -15,7 +15,7 @@ use crate::command::{Actor, Role};
 use crate::counters::Counters;
 use crate::event::Change;
 use crate::flow::FlowWindow;
-use crate::history::History;
+use crate::history::RoomHistory;
 use crate::locks::{Lock, Locks};
 use crate::members::Users;
 use crate::outcome::{Attribute, QueueElement};
@@ -24,12 +24,8 @@ use crate::store::{hash_key, Store, ADMIN};
 use crate::text::Str;
 use crate::time::Millis;
 
-/// What an attribute's record adds to the store's.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct AttrX {
-    pub(crate) revision: u64,
-    pub(crate) at: Millis,
-}
+pub(crate) use crate::stamp::AttrX;
+use crate::stamp::Stamp;
 
 pub(crate) struct Room {
     pub(crate) id: Str,
@@ -49,7 +45,7 @@ pub(crate) struct Room {
     /// every removal with `tidy_rare`.
     pub(crate) rare: Option<Box<Rare>>,
     /// Recent events, for catch-up.
-    pub(crate) history: History,
+    pub(crate) history: RoomHistory,
 }
 
 /// The parts of a room that most rooms never use, behind one box made on
@@ -67,6 +63,9 @@ pub(crate) struct Rare {
     /// Grace deadlines by user number: a user has one iff it has dropped
     /// connections (`UserRec::dropped > 0`).
     pub(crate) grace: BTreeMap<u32, Millis>,
+    /// Exact revision and time of the attributes whose stamp does not fit
+    /// a record (see `stamp.rs`), by key.
+    pub(crate) wide: BTreeMap<Str, (u64, Millis)>,
 }
 
 impl Rare {
@@ -76,6 +75,7 @@ impl Rare {
             counters: Counters::new(),
             expiry: BTreeMap::new(),
             grace: BTreeMap::new(),
+            wide: BTreeMap::new(),
         }
     }
 
@@ -85,6 +85,7 @@ impl Rare {
             && self.counters.is_empty()
             && self.expiry.is_empty()
             && self.grace.is_empty()
+            && self.wide.is_empty()
     }
 }
 
@@ -112,12 +113,12 @@ impl Room {
             flow: FlowWindow::default(),
             attr_rev: 0,
             rare: None,
-            history: History::default(),
+            history: RoomHistory::default(),
         })
     }
 
     /// The rare parts, empty ones if the room has none.
-    fn rare(&self) -> &Rare {
+    pub(crate) fn rare(&self) -> &Rare {
         self.rare.as_deref().unwrap_or(&NO_RARE)
     }
 
@@ -293,8 +294,9 @@ impl Room {
         operator: u32,
         take_owner: bool,
         auto_delete: bool,
-        x: AttrX,
+        stamp: Stamp,
     ) -> Change {
+        let x = self.stamp(&key, stamp, true);
         let owner = match pos.and_then(|p| self.attrs.meta(p)) {
             Some(m) => {
                 let old = m.owner();
@@ -321,6 +323,8 @@ impl Room {
                 if pushed.is_some() {
                     self.value_bytes += value.len() as u64;
                     self.add_ref(operator, true);
+                } else {
+                    self.forget_wide(&key);
                 }
                 operator
             }
@@ -343,11 +347,18 @@ impl Room {
         value: &str,
         owner: Option<&str>,
         auto_delete: bool,
-        x: AttrX,
+        stamp: Stamp,
     ) -> Option<()> {
         let owner = self.owner_str(owner)?;
-        self.attrs
-            .push(hash, key, value, owner, auto_delete, x, &self.hasher)?;
+        let x = self.stamp(key, stamp, false);
+        if self
+            .attrs
+            .push(hash, key, value, owner, auto_delete, x, &self.hasher)
+            .is_none()
+        {
+            self.forget_wide(key);
+            return None;
+        }
         self.value_bytes += value.len() as u64;
         self.add_ref(owner, true);
         Some(())
@@ -384,6 +395,10 @@ impl Room {
     /// Deletes the attribute at `pos` (its key hashing to `hash`), keeping
     /// the owner index, the user records and the byte total right.
     pub(crate) fn delete_attr(&mut self, hash: u64, pos: u32) -> bool {
+        if self.attrs.meta(pos).is_some_and(|m| m.x.is_wide()) {
+            let key = Str::from(self.attrs.key(pos));
+            self.forget_wide(&key);
+        }
         let Some((m, len)) = self.attrs.remove(hash, pos) else {
             return false;
         };
@@ -447,13 +462,15 @@ impl Room {
     /// The attribute at `pos`, copied out.
     pub(crate) fn attribute(&self, pos: u32) -> Option<Attribute> {
         let m = self.attrs.meta(pos)?;
+        let key = self.attrs.key(pos);
+        let stamp = self.stamp_of(key, m.x);
         Some(Attribute {
-            key: Str::from(self.attrs.key(pos)),
+            key: Str::from(key),
             value: Str::from(self.attrs.value(pos)),
             owner: self.actor(m.owner()),
             auto_delete: m.flagged(),
-            revision: m.x.revision,
-            changed_at: m.x.at,
+            revision: stamp.revision,
+            changed_at: stamp.at,
         })
     }
 
@@ -497,7 +514,10 @@ impl Room {
         self.attrs.owned(n, scratch);
         for &pos in scratch.iter() {
             let key = Str::from(self.attrs.key(pos));
-            if let Some((_, len)) = self.attrs.remove_at(pos, &self.hasher) {
+            if let Some((m, len)) = self.attrs.remove_at(pos, &self.hasher) {
+                if m.x.is_wide() {
+                    self.forget_wide(&key);
+                }
                 self.value_bytes -= u64::from(len);
                 self.add_ref(n, false);
                 changes.push(Change::AttributeDeleted { key });
@@ -599,8 +619,9 @@ mod sizes {
     fn storage_types_keep_their_sizes() {
         // Lengths live in the arena (issue 9, round 2), and the owner
         // links with the index, only in stores past SCAN_KEYS (round 3):
-        // 8 + what X adds.
-        assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 24);
+        // 8 + what X adds: round 4, a revision and a time in 8 bytes
+        // (`stamp.rs`).
+        assert_eq!(size_of::<crate::store::Meta<super::AttrX>>(), 16);
         assert_eq!(size_of::<crate::store::Meta<()>>(), 8);
         // 48 - 8: the grace deadline moved to the room's rare parts.
         assert_eq!(size_of::<crate::members::UserRec>(), 40);
@@ -618,10 +639,12 @@ mod sizes {
         // a u32 sharing a word with the creator's number (Users 40 → 32,
         // and the creator's word leaves the room); - 16: the store's index
         // and owner heads are one optional box, its tags a boxed slice,
-        // and it counts its live entries (104 → 88).
-        assert_eq!(size_of::<super::Room>(), 248);
+        // and it counts its live entries (104 → 88); - 32: the catch-up
+        // history is an optional box, absent until the room records an
+        // event (always, with history off).
+        assert_eq!(size_of::<super::Room>(), 216);
         assert_eq!(size_of::<crate::members::Users>(), 32);
-        assert_eq!(size_of::<super::Rare>(), 96);
+        assert_eq!(size_of::<super::Rare>(), 120);
         assert_eq!(size_of::<crate::history::History>(), 40);
         assert_eq!(size_of::<crate::queue::Queue>(), 96);
     }

@@ -36,11 +36,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::command::Role;
 use crate::engine::{check_element, check_key, Engine};
 use crate::flow::{FlowWindow, TokenBucket};
-use crate::history::History;
 use crate::profile::{Profile, Unit};
 use crate::queue::Queue;
-use crate::room::{AttrX, Room, Rooms};
+use crate::room::{Room, Rooms};
 use crate::snapshot_v1::ProfileV1;
+use crate::stamp::Stamp;
 use crate::text::Str;
 use crate::time::Millis;
 
@@ -196,13 +196,15 @@ impl Serialize for AttrsOut<'_> {
         let room = self.0;
         let attrs = room.attrs.positions().filter_map(|p| {
             let m = room.attrs.meta(p)?;
+            let key = room.attrs.key(p);
+            let stamp = room.stamp_of(key, m.x);
             Some(AttrRec {
-                key: room.attrs.key(p),
+                key,
                 value: room.attrs.value(p),
                 owner: actor_out(room, m.owner()),
                 auto_delete: m.flagged(),
-                revision: m.x.revision,
-                changed_at: m.x.at,
+                revision: stamp.revision,
+                changed_at: stamp.at,
             })
         });
         write_seq(s, room.attrs.len(), attrs)
@@ -451,8 +453,8 @@ fn room_head(
     let mut room = Room::new(id, creator).ok_or(SnapshotError::Invalid("creator id"))?;
     room.seq = seq;
     room.flow = FlowWindow::new(flow.start, flow.normal, flow.high);
-    // Not in the snapshot: a restored room's history starts now.
-    room.history = History::starting_at(seq);
+    // Not in the snapshot: a restored room's history starts now (a new
+    // room's empty one covers from its `seq`).
     Ok(room)
 }
 
@@ -487,7 +489,7 @@ fn add_attribute(ctx: &Ctx<'_>, room: &mut Room, a: AttrRec<'_>) -> Result<(), S
     {
         return invalid("room values over the profile's total");
     }
-    let x = AttrX {
+    let x = Stamp {
         revision: a.revision,
         at: a.changed_at,
     };
@@ -565,8 +567,11 @@ fn add_user(
 fn newest_revision(room: &Room) -> u64 {
     room.attrs
         .positions()
-        .filter_map(|p| room.attrs.meta(p))
-        .map(|m| m.x.revision)
+        .filter_map(|p| {
+            room.attrs
+                .meta(p)
+                .map(|m| room.revision_of(room.attrs.key(p), m.x))
+        })
         .max()
         .unwrap_or(0)
 }
@@ -741,6 +746,7 @@ impl<'de> Visitor<'de> for RoomSeed<'_, '_> {
             add_attribute(ctx, &mut room, a)
         });
         field_seed(&mut seq, attrs)?;
+        room.normalize_stamps();
         field_seed(
             &mut seq,
             QueueSeed {

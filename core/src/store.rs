@@ -342,6 +342,9 @@ pub(crate) struct Store<X> {
     garbage: u32,
     /// Live entries.
     live: u32,
+    /// The attributes' time base, in seconds (`stamp.rs`); the queue's
+    /// store does not use it. It fills what was padding.
+    pub(crate) stamp_base: u32,
 }
 
 impl<X: Copy> Default for Store<X> {
@@ -354,6 +357,7 @@ impl<X: Copy> Default for Store<X> {
             first: 0,
             garbage: 0,
             live: 0,
+            stamp_base: 0,
         }
     }
 }

@@ -175,13 +175,14 @@ impl<'a> RoomView<'a> {
     }
 
     fn attr(&self, m: &Meta<AttrX>, key: &'a str, value: &'a str) -> AttrRef<'a> {
+        let stamp = self.room.stamp_of(key, m.x);
         AttrRef {
             key,
             value,
             owner: self.owner(m.owner()),
             auto_delete: m.flagged(),
-            revision: m.x.revision,
-            changed_at: m.x.at,
+            revision: stamp.revision,
+            changed_at: stamp.at,
         }
     }
 

@@ -13,7 +13,8 @@ use crate::error::{OpError, Rejection};
 use crate::event::{Cause, Change};
 use crate::outcome::{BatchReport, OpFailure, Outcome, ReadReport, Success};
 use crate::profile::{BatchPolicy, Limits, OwnerRule, PolicyRule, Profile, Rules, Unit};
-use crate::room::{AttrX, Room};
+use crate::room::Room;
+use crate::stamp::Stamp;
 use crate::store::ADMIN;
 use crate::text::Str;
 use crate::time::Millis;
@@ -122,7 +123,7 @@ impl Engine {
             &hints,
             take_owner,
             rules.default_auto_delete,
-            AttrX {
+            Stamp {
                 revision: new_seq,
                 at: now,
             },
@@ -245,8 +246,10 @@ fn plan(
                 let hash = room.hash(op.key());
                 let pos = room.attrs.find(hash, op.key());
                 let _ = hints.push((i, hash, pos));
-                pos.and_then(|p| room.attrs.entry(p))
-                    .map(|(m, len)| (Some(m.owner()), u64::from(len), m.x.revision))
+                pos.and_then(|p| room.attrs.entry(p)).map(|(m, len)| {
+                    let revision = room.revision_of(op.key(), m.x);
+                    (Some(m.owner()), u64::from(len), revision)
+                })
             }
         };
         let old_bytes = current.map_or(0, |c| c.1);
@@ -324,7 +327,7 @@ fn write_one(
     let pos = room.attrs.find(hash, key);
     let current: Option<Current> = pos
         .and_then(|p| room.attrs.entry(p))
-        .map(|(m, len)| (Some(m.owner()), u64::from(len), m.x.revision));
+        .map(|(m, len)| (Some(m.owner()), u64::from(len), room.revision_of(key, m.x)));
     let verdict = check_op(&op, &actor, operator, force, current, limits).and_then(|()| {
         check_limits(
             &op,
@@ -354,7 +357,7 @@ fn write_one(
     }
 
     let before = room.value_bytes;
-    let x = AttrX {
+    let x = Stamp {
         revision: room.seq.saturating_add(1),
         at: now,
     };
@@ -411,7 +414,7 @@ fn apply(
     hints: &Hints,
     take_owner: bool,
     default_auto_delete: bool,
-    x: AttrX,
+    x: Stamp,
 ) -> Vec<Change> {
     let mut changes = out.changes();
     // A user operator with no record gets one now: it owns what it sets.
@@ -486,7 +489,7 @@ fn apply_op(
     op: Op,
     at: Place,
     default_auto_delete: bool,
-    x: AttrX,
+    x: Stamp,
     changes: &mut Vec<Change>,
 ) {
     let Place {

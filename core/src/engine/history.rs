@@ -27,7 +27,7 @@ pub(crate) fn events_since(
     if seq > room.seq {
         return Err(Rejection::InvalidParameter);
     }
-    let oldest = room.history.covered_from();
+    let oldest = room.history.covered_from(room.seq);
     if seq < oldest {
         return Err(Rejection::HistoryTruncated { oldest });
     }

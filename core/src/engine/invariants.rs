@@ -77,8 +77,14 @@ impl Engine {
             {
                 return fail(what);
             }
+            if let Err(what) = room.stamps_consistent() {
+                return fail(what);
+            }
             for p in room.attrs.positions() {
-                let revision = room.attrs.meta(p).map_or(0, |m| m.x.revision);
+                let revision = room
+                    .attrs
+                    .meta(p)
+                    .map_or(0, |m| room.revision_of(room.attrs.key(p), m.x));
                 if revision > room.seq || revision == 0 {
                     return fail("attribute revision outside 1..=seq");
                 }
