@@ -4,65 +4,13 @@
 //! rule. A rule without a test here could be dropped from the engine
 //! unnoticed (one was: a notification window starting after `now`).
 
+#[path = "common/mirror.rs"]
+mod mirror;
+
+use mirror::{decode, encode, EngineSnap, Header, LockSnap, RoomSnap, UserSnap};
 use roomstate::{
-    Actor, Attribute, Command, Engine, Millis, Notify, Op, Profile, QueueElement, Role,
-    SnapshotError, Str, Write, MAX_SEQ,
+    Actor, Command, Engine, Millis, Notify, Op, Profile, Role, SnapshotError, Str, Write, MAX_SEQ,
 };
-use serde::{Deserialize, Serialize};
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct Header {
-    magic: [u8; 4],
-    version: u16,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct EngineSnap {
-    profile: Profile,
-    now: Millis,
-    bucket_milli_tokens: u64,
-    bucket_last: Millis,
-    rooms: Vec<RoomSnap>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct RoomSnap {
-    id: Str,
-    creator: Str,
-    seq: u64,
-    flow_start: Option<Millis>,
-    flow_normal: u32,
-    flow_high: u32,
-    attributes: Vec<Attribute>,
-    queue: Option<(u32, Vec<QueueElement>)>,
-    users: Vec<UserSnap>,
-    /// Since version 2, as the three below.
-    major_revision: u64,
-    locks: Vec<LockSnap>,
-    /// Counters in key order.
-    counters: Vec<(Str, i64)>,
-    /// TTL deadlines in key order.
-    expiry: Vec<(Str, Millis)>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct LockSnap {
-    name: Str,
-    ttl_ms: u64,
-    holder: Option<Str>,
-    token: u64,
-    deadline: Option<Millis>,
-    waiters: Vec<Str>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct UserSnap {
-    id: Str,
-    live: u32,
-    dropped: u32,
-    grace_until: Option<Millis>,
-    role: Role,
-}
 
 const NOW: u64 = 100_000;
 
@@ -143,17 +91,6 @@ fn engine() -> Engine {
         },
     );
     e
-}
-
-fn decode(bytes: &[u8]) -> (Header, EngineSnap) {
-    let (h, rest) = postcard::take_from_bytes::<Header>(bytes).unwrap();
-    (h, postcard::from_bytes(rest).unwrap())
-}
-
-fn encode(h: &Header, snap: &EngineSnap) -> Vec<u8> {
-    let mut out = postcard::to_allocvec(h).unwrap();
-    out.extend(postcard::to_allocvec(snap).unwrap());
-    out
 }
 
 /// The engine's snapshot with one change made by `f`.
