@@ -385,6 +385,10 @@ impl Scenario {
             now.saturating_sub(r.below(2_000))
         } else if r.chance(self.jump_percent) {
             now + grace + r.below(grace.max(1_000) * 2)
+        } else if r.below(1_000) == 0 {
+            // Weeks to months: past the 49.7-day range of an attribute's
+            // stored time (core/src/stamp.rs), so stamps rebase and go wide.
+            now + (1 << 31) + r.below(3 << 31)
         } else if r.chance(30) {
             now
         } else {
