@@ -20,11 +20,12 @@
 //! the room's times all fit in one range, else to 2^31 ms (about 24.8
 //! days) before the new time, so that about 24.8 days of later writes fit
 //! too; what is older than that is kept wide. A write rebases only when its
-//! time is past the range (time goes forward, so the base moves forward by
-//! at least about 24.8 days each time: rare, and bounded by the input's
-//! time, not by an attacker's snapshot); a time before the base is kept
-//! wide. A restore never rebases entry by entry: it places each room's base
-//! once, after the room's last attribute ([`Room::normalize_stamps`]).
+//! time is past the range. The engine's clock never goes back, so the base
+//! moves forward by at least about 24.8 days each time: rare, and bounded
+//! by the input's time, not by an attacker's snapshot (a time before the
+//! base, which the clock rules out, would be kept wide). A restore never
+//! rebases entry by entry: it places each room's base once, after the
+//! room's last attribute ([`Room::normalize_stamps`]).
 
 use crate::room::Room;
 use crate::text::Str;
