@@ -323,6 +323,29 @@ mod tests {
         assert_eq!(wide(&e), (alloc::vec![], false));
     }
 
+    // check_invariants pairs wide records and wide pairs both ways.
+    #[test]
+    fn an_unpaired_wide_record_or_pair_breaks_the_invariants() {
+        let mut e = engine();
+        set(&mut e, T0, "a");
+        let room = e.rooms.get_mut("r").unwrap();
+        room.rare_mut()
+            .wide
+            .insert(Str::from("ghost"), (1, Millis(T0)));
+        assert_eq!(
+            e.check_invariants().map_err(|v| v.what),
+            Err("a wide pair without its wide record")
+        );
+        let room = e.rooms.get_mut("r").unwrap();
+        room.rare_mut().wide.clear();
+        let pos = room.attrs.positions().next().unwrap();
+        room.attrs.meta_mut(pos).unwrap().x = AttrX::WIDE;
+        assert_eq!(
+            e.check_invariants().map_err(|v| v.what),
+            Err("a wide stamp without its pair")
+        );
+    }
+
     #[test]
     fn the_base_covers_every_time_when_the_span_fits() {
         assert_eq!(choose_base(5_000, 9_000, 7_000), 5);
