@@ -59,14 +59,6 @@ fn len_at(ring: &[u8], at: usize) -> Option<usize> {
 }
 
 impl History {
-    /// An empty history of a room at `seq`: it covers nothing before.
-    fn starting_at(seq: u64) -> History {
-        History {
-            covered_from: seq,
-            ..History::default()
-        }
-    }
-
     /// Forgets every event: a change at `seq` went out with no event (a
     /// silent write), so a catch-up from before it would have a gap. The
     /// buffer is kept for the events to come.
@@ -263,10 +255,11 @@ impl RoomHistory {
             }
             return;
         }
-        // Absent, the history covered from the room's number before this
-        // event's.
+        // A new history starts empty: recording the event restarts it at
+        // the number before the event's, which is what the absent one
+        // covered from.
         self.0
-            .get_or_insert_with(|| Box::new(History::starting_at(event.seq.saturating_sub(1))))
+            .get_or_insert_with(Box::default)
             .record(event, max_events, max_bytes);
     }
 
@@ -558,7 +551,31 @@ fn decode(ring: &[u8], start: usize, len: usize, room: &Str, seq: u64) -> Option
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests
 mod tests {
     use super::*;
-    use crate::command::{Actor, Role};
+    use crate::command::{Actor, Command, Op, Role, Write};
+    use crate::engine::Engine;
+    use crate::profile::Profile;
+
+    // check_invariants holds a room's history to the room's number: a
+    // history that ends elsewhere is named.
+    #[test]
+    fn a_history_that_does_not_end_at_the_room_number_breaks_the_invariants() {
+        let mut e = Engine::new(Profile::netease());
+        let now = Millis(1_000);
+        let create = Command::CreateRoom {
+            room: "r".into(),
+            creator: "u".into(),
+        };
+        assert!(e.handle(now, create).is_ok());
+        let w = Write::new("r", Actor::Admin).op(Op::set("k", "v"));
+        assert!(e.handle(now, Command::Write(w)).is_ok());
+        assert_eq!(e.check_invariants(), Ok(()));
+        assert!(e.rooms.get("r").unwrap().history.len() > 0);
+        e.rooms.get_mut("r").unwrap().seq += 1;
+        assert_eq!(
+            e.check_invariants().map_err(|v| v.what),
+            Err("history does not end at the room's number")
+        );
+    }
     use crate::event::{Cause, Change, Delivery, ExitKind};
     use crate::time::Millis;
     use alloc::string::String;
@@ -725,7 +742,7 @@ mod tests {
 
     #[test]
     fn recorded_events_come_back_equal() {
-        let mut h = History::starting_at(0);
+        let mut h = History::default();
         let mut all = events();
         for (i, e) in all.iter_mut().enumerate() {
             e.seq = i as u64 + 1;

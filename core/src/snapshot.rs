@@ -563,6 +563,30 @@ fn add_user(
     Ok(())
 }
 
+/// The latest time a room's state shows its clock had reached: its newest
+/// attribute change, and each grace or lock deadline less the period that
+/// set it.
+fn latest_time(room: &Room, grace_ms: u64) -> Millis {
+    let changes = room.attrs.positions().filter_map(|p| {
+        room.attrs
+            .meta(p)
+            .map(|m| room.stamp_of(room.attrs.key(p), m.x).at)
+    });
+    let graces = room
+        .graces()
+        .values()
+        .map(|d| Millis(d.0.saturating_sub(grace_ms)));
+    let locks = room.locks().list().iter().filter_map(|l| {
+        l.deadline
+            .map(|d| Millis(d.0.saturating_sub(l.ttl_ms.max(1))))
+    });
+    changes
+        .chain(graces)
+        .chain(locks)
+        .max()
+        .unwrap_or(Millis::ZERO)
+}
+
 /// The revision of the room's newest attribute (0: none).
 fn newest_revision(room: &Room) -> u64 {
     room.attrs
@@ -1064,8 +1088,11 @@ impl Engine {
     /// Adds a room from [`Engine::snapshot_room`] bytes. The profile must be
     /// this engine's and the room id free. The room's times are taken to be
     /// on this engine's clock: grace deadlines already past expire at once,
-    /// with their usual events; a notification window that starts after
-    /// this engine's `now` is reset.
+    /// with their usual events; times from a clock that runs ahead of this
+    /// engine's (an attribute changed after our `now`, a grace or lock
+    /// deadline more than its period ahead) move our clock forward to
+    /// them, as a [`Command::Tick`](crate::Command::Tick) at that time
+    /// would; a notification window that starts after `now` is reset.
     pub fn restore_room(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let (version, body) = body(bytes)?;
         let mut de = Decoder::from_bytes(body);
@@ -1077,6 +1104,14 @@ impl Engine {
         }
         .deserialize(&mut de);
         let mut room = finish(decoded, failure, de)?;
+        // Times from a clock that runs ahead of ours (a change, or a
+        // deadline set one grace period or lock TTL after it) move our
+        // clock up to them, as a Tick at that time would: the engine then
+        // restores from its own snapshot, and writes in the room keep
+        // 8-byte stamps (review4).
+        self.now = self
+            .now
+            .max(latest_time(&room, self.profile.limits.disconnect_grace_ms));
         // A budget window that starts after this engine's `now` belongs to
         // a clock that runs ahead of ours: start afresh rather than carry
         // its counts into our future.

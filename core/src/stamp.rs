@@ -20,10 +20,13 @@
 //! the room's times all fit in one range, else to 2^31 ms (about 24.8
 //! days) before the new time, so that about 24.8 days of later writes fit
 //! too; what is older than that is kept wide. A write rebases only when its
-//! time is past the range. The engine's clock never goes back, so the base
-//! moves forward by at least about 24.8 days each time: rare, and bounded
-//! by the input's time, not by an attacker's snapshot (a time before the
-//! base, which the clock rules out, would be kept wide). A restore never
+//! time is past the range. The engine's clock never goes back, so a
+//! rebase that keeps the times of a 49.7-day span moves the base to the
+//! oldest of them, and one that cannot moves it to 24.8 days before the
+//! new time: at most about two rebases per 24.8 days of the input's
+//! clock, not of an attacker's snapshot (a time before the base, which the
+//! clock rules out, would be kept wide; so, past about 2106, are the times
+//! a base capped at `u32::MAX` seconds cannot reach, with no rebase). A restore never
 //! rebases entry by entry: it places each room's base once, after the
 //! room's last attribute ([`Room::normalize_stamps`]).
 
@@ -138,7 +141,11 @@ impl Room {
             return x;
         }
         let past = stamp.at.0 > base_ms(self.attrs.stamp_base) + u64::from(u32::MAX);
-        if (past && rebase) || self.attrs.len() == 0 {
+        // A base at the last second a u32 holds cannot move on (times
+        // after about 2106): without this, every later write would walk
+        // the room for nothing (review4).
+        let movable = self.attrs.stamp_base != u32::MAX;
+        if (past && rebase && movable) || self.attrs.len() == 0 {
             self.rebase(stamp.at.0);
             if let Some(x) = narrow(stamp, self.attrs.stamp_base) {
                 self.forget_wide(key);
