@@ -10,11 +10,14 @@
 
 #[path = "common/mirror.rs"]
 mod mirror;
+#[path = "common/stamp_checks.rs"]
+mod stamp_checks;
 
 use mirror::{decode, encode};
 use roomstate::{
     Actor, Command, Engine, Expect, Millis, Notify, Op, Outcome, Profile, Rejection, Success, Write,
 };
+use stamp_checks::{at_seq, round_trips, stamps};
 
 const DAY: u64 = 86_400_000;
 /// 2025-11-30, in ms.
@@ -57,41 +60,6 @@ fn engine_at(p: Profile, t: u64) -> Engine {
     e
 }
 
-/// `(key, revision, changed_at)` of every attribute of "r".
-fn stamps(e: &Engine) -> Vec<(String, u64, u64)> {
-    e.room("r")
-        .unwrap()
-        .attributes()
-        .map(|a| (a.key.to_string(), a.revision, a.changed_at.0))
-        .collect()
-}
-
-/// The engine restores from its snapshot to the same stamps and bytes.
-fn round_trips(e: &Engine) {
-    let bytes = e.snapshot();
-    let restored = Engine::restore(&bytes).expect("the engine's own snapshot restores");
-    assert_eq!(restored.check_invariants(), Ok(()));
-    assert_eq!(stamps(&restored), stamps(e));
-    assert_eq!(restored.snapshot(), bytes);
-}
-
-/// The engine's snapshot with room "r"'s numbers moved up to `seq` (its
-/// attributes' revisions end there): revisions past `u32::MAX` are kept
-/// wide.
-fn at_seq(e: &Engine, seq: u64) -> Engine {
-    let (h, mut snap) = decode(&e.snapshot());
-    let room = snap.rooms.iter_mut().find(|r| &*r.id == "r").unwrap();
-    let n = room.attributes.len() as u64;
-    for (i, a) in room.attributes.iter_mut().enumerate() {
-        a.revision = seq - n + 1 + i as u64;
-    }
-    room.seq = seq;
-    room.major_revision = seq;
-    let e = Engine::restore(&encode(&h, &snap)).unwrap();
-    assert_eq!(e.check_invariants(), Ok(()));
-    e
-}
-
 // ---------------------------------------------------------------------
 // Finding: a room restored with `restore_room` from an engine whose clock
 // runs ahead keeps its attribute times, which lie after this engine's
@@ -106,6 +74,26 @@ fn at_seq(e: &Engine, seq: u64) -> Engine {
 // clock passes the other one's.
 // ---------------------------------------------------------------------
 
+/// An engine at `T0` with another room, into which the room `bytes` is
+/// restored with `restore_room`.
+fn restored_at_t0(bytes: &[u8]) -> Engine {
+    let mut ours = Engine::new(profile());
+    let _ = ok(&mut ours, T0, Command::create_room("elsewhere", "x"));
+    ours.restore_room(bytes).unwrap();
+    assert_eq!(ours.check_invariants(), Ok(()));
+    ours
+}
+
+/// The engine's own snapshot restores.
+fn own_snapshot_restores(e: &Engine) {
+    let restored = Engine::restore(&e.snapshot());
+    assert!(
+        restored.is_ok(),
+        "an engine's own snapshot is refused after restore_room: {:?}",
+        restored.err()
+    );
+}
+
 #[test]
 fn review4_restore_room_from_a_clock_ahead_leaves_a_restorable_engine() {
     // The other engine's clock is 10 days ahead of ours.
@@ -114,10 +102,7 @@ fn review4_restore_room_from_a_clock_ahead_leaves_a_restorable_engine() {
     write(&mut other, ahead, set_as("a", "k", "v", false));
     let bytes = other.snapshot_room("r").unwrap();
 
-    let mut ours = Engine::new(profile());
-    let _ = ok(&mut ours, T0, Command::create_room("elsewhere", "x"));
-    ours.restore_room(&bytes).unwrap();
-    assert_eq!(ours.check_invariants(), Ok(()));
+    let mut ours = restored_at_t0(&bytes);
     // Ours keeps serving the room. The restore moved our clock up to the
     // room's newest change, so a write sent at our old time happens then.
     write(&mut ours, T0 + 1, set_as("a", "k2", "v", false));
@@ -125,13 +110,7 @@ fn review4_restore_room_from_a_clock_ahead_leaves_a_restorable_engine() {
         stamps(&ours),
         vec![("k".into(), 4, ahead), ("k2".into(), 5, ahead)]
     );
-    // Our own snapshot must restore.
-    let restored = Engine::restore(&ours.snapshot());
-    assert!(
-        restored.is_ok(),
-        "an engine's own snapshot is refused after restore_room: {:?}",
-        restored.err()
-    );
+    own_snapshot_restores(&ours);
 }
 
 /// The same with no attribute time at all: a grace deadline from the
@@ -144,16 +123,8 @@ fn review4_restore_room_with_a_grace_from_a_clock_ahead_leaves_a_restorable_engi
     let _ = ok(&mut other, ahead, Command::disconnect("r", "a"));
     let bytes = other.snapshot_room("r").unwrap();
 
-    let mut ours = Engine::new(profile());
-    let _ = ok(&mut ours, T0, Command::create_room("elsewhere", "x"));
-    ours.restore_room(&bytes).unwrap();
-    assert_eq!(ours.check_invariants(), Ok(()));
-    let restored = Engine::restore(&ours.snapshot());
-    assert!(
-        restored.is_ok(),
-        "an engine's own snapshot is refused after restore_room: {:?}",
-        restored.err()
-    );
+    let ours = restored_at_t0(&bytes);
+    own_snapshot_restores(&ours);
 }
 
 // ---------------------------------------------------------------------

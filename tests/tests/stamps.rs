@@ -7,9 +7,12 @@
 
 #[path = "common/mirror.rs"]
 mod mirror;
+#[path = "common/stamp_checks.rs"]
+mod stamp_checks;
 
 use mirror::{decode, encode};
 use roomstate::{Actor, Attribute, Command, Engine, Expect, Millis, Op, Profile, Write};
+use stamp_checks::{at_seq, round_trips, stamps};
 
 const DAY: u64 = 86_400_000;
 /// 2025-11-30, in ms: a realistic epoch time, far above `u32::MAX`.
@@ -55,25 +58,6 @@ fn engine() -> Engine {
         );
     }
     e
-}
-
-/// `(key, revision, changed_at)` of every attribute, in listing order.
-fn stamps(e: &Engine) -> Vec<(String, u64, u64)> {
-    e.room("r")
-        .unwrap()
-        .attributes()
-        .map(|a| (a.key.to_string(), a.revision, a.changed_at.0))
-        .collect()
-}
-
-/// A snapshot restores into an engine with the same attributes, and
-/// snapshots to the same bytes.
-fn round_trips(e: &Engine) {
-    let bytes = e.snapshot();
-    let restored = Engine::restore(&bytes).unwrap();
-    assert_eq!(restored.check_invariants(), Ok(()));
-    assert_eq!(stamps(&restored), stamps(e));
-    assert_eq!(restored.snapshot(), bytes);
 }
 
 #[test]
@@ -136,20 +120,6 @@ fn the_extreme_time_reads_back_exactly() {
         ]
     );
     round_trips(&e);
-}
-
-/// The engine's snapshot with its room's numbers moved to `seq`: the
-/// attributes' revisions end at `seq`, the major revision is the newest.
-fn at_seq(e: &Engine, seq: u64) -> Engine {
-    let (h, mut snap) = decode(&e.snapshot());
-    let room = &mut snap.rooms[0];
-    let n = room.attributes.len() as u64;
-    for (i, a) in room.attributes.iter_mut().enumerate() {
-        a.revision = seq - n + 1 + i as u64;
-    }
-    room.seq = seq;
-    room.major_revision = seq;
-    Engine::restore(&encode(&h, &snap)).unwrap()
 }
 
 #[test]
