@@ -6,45 +6,19 @@
 //!
 //! Live heap bytes are counted per thread (tests run in parallel).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "common/live_heap.rs"]
+mod live_heap;
+
 use std::cell::Cell;
 
+use live_heap::{LIVE, ON};
 use roomstate::{Actor, Command, Engine, Event, Millis, Notify, Op, Profile, Write};
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-}
-
-fn add(n: isize) {
-    let _ = LIVE.try_with(|c| c.set(c.get() + n));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        add(-(layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        add(new_size as isize - layout.size() as isize);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
+/// Live heap bytes of this thread: counting starts at the first call,
+/// and the tests read differences between calls.
 fn live() -> isize {
-    LIVE.with(Cell::get)
+    ON.with(|c| c.set(true));
+    LIVE.with(Cell::get) as isize
 }
 
 const NOW: Millis = Millis(1_000);
