@@ -395,10 +395,7 @@ impl Room {
     /// Deletes the attribute at `pos` (its key hashing to `hash`), keeping
     /// the owner index, the user records and the byte total right.
     pub(crate) fn delete_attr(&mut self, hash: u64, pos: u32) -> bool {
-        if self.attrs.meta(pos).is_some_and(|m| m.x.is_wide()) {
-            let key = Str::from(self.attrs.key(pos));
-            self.forget_wide(&key);
-        }
+        self.forget_wide_at(pos);
         let Some((m, len)) = self.attrs.remove(hash, pos) else {
             return false;
         };
@@ -514,10 +511,8 @@ impl Room {
         self.attrs.owned(n, scratch);
         for &pos in scratch.iter() {
             let key = Str::from(self.attrs.key(pos));
-            if let Some((m, len)) = self.attrs.remove_at(pos, &self.hasher) {
-                if m.x.is_wide() {
-                    self.forget_wide(&key);
-                }
+            self.forget_wide_at(pos);
+            if let Some((_, len)) = self.attrs.remove_at(pos, &self.hasher) {
                 self.value_bytes -= u64::from(len);
                 self.add_ref(n, false);
                 changes.push(Change::AttributeDeleted { key });

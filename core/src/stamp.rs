@@ -168,6 +168,18 @@ impl Room {
         }
     }
 
+    /// Drops the wide pair of the attribute at `pos`, if its record is wide
+    /// (called before the record is removed).
+    pub(crate) fn forget_wide_at(&mut self, pos: u32) {
+        if !self.attrs.meta(pos).is_some_and(|m| m.x.is_wide()) {
+            return;
+        }
+        if let Some(rare) = self.rare.as_deref_mut() {
+            rare.wide.remove(self.attrs.key(pos));
+        }
+        self.tidy_rare();
+    }
+
     /// Places the base for the times held and `now` (see [`choose_base`])
     /// and re-encodes every record against it: a narrow stamp that no
     /// longer fits goes wide, a wide one that now fits goes narrow.
@@ -199,15 +211,19 @@ impl Room {
                     at: Millis(base_ms(old) + u64::from(x.at)),
                 }
             };
-            let key = Str::from(self.attrs.key(pos));
-            let held = match narrow(exact, new) {
-                Some(n) => {
-                    if x.is_wide() {
-                        self.forget_wide(&key);
+            // Only a record that changes width touches the pairs (a wide one
+            // that stays wide keeps its pair as it is).
+            let held = match (narrow(exact, new), x.is_wide()) {
+                (Some(n), false) => n,
+                (Some(n), true) => {
+                    if let Some(rare) = self.rare.as_deref_mut() {
+                        rare.wide.remove(self.attrs.key(pos));
                     }
                     n
                 }
-                None => {
+                (None, true) => AttrX::WIDE,
+                (None, false) => {
+                    let key = Str::from(self.attrs.key(pos));
                     self.rare_mut().wide.insert(key, (exact.revision, exact.at));
                     AttrX::WIDE
                 }
@@ -216,6 +232,7 @@ impl Room {
                 m.x = held;
             }
         }
+        self.tidy_rare();
     }
 
     /// Places a restored room's base once all its attributes are in: the
@@ -279,10 +296,7 @@ mod tests {
         let mut p = Profile::easemob();
         p.limits.request_rate = None;
         let mut e = Engine::new(p);
-        let create = Command::CreateRoom {
-            room: "r".into(),
-            creator: "u".into(),
-        };
+        let create = Command::create_room("r", "u");
         assert!(e.handle(Millis(T0), create).is_ok());
         e
     }
