@@ -19,22 +19,8 @@ fn live_after(value_len: usize, history: bool) -> i64 {
     }
     let mut e = Engine::new(p);
     let now = Millis(1);
-    e.handle(
-        now,
-        Command::CreateRoom {
-            room: "r".into(),
-            creator: "host".into(),
-        },
-    )
-    .unwrap();
-    e.handle(
-        now,
-        Command::Join {
-            room: "r".into(),
-            user: "host".into(),
-        },
-    )
-    .unwrap();
+    e.handle(now, Command::create_room("r", "host")).unwrap();
+    e.handle(now, Command::join("r", "host")).unwrap();
     let mut evs: Vec<Event> = Vec::with_capacity(16);
     e.drain_events(&mut evs);
     evs.clear();

@@ -115,13 +115,7 @@ fn review3_extreme_numbers_never_panic() {
         for seed in 1..60u64 {
             let mut x = seed * 31 + pi as u64;
             let mut e = Engine::new(p);
-            let _ = e.handle(
-                Millis(0),
-                Command::CreateRoom {
-                    room: "r".into(),
-                    creator: "host".into(),
-                },
-            );
+            let _ = e.handle(Millis(0), Command::create_room("r", "host"));
             let times = [
                 0,
                 1,

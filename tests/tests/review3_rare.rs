@@ -27,10 +27,7 @@ fn run(e: &mut Engine, cmds: Vec<(u64, Command)>, evs: &mut Vec<Event>) {
 }
 
 fn join(r: &str, u: &str) -> Command {
-    Command::Join {
-        room: r.into(),
-        user: u.into(),
-    }
+    Command::join(r, u)
 }
 
 /// Live heap bytes a round leaves behind in room "r", after `warm` ran in
@@ -39,16 +36,7 @@ fn left_behind(profile: Profile, warm: Round, round: Round) -> i64 {
     let mut e = Engine::new(profile);
     let mut evs: Vec<Event> = Vec::with_capacity(64);
     for r in ["w", "r"] {
-        let c = vec![
-            (
-                1,
-                Command::CreateRoom {
-                    room: r.into(),
-                    creator: "host".into(),
-                },
-            ),
-            (1, join(r, "host")),
-        ];
+        let c = vec![(1, Command::create_room(r, "host")), (1, join(r, "host"))];
         run(&mut e, c, &mut evs);
     }
     run(&mut e, round("w", 10), &mut evs);
@@ -203,23 +191,11 @@ fn ttl_then_owner_exit(r: &str, t: u64) -> Vec<(u64, Command)> {
 }
 
 fn disconnect(r: &str) -> Command {
-    Command::Disconnect {
-        room: r.into(),
-        user: "u".into(),
-    }
+    Command::disconnect(r, "u")
 }
 
 fn join_leave(r: &str, t: u64) -> Vec<(u64, Command)> {
-    vec![
-        (t, join(r, "u")),
-        (
-            t,
-            Command::Leave {
-                room: r.into(),
-                user: "u".into(),
-            },
-        ),
-    ]
+    vec![(t, join(r, "u")), (t, Command::leave(r, "u"))]
 }
 
 fn grace_then_rejoin(r: &str, t: u64) -> Vec<(u64, Command)> {
@@ -227,13 +203,7 @@ fn grace_then_rejoin(r: &str, t: u64) -> Vec<(u64, Command)> {
         (t, join(r, "u")),
         (t, disconnect(r)),
         (t + 1, join(r, "u")),
-        (
-            t + 1,
-            Command::Leave {
-                room: r.into(),
-                user: "u".into(),
-            },
-        ),
+        (t + 1, Command::leave(r, "u")),
     ]
 }
 

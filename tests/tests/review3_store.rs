@@ -28,14 +28,7 @@ fn engine() -> Engine {
 /// An engine of profile `p` with room "r", created by "host".
 fn engine_with(p: Profile) -> Engine {
     let mut e = Engine::new(p);
-    e.handle(
-        NOW,
-        Command::CreateRoom {
-            room: "r".into(),
-            creator: "host".into(),
-        },
-    )
-    .unwrap();
+    e.handle(NOW, Command::create_room("r", "host")).unwrap();
     e
 }
 
@@ -175,14 +168,7 @@ fn review3_scan_and_index_both_ways() {
         let mut e = engine();
         let users = ["u0", "u1", "u2", "u3", "u4"];
         for u in users {
-            e.handle(
-                NOW,
-                Command::Join {
-                    room: "r".into(),
-                    user: u.into(),
-                },
-            )
-            .unwrap();
+            e.handle(NOW, Command::join("r", u)).unwrap();
         }
         let mut want: BTreeMap<String, String> = BTreeMap::new();
         let mut owner: BTreeMap<String, (usize, bool)> = BTreeMap::new();
@@ -212,14 +198,7 @@ fn review3_scan_and_index_both_ways() {
                         });
                         present[u] = false;
                     } else {
-                        e.handle(
-                            NOW,
-                            Command::Join {
-                                room: "r".into(),
-                                user: users[u].into(),
-                            },
-                        )
-                        .unwrap();
+                        e.handle(NOW, Command::join("r", users[u])).unwrap();
                         present[u] = true;
                     }
                 }
@@ -272,14 +251,8 @@ fn review3_tag_collisions_in_scanning_stores() {
     let mut e = Engine::new(p);
     for r in 0..3_000 {
         let room = format!("r{r}");
-        e.handle(
-            NOW,
-            Command::CreateRoom {
-                room: room.as_str().into(),
-                creator: "host".into(),
-            },
-        )
-        .unwrap();
+        e.handle(NOW, Command::create_room(room.as_str(), "host"))
+            .unwrap();
         let keys: Vec<String> = (0..32).map(|i| format!("key-{r}-{i}")).collect();
         let w = |ops: Vec<Op>| {
             let mut w = Write::new(room.as_str(), Actor::Admin);

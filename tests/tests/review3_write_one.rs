@@ -80,10 +80,7 @@ fn review3_one_op_write_equals_the_batch_path() {
             let mut a = Engine::new(profile);
             let mut b = Engine::new(profile);
             let mut now = 1u64;
-            let create = Command::CreateRoom {
-                room: "r".into(),
-                creator: "host".into(),
-            };
+            let create = Command::create_room("r", "host");
             assert_eq!(
                 a.handle(Millis(now), create.clone()),
                 b.handle(Millis(now), create)
@@ -93,17 +90,11 @@ fn review3_one_op_write_equals_the_batch_path() {
                 let user = users[rng.below(4) as usize];
                 let (ca, cb) = match rng.below(10) {
                     0 => {
-                        let c = Command::Join {
-                            room: "r".into(),
-                            user: user.into(),
-                        };
+                        let c = Command::join("r", user);
                         (c.clone(), c)
                     }
                     1 => {
-                        let c = Command::Leave {
-                            room: "r".into(),
-                            user: user.into(),
-                        };
+                        let c = Command::leave("r", user);
                         (c.clone(), c)
                     }
                     2 => (Command::Tick, Command::Tick),

@@ -39,23 +39,9 @@ fn engine() -> Engine {
     p.limits.request_rate = None;
     p.limits.max_keys_per_room = None;
     let mut e = Engine::new(p);
-    ok(
-        &mut e,
-        T0,
-        Command::CreateRoom {
-            room: "r".into(),
-            creator: "host".into(),
-        },
-    );
+    ok(&mut e, T0, Command::create_room("r", "host"));
     for u in ["host", "a", "b"] {
-        ok(
-            &mut e,
-            T0,
-            Command::Join {
-                room: "r".into(),
-                user: u.into(),
-            },
-        );
+        ok(&mut e, T0, Command::join("r", u));
     }
     e
 }
@@ -94,14 +80,7 @@ fn times_months_apart_read_back_exactly() {
         Command::Write(Write::new("r", Actor::user("a")).op(Op::delete("k1"))),
     );
     round_trips(&e);
-    ok(
-        &mut e,
-        late + 1,
-        Command::Leave {
-            room: "r".into(),
-            user: "a".into(),
-        },
-    );
+    ok(&mut e, late + 1, Command::leave("r", "a"));
     assert_eq!(stamps(&e), vec![("k3".to_string(), 8, T0 + 120 * DAY)]);
     round_trips(&e);
 }
