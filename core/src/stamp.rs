@@ -170,8 +170,9 @@ impl Room {
 
     /// Drops the wide pair of the attribute at `pos`, if its record is wide
     /// (called before the record is removed).
+    #[inline]
     pub(crate) fn forget_wide_at(&mut self, pos: u32) {
-        if !self.attrs.meta(pos).is_some_and(|m| m.x.is_wide()) {
+        if self.rare.is_none() || !self.attrs.meta(pos).is_some_and(|m| m.x.is_wide()) {
             return;
         }
         if let Some(rare) = self.rare.as_deref_mut() {
