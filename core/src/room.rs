@@ -211,6 +211,17 @@ impl Room {
         self.users.find(&self.hasher, name)
     }
 
+    /// `name`'s number, read first from the owner of the attribute at
+    /// `pos` (the usual writer of a key is its owner: one record read, no
+    /// hash), else found as [`Room::user`] finds it.
+    pub(crate) fn user_owning(&self, pos: u32, name: &str) -> Option<u32> {
+        let owner = self.attrs.meta(pos).map(|m| m.owner());
+        match owner.and_then(|n| self.owner_name(n)) {
+            Some(o) if o.as_str() == name => owner,
+            _ => self.user(name),
+        }
+    }
+
     pub(crate) fn is_present(&self, user: &str) -> bool {
         self.users
             .by_name(&self.hasher, user)

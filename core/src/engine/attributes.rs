@@ -41,7 +41,21 @@ impl Engine {
         let room = self.rooms.get_mut(&w.room).ok_or(Rejection::RoomNotFound)?;
         let policy = write_policy(&w, &limits, &rules)?;
         ttl::check_ttls(&w, now)?;
-        let operator: Who = room.find_owner(&w.operator);
+        // A single op's key is looked up once, here: its owner is nearly
+        // always the operator, whose number it then gives without a search
+        // of the room's users (one record read instead of a hash and a
+        // scan; issue 9's cold writes).
+        let single = match w.ops.as_slice() {
+            [op] => {
+                let hash = room.hash(op.key());
+                Some((hash, room.attrs.find(hash, op.key())))
+            }
+            _ => None,
+        };
+        let operator: Who = match (&w.operator, single) {
+            (Actor::User(u), Some((_, Some(pos)))) => room.user_owning(pos, u),
+            _ => room.find_owner(&w.operator),
+        };
         if let Actor::User(_) = &w.operator {
             let present = operator
                 .and_then(|n| room.users.get(n))
@@ -65,7 +79,7 @@ impl Engine {
                 OwnerRule::Operator => true,
             };
 
-        if w.ops.len() == 1 {
+        if let Some(found) = single {
             return write_one(
                 &mut self.out,
                 &mut self.ttls,
@@ -74,6 +88,7 @@ impl Engine {
                 room,
                 now,
                 w,
+                found,
                 operator,
                 policy,
                 take_owner,
@@ -297,8 +312,9 @@ fn plan(
 
 /// A write of one op: the checks and the apply of [`plan`] and [`apply`]
 /// without the dry run's overlay and hints, which only a batch needs
-/// (nothing before the op can have touched its key). The key is hashed
-/// and looked up once; the verdicts and the event are the batch path's.
+/// (nothing before the op can have touched its key). The key was hashed
+/// and looked up once, by [`Engine::write`] (`found`: the hash and the
+/// position); the verdicts and the event are the batch path's.
 #[allow(clippy::too_many_arguments)] // the engine's parts a write touches
 fn write_one(
     out: &mut Output,
@@ -308,6 +324,7 @@ fn write_one(
     room: &mut Room,
     now: Millis,
     w: Write,
+    found: (u64, Option<u32>),
     operator: Who,
     policy: BatchPolicy,
     take_owner: bool,
@@ -322,9 +339,8 @@ fn write_one(
     let Some(op) = ops.pop() else {
         return Err(Rejection::Empty);
     };
+    let (hash, pos) = found;
     let key = op.key();
-    let hash = room.hash(key);
-    let pos = room.attrs.find(hash, key);
     let current: Option<Current> = pos
         .and_then(|p| room.attrs.entry(p))
         .map(|(m, len)| (Some(m.owner()), u64::from(len), room.revision_of(key, m.x)));
