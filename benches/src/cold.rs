@@ -22,6 +22,14 @@
 //!   passes, outside the timing, that member re-joins and re-sets its keys
 //!   in every room ([`ColdRooms::engine_arm`]), so every exit meets a full
 //!   room of 8 members and 20 attributes.
+//! - Reads: each visit reads every attribute of the room (all 20) into the
+//!   read-all JSON reply ([`crate::json`]), written into a reused buffer
+//!   through each side's read path ([`crate::workload::engine_read_json`],
+//!   [`crate::workload::naive_read_json`]). The input of a read is the room
+//!   id, its own `String` per read ([`read_stream`]); both sides take it as
+//!   `&str`, so one stream serves both. A read changes nothing, so nothing
+//!   is re-armed between passes, and the reads can run on the rooms the
+//!   write stream has just overwritten (still 8 members, 20 attributes).
 
 use roomstate::{Actor, Command, Engine, Event, Limits, Op, Profile, Str, Write};
 
@@ -394,4 +402,90 @@ pub fn naive_exit_stream(cold: &ColdRooms, seed: u64, min: usize) -> Stream<Naiv
         })
         .collect();
     Stream::new(cmds, cold.rooms)
+}
+
+/// The read stream over `cold`: per visit of [`ColdRooms::passes`], the id
+/// of the room to read, each a distinct owned `String` (as a decoder hands
+/// it over); whole passes of at least `min` ids (the benchmarks use
+/// [`STREAM_MIN`]; `seed` picks the order).
+#[must_use]
+pub fn read_stream(cold: &ColdRooms, seed: u64, min: usize) -> Stream<String> {
+    let ids = cold
+        .passes(seed, min)
+        .into_iter()
+        .flatten()
+        .map(|r| cold.room(r as usize))
+        .collect();
+    Stream::new(ids, cold.rooms)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::workload::{engine_read_json, naive_read_json};
+
+    /// The attributes of a read-all reply as a set of
+    /// `(key, value, owner, revision)`, and its sequence number.
+    type Parsed = (u64, BTreeSet<(String, String, String, u64)>);
+
+    fn parse(out: &[u8]) -> Parsed {
+        let v: serde_json::Value = serde_json::from_slice(out).unwrap();
+        let attrs = v["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["key"].as_str().unwrap().to_string(),
+                    a["value"].as_str().unwrap().to_string(),
+                    a["owner"].as_str().unwrap().to_string(),
+                    a["revision"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        (v["seq"].as_u64().unwrap(), attrs)
+    }
+
+    #[test]
+    fn cold_reads_visit_every_room_once_per_pass_and_read_all_20_attributes_alike() {
+        let cold = ColdRooms::new(37);
+        let (engine, naive) = (cold.engine(), cold.naive());
+        let mut s = read_stream(&cold, 7, 100);
+        assert_eq!(s.left(), 3 * 37, "whole passes, at least 100 reads");
+        let (mut out, mut naive_out) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let mut seen = Vec::new();
+            while let Some(id) = s.take() {
+                out.clear();
+                naive_out.clear();
+                assert!(engine_read_json(&engine, &id, &mut out));
+                assert!(naive_read_json(&naive, &id, &mut naive_out));
+                let (seq, attrs) = parse(&out);
+                assert_eq!(attrs.len(), KEYS, "every attribute of {id}");
+                let r = (0..cold.rooms).find(|&r| cold.room(r) == id).unwrap();
+                for (k, _, owner, _) in &attrs {
+                    let k: usize = k["key-".len()..].parse().unwrap();
+                    assert_eq!(owner, &cold.member(r, owner_of(k)));
+                }
+                assert_eq!(
+                    (seq, attrs),
+                    parse(&naive_out),
+                    "same reply from both sides"
+                );
+                seen.push(r);
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..37).collect::<Vec<usize>>(), "each room once");
+            s.next_pass();
+        }
+        assert_eq!(s.left(), 0);
+        let first_pass = |seed| {
+            let mut s = read_stream(&cold, seed, 37);
+            (0..37).filter_map(|_| s.take()).collect::<Vec<String>>()
+        };
+        assert_eq!(first_pass(7), first_pass(7), "deterministic");
+        assert_ne!(first_pass(7), first_pass(8), "the seed picks the order");
+    }
 }
