@@ -11,6 +11,15 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
+//! The cold cases need a simulated last-level cache smaller than the
+//! state (valgrind otherwise takes the host's, which may hold it all):
+//!
+//! ```text
+//! valgrind --tool=callgrind --cache-sim=yes --LL=4194304,16,64 \
+//!     --toggle-collect='profile::timed_engine_cold_reads' \
+//!     target/release/profile cold-read 100000
+//! ```
+//!
 //! Cases: `write-hot`, `write-cold`, `write10`/`write100`/`write1000`,
 //! `exit10`, `exit100`, `queue`, `mixed` (reads through the view into
 //! JSON, as `mixed/*/10k`), `read-json` (as `read_all/*/20`),
