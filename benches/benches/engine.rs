@@ -8,9 +8,9 @@
 //! is rebuilt outside the timing, in chunks. Reads serialize a JSON reply
 //! into a reused buffer, each side from its best read path.
 //!
-//! The cold regime (`write/*/cold_stream`, `exit/*/cold_stream`,
-//! `scaling/rooms/*`) times long pre-built streams over 10k to 500k full
-//! rooms; see `roomstate_benches::cold`.
+//! The cold regime (`write/*/cold_stream`, `read_all/*/cold_stream`,
+//! `exit/*/cold_stream`, `scaling/rooms/*`) times long pre-built streams
+//! over 10k to 500k full rooms; see `roomstate_benches::cold`.
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p roomstate-benches`,
 //! then `cargo run -p roomstate-benches --release --bin ratios`.
@@ -25,7 +25,7 @@ use criterion::{
 use roomstate::{Engine, Event};
 use roomstate_benches::cold::{
     engine_exit_stream, engine_write_stream, leaver, naive_exit_stream, naive_write_stream,
-    ColdRooms, Stream, STREAM_MIN,
+    read_stream, ColdRooms, Stream, STREAM_MIN,
 };
 use roomstate_benches::naive::{Naive, NaiveEvent};
 use roomstate_benches::workload::{
@@ -471,6 +471,47 @@ fn cold_ids(
     ids
 }
 
+/// `read_all/<side>/cold_stream`, on the 100k rooms the side's write
+/// stream has just overwritten (`state`; built here when the write case was
+/// filtered out): one iteration takes the next room id of the read stream
+/// (every room once per pass, each id its own `String`) and writes the
+/// JSON reply of all 20 attributes into a reused buffer with `read`. The
+/// id is dropped inside the timing, as a consumed command is.
+fn cold_reads<S>(
+    c: &mut Criterion,
+    side: &str,
+    cold: &ColdRooms,
+    state: &mut Option<S>,
+    make: impl Fn(&ColdRooms) -> S,
+    read: impl Fn(&S, &str, &mut Vec<u8>) -> bool,
+) {
+    let mut stream = None;
+    let build = || read_stream(cold, SEED + 2, STREAM_MIN);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut failed = 0u64;
+    let mut g = cold_group(c, "read_all");
+    g.bench_function(BenchmarkId::new(side, "cold_stream"), |b| {
+        let state = state.get_or_insert_with(|| make(cold));
+        prepare(&mut stream, &build, state, &mut |_, _| {});
+        b.iter_custom(|iters| {
+            time_stream(
+                iters,
+                &mut stream,
+                &build,
+                state,
+                &mut |_, _| {},
+                &mut |s, id: String| {
+                    out.clear();
+                    failed += u64::from(!read(s, black_box(&id), &mut out));
+                    black_box(out.len());
+                },
+            )
+        });
+    });
+    g.finish();
+    assert_eq!(failed, 0, "every read of a cold stream finds its room");
+}
+
 fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
     let cold = ColdRooms::new(rooms);
     let mut engine: Option<Engine> = None;
@@ -501,6 +542,16 @@ fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
         g.finish();
     }
     drop(stream);
+    if rooms == COLD_STREAM_ROOMS {
+        cold_reads(
+            c,
+            "engine",
+            &cold,
+            &mut engine,
+            ColdRooms::engine,
+            engine_read_json,
+        );
+    }
     let mut stream = None;
     let build = || engine_exit_stream(&cold, SEED + 1, STREAM_MIN);
     for (group, id) in cold_ids("exit", "engine", label, rooms) {
@@ -564,6 +615,16 @@ fn cold_naive(c: &mut Criterion, label: &str, rooms: usize) {
         g.finish();
     }
     drop(stream);
+    if rooms == COLD_STREAM_ROOMS {
+        cold_reads(
+            c,
+            "naive",
+            &cold,
+            &mut naive,
+            ColdRooms::naive,
+            naive_read_json,
+        );
+    }
     let mut stream = None;
     let build = || naive_exit_stream(&cold, SEED + 1, STREAM_MIN);
     for (group, id) in cold_ids("exit", "naive", label, rooms) {

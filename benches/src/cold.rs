@@ -22,6 +22,14 @@
 //!   passes, outside the timing, that member re-joins and re-sets its keys
 //!   in every room ([`ColdRooms::engine_arm`]), so every exit meets a full
 //!   room of 8 members and 20 attributes.
+//! - Reads: each visit reads every attribute of the room (all 20) into the
+//!   read-all JSON reply ([`crate::json`]), written into a reused buffer
+//!   through each side's read path ([`crate::workload::engine_read_json`],
+//!   [`crate::workload::naive_read_json`]). The input of a read is the room
+//!   id, its own `String` per read ([`read_stream`]); both sides take it as
+//!   `&str`, so one stream serves both. A read changes nothing, so nothing
+//!   is re-armed between passes, and the reads can run on the rooms the
+//!   write stream has just overwritten (still 8 members, 20 attributes).
 
 use roomstate::{Actor, Command, Engine, Event, Limits, Op, Profile, Str, Write};
 
@@ -394,4 +402,81 @@ pub fn naive_exit_stream(cold: &ColdRooms, seed: u64, min: usize) -> Stream<Naiv
         })
         .collect();
     Stream::new(cmds, cold.rooms)
+}
+
+/// The read stream over `cold`: per visit of [`ColdRooms::passes`], the id
+/// of the room to read, each a distinct owned `String` (as a decoder hands
+/// it over); whole passes of at least `min` ids (the benchmarks use
+/// [`STREAM_MIN`]; `seed` picks the order).
+#[must_use]
+pub fn read_stream(cold: &ColdRooms, seed: u64, min: usize) -> Stream<String> {
+    let ids = cold
+        .passes(seed, min)
+        .into_iter()
+        .flatten()
+        .map(|r| cold.room(r as usize))
+        .collect();
+    Stream::new(ids, cold.rooms)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::workload::{engine_read_json, engine_visit_attributes, naive_read_json};
+
+    #[test]
+    fn cold_reads_visit_every_room_once_per_pass_and_read_all_20_attributes_alike() {
+        let cold = ColdRooms::new(37);
+        let (engine, naive) = (cold.engine(), cold.naive());
+        let mut s = read_stream(&cold, 7, 100);
+        assert_eq!(s.left(), 3 * 37, "whole passes, at least 100 reads");
+        let (mut out, mut naive_out) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let mut seen = Vec::new();
+            while let Some(id) = s.take() {
+                out.clear();
+                naive_out.clear();
+                assert!(engine_read_json(&engine, &id, &mut out));
+                assert!(naive_read_json(&naive, &id, &mut naive_out));
+                // The replies list the same attributes (the baseline in its
+                // map's order): same length, and each is one attribute.
+                assert_eq!(out.len(), naive_out.len(), "same reply from both sides");
+                let mut attrs = BTreeSet::new();
+                engine_visit_attributes(&engine, &id, |k, v, o, rev| {
+                    attrs.insert((k.to_string(), v.to_string(), o.to_string(), rev));
+                })
+                .unwrap();
+                assert_eq!(attrs.len(), KEYS, "every attribute of {id}");
+                let naive_attrs: BTreeSet<_> = naive.rooms[&id]
+                    .attrs
+                    .iter()
+                    .map(|(k, a)| (k.clone(), a.value.clone(), a.owner.clone(), a.revision))
+                    .collect();
+                assert_eq!(attrs, naive_attrs, "both sides hold the same room");
+                let r = (0..cold.rooms).find(|&r| cold.room(r) == id).unwrap();
+                for (k, v, owner, _) in &attrs {
+                    let k: usize = k["key-".len()..].parse().unwrap();
+                    assert_eq!(owner, &cold.member(r, owner_of(k)));
+                    let needle = format!("\"key\":\"{}\",\"value\":\"{v}\"", key(k));
+                    assert!(
+                        out.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                        "the reply carries {needle}"
+                    );
+                }
+                seen.push(r);
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..37).collect::<Vec<usize>>(), "each room once");
+            s.next_pass();
+        }
+        assert_eq!(s.left(), 0);
+        let first_pass = |seed| {
+            let mut s = read_stream(&cold, seed, 37);
+            (0..37).filter_map(|_| s.take()).collect::<Vec<String>>()
+        };
+        assert_eq!(first_pass(7), first_pass(7), "deterministic");
+        assert_ne!(first_pass(7), first_pass(8), "the seed picks the order");
+    }
 }

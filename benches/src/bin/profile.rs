@@ -1,6 +1,8 @@
 //! A benchmark's timed loop alone, for a profiler. The timed part is the
-//! function `timed_engine` (`timed_naive`, `restore`); with callgrind,
-//! collect only inside it (or use `perf record --call-graph dwarf`):
+//! function `timed_engine` (`timed_naive`, `restore`; for the reads
+//! `timed_engine_reads`, and `timed_engine_cold_reads` for `cold-read`,
+//! each with a `timed_naive_` twin); with callgrind, collect only inside
+//! it (or use `perf record --call-graph dwarf`):
 //!
 //! ```text
 //! cargo build -p roomstate-benches --release --bin profile
@@ -9,11 +11,23 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
+//! The cold cases need a simulated last-level cache smaller than the
+//! state (valgrind otherwise takes the host's, which may hold it all):
+//!
+//! ```text
+//! valgrind --tool=callgrind --cache-sim=yes --LL=4194304,16,64 \
+//!     --toggle-collect='profile::timed_engine_cold_reads' \
+//!     target/release/profile cold-read 100000
+//! ```
+//!
 //! Cases: `write-hot`, `write-cold`, `write10`/`write100`/`write1000`,
 //! `exit10`, `exit100`, `queue`, `mixed` (reads through the view into
 //! JSON, as `mixed/*/10k`), `read-json` (as `read_all/*/20`),
 //! `cold-write` and `cold-exit` (the first commands of the cold streams
 //! over 100,000 rooms, as `*/cold_stream`; at most one pass, 100,000),
+//! `cold-read` (the first reads of the cold read stream over the same
+//! rooms, freshly built, as `read_all/*/cold_stream`: the JSON reply of
+//! all 20 attributes per room id; any number of reads, in passes),
 //! `restore` (attributes per second), `read-command`, and `naive-` before
 //! any but the last two for the baseline. The second argument is the
 //! number of commands (default 20,000).
@@ -23,7 +37,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use roomstate::{Command, Engine, Event};
 use roomstate_benches::cold::{
-    engine_exit_stream, engine_write_stream, naive_exit_stream, naive_write_stream, ColdRooms,
+    engine_exit_stream, engine_write_stream, naive_exit_stream, naive_write_stream, read_stream,
+    ColdRooms,
 };
 use roomstate_benches::naive::{Naive, NaiveCmd, NaiveEvent};
 use roomstate_benches::workload::{
@@ -113,6 +128,32 @@ fn timed_naive_reads(naive: &Naive, id: &str, n: usize, out: &mut Vec<u8>) {
         out.clear();
         black_box(naive_read_json(naive, black_box(id), out));
     }
+}
+
+/// The cold reads: one read-all reply per room id, each id its own
+/// `String`, dropped after its read as a decoded request is. Returns the
+/// reads that found no room.
+#[inline(never)]
+fn timed_engine_cold_reads(engine: &Engine, ids: Vec<String>, out: &mut Vec<u8>) -> usize {
+    let mut missed = 0;
+    for id in ids {
+        out.clear();
+        missed += usize::from(!engine_read_json(engine, black_box(&id), out));
+        black_box(out.len());
+    }
+    missed
+}
+
+/// The baseline's same cold reads.
+#[inline(never)]
+fn timed_naive_cold_reads(naive: &Naive, ids: Vec<String>, out: &mut Vec<u8>) -> usize {
+    let mut missed = 0;
+    for id in ids {
+        out.clear();
+        missed += usize::from(!naive_read_json(naive, black_box(&id), out));
+        black_box(out.len());
+    }
+    missed
 }
 
 fn main() {
@@ -258,6 +299,32 @@ fn main() {
                 let cmds = (0..min).filter_map(|_| stream.take()).collect();
                 measured(&mut s, cmds, &mut events);
             }
+        }
+        "cold-read" => {
+            let cold = ColdRooms::new(100_000);
+            let mut stream = read_stream(&cold, SEED + 2, n);
+            let mut ids = Vec::with_capacity(n);
+            while ids.len() < n {
+                match stream.take() {
+                    Some(id) => ids.push(id),
+                    None => stream.next_pass(),
+                }
+            }
+            let mut out = Vec::with_capacity(4096);
+            let missed = if naive {
+                let s = cold.naive();
+                let start = std::time::Instant::now();
+                let missed = timed_naive_cold_reads(&s, ids, &mut out);
+                report(start, n);
+                missed
+            } else {
+                let s = cold.engine();
+                let start = std::time::Instant::now();
+                let missed = timed_engine_cold_reads(&s, ids, &mut out);
+                report(start, n);
+                missed
+            };
+            assert_eq!(missed, 0, "every read finds its room");
         }
         "restore" => {
             let bytes = Grid::new(10_000, 20).engine().snapshot();
