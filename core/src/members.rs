@@ -112,6 +112,7 @@ impl Users {
             .copied()
     }
 
+    #[inline]
     pub(crate) fn get(&self, n: u32) -> Option<&UserRec> {
         self.recs.get(n as usize).filter(|r| !r.name.is_empty())
     }

@@ -265,6 +265,7 @@ impl Room {
     }
 
     /// The user id of an owner number, `None` for `Admin`.
+    #[inline]
     pub(crate) fn owner_name(&self, owner: u32) -> Option<&Str> {
         (owner != ADMIN)
             .then(|| self.users.get(owner).map(|r| &r.name))

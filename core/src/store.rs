@@ -503,17 +503,15 @@ impl<X: Copy> Store<X> {
     /// Live entries in order, from the first live one: the record, the
     /// key and the value (one pass over the records, one decode of each
     /// entry; the read view's path).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Meta<X>, &str, &str)> + '_ {
-        let arena = self.arena.as_str();
-        self.metas
-            .get(self.first as usize..)
-            .unwrap_or_default()
-            .iter()
-            .filter(|m| m.live())
-            .filter_map(move |m| {
-                let s = span(arena, m.off)?;
-                Some((m, arena.get(s.key)?, arena.get(s.value)?))
-            })
+    pub(crate) fn entries(&self) -> Entries<'_, X> {
+        Entries {
+            metas: self
+                .metas
+                .get(self.first as usize..)
+                .unwrap_or_default()
+                .iter(),
+            arena: self.arena.as_str(),
+        }
     }
 
     /// The first live position (the queue's head), moving the cursor past
@@ -1102,6 +1100,34 @@ fn key_bytes_are<X>(metas: &[Meta<X>], arena: &str, pos: u32, key: &str) -> bool
         return false;
     };
     key_range(arena, m.off).and_then(|r| arena.as_bytes().get(r)) == Some(key.as_bytes())
+}
+
+/// The iterator of [`Store::entries`]: written out rather than a chain
+/// of adapters so that a read's loop compiles to one inlined step per
+/// record (the closure of a `filter_map` stayed a call per attribute).
+pub(crate) struct Entries<'a, X> {
+    metas: core::slice::Iter<'a, Meta<X>>,
+    arena: &'a str,
+}
+
+impl<'a, X> Iterator for Entries<'a, X> {
+    type Item = (&'a Meta<X>, &'a str, &'a str);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let m = self.metas.next()?;
+            if !m.live() {
+                continue;
+            }
+            let Some(s) = span(self.arena, m.off) else {
+                continue;
+            };
+            if let (Some(key), Some(value)) = (self.arena.get(s.key), self.arena.get(s.value)) {
+                return Some((m, key, value));
+            }
+        }
+    }
 }
 
 #[inline]

@@ -33,6 +33,7 @@ impl Str {
 
     /// The string's contents.
     #[must_use]
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Inline(s) => s.as_str(),

@@ -161,6 +161,7 @@ impl<'a> RoomView<'a> {
         self.room.value_bytes
     }
 
+    #[inline]
     fn owner(&self, owner: u32) -> Option<&'a str> {
         if owner == ADMIN {
             return None;
@@ -174,6 +175,7 @@ impl<'a> RoomView<'a> {
         Some(self.attr(m, room.attrs.key(pos), room.attrs.value(pos)))
     }
 
+    #[inline]
     fn attr(&self, m: &Meta<AttrX>, key: &'a str, value: &'a str) -> AttrRef<'a> {
         let stamp = self.room.stamp_of(key, m.x);
         AttrRef {
