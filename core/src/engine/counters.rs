@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use super::{commit, Engine};
+use super::{commit, commit_one, Engine};
 use crate::command::{Actor, CounterOp};
 use crate::error::{OpError, Rejection};
 use crate::event::{Cause, Change};
@@ -51,16 +51,14 @@ impl Engine {
         }
         let value = next_value(current.unwrap_or(0), op, min, max)?;
         room.rare_mut().counters.set(key.clone(), value);
-        let changes = self.out.one(Change::CounterChanged { key, value });
-        commit(
+        commit_one(
             &mut self.out,
             &self.profile,
             room,
             now,
             operator,
             Cause::Written,
-            changes,
-            None,
+            Change::CounterChanged { key, value },
         );
         Ok(Success::Counter {
             seq: room.seq,

@@ -18,7 +18,7 @@
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
-use super::{commit, Engine};
+use super::{commit, commit_one, Engine};
 use crate::command::{Actor, Role};
 use crate::error::Rejection;
 use crate::event::{Cause, Change};
@@ -49,16 +49,14 @@ impl Engine {
         }
         let ttl_ms = limits.clamp_ttl(ttl_ms);
         room.rare_mut().locks.push(Lock::new(name.clone(), ttl_ms));
-        let changes = self.out.one(Change::LockSet { name, ttl_ms });
-        commit(
+        commit_one(
             &mut self.out,
             &self.profile,
             room,
             now,
             Actor::Admin,
             Cause::Written,
-            changes,
-            None,
+            Change::LockSet { name, ttl_ms },
         );
         Ok(Success::Done)
     }
@@ -74,16 +72,14 @@ impl Engine {
             self.lock_timers
                 .remove(&(at, room.id.clone(), lock.name.clone()));
         }
-        let changes = self.out.one(Change::LockRemoved { name: lock.name });
-        commit(
+        commit_one(
             &mut self.out,
             &self.profile,
             room,
             now,
             Actor::Admin,
             Cause::Written,
-            changes,
-            None,
+            Change::LockRemoved { name: lock.name },
         );
         Ok(Success::Done)
     }

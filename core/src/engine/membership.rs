@@ -5,7 +5,7 @@ use alloc::boxed::Box;
 
 use super::locks::{self, LockTimers};
 use super::ttl::{self, TtlTimers};
-use super::{commit, Engine, Output};
+use super::{commit, commit_one, Engine, Output};
 use crate::command::{Actor, Role};
 use crate::error::Rejection;
 use crate::event::{Cause, Change, ExitKind};
@@ -24,16 +24,14 @@ impl Engine {
             return Err(Rejection::RoomExists);
         }
         let mut room = Box::new(Room::new(id, &creator).ok_or(Rejection::InvalidParameter)?);
-        let changes = self.out.one(Change::RoomCreated { creator });
-        commit(
+        commit_one(
             &mut self.out,
             &self.profile,
             &mut room,
             now,
             Actor::Admin,
             Cause::RoomCreated,
-            changes,
-            None,
+            Change::RoomCreated { creator },
         );
         self.rooms.insert(room);
         Ok(Success::Done)
@@ -49,16 +47,14 @@ impl Engine {
         locks::forget_room(&mut self.lock_timers, &room);
         self.value_bytes -= room.value_bytes;
         ttl::clear_room(&mut self.ttls, &room);
-        let changes = self.out.one(Change::RoomDestroyed);
-        commit(
+        commit_one(
             &mut self.out,
             &self.profile,
             &mut room,
             now,
             Actor::Admin,
             Cause::RoomDestroyed,
-            changes,
-            None,
+            Change::RoomDestroyed,
         );
         Ok(Success::Done)
     }
@@ -87,16 +83,14 @@ impl Engine {
         }
         rec.live = rec.live.saturating_add(1);
         if rec.live == 1 {
-            let changes = self.out.one(Change::MemberJoined { user: user.clone() });
-            commit(
+            commit_one(
                 &mut self.out,
                 &self.profile,
                 room,
                 now,
-                Actor::User(user),
+                Actor::User(user.clone()),
                 Cause::Membership,
-                changes,
-                None,
+                Change::MemberJoined { user },
             );
         }
         Ok(Success::Done)
@@ -235,16 +229,14 @@ impl Engine {
             rec.role = role;
         }
         room.gc_user(n);
-        let changes = self.out.one(Change::RoleSet { user, role });
-        commit(
+        commit_one(
             &mut self.out,
             &self.profile,
             room,
             now,
             Actor::Admin,
             Cause::Membership,
-            changes,
-            None,
+            Change::RoleSet { user, role },
         );
         Ok(Success::Done)
     }

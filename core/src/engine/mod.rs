@@ -362,6 +362,21 @@ fn commit(
     out.events.push_back(event);
 }
 
+/// [`commit`] of an event of one change, notified by the profile's
+/// defaults: the shape of most commands.
+fn commit_one(
+    out: &mut Output,
+    profile: &Profile,
+    room: &mut Room,
+    now: Millis,
+    operator: Actor,
+    cause: Cause,
+    change: Change,
+) {
+    let changes = out.one(change);
+    commit(out, profile, room, now, operator, cause, changes, None);
+}
+
 /// Ends a queue batch of `n` elements: one event for its changes (none if
 /// nothing was applied) and the per-element report.
 #[allow(clippy::too_many_arguments)] // the parts of an event and a report

@@ -15,7 +15,7 @@ use crate::text::Str;
 use crate::time::Millis;
 
 use super::attributes::check_key;
-use super::{batch_done, commit};
+use super::{batch_done, commit, commit_one};
 
 impl Engine {
     pub(super) fn queue_init(
@@ -38,16 +38,14 @@ impl Engine {
             Some(q) => q.capacity = capacity,
             None => room.queue = Some(Box::new(Queue::new(capacity))),
         }
-        let changes = self.out.one(Change::QueueInit { capacity });
-        commit(
+        commit_one(
             &mut self.out,
             &self.profile,
             room,
             now,
             operator,
             Cause::Written,
-            changes,
-            None,
+            Change::QueueInit { capacity },
         );
         Ok(Success::Done)
     }
@@ -55,16 +53,14 @@ impl Engine {
     pub(super) fn queue_drop(&mut self, now: Millis, id: &str, operator: Actor) -> Outcome {
         let room = self.rooms.get_mut(id).ok_or(Rejection::RoomNotFound)?;
         if room.drop_queue() {
-            let changes = self.out.one(Change::QueueDropped);
-            commit(
+            commit_one(
                 &mut self.out,
                 &self.profile,
                 room,
                 now,
                 operator,
                 Cause::Written,
-                changes,
-                None,
+                Change::QueueDropped,
             );
         }
         Ok(Success::Done)

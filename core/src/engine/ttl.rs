@@ -11,7 +11,7 @@
 
 use alloc::collections::BTreeSet;
 
-use super::{commit, Engine};
+use super::{commit_one, Engine};
 use crate::command::{Actor, Op, Write};
 use crate::error::Rejection;
 use crate::event::{Cause, Change};
@@ -92,16 +92,14 @@ impl Engine {
             }
             room.settle(&mut self.out.scratch);
             self.value_bytes = self.value_bytes - before + room.value_bytes;
-            let changes = self.out.one(Change::AttributeDeleted { key });
-            commit(
+            commit_one(
                 &mut self.out,
                 &self.profile,
                 room,
                 now,
                 Actor::Admin,
                 Cause::Expired,
-                changes,
-                None,
+                Change::AttributeDeleted { key },
             );
         }
     }
