@@ -201,8 +201,9 @@ impl Room {
             return;
         }
         self.attrs.stamp_base = new;
-        let positions: alloc::vec::Vec<u32> = self.attrs.positions().collect();
-        for pos in positions {
+        // By slot, not through a list of positions: a rebase allocates
+        // nothing beyond the wide pairs it makes.
+        for pos in self.attrs.slots() {
             let Some(x) = self.attrs.meta(pos).map(|m| m.x) else {
                 continue;
             };

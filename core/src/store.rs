@@ -488,6 +488,13 @@ impl<X: Copy> Store<X> {
         span(&self.arena, self.meta(pos)?.off)
     }
 
+    /// The range of positions that may hold a live record (dead ones
+    /// included): for a loop that changes the store as it goes, where
+    /// [`Store::positions`] would borrow it.
+    pub(crate) fn slots(&self) -> core::ops::Range<u32> {
+        self.first..u32::try_from(self.metas.len()).unwrap_or(NONE)
+    }
+
     /// Live positions in order, from the first live one.
     pub(crate) fn positions(&self) -> impl Iterator<Item = u32> + '_ {
         let first = self.first as usize;

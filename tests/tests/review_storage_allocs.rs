@@ -55,11 +55,16 @@ const NOW: Millis = Millis(1_000);
 /// Runs `cmds` as a server would (handle, drain, recycle); returns the
 /// allocations made, and checks every command succeeded.
 fn allocs_of(engine: &mut Engine, events: &mut Vec<Event>, cmds: Vec<Command>) -> u64 {
+    allocs_at(engine, events, NOW, cmds)
+}
+
+/// [`allocs_of`] at the time `now`.
+fn allocs_at(engine: &mut Engine, events: &mut Vec<Event>, now: Millis, cmds: Vec<Command>) -> u64 {
     let mut outcomes = Vec::with_capacity(cmds.len());
     ALLOCS.with(|c| c.set(0));
     ON.with(|on| on.set(true));
     for cmd in cmds {
-        outcomes.push(engine.handle(NOW, cmd));
+        outcomes.push(engine.handle(now, cmd));
         engine.drain_events(events);
         engine.recycle(events);
     }
@@ -281,4 +286,29 @@ fn review_join_leave_cycles_allocate_nothing_in_steady_state() {
     allocs_of(&mut e, &mut events, cmds(1_000));
     let n = allocs_of(&mut e, &mut events, cmds(1_000));
     assert_eq!(n, 0, "{n} allocations in 1000 join + leave cycles");
+}
+
+/// A write past the 49.7 days that a record's time holds moves the room's
+/// stamp base (see `stamp.rs`) and re-encodes every record. When every
+/// time the room holds fits the new range, as here (all keys rewritten 30
+/// days in, then one written 60 days in), that allocates nothing: no wide
+/// pair, and no list of positions (the rebase walks the record slots).
+/// The write at day 60 cannot fit the old base, so it either rebases or
+/// makes a wide pair, which allocates.
+#[test]
+fn review_a_rebase_where_every_stamp_fits_allocates_nothing() {
+    const DAY: u64 = 86_400_000;
+    let (mut e, mut events) = room_with_keys(20);
+    let day30 = Millis(NOW.0 + 30 * DAY);
+    let warm = (0..200).map(|i| set(&[i % 20], i)).collect();
+    allocs_at(&mut e, &mut events, day30, warm);
+    let day60 = Millis(NOW.0 + 60 * DAY);
+    let n = allocs_at(&mut e, &mut events, day60, vec![set(&[0], 7)]);
+    assert_eq!(n, 0, "{n} allocations in the write that rebased");
+    // Every record still reads back its own time exactly.
+    let room = e.room("r").unwrap();
+    for i in 0..20 {
+        let at = room.attribute(&format!("key{i}")).unwrap().changed_at;
+        assert_eq!(at, if i == 0 { day60 } else { day30 }, "key{i}");
+    }
 }
