@@ -414,6 +414,36 @@ mod tests {
         }
     }
 
+    /// A write rebases only when its time is past the range: at the last
+    /// millisecond the base reaches (base + `u32::MAX` ms) the time still
+    /// fits, so a stamp that goes wide there (its revision is `WIDE`, after
+    /// a restored sequence number near it) goes wide without a rebase; one
+    /// millisecond later the same write rebases. (With `>` made `>=` in
+    /// `stamp_slow`'s `past`, the first write rebases too.)
+    #[test]
+    fn a_wide_revision_at_the_last_millisecond_of_the_range_does_not_rebase() {
+        // Past the range, the base moves half a range before the write:
+        // `a` (at the old base) is kept wide too.
+        for (late, expected, kept_wide) in [(0, 0, alloc::vec!["b"]), (1, 1, alloc::vec!["a", "b"])]
+        {
+            let mut e = engine();
+            set(&mut e, T0, "a");
+            let base = e.rooms.get("r").unwrap().attrs.stamp_base;
+            assert_eq!(base_ms(base), T0);
+            // The next write's revision is WIDE: it cannot be narrow.
+            e.rooms.get_mut("r").unwrap().seq = u64::from(WIDE) - 1;
+            let at = base_ms(base) + u64::from(u32::MAX) + late;
+            let before = rebases();
+            set(&mut e, at, "b");
+            assert_eq!(rebases() - before, expected, "late by {late} ms");
+            assert_eq!(wide(&e).0, kept_wide, "late by {late} ms");
+            let view = e.room("r").unwrap();
+            let (a, b) = (view.attribute("a").unwrap(), view.attribute("b").unwrap());
+            assert_eq!((a.changed_at, a.revision), (Millis(T0), 2));
+            assert_eq!((b.changed_at, b.revision), (Millis(at), u64::from(WIDE)));
+        }
+    }
+
     #[test]
     fn the_base_covers_every_time_when_the_span_fits() {
         assert_eq!(choose_base(5_000, 9_000, 7_000), 5);
