@@ -130,20 +130,19 @@ impl Engine {
         if live == 0 {
             arm_one(&mut self.lock_timers, room_id, lock, now);
         }
-        let changes = self.out.one(Change::LockAcquired {
+        let granted = Change::LockAcquired {
             name: lock.name.clone(),
             holder: user.clone(),
             token,
-        });
-        commit(
+        };
+        commit_one(
             &mut self.out,
             &self.profile,
             room,
             now,
             Actor::User(user),
             Cause::Written,
-            changes,
-            None,
+            granted,
         );
         Ok(Success::Acquired(Acquisition::Granted { token }))
     }
