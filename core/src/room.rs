@@ -20,7 +20,7 @@ use crate::locks::{Lock, Locks};
 use crate::members::Users;
 use crate::outcome::{Attribute, QueueElement};
 use crate::queue::Queue;
-use crate::store::{hash_key, Store, ADMIN};
+use crate::store::{hash_key, Scratch, Store, ADMIN};
 use crate::text::Str;
 use crate::time::Millis;
 
@@ -510,7 +510,7 @@ impl Room {
     /// owns with auto-delete (then transient), in listing then queue order,
     /// pushing a change for each after `changes`' first (the exit itself).
     /// `scratch` is reused working memory.
-    pub(crate) fn exit(&mut self, n: u32, changes: &mut Vec<Change>, scratch: &mut Vec<u32>) {
+    pub(crate) fn exit(&mut self, n: u32, changes: &mut Vec<Change>, scratch: &mut Scratch) {
         if let Some(rec) = self.users.get_mut(n) {
             rec.live = 0;
             rec.dropped = 0;
@@ -520,8 +520,8 @@ impl Room {
         }
         // Hold a reference so the record outlives its removals below.
         self.add_ref(n, true);
-        self.attrs.owned(n, scratch);
-        for &pos in scratch.iter() {
+        self.attrs.owned(n, &mut scratch.positions);
+        for &pos in &scratch.positions {
             let key = Str::from(self.attrs.key(pos));
             self.forget_wide_at(pos);
             if let Some((_, len)) = self.attrs.remove_at(pos, &self.hasher) {
@@ -531,8 +531,8 @@ impl Room {
             }
         }
         if let Some(q) = self.queue.as_mut() {
-            q.elems.owned(n, scratch);
-            for &pos in scratch.iter() {
+            q.elems.owned(n, &mut scratch.positions);
+            for &pos in &scratch.positions {
                 let key = Str::from(q.elems.key(pos));
                 if q.elems.remove_at(pos, &self.hasher).is_some() {
                     if let Some(r) = self.users.get_mut(n) {
@@ -548,7 +548,7 @@ impl Room {
 
     /// Compacts the stores after an operation that removed entries;
     /// `scratch` is reused working memory.
-    pub(crate) fn settle(&mut self, scratch: &mut Vec<u32>) {
+    pub(crate) fn settle(&mut self, scratch: &mut Scratch) {
         self.attrs.settle(&self.hasher, scratch);
         if let Some(q) = self.queue.as_mut() {
             q.elems.settle(&self.hasher, scratch);

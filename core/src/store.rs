@@ -33,10 +33,13 @@
 //! Compaction: when tombstones outnumber live entries (and there are at
 //! least [`MIN_DEAD_TO_COMPACT`]) the metas and tags are squeezed in
 //! place, the index rebuilt and the owner lists relinked (in their
-//! buffers); when garbage outweighs the
-//! live bytes the arena is rebuilt. Both are O(n), paid for by the removals
-//! that made the waste, and run only at the end of an operation
-//! ([`Store::settle`]), so positions held during one command stay valid.
+//! buffers); when garbage outweighs the live bytes the arena is squeezed
+//! in place, its entries moved down in runs. Both are O(n), paid for by
+//! the removals that made the waste, and run only at the end of an
+//! operation ([`Store::settle`]), so positions held during one command
+//! stay valid. The removal of the arena's last entry (the newest: a key
+//! set and deleted again, a user's key gone when it leaves) makes no
+//! garbage: the arena is cut back at once.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -65,6 +68,9 @@ const MIN_DEAD_TO_COMPACT: usize = 32;
 const KEEP_WHEN_EMPTY: usize = 4096;
 /// Arena garbage tolerated before a rebuild is considered at all.
 const MIN_GARBAGE_TO_COMPACT: usize = 256;
+/// Entries of working memory ([`Scratch::pieces`]) kept after a
+/// compaction, at most (4 KiB).
+const KEEP_PIECES: usize = 512;
 
 /// One entry's fixed-size record (8 bytes, and what `X` adds). `X` is
 /// what the kind adds (revision and time for attributes, nothing for
@@ -404,6 +410,60 @@ fn arena_growth(len: usize, need: usize) -> usize {
 
 /// The most [`arena_growth`]'s floor adds beyond the entry that needs it.
 const ARENA_SPARE: usize = 1024;
+
+/// Working memory that the engine keeps and lends to each command: an
+/// exit's owned positions, a compaction's entries.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub(crate) positions: Vec<u32>,
+    pub(crate) pieces: Vec<u64>,
+}
+
+/// The size of the entry at `at` of an arena given as bytes (a whole
+/// `String`'s), lengths included; 0 unless it lies in `bytes` from one
+/// char boundary to another, so that it is whole UTF-8 text.
+fn entry_size(bytes: &[u8], at: usize) -> usize {
+    let boundary = |i: usize| {
+        bytes
+            .get(i)
+            .map_or(i == bytes.len(), |&b| (b as i8) >= -0x40)
+    };
+    let len_at = |i: usize| match bytes.get(i) {
+        Some(&b) if b < 0x80 => Some((usize::from(b), 1)),
+        // A long length: its chars decoded from the (at most 8) bytes
+        // that can hold them, cut to whole chars.
+        Some(_) if boundary(i) => {
+            let window = bytes.get(i..bytes.len().min(i + 8))?;
+            let text = match core::str::from_utf8(window) {
+                Ok(t) => t,
+                Err(e) => core::str::from_utf8(window.get(..e.valid_up_to())?).ok()?,
+            };
+            read_long_len(text, 0)
+        }
+        _ => None,
+    };
+    let Some((key, width)) = len_at(at) else {
+        return 0;
+    };
+    let value_at = at + width + key;
+    let Some((value, width)) = len_at(value_at) else {
+        return 0;
+    };
+    let end = value_at + width + value;
+    if end <= bytes.len() && boundary(at) && boundary(end) {
+        end - at
+    } else {
+        0
+    }
+}
+
+/// Copies `bytes[from]` down to `to` (`to <= from.start`), unless it is
+/// already there or does not lie in `bytes`.
+fn move_block(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
+    if from.start != to && from.start <= from.end && from.end <= bytes.len() {
+        bytes.copy_within(from, to);
+    }
+}
 
 impl<X: Copy> Store<X> {
     pub(crate) fn len(&self) -> usize {
@@ -767,7 +827,15 @@ impl<X: Copy> Store<X> {
         if let Some(slot) = self.metas.get_mut(pos as usize) {
             slot.off = DEAD;
         }
-        self.garbage += size as u32;
+        let start = m.off as usize;
+        if start + size == self.arena.len() && self.arena.is_char_boundary(start) {
+            // The arena's last entry (the one written most recently, as
+            // when a user sets a key and then leaves): its bytes are given
+            // back at once instead of waiting for a compaction.
+            self.arena.truncate(start);
+        } else {
+            self.garbage += size as u32;
+        }
         Some((m, value_len))
     }
 
@@ -798,7 +866,7 @@ impl<X: Copy> Store<X> {
     /// when the waste outweighs what is live.
     /// `scratch` is reused working memory.
     #[inline]
-    pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder, scratch: &mut Vec<u32>) {
+    pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder, scratch: &mut Scratch) {
         let live = self.len();
         let dead = self.metas.len() - live;
         if live == 0 {
@@ -812,7 +880,7 @@ impl<X: Copy> Store<X> {
         }
         let garbage = self.garbage as usize;
         if garbage >= MIN_GARBAGE_TO_COMPACT && garbage > self.arena.len() - garbage {
-            self.compact_bytes(scratch);
+            self.compact_bytes(&mut scratch.pieces);
         }
     }
 
@@ -852,49 +920,60 @@ impl<X: Copy> Store<X> {
         self.rebuild_large(hasher);
     }
 
-    /// Squeezes the garbage out of the arena, in place: the live records
+    /// Squeezes the garbage out of the arena, in place: the live entries
     /// move down in arena order (each only ever towards the start), so the
-    /// buffer is kept and nothing is allocated. `scratch` holds the order.
-    fn compact_bytes(&mut self, scratch: &mut Vec<u32>) {
-        scratch.clear();
-        scratch.extend(self.positions());
-        let metas = &self.metas;
-        scratch.sort_unstable_by_key(|&p| metas.get(p as usize).map_or(0, |m| m.off));
-        // Each live entry's size, after the positions, from the arena as
-        // a string: an entry whose bytes are not a whole `&str` of it (a
-        // broken invariant) is given size 0, so that everything moved
-        // below is whole UTF-8 text.
-        let n = scratch.len();
-        for i in 0..n {
-            let pos = scratch.get(i).copied().unwrap_or(NONE);
-            let size = self.meta(pos).map_or(0, |m| {
-                let size = span(&self.arena, m.off).map_or(0, |s| s.size(m.off));
-                let whole = self.arena.get(m.off as usize..m.off as usize + size);
-                whole.map_or(0, str::len)
-            });
-            scratch.push(u32::try_from(size).unwrap_or(0));
+    /// buffer is kept. Entries already in place are not copied, and
+    /// entries that lie next to each other move as one block: after the
+    /// usual removals (a few holes) a compaction is a few `memmove`s, not
+    /// one per entry. `order` is working memory: each live entry's offset
+    /// and position.
+    #[cold]
+    fn compact_bytes(&mut self, order: &mut Vec<u64>) {
+        order.clear();
+        order.reserve_exact(self.live as usize);
+        let first = self.first as usize;
+        let metas = self.metas.get(first..).unwrap_or_default();
+        for (i, m) in metas.iter().enumerate() {
+            if m.live() {
+                order.push(u64::from(m.off) << 32 | (first + i) as u64);
+            }
+        }
+        // Records are in listing order, and so is the arena unless values
+        // grew and moved: usually sorted already.
+        if !order.is_sorted() {
+            order.sort_unstable();
         }
         // Moved as bytes, then given back as a string: the kept text is a
         // concatenation of whole `&str`s, so the one check of `from_utf8`
         // (fast on ASCII, O(arena) like the move) cannot fail.
         let mut bytes = core::mem::take(&mut self.arena).into_bytes();
-        let (order, sizes) = scratch.split_at(n);
         let mut to = 0usize;
-        for (&pos, &size) in order.iter().zip(sizes) {
-            let Some(m) = self.metas.get_mut(pos as usize) else {
-                continue;
-            };
-            let from = m.off as usize;
-            let size = size as usize;
-            if from + size <= bytes.len() {
-                bytes.copy_within(from..from + size, to);
+        // The block waiting to move: its source, and where it goes.
+        let mut block = 0..0;
+        let mut block_to = 0usize;
+        for &p in order.iter() {
+            let (from, pos) = ((p >> 32) as usize, p as u32);
+            // Nothing at or after `from` has been written over yet.
+            let size = entry_size(&bytes, from);
+            if from != block.end {
+                move_block(&mut bytes, block, block_to);
+                block = from..from;
+                block_to = to;
             }
-            m.off = u32::try_from(to).unwrap_or(DEAD);
+            block.end = from + size;
+            if let Some(m) = self.metas.get_mut(pos as usize) {
+                m.off = u32::try_from(to).unwrap_or(DEAD);
+            }
             to += size;
         }
+        move_block(&mut bytes, block, block_to);
         bytes.truncate(to);
         self.arena = String::from_utf8(bytes).unwrap_or_default();
         self.garbage = 0;
+        if order.capacity() > KEEP_PIECES {
+            // A large room's compaction does not pin its working memory.
+            *order = Vec::new();
+        }
     }
 
     /// Heap bytes the store holds (capacities), for the keep-or-free
@@ -1199,6 +1278,30 @@ mod tests {
         }
     }
 
+    /// A compaction reads each entry's size from the arena's bytes: it
+    /// agrees with the text's reading for lengths of every width, and is 0
+    /// where the entry does not lie whole in the bytes.
+    #[test]
+    fn entry_sizes_read_from_bytes_agree_with_the_text() {
+        for n in [
+            0usize, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xf7ff, 0xf800, 0x1_2345,
+        ] {
+            let mut arena = String::from("é");
+            push_len(&mut arena, 2);
+            arena.push_str("kk");
+            push_len(&mut arena, n);
+            arena.push_str(&"v".repeat(n));
+            let size = span(&arena, 2).unwrap().size(2);
+            assert_eq!(size, 1 + 2 + len_width(n) + n, "{n:#x}");
+            arena.push('y');
+            let bytes = arena.as_bytes();
+            assert_eq!(entry_size(bytes, 2), size, "{n:#x}");
+            assert_eq!(entry_size(&bytes[..bytes.len() - 2], 2), 0, "cut short");
+            assert_eq!(entry_size(bytes, 1), 0, "inside a char");
+            assert_eq!(entry_size(bytes, bytes.len()), 0, "past the end");
+        }
+    }
+
     /// A value overwritten shorter is rewritten in place (its length at
     /// its new width, the bytes left over blanked with ASCII even where
     /// the old text was not), a longer one moves with its key; keys and
@@ -1239,6 +1342,69 @@ mod tests {
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
+    /// A compaction keeps the live entries in arena order with nothing
+    /// between them: entries before the first hole stay where they are,
+    /// the ones after it move down (as blocks), an entry whose value grew
+    /// (moved to the end) comes last, and every key and value reads back.
+    #[test]
+    fn compaction_closes_every_hole_and_keeps_arena_order() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        let names = ["a", "b", "c", "d", "e", "f", "g"];
+        let pos: Vec<u32> = names
+            .iter()
+            .map(|k| put(&mut s, &hs, k, &k.repeat(3), 0))
+            .collect();
+        // Holes: b, then d and e together; c's value grows and moves to
+        // the end; g (the last entry) stays, so nothing is given back early.
+        s.remove_at(pos[1], &hs);
+        s.remove_at(pos[3], &hs);
+        s.remove_at(pos[4], &hs);
+        s.set_value(pos[2], "cccé");
+        assert_eq!(s.garbage, 3 * 6 + 6);
+        s.compact_bytes(&mut Vec::new());
+        assert_eq!(s.garbage, 0);
+        assert_eq!(
+            s.arena,
+            "\u{1}a\u{3}aaa\u{1}f\u{3}fff\u{1}g\u{3}ggg\u{1}c\u{5}cccé"
+        );
+        for (i, k) in names.iter().enumerate() {
+            let live = ![1, 3, 4].contains(&i);
+            let found = s.find(hash_key(&hs, k), k);
+            assert_eq!(found, live.then_some(pos[i]), "{k}");
+        }
+        assert_eq!(s.value(pos[2]), "cccé");
+        assert_eq!(s.value(pos[6]), "ggg");
+        assert!(s.consistent(&hs, |_| true).is_ok());
+        // Nothing to close: the arena is left as it is.
+        let before = s.arena.clone();
+        s.compact_bytes(&mut Vec::new());
+        assert_eq!(s.arena, before);
+    }
+
+    /// Removing the arena's last entry gives its bytes back at once; any
+    /// other removal leaves garbage for a compaction.
+    #[test]
+    fn removing_the_newest_entry_gives_its_bytes_back() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        let a = put(&mut s, &hs, "a", "xx", 0);
+        let b = put(&mut s, &hs, "b", "yyy", 0);
+        s.remove_at(b, &hs);
+        assert_eq!((s.arena.as_str(), s.garbage), ("\u{1}a\u{2}xx", 0));
+        let c = put(&mut s, &hs, "c", "z", 0);
+        s.remove_at(a, &hs);
+        assert_eq!((s.arena.len(), s.garbage), (5 + 4, 5));
+        // c's value grows and moves to the end: its old bytes are garbage,
+        // its new ones are given back when it goes.
+        s.set_value(c, "zzzz");
+        assert_eq!((s.arena.len(), s.garbage), (5 + 4 + 7, 5 + 4));
+        s.remove_at(c, &hs);
+        assert_eq!((s.arena.len(), s.garbage), (5 + 4, 5 + 4));
+        assert!(s.consistent(&hs, |_| true).is_ok());
+        assert_eq!(s.find(hash_key(&hs, "c"), "c"), None);
+    }
+
     #[test]
     fn owner_lists_survive_removals_and_compaction() {
         // Scanned (no lists) in a small store, listed in a large one.
@@ -1255,7 +1421,7 @@ mod tests {
                 let pos = s.find(hash_key(&hs, k), k).unwrap();
                 assert!(s.remove(hash_key(&hs, k), pos).is_some(), "{i}");
             }
-            s.settle(&hs, &mut Vec::new());
+            s.settle(&hs, &mut Scratch::default());
             assert!(s.consistent(&hs, |_| true).is_ok());
             // An owner change moves an entry between owners.
             let k8 = s.find(hash_key(&hs, "k8"), "k8").unwrap();
@@ -1303,7 +1469,7 @@ mod tests {
             let pos = s.find(hash_key(&hs, k), k).unwrap();
             s.remove_at(pos, &hs).unwrap();
         }
-        s.settle(&hs, &mut Vec::new());
+        s.settle(&hs, &mut Scratch::default());
         assert!(s.large.is_some(), "kept through a compaction");
         found(&s, &keys[..10]);
         // Emptied, then filled again: scanning.
@@ -1311,7 +1477,7 @@ mod tests {
             let pos = s.find(hash_key(&hs, k), k).unwrap();
             s.remove_at(pos, &hs).unwrap();
         }
-        s.settle(&hs, &mut Vec::new());
+        s.settle(&hs, &mut Scratch::default());
         assert!(s.large.is_none(), "dropped with the last entry");
         for k in &keys[..10] {
             put(&mut s, &hs, k, "v", 0);
@@ -1335,13 +1501,13 @@ mod tests {
         let p = put(&mut s, &hs, "k", "v", 0);
         let small = s.heap_bytes();
         s.remove(hash_key(&hs, "k"), p);
-        s.settle(&hs, &mut Vec::new());
+        s.settle(&hs, &mut Scratch::default());
         assert_eq!(s.heap_bytes(), small, "kept for the next entry");
         assert!(s.consistent(&hs, |_| true).is_ok());
         let big = "x".repeat(KEEP_WHEN_EMPTY + 1);
         let p = put(&mut s, &hs, "k", &big, 0);
         s.remove(hash_key(&hs, "k"), p);
-        s.settle(&hs, &mut Vec::new());
+        s.settle(&hs, &mut Scratch::default());
         assert_eq!(s.heap_bytes(), 0, "large buffers go back");
         assert!(s.consistent(&hs, |_| true).is_ok());
     }

@@ -54,9 +54,9 @@ pub(crate) struct Output {
     pub(crate) events: VecDeque<Event>,
     /// Emptied change lists, handed back through [`Engine::recycle`].
     spare: Vec<Vec<Change>>,
-    /// Working positions (an exit's owned entries, a compaction's order),
+    /// Working memory (an exit's owned entries, a compaction's order),
     /// reused.
-    pub(crate) scratch: Vec<u32>,
+    pub(crate) scratch: crate::store::Scratch,
     /// A write's dry-run overlay, reused.
     pub(crate) overlay: attributes::Overlay,
 }
