@@ -316,6 +316,7 @@ fn plan(
 /// and looked up once, by [`Engine::write`] (`found`: the hash and the
 /// position); the verdicts and the event are the batch path's.
 #[allow(clippy::too_many_arguments)] // the engine's parts a write touches
+#[inline(always)]
 fn write_one(
     out: &mut Output,
     ttls: &mut TtlTimers,
