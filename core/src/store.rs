@@ -868,19 +868,35 @@ impl<X: Copy> Store<X> {
     #[inline]
     pub(crate) fn settle(&mut self, hasher: &DefaultHashBuilder, scratch: &mut Scratch) {
         let live = self.len();
-        let dead = self.metas.len() - live;
         if live == 0 {
-            if dead > 0 {
+            if !self.metas.is_empty() {
                 self.empty();
             }
             return;
         }
+        if self.metas.last().is_some_and(|m| !m.live()) {
+            self.trim_dead_tail();
+        }
+        let dead = self.metas.len() - live;
         if dead >= MIN_DEAD_TO_COMPACT && dead > live {
             self.compact_metas(hasher);
         }
         let garbage = self.garbage as usize;
         if garbage >= MIN_GARBAGE_TO_COMPACT && garbage > self.arena.len() - garbage {
             self.compact_bytes(&mut scratch.pieces);
+        }
+    }
+
+    /// Drops the tombstones after the last live record (the newest
+    /// records, removed): no live record moves, so no compaction is owed
+    /// for them. Their tags are left behind, past the records, where no
+    /// scan looks, until a new record takes the position.
+    fn trim_dead_tail(&mut self) {
+        while self.metas.last().is_some_and(|m| !m.live()) {
+            self.metas.pop();
+        }
+        if let Some(large) = self.large.as_deref_mut() {
+            large.links.truncate(self.metas.len());
         }
     }
 
@@ -1299,6 +1315,41 @@ mod tests {
             assert_eq!(entry_size(&bytes[..bytes.len() - 2], 2), 0, "cut short");
             assert_eq!(entry_size(bytes, 1), 0, "inside a char");
             assert_eq!(entry_size(bytes, bytes.len()), 0, "past the end");
+        }
+    }
+
+    /// Tombstones after the last live record are dropped when the
+    /// operation settles, in a scanned store and in an indexed one (whose
+    /// owner links shrink with the records); no live record moves, and the
+    /// next record takes the freed position.
+    #[test]
+    fn the_newest_records_removed_leave_no_tombstones() {
+        for n in [5u32, 40] {
+            let hs = h();
+            let mut s = Store::<u8>::default();
+            let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+            for (i, k) in keys.iter().enumerate() {
+                put(&mut s, &hs, k, "v", i as u32 % 3);
+            }
+            // The last two removed, and one in the middle.
+            s.remove_at(n - 1, &hs);
+            s.remove_at(n - 2, &hs);
+            s.remove_at(1, &hs);
+            s.settle(&hs, &mut Scratch::default());
+            assert_eq!((s.metas.len(), s.len()), (n as usize - 2, n as usize - 3));
+            assert!(s.consistent(&hs, |_| true).is_ok(), "{n}");
+            for (i, k) in keys.iter().enumerate() {
+                let live = i != 1 && i < n as usize - 2;
+                let at = live.then_some(i as u32);
+                assert_eq!(s.find(hash_key(&hs, k), k), at, "{n} {k}");
+            }
+            // The removed last key comes back at the position it left.
+            let back = put(&mut s, &hs, &keys[n as usize - 2], "w", 1);
+            assert_eq!(back, n - 2);
+            let mut owned = Vec::new();
+            s.owned(1, &mut owned);
+            assert!(owned.contains(&back), "{n}: {owned:?}");
+            assert!(s.consistent(&hs, |_| true).is_ok(), "{n}");
         }
     }
 
