@@ -267,3 +267,35 @@ fn every_command_names_its_room_and_the_engine_lists_its_rooms() {
     assert_eq!(ids, ["room1", "room2", "room3"]);
     assert_eq!(e.rooms().count(), e.room_count());
 }
+
+/// `drain_events` appends to what the buffer holds, oldest first, whether
+/// one event or several wait (one is moved on its own, several in bulk),
+/// and leaves the buffer alone when none wait; `recycle` empties it and
+/// the engine keeps going.
+#[test]
+fn drain_appends_oldest_first_and_recycle_empties_the_buffer() {
+    let mut e = Engine::new(Profile::tencent());
+    let now = Millis(1_000);
+    let set = |k: &str| Command::Write(Write::new("r", Actor::Admin).op(Op::set(k, "v")));
+    let seqs = |events: &[roomstate::Event]| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    e.handle(now, Command::create_room("r", "host")).unwrap();
+    e.drain_events(&mut out);
+    assert_eq!(seqs(&out), [1]);
+    e.drain_events(&mut out);
+    assert_eq!(seqs(&out), [1], "nothing waiting: nothing added");
+    e.handle(now, set("a")).unwrap();
+    e.drain_events(&mut out);
+    assert_eq!(seqs(&out), [1, 2], "one event appended");
+    for k in ["b", "c", "d"] {
+        e.handle(now, set(k)).unwrap();
+    }
+    e.drain_events(&mut out);
+    assert_eq!(seqs(&out), [1, 2, 3, 4, 5], "several appended in order");
+    e.recycle(&mut out);
+    assert!(out.is_empty());
+    e.handle(now, set("e")).unwrap();
+    e.drain_events(&mut out);
+    assert_eq!(seqs(&out), [6]);
+    assert!(e.poll_event().is_none());
+}

@@ -270,7 +270,12 @@ impl Engine {
 
     /// Appends every undelivered event to `out`, oldest first.
     pub fn drain_events(&mut self, out: &mut Vec<Event>) {
-        // In bulk rather than one event at a time: the queue becomes a
+        // Most commands emit one event (or none): moved on its own.
+        if self.out.events.len() <= 1 {
+            out.extend(self.out.events.pop_front());
+            return;
+        }
+        // Otherwise in bulk rather than one event at a time: the queue becomes a
         // `Vec` in place (it is contiguous unless it wrapped), its events
         // move over in one copy, and its emptied buffer becomes the queue
         // again. Nothing is allocated once `out` has the room.
@@ -285,9 +290,11 @@ impl Engine {
     /// in steady state; a caller that keeps its events simply doesn't
     /// recycle them.
     pub fn recycle(&mut self, events: &mut Vec<Event>) {
-        for e in events.drain(..) {
-            self.out.give_back(e.changes);
+        // The lists are taken out and the events dropped where they lie.
+        for e in events.iter_mut() {
+            self.out.give_back(core::mem::take(&mut e.changes));
         }
+        events.clear();
     }
 
     /// When the engine next needs a [`Command::Tick`] (the earliest grace,
