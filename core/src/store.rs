@@ -1318,6 +1318,30 @@ mod tests {
         }
     }
 
+    /// An entry whose lengths run it into the middle of a char has size 0
+    /// (a compaction keeps none of it), so that what a compaction keeps is
+    /// whole UTF-8 text; its lengths told right, the same bytes read whole.
+    #[test]
+    fn an_entry_that_ends_inside_a_char_has_no_size() {
+        // Key "k", then a value length of 1 where the value is 'é' (2 bytes).
+        assert_eq!(entry_size("\u{1}k\u{1}éz".as_bytes(), 0), 0);
+        assert_eq!(entry_size("\u{1}k\u{2}éz".as_bytes(), 0), 5);
+    }
+
+    /// A compaction's block copy is guarded: a block that does not lie in
+    /// the bytes (reversed, or running past their end) is left alone rather
+    /// than copied (which would panic); one that does moves down.
+    #[test]
+    fn a_block_that_does_not_lie_in_the_bytes_is_not_moved() {
+        let mut bytes = *b"0123456789";
+        let (start, end) = (6, 4);
+        move_block(&mut bytes, start..end, 0);
+        move_block(&mut bytes, 4..11, 0);
+        assert_eq!(&bytes, b"0123456789");
+        move_block(&mut bytes, 6..10, 1);
+        assert_eq!(&bytes, b"0678956789");
+    }
+
     /// Tombstones after the last live record are dropped when the
     /// operation settles, in a scanned store and in an indexed one (whose
     /// owner links shrink with the records); no live record moves, and the
@@ -1454,6 +1478,64 @@ mod tests {
         assert_eq!((s.arena.len(), s.garbage), (5 + 4, 5 + 4));
         assert!(s.consistent(&hs, |_| true).is_ok());
         assert_eq!(s.find(hash_key(&hs, "c"), "c"), None);
+    }
+
+    /// Settling squeezes the records once tombstones outnumber the live
+    /// ones (and there are at least `MIN_DEAD_TO_COMPACT`), the last record
+    /// live: the tombstones are bounded by the live records.
+    #[test]
+    fn tombstones_outnumbering_the_live_records_are_compacted() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        for k in &keys {
+            put(&mut s, &hs, k, "v", 0);
+        }
+        for k in &keys[..36] {
+            let pos = s.find(hash_key(&hs, k), k).unwrap();
+            s.remove_at(pos, &hs).unwrap();
+        }
+        s.settle(&hs, &mut Scratch::default());
+        assert_eq!((s.metas.len(), s.len()), (4, 4));
+        for k in &keys[36..] {
+            let pos = s.find(hash_key(&hs, k), k).unwrap();
+            assert_eq!((s.key(pos), s.value(pos)), (k.as_str(), "v"));
+        }
+        assert!(s.consistent(&hs, |_| true).is_ok());
+    }
+
+    /// Settling squeezes the arena once its garbage outweighs the live
+    /// bytes (and there are at least `MIN_GARBAGE_TO_COMPACT`): a large
+    /// entry removed before a small live one leaves no bytes behind.
+    #[test]
+    fn garbage_outweighing_the_live_bytes_is_compacted() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        let big = put(&mut s, &hs, "big", &"x".repeat(300), 0);
+        let small = put(&mut s, &hs, "s", "y", 0);
+        s.remove_at(big, &hs).unwrap();
+        assert_eq!(s.garbage as usize + 4, s.arena.len());
+        s.settle(&hs, &mut Scratch::default());
+        assert_eq!((s.arena.as_str(), s.garbage), ("\u{1}s\u{1}y", 0));
+        assert_eq!((s.key(small), s.value(small)), ("s", "y"));
+        assert!(s.consistent(&hs, |_| true).is_ok());
+    }
+
+    /// A compaction keeps its working memory for the next one while it is
+    /// small, and gives it back when a large room made it large (more than
+    /// `KEEP_PIECES` entries).
+    #[test]
+    fn a_compaction_gives_large_working_memory_back() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        let a = put(&mut s, &hs, "a", "x", 0);
+        let mut order = Vec::with_capacity(16);
+        s.compact_bytes(&mut order);
+        assert!(order.capacity() >= 16, "kept");
+        let mut order = Vec::with_capacity(KEEP_PIECES * 8);
+        s.compact_bytes(&mut order);
+        assert_eq!(order.capacity(), 0, "given back");
+        assert_eq!(s.value(a), "x");
     }
 
     #[test]
