@@ -5,21 +5,33 @@
 //!
 //! The bound is the profile's `history_events` and `history_bytes` (bytes
 //! of encoded events; 0 in either turns history off). Once the ring has
-//! grown to the bound it allocates nothing more: recording appends to the
-//! ring's spare capacity and drops whole events from its front.
+//! grown to the bound it allocates nothing more: recording drops whole
+//! events from its front and writes the new one into the room they left.
 //!
 //! Compact by layout: an event is stored without its room id (the room's)
 //! and without its number (the history's numbers are consecutive: every
 //! event of the room is recorded, and a change with no event restarts the
 //! history), as a 4-byte length and the rest of the event's bytes, back to
-//! back in one `Vec<u8>`. The front is dropped by moving a start offset and
-//! compacted (one `memmove`) once the dropped part passes a quarter of the
-//! held part and the ring has no spare room left for the next event (the
-//! spare room is used first: fewer moves); the ring grows by a quarter at a
-//! time rather than doubling.
+//! back in one `Vec<u8>`.
+//!
+//! The ring is a two-run ring buffer: the older run of events lies from
+//! `head` to the end of the vector, and once there is no spare room after
+//! it but the dropped front has room for the next event, a newer run
+//! starts at the front (`0..wrap`) and grows towards `head`. When the older
+//! run is all dropped the newer one becomes it. An event never straddles
+//! the end, so each one is decoded from one slice; and a full ring, which
+//! drops an event for each one it records, moves no byte it holds (a
+//! ring of one run must move what it holds to the front from time to
+//! time: moved every quarter of the ring, that is about four bytes moved
+//! for each byte recorded, most of them out of cache in a room not touched
+//! lately). The bytes are moved only when the ring must grow, and when
+//! events of uneven size leave no gap wide enough for the next one: then
+//! the two runs are put back in order at the front, in place. The ring
+//! grows by a quarter at a time rather than doubling.
+//!
 //! A room holds its history as one optional box ([`RoomHistory`], 8
 //! bytes): none while it holds no event (every room when the profile
-//! turns history off), then 40 bytes and the ring.
+//! turns history off), then 48 bytes and the ring.
 //!
 //! Encoding needs the `serde` feature; without it nothing is recorded and
 //! every catch-up answers `HistoryTruncated`, sending the client to a
@@ -34,15 +46,22 @@ use crate::text::Str;
 /// Bytes of the length before each event.
 const PREFIX: usize = 4;
 
+/// Capacity above which the engine's encoding buffer is not kept after an
+/// event (one very large event should not pin its size).
+pub(crate) const KEEP_SCRATCH: usize = 16 * 1024;
+
 /// One room's recent events.
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    /// From `head` on, each held event as a little-endian `u32` length and
-    /// that many bytes, oldest first (before `head`: dropped events not
-    /// yet compacted away).
+    /// Each held event as a little-endian `u32` length and that many
+    /// bytes: the older run from `head` to the end, oldest first, then the
+    /// newer run in `0..wrap`. Between `wrap` and `head`: dropped events.
     ring: Vec<u8>,
     /// Where the oldest event held starts in `ring`.
     head: u32,
+    /// The end of the newer run at the front of `ring`; 0 when there is
+    /// none (then `head..` holds every event). Never past `head`.
+    wrap: u32,
     /// Events held.
     count: u32,
     /// Every event with a sequence number above this one is in the ring:
@@ -65,6 +84,7 @@ impl History {
     pub(crate) fn restart_at(&mut self, seq: u64) {
         self.ring.clear();
         self.head = 0;
+        self.wrap = 0;
         self.count = 0;
         self.covered_from = seq;
     }
@@ -81,7 +101,7 @@ impl History {
 
     /// Bytes held: the events' encodings and their lengths.
     pub(crate) fn bytes(&self) -> usize {
-        self.ring.len().saturating_sub(self.head as usize)
+        self.ring.len().saturating_sub(self.head as usize) + self.wrap as usize
     }
 
     /// Heap bytes the history holds (its buffer's capacity).
@@ -94,9 +114,16 @@ impl History {
         self.covered_from.saturating_add(u64::from(self.count))
     }
 
-    /// Records `event`, then drops the oldest events until both bounds hold
-    /// (`max_bytes` counts the 4-byte lengths too).
-    pub(crate) fn record(&mut self, event: &Event, max_events: u32, max_bytes: u32) {
+    /// Records `event`: drops the oldest events until it fits both bounds
+    /// (`max_bytes` counts the 4-byte lengths too), then stores it.
+    /// `scratch` is the engine's buffer to encode into, reused.
+    pub(crate) fn record(
+        &mut self,
+        event: &Event,
+        max_events: u32,
+        max_bytes: u32,
+        scratch: &mut Vec<u8>,
+    ) {
         if max_events == 0 || max_bytes == 0 {
             self.restart_at(event.seq);
             return;
@@ -106,66 +133,152 @@ impl History {
             // change is recorded or restarts the history): start afresh.
             self.restart_at(event.seq.saturating_sub(1));
         }
-        let need = PREFIX + estimate(event);
-        if self.ring.capacity() - self.ring.len() < need {
-            // Out of spare room: reclaim the dropped front if it is worth
-            // a move, else (or if that is not enough) grow.
-            self.compact();
-            make_room(&mut self.ring, need);
+        scratch.clear();
+        scratch.extend_from_slice(&[0; PREFIX]);
+        let len = encode(event, scratch).and_then(|n| u32::try_from(n).ok());
+        let (Some(n), Some(slot)) = (len, scratch.get_mut(..PREFIX)) else {
+            // Not encodable (no serde): nothing before this is complete.
+            self.restart_at(event.seq);
+            return;
+        };
+        slot.copy_from_slice(&n.to_le_bytes());
+        let size = scratch.len();
+        if size > max_bytes as usize {
+            // Alone over the bound: it would be dropped at once, and every
+            // event before it with it.
+            self.restart_at(event.seq);
+            return;
         }
-        let at = self.ring.len();
-        self.ring.extend_from_slice(&[0; PREFIX]);
-        let len = encode(event, &mut self.ring).and_then(|n| u32::try_from(n).ok());
-        match (len, self.ring.get_mut(at..at + PREFIX)) {
-            (Some(n), Some(slot)) if self.count < u32::MAX && at <= u32::MAX as usize => {
-                slot.copy_from_slice(&n.to_le_bytes());
+        while self.count > 0
+            && (self.count >= max_events || self.bytes() + size > max_bytes as usize)
+        {
+            self.drop_oldest();
+        }
+        match self.place(size) {
+            Some(at) if self.count < u32::MAX => {
+                if at == self.ring.len() {
+                    self.ring.extend_from_slice(scratch);
+                } else if let Some(dst) = self.ring.get_mut(at..at + size) {
+                    dst.copy_from_slice(scratch);
+                } else {
+                    self.restart_at(event.seq);
+                    return;
+                }
                 self.count += 1;
             }
-            _ => {
-                // Not encodable (no serde): nothing before this is complete.
-                self.restart_at(event.seq);
-                return;
-            }
-        }
-        while self.count > max_events || self.bytes() > max_bytes as usize {
-            let Some(len) = len_at(&self.ring, self.head as usize) else {
-                break;
-            };
-            let next = (self.head as usize + PREFIX + len).min(self.ring.len());
-            self.head = u32::try_from(next).unwrap_or(u32::MAX);
-            self.count = self.count.saturating_sub(1);
-            self.covered_from = self.covered_from.saturating_add(1);
+            // Past what `u32` offsets reach: start afresh.
+            _ => self.restart_at(event.seq),
         }
     }
 
-    /// Moves the held events to the front if the dropped ones before them
-    /// pass a quarter of them (called when the ring is out of spare room:
-    /// each byte is moved at most four times per byte dropped, amortized,
-    /// and allocation-free).
-    fn compact(&mut self) {
+    /// Drops the oldest event. When that empties the older run, the newer
+    /// one (if any) takes its place.
+    fn drop_oldest(&mut self) {
         let head = self.head as usize;
-        if head > 0 && head >= self.bytes() / 4 {
-            self.ring.copy_within(head.., 0);
-            self.ring.truncate(self.ring.len() - head);
+        let next = len_at(&self.ring, head).map_or(usize::MAX, |len| head + PREFIX + len);
+        self.count = self.count.saturating_sub(1);
+        self.covered_from = self.covered_from.saturating_add(1);
+        if next < self.ring.len() {
+            // `next` is below the length, itself at most `u32::MAX`.
+            self.head = u32::try_from(next).unwrap_or(u32::MAX);
+        } else {
+            // The older run is gone: the newer one, at the front, is all.
+            self.ring.truncate(self.wrap as usize);
             self.head = 0;
+            self.wrap = 0;
         }
+    }
+
+    /// Where `size` bytes go in `ring`: the newer run if one is started and
+    /// the gap before `head` has room, else the end of the older run if the
+    /// capacity has room, else a newer run at the front if the dropped
+    /// front has room; else the runs are put in order at the front and the
+    /// ring grows. The returned range is either in `ring`'s length or
+    /// starts at its end (an append, with the capacity for it).
+    /// `None` if an offset would pass `u32::MAX`.
+    fn place(&mut self, size: usize) -> Option<usize> {
+        let head = self.head as usize;
+        let wrap = self.wrap as usize;
+        if wrap > 0 {
+            if head.saturating_sub(wrap) >= size {
+                self.wrap = u32::try_from(wrap + size).ok()?;
+                return Some(wrap);
+            }
+            self.unwrap();
+            self.keep_free(size);
+        } else if self.ring.capacity() - self.ring.len() < size {
+            if head >= size {
+                self.wrap = u32::try_from(size).ok()?;
+                return Some(0);
+            }
+            if head > 0 {
+                // Out of room either way: close the dropped front.
+                let len = self.ring.len();
+                self.ring.copy_within(head.., 0);
+                self.ring.truncate(len.saturating_sub(head));
+                self.head = 0;
+            }
+            self.keep_free(size);
+        }
+        let at = self.ring.len();
+        u32::try_from(at + size).ok()?;
+        Some(at)
+    }
+
+    /// Once the bytes are at the front, grows the ring unless it has
+    /// room for `size` and an eighth of what it holds: a full ring whose
+    /// events vary in size then wraps many times before its gap runs out
+    /// again, instead of moving its bytes every few events.
+    fn keep_free(&mut self, size: usize) {
+        let len = self.ring.len();
+        make_room(&mut self.ring, size.max(len / 8));
+    }
+
+    /// Puts the two runs back in order at the front, in place: the older
+    /// run, then the newer one (the gap between them is dropped bytes).
+    fn unwrap(&mut self) {
+        let (head, wrap, len) = (self.head as usize, self.wrap as usize, self.ring.len());
+        // `wrap <= head <= len` (see `consistent`).
+        self.ring.copy_within(head..len, wrap);
+        self.ring.truncate(wrap + len.saturating_sub(head));
+        self.ring.rotate_left(wrap);
+        self.head = 0;
+        self.wrap = 0;
+    }
+
+    /// Where each held event's bytes start and how many there are, oldest
+    /// first: the older run, then the newer one.
+    #[cfg(feature = "serde")]
+    fn starts(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let runs = [
+            (self.head as usize, self.ring.len()),
+            (0, self.wrap as usize),
+        ];
+        runs.into_iter().flat_map(move |(mut at, end)| {
+            core::iter::from_fn(move || {
+                if at >= end {
+                    return None;
+                }
+                let len = len_at(&self.ring, at)?;
+                let start = at + PREFIX;
+                at = start.saturating_add(len);
+                Some((start, len))
+            })
+        })
     }
 
     /// The held events after `seq`, oldest first, decoded one by one; their
     /// room id is `room`.
     #[cfg(feature = "serde")]
     pub(crate) fn after<'a>(&'a self, room: &'a Str, seq: u64) -> impl Iterator<Item = Event> + 'a {
-        let mut at = self.head as usize;
         let mut number = self.covered_from;
-        core::iter::from_fn(move || loop {
-            let len = len_at(&self.ring, at)?;
-            let start = at + PREFIX;
-            at = start + len;
-            number += 1;
-            if number > seq {
-                return decode(&self.ring, start, len, room, number);
-            }
-        })
+        self.starts()
+            .map(move |at| {
+                number = number.saturating_add(1);
+                (number, at)
+            })
+            .filter(move |&(number, _)| number > seq)
+            .map_while(move |(number, (start, len))| decode(&self.ring, start, len, room, number))
     }
 
     /// Without serde nothing is held.
@@ -174,24 +287,39 @@ impl History {
         core::iter::empty()
     }
 
-    /// The invariants: the lengths cover the ring exactly and count the
-    /// events, the numbers end at the room's `seq`, within the bounds.
+    /// The invariants: the lengths cover both runs exactly and count the
+    /// events, the newer run ends before the older one starts, the numbers
+    /// end at the room's `seq`, within the bounds.
     pub(crate) fn consistent(
         &self,
         seq: u64,
         max_events: u32,
         max_bytes: u32,
     ) -> Result<(), &'static str> {
-        let mut at = self.head as usize;
-        let mut n = 0u32;
-        while at < self.ring.len() {
-            let Some(len) = len_at(&self.ring, at) else {
-                return Err("history length cut short");
-            };
-            at += PREFIX + len;
-            n += 1;
+        if self.wrap > self.head || self.head as usize > self.ring.len() {
+            return Err("history runs overlap");
         }
-        if at != self.ring.len() || n != self.count {
+        if self.head as usize == self.ring.len() && (self.head > 0 || self.wrap > 0) {
+            return Err("history runs overlap");
+        }
+        let mut n = 0u32;
+        for (at, end) in [
+            (self.head as usize, self.ring.len()),
+            (0, self.wrap as usize),
+        ] {
+            let mut at = at;
+            while at < end {
+                let Some(len) = len_at(&self.ring, at) else {
+                    return Err("history length cut short");
+                };
+                at += PREFIX + len;
+                n += 1;
+            }
+            if at != end {
+                return Err("history lengths do not cover its ring");
+            }
+        }
+        if n != self.count {
             return Err("history lengths do not cover its ring");
         }
         if self.newest() != seq {
@@ -248,7 +376,13 @@ impl RoomHistory {
     /// Records `event` (see [`History::record`]). With history off nothing
     /// is held, and nothing is allocated.
     #[inline]
-    pub(crate) fn record(&mut self, event: &Event, max_events: u32, max_bytes: u32) {
+    pub(crate) fn record(
+        &mut self,
+        event: &Event,
+        max_events: u32,
+        max_bytes: u32,
+        scratch: &mut Vec<u8>,
+    ) {
         if max_events == 0 || max_bytes == 0 {
             if self.0.is_some() {
                 self.0 = None;
@@ -260,7 +394,7 @@ impl RoomHistory {
         // covered from.
         self.0
             .get_or_insert_with(Box::default)
-            .record(event, max_events, max_bytes);
+            .record(event, max_events, max_bytes, scratch);
     }
 
     /// The held events after `seq`, oldest first; their room id is `room`.
@@ -289,45 +423,6 @@ fn make_room(ring: &mut Vec<u8>, need: usize) {
     if spare < need {
         ring.reserve_exact(need.max(ring.len() / 4));
     }
-}
-
-/// A close upper guess of an event's encoded size: its strings plus a few
-/// bytes of numbers and tags per part.
-fn estimate(event: &Event) -> usize {
-    use crate::event::Change;
-    let text = |s: &str| s.len() + 2;
-    let actor = |a: &crate::command::Actor| match a {
-        crate::command::Actor::Admin => 1,
-        crate::command::Actor::User(u) => 1 + text(u),
-    };
-    let changes: usize = event
-        .changes
-        .iter()
-        .map(|c| {
-            4 + match c {
-                Change::AttributeSet {
-                    key, value, owner, ..
-                }
-                | Change::QueueSet {
-                    key, value, owner, ..
-                } => text(key) + text(value) + actor(owner),
-                Change::AttributeDeleted { key }
-                | Change::QueueRemoved { key }
-                | Change::CounterDeleted { key } => text(key),
-                Change::CounterChanged { key, .. } => text(key) + 10,
-                Change::MemberJoined { user, .. }
-                | Change::MemberExited { user, .. }
-                | Change::RoleSet { user, .. } => text(user) + 2,
-                Change::LockSet { name, .. } | Change::LockRemoved { name } => text(name) + 10,
-                Change::LockAcquired { name, holder, .. }
-                | Change::LockReleased { name, holder }
-                | Change::LockExpired { name, holder } => text(name) + text(holder) + 10,
-                Change::RoomCreated { creator } => text(creator),
-                Change::RoomDestroyed | Change::QueueInit { .. } | Change::QueueDropped => 5,
-            }
-        })
-        .sum();
-    16 + actor(&event.operator) + event.ext.as_deref().map_or(1, text) + changes
 }
 
 /// An event as stored, read back: every field but the room id and the
@@ -740,13 +835,144 @@ mod tests {
         }
     }
 
+    /// An event of one queue removal whose key is `key_len` bytes long.
+    fn sized_event(seq: u64, key_len: usize) -> Event {
+        Event {
+            room: Str::from("room"),
+            seq,
+            at: Millis(seq),
+            operator: Actor::Admin,
+            cause: Cause::Written,
+            delivery: Delivery::Normal,
+            ext: None,
+            changes: vec![Change::QueueRemoved {
+                key: Str::from(String::from("x").repeat(key_len)),
+            }],
+        }
+    }
+
+    /// The stored size of `e` (its 4-byte length and postcard's bytes),
+    /// counted by postcard itself.
+    fn stored_size(e: &Event) -> usize {
+        let body = (e.at, &e.operator, e.cause, e.delivery, &e.ext, &e.changes);
+        PREFIX + postcard::to_allocvec(&body).unwrap().len()
+    }
+
+    /// Runs 3,000 events of uneven sizes (keys of 0 to `spread` bytes)
+    /// through a history and through a plain queue that drops its oldest
+    /// while either bound is passed: after every event both hold the same
+    /// events, and every catch-up returns them. Returns whether the ring
+    /// ever held two runs, and its largest capacity.
+    fn against_a_queue(max_events: u32, max_bytes: u32, spread: u64) -> (bool, usize) {
+        let room = Str::from("room");
+        let mut h = History::default();
+        let mut scratch = Vec::new();
+        let mut model: alloc::collections::VecDeque<(Event, usize)> = Default::default();
+        let mut covered = 0u64;
+        let mut rng = u64::from(max_bytes) ^ (u64::from(max_events) << 32);
+        let (mut wrapped, mut peak) = (false, 0);
+        for seq in 1..=3_000u64 {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let e = sized_event(seq, ((rng >> 33) % (spread + 1)) as usize);
+            model.push_back((e.clone(), stored_size(&e)));
+            while model.len() > max_events as usize
+                || model.iter().map(|m| m.1).sum::<usize>() > max_bytes as usize
+            {
+                model.pop_front();
+                covered += 1;
+            }
+            h.record(&e, max_events, max_bytes, &mut scratch);
+            h.consistent(seq, max_events, max_bytes).unwrap();
+            assert_eq!(h.covered_from(), covered, "event {seq}");
+            assert_eq!(h.len(), model.len(), "event {seq}");
+            assert_eq!(h.bytes(), model.iter().map(|m| m.1).sum::<usize>());
+            let want: Vec<Event> = model.iter().map(|m| m.0.clone()).collect();
+            assert_eq!(h.after(&room, covered).collect::<Vec<_>>(), want);
+            let from = seq.saturating_sub(2).max(covered);
+            let tail = want.len() - (seq - from) as usize;
+            assert_eq!(h.after(&room, from).collect::<Vec<_>>(), want[tail..]);
+            wrapped |= h.wrap > 0;
+            peak = peak.max(h.heap_bytes());
+        }
+        (wrapped, peak)
+    }
+
+    #[test]
+    fn the_ring_holds_what_a_plain_queue_holds() {
+        for (max_events, max_bytes, spread) in [
+            (1, 1 << 20, 50),
+            (3, 1 << 20, 200),
+            (8, 300, 100),
+            (50, 2_000, 120),
+            (1_000, 600, 150),
+            (256, 65_536, 100),
+            (40, 1 << 20, 0),
+        ] {
+            let (wrapped, peak) = against_a_queue(max_events, max_bytes, spread);
+            if max_events > 3 {
+                assert!(
+                    wrapped,
+                    "{max_events} events, {max_bytes} bytes: never wrapped"
+                );
+            }
+            // Held bytes, one event, and the slack growth leaves.
+            let held =
+                (max_events as usize * (PREFIX + 12 + spread as usize)).min(max_bytes as usize);
+            assert!(peak <= held * 3 / 2 + 256, "{max_events}: capacity {peak}");
+        }
+    }
+
+    #[test]
+    fn an_event_over_the_byte_bound_empties_the_history() {
+        let room = Str::from("room");
+        let mut h = History::default();
+        let mut scratch = Vec::new();
+        for seq in 1..=5 {
+            h.record(&sized_event(seq, 10), 100, 200, &mut scratch);
+        }
+        assert_eq!(h.len(), 5);
+        h.record(&sized_event(6, 300), 100, 200, &mut scratch);
+        assert_eq!((h.len(), h.bytes(), h.covered_from()), (0, 0, 6));
+        h.consistent(6, 100, 200).unwrap();
+        h.record(&sized_event(7, 10), 100, 200, &mut scratch);
+        assert_eq!(h.after(&room, 6).map(|e| e.seq).collect::<Vec<_>>(), [7]);
+    }
+
+    // A full ring of events of one size drops one event for each it
+    // records and writes it where the dropped ones were: its buffer is
+    // neither grown nor moved once it is full.
+    #[test]
+    fn a_full_ring_of_even_events_keeps_its_buffer() {
+        let mut h = History::default();
+        let mut scratch = Vec::new();
+        for seq in 1..=300 {
+            h.record(&sized_event(seq, 20), 64, 1 << 20, &mut scratch);
+        }
+        let (ptr, cap) = (h.ring.as_ptr(), h.ring.capacity());
+        let mut wraps = 0;
+        for seq in 301..=5_000 {
+            let before = h.wrap;
+            h.record(&sized_event(seq, 20), 64, 1 << 20, &mut scratch);
+            wraps += usize::from(before == 0 && h.wrap > 0);
+            assert_eq!(
+                (h.ring.as_ptr(), h.ring.capacity()),
+                (ptr, cap),
+                "event {seq}"
+            );
+        }
+        assert_eq!(h.len(), 64);
+        assert!(wraps > 10, "the newer run started {wraps} times");
+        h.consistent(5_000, 64, 1 << 20).unwrap();
+    }
+
     #[test]
     fn recorded_events_come_back_equal() {
         let mut h = History::default();
+        let mut scratch = Vec::new();
         let mut all = events();
         for (i, e) in all.iter_mut().enumerate() {
             e.seq = i as u64 + 1;
-            h.record(e, 1_000, 1 << 20);
+            h.record(e, 1_000, 1 << 20, &mut scratch);
         }
         let room = Str::from("room");
         let back: Vec<Event> = h.after(&room, 3).collect();

@@ -59,6 +59,8 @@ pub(crate) struct Output {
     pub(crate) scratch: crate::store::Scratch,
     /// A write's dry-run overlay, reused.
     pub(crate) overlay: attributes::Overlay,
+    /// An event's encoding on its way into the room's history, reused.
+    encoded: Vec<u8>,
 }
 
 /// Change lists kept for reuse, at most: enough for a server that drains
@@ -365,7 +367,11 @@ fn commit(
         &event,
         profile.limits.history_events,
         profile.limits.history_bytes,
+        &mut out.encoded,
     );
+    if out.encoded.capacity() > crate::history::KEEP_SCRATCH {
+        out.encoded = Vec::new();
+    }
     out.events.push_back(event);
 }
 
