@@ -965,6 +965,40 @@ mod tests {
         h.consistent(5_000, 64, 1 << 20).unwrap();
     }
 
+    // The engine's encoding buffer keeps an ordinary event's size for the
+    // next one, and is given back after an event past KEEP_SCRATCH.
+    #[test]
+    fn a_large_event_does_not_pin_the_encoding_buffer() {
+        let mut p = Profile::tencent();
+        p.limits.request_rate = None;
+        p.limits.max_value_len = 64 * 1024;
+        p.limits.max_room_value_bytes = None;
+        let mut e = Engine::new(p);
+        let now = Millis(1_000);
+        let create = Command::CreateRoom {
+            room: "r".into(),
+            creator: "u".into(),
+        };
+        assert!(e.handle(now, create).is_ok());
+        let small = Write::new("r", Actor::Admin).op(Op::set("k", "v"));
+        assert!(e.handle(now, Command::Write(small)).is_ok());
+        let kept = e.out.encoded.capacity();
+        assert!(kept > 0 && kept <= KEEP_SCRATCH, "capacity {kept}");
+        // The vendors' longest value, 4,096 characters, keeps its buffer
+        // (which may have doubled past the event): a stream of such writes
+        // reuses it.
+        let longest = "v".repeat(4_096);
+        let w = Write::new("r", Actor::Admin).op(Op::set("k", longest.as_str()));
+        assert!(e.handle(now, Command::Write(w)).is_ok());
+        let kept = e.out.encoded.capacity();
+        assert!(kept > 4_096 && kept <= KEEP_SCRATCH, "capacity {kept}");
+        let big = "v".repeat(KEEP_SCRATCH + 1);
+        let w = Write::new("r", Actor::Admin).op(Op::set("k", big.as_str()));
+        assert!(e.handle(now, Command::Write(w)).is_ok());
+        assert_eq!(e.out.encoded.capacity(), 0);
+        assert_eq!(e.rooms.get("r").unwrap().history.len(), 4);
+    }
+
     #[test]
     fn recorded_events_come_back_equal() {
         let mut h = History::default();

@@ -60,7 +60,7 @@ pub(crate) struct Output {
     /// A write's dry-run overlay, reused.
     pub(crate) overlay: attributes::Overlay,
     /// An event's encoding on its way into the room's history, reused.
-    encoded: Vec<u8>,
+    pub(crate) encoded: Vec<u8>,
 }
 
 /// Change lists kept for reuse, at most: enough for a server that drains
