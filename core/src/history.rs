@@ -154,8 +154,9 @@ impl History {
         {
             self.drop_oldest();
         }
+        // Now `count < max_events`, so the count below cannot overflow.
         match self.place(size) {
-            Some(at) if self.count < u32::MAX => {
+            Some(at) => {
                 if at == self.ring.len() {
                     self.ring.extend_from_slice(scratch);
                 } else if let Some(dst) = self.ring.get_mut(at..at + size) {
@@ -167,7 +168,7 @@ impl History {
                 self.count += 1;
             }
             // Past what `u32` offsets reach: start afresh.
-            _ => self.restart_at(event.seq),
+            None => self.restart_at(event.seq),
         }
     }
 
@@ -936,6 +937,55 @@ mod tests {
         h.consistent(6, 100, 200).unwrap();
         h.record(&sized_event(7, 10), 100, 200, &mut scratch);
         assert_eq!(h.after(&room, 6).map(|e| e.seq).collect::<Vec<_>>(), [7]);
+    }
+
+    // The byte bound is inclusive: events that fill it exactly stay, one
+    // alone or several together.
+    #[test]
+    fn events_that_fill_the_byte_bound_exactly_are_held() {
+        let room = Str::from("room");
+        let size = stored_size(&sized_event(1, 30)) as u32;
+        for n in 1..=3u32 {
+            let mut h = History::default();
+            let mut scratch = Vec::new();
+            for seq in 1..=u64::from(n) + 4 {
+                h.record(&sized_event(seq, 30), 100, n * size, &mut scratch);
+            }
+            assert_eq!(h.len(), n as usize, "{n} events of {size} bytes");
+            assert_eq!(h.bytes(), (n * size) as usize);
+            let newest = u64::from(n) + 4;
+            let back: Vec<u64> = h.after(&room, 0).map(|e| e.seq).collect();
+            assert_eq!(
+                back,
+                (newest + 1 - u64::from(n)..=newest).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    // Where an event goes: after the older run while the buffer has room
+    // there (no newer run is started, nothing grows), and when it has none
+    // and the dropped front is too small for the event, the front is
+    // closed before the buffer grows.
+    #[test]
+    fn the_ring_appends_while_it_has_room_and_closes_its_front_before_growing() {
+        let mut scratch = Vec::new();
+        let mut h = History::default();
+        h.ring.reserve_exact(4_096);
+        let cap = h.ring.capacity();
+        for seq in 1..=20 {
+            h.record(&sized_event(seq, 20), 4, 1 << 20, &mut scratch);
+            assert_eq!((h.wrap, h.ring.capacity()), (0, cap), "event {seq}");
+        }
+        assert!(h.head > 0);
+
+        let mut h = History::default();
+        h.record(&sized_event(1, 10), 2, 1 << 20, &mut scratch);
+        h.record(&sized_event(2, 10), 2, 1 << 20, &mut scratch);
+        // The third drops the first, whose room is too small for it.
+        h.record(&sized_event(3, 200), 2, 1 << 20, &mut scratch);
+        assert_eq!((h.head, h.wrap), (0, 0));
+        assert_eq!(h.ring.len(), h.bytes());
+        h.consistent(3, 2, 1 << 20).unwrap();
     }
 
     // A full ring of events of one size drops one event for each it
