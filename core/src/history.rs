@@ -300,7 +300,9 @@ impl History {
         if self.wrap > self.head || self.head as usize > self.ring.len() {
             return Err("history runs overlap");
         }
-        if self.head as usize == self.ring.len() && (self.head > 0 || self.wrap > 0) {
+        // An empty older run means an empty ring (with the check above, no
+        // newer run either).
+        if self.head as usize == self.ring.len() && self.head > 0 {
             return Err("history runs overlap");
         }
         let mut n = 0u32;
@@ -986,6 +988,32 @@ mod tests {
         assert_eq!((h.head, h.wrap), (0, 0));
         assert_eq!(h.ring.len(), h.bytes());
         h.consistent(3, 2, 1 << 20).unwrap();
+    }
+
+    // check_invariants names a ring whose runs overlap or run past the
+    // buffer, and an older run emptied without the ring being reset.
+    #[test]
+    fn overlapping_runs_break_the_invariants() {
+        let mut scratch = Vec::new();
+        let mut h = History::default();
+        h.ring.reserve_exact(4_096);
+        for seq in 1..=6 {
+            h.record(&sized_event(seq, 20), 4, 1 << 20, &mut scratch);
+        }
+        let check = |h: &History| h.consistent(6, 4, 1 << 20);
+        assert_eq!(check(&h), Ok(()));
+        assert!(h.head > 0 && h.wrap == 0);
+        let (head, len) = (h.head, h.ring.len() as u32);
+        let overlap = Err("history runs overlap");
+        h.wrap = head + 1;
+        assert_eq!(check(&h), overlap, "newer run past the older one's start");
+        h.wrap = 0;
+        h.head = len + 1;
+        assert_eq!(check(&h), overlap, "older run past the end");
+        h.head = len;
+        assert_eq!(check(&h), overlap, "empty older run, head not reset");
+        h.head = head;
+        assert_eq!(check(&h), Ok(()));
     }
 
     // A full ring of events of one size drops one event for each it
