@@ -653,17 +653,23 @@ mod tests {
     use crate::engine::Engine;
     use crate::profile::Profile;
 
-    // check_invariants holds a room's history to the room's number: a
-    // history that ends elsewhere is named.
-    #[test]
-    fn a_history_that_does_not_end_at_the_room_number_breaks_the_invariants() {
-        let mut e = Engine::new(Profile::netease());
+    /// An engine with `profile` and room "r", and the time it was made at.
+    fn engine_with_room(profile: Profile) -> (Engine, Millis) {
+        let mut e = Engine::new(profile);
         let now = Millis(1_000);
         let create = Command::CreateRoom {
             room: "r".into(),
             creator: "u".into(),
         };
         assert!(e.handle(now, create).is_ok());
+        (e, now)
+    }
+
+    // check_invariants holds a room's history to the room's number: a
+    // history that ends elsewhere is named.
+    #[test]
+    fn a_history_that_does_not_end_at_the_room_number_breaks_the_invariants() {
+        let (mut e, now) = engine_with_room(Profile::netease());
         let w = Write::new("r", Actor::Admin).op(Op::set("k", "v"));
         assert!(e.handle(now, Command::Write(w)).is_ok());
         assert_eq!(e.check_invariants(), Ok(()));
@@ -1051,13 +1057,7 @@ mod tests {
         p.limits.request_rate = None;
         p.limits.max_value_len = 64 * 1024;
         p.limits.max_room_value_bytes = None;
-        let mut e = Engine::new(p);
-        let now = Millis(1_000);
-        let create = Command::CreateRoom {
-            room: "r".into(),
-            creator: "u".into(),
-        };
-        assert!(e.handle(now, create).is_ok());
+        let (mut e, now) = engine_with_room(p);
         let small = Write::new("r", Actor::Admin).op(Op::set("k", "v"));
         assert!(e.handle(now, Command::Write(small)).is_ok());
         let kept = e.out.encoded.capacity();
