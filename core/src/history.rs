@@ -247,15 +247,20 @@ impl History {
         self.wrap = 0;
     }
 
+    /// The two runs' byte ranges, oldest first: the older run, then the
+    /// newer one (empty when there is none).
+    fn runs(&self) -> [(usize, usize); 2] {
+        [
+            (self.head as usize, self.ring.len()),
+            (0, self.wrap as usize),
+        ]
+    }
+
     /// Where each held event's bytes start and how many there are, oldest
     /// first: the older run, then the newer one.
     #[cfg(feature = "serde")]
     fn starts(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let runs = [
-            (self.head as usize, self.ring.len()),
-            (0, self.wrap as usize),
-        ];
-        runs.into_iter().flat_map(move |(mut at, end)| {
+        self.runs().into_iter().flat_map(move |(mut at, end)| {
             core::iter::from_fn(move || {
                 if at >= end {
                     return None;
@@ -306,11 +311,7 @@ impl History {
             return Err("history runs overlap");
         }
         let mut n = 0u32;
-        for (at, end) in [
-            (self.head as usize, self.ring.len()),
-            (0, self.wrap as usize),
-        ] {
-            let mut at = at;
+        for (mut at, end) in self.runs() {
             while at < end {
                 let Some(len) = len_at(&self.ring, at) else {
                     return Err("history length cut short");
