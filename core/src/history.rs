@@ -48,7 +48,7 @@ const PREFIX: usize = 4;
 
 /// Capacity above which the engine's encoding buffer is not kept after an
 /// event (one very large event should not pin its size).
-pub(crate) const KEEP_SCRATCH: usize = 16 * 1024;
+const KEEP_SCRATCH: usize = 16 * 1024;
 
 /// One room's recent events.
 #[derive(Debug, Default)]
@@ -377,8 +377,10 @@ impl RoomHistory {
             .map_or(0, |h| core::mem::size_of::<History>() + h.heap_bytes())
     }
 
-    /// Records `event` (see [`History::record`]). With history off nothing
-    /// is held, and nothing is allocated.
+    /// Records `event` (see [`History::record`]), encoding it in
+    /// `scratch`, which is given back if one event grew it past
+    /// `KEEP_SCRATCH`. With history off nothing is held, and nothing is
+    /// allocated.
     #[inline]
     pub(crate) fn record(
         &mut self,
@@ -399,6 +401,9 @@ impl RoomHistory {
         self.0
             .get_or_insert_with(Box::default)
             .record(event, max_events, max_bytes, scratch);
+        if scratch.capacity() > KEEP_SCRATCH {
+            *scratch = Vec::new();
+        }
     }
 
     /// The held events after `seq`, oldest first; their room id is `room`.

@@ -369,9 +369,6 @@ fn commit(
         profile.limits.history_bytes,
         &mut out.encoded,
     );
-    if out.encoded.capacity() > crate::history::KEEP_SCRATCH {
-        out.encoded = Vec::new();
-    }
     out.events.push_back(event);
 }
 
