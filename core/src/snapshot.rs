@@ -77,7 +77,19 @@ pub enum SnapshotError {
 
 impl fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        match self {
+            SnapshotError::NotASnapshot => f.write_str("not a roomstate snapshot"),
+            SnapshotError::UnsupportedVersion(v) => {
+                write!(f, "snapshot format version {v} is not one this build reads")
+            }
+            SnapshotError::Malformed => f.write_str("snapshot bytes do not decode"),
+            SnapshotError::TrailingBytes => f.write_str("bytes left over after the snapshot"),
+            SnapshotError::ProfileMismatch => {
+                f.write_str("the room snapshot's profile differs from the engine's")
+            }
+            SnapshotError::RoomExists => f.write_str("the engine already has this room"),
+            SnapshotError::Invalid(what) => write!(f, "snapshot breaks a rule: {what}"),
+        }
     }
 }
 
