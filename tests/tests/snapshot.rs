@@ -6,7 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use roomstate::{
-    Actor, Command, Engine, Event, Expect, Millis, Notify, Op, Profile, Role, SnapshotError, Write,
+    Actor, Command, Delivery, Engine, Event, Expect, Millis, Notify, Op, Profile, Role,
+    SnapshotError, Write,
 };
 
 /// Counts bytes requested from the allocator, so a test can bound what a
@@ -427,4 +428,57 @@ fn a_room_over_the_key_limit_is_refused_at_a_cost_proportional_to_its_bytes() {
     // Measured: 1,524 bytes for 267,742 (0.006x); 23.5x when the whole
     // snapshot was decoded before it was checked.
     assert!(spent < 16 * 1024, "{spent} bytes allocated ({ratio:.3}x)");
+}
+
+/// A room whose notification budget was spent at `spent_at` on one engine,
+/// moved with `restore_room` to an engine whose clock reads `ours`: the
+/// delivery of the next event there (a join at `ours`).
+fn delivery_after_a_move(spent_at: u64, ours: u64) -> Delivery {
+    let mut profile = Profile::netease();
+    profile.limits.request_rate = None;
+    let budget = profile.limits.notification_flow.unwrap().normal_per_second;
+    let join = |user: String| Command::Join {
+        room: "r".into(),
+        user: user.into(),
+    };
+    let mut src = Engine::new(profile);
+    let at = Millis(spent_at);
+    let create = Command::CreateRoom {
+        room: "r".into(),
+        creator: "host".into(),
+    };
+    src.handle(at, create).unwrap();
+    for i in 0..budget {
+        src.handle(at, join(format!("u{i}"))).unwrap();
+    }
+    let mut events = Vec::new();
+    src.drain_events(&mut events);
+    assert_eq!(
+        events.last().map(|e| e.delivery),
+        Some(Delivery::Overflow),
+        "the window is spent on the source"
+    );
+    let bytes = src.snapshot_room("r").unwrap();
+    let mut dst = Engine::new(profile);
+    dst.handle(Millis(ours), Command::Tick).unwrap();
+    dst.restore_room(&bytes).unwrap();
+    dst.check_invariants().unwrap();
+    assert_eq!(dst.now(), Millis(ours), "joins move no clock");
+    dst.handle(Millis(ours), join("late".into())).unwrap();
+    events.clear();
+    dst.drain_events(&mut events);
+    events.last().unwrap().delivery
+}
+
+#[test]
+fn a_moved_room_keeps_its_spent_window_unless_the_window_starts_after_our_clock() {
+    // Same clock, or ours later but inside the window: still spent.
+    assert_eq!(delivery_after_a_move(50_000, 50_000), Delivery::Overflow);
+    assert_eq!(delivery_after_a_move(50_000, 50_500), Delivery::Overflow);
+    // Ours past the window: a new one.
+    assert_eq!(delivery_after_a_move(50_000, 51_000), Delivery::Normal);
+    // The source's clock ran ahead of ours: its window is not carried into
+    // our future; we start afresh.
+    assert_eq!(delivery_after_a_move(50_000, 49_999), Delivery::Normal);
+    assert_eq!(delivery_after_a_move(50_000, 10_000), Delivery::Normal);
 }

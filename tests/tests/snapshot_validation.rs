@@ -156,6 +156,21 @@ fn notification_counts_without_a_window_are_refused() {
 }
 
 #[test]
+fn equal_notification_counts_without_a_window_are_refused() {
+    // Both kinds counted alike: the check is "any count", not "the counts
+    // differ".
+    refused(
+        |s| {
+            let r = room(s);
+            r.flow_start = None;
+            r.flow_normal = 1;
+            r.flow_high = 1;
+        },
+        "notification window in the future or counts without a window",
+    );
+}
+
+#[test]
 fn notification_counts_over_the_budget_are_refused() {
     refused(
         |s| {
@@ -248,6 +263,73 @@ fn attributes_are_checked_one_by_one() {
         |s| s.profile.limits.max_engine_value_bytes = Some(3),
         "engine values over the profile's total",
     );
+}
+
+#[test]
+fn one_attribute_over_the_room_total_is_refused() {
+    // The first attribute alone: the total is what the room holds plus
+    // this value, from nothing.
+    refused(
+        |s| {
+            room(s).attributes.truncate(1);
+            s.profile.limits.max_room_value_bytes = Some(1);
+        },
+        "room values over the profile's total",
+    );
+}
+
+/// Restore's limits are inclusive, as the engine's own are: a snapshot
+/// exactly at a limit restores.
+#[test]
+fn a_snapshot_exactly_at_the_value_limits_restores() {
+    let restores = |f: &dyn Fn(&mut EngineSnap)| {
+        let bytes = forged(f);
+        if let Err(e) = Engine::restore(&bytes) {
+            panic!("refused at the limit: {e}");
+        }
+    };
+    restores(&|s| {
+        let max = s.profile.limits.max_value_len as usize;
+        s.profile.limits.max_room_value_bytes = None;
+        s.profile.limits.max_engine_value_bytes = None;
+        room(s).attributes[0].value = "v".repeat(max).into();
+    });
+    restores(&|s| {
+        let total: usize = room(s).attributes.iter().map(|a| a.value.len()).sum();
+        s.profile.limits.max_room_value_bytes = Some(total as u64);
+        s.profile.limits.max_engine_value_bytes = Some(total as u64);
+    });
+}
+
+#[test]
+fn every_refusal_reads_as_a_sentence() {
+    let cases = [
+        (SnapshotError::NotASnapshot, "not a roomstate snapshot"),
+        (
+            SnapshotError::UnsupportedVersion(9),
+            "snapshot format version 9 is not one this build reads",
+        ),
+        (SnapshotError::Malformed, "snapshot bytes do not decode"),
+        (
+            SnapshotError::TrailingBytes,
+            "bytes left over after the snapshot",
+        ),
+        (
+            SnapshotError::ProfileMismatch,
+            "the room snapshot's profile differs from the engine's",
+        ),
+        (
+            SnapshotError::RoomExists,
+            "the engine already has this room",
+        ),
+        (
+            SnapshotError::Invalid("attribute key"),
+            "snapshot breaks a rule: attribute key",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+    }
 }
 
 #[test]
