@@ -331,6 +331,72 @@ mod tests {
         assert_eq!(caps, [1, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 15, 15, 15]);
     }
 
+    /// `consistent` (run by `check_invariants`) names each way the records,
+    /// the index and the free list can disagree; without this, a checker
+    /// that always passes passed every test (cargo mutants).
+    #[test]
+    fn consistent_names_each_broken_invariant() {
+        let hs = DefaultHashBuilder::default();
+        let build = |n: usize| {
+            let mut users = Users::default();
+            for i in 0..n {
+                users.intern(&hs, &Str::from(alloc::format!("u{i}").as_str()));
+            }
+            users
+        };
+        // Three users: four slots, the last one free; twelve: indexed.
+        let small = build(3);
+        assert_eq!((small.recs.len(), small.free), (4, 3));
+        assert_eq!(small.consistent(&hs), Ok(()));
+        assert_eq!(build(12).consistent(&hs), Ok(()));
+        assert_eq!(Users::default().consistent(&hs), Ok(()));
+        // Exactly eight slots: still scanned, no index.
+        let eight = build(8);
+        assert_eq!((eight.recs.len(), eight.index.is_some()), (8, false));
+        assert_eq!(eight.consistent(&hs), Ok(()));
+        // Every slot free: a free list as long as the records is no cycle.
+        let mut empty = build(2);
+        empty.gc(&hs, 0);
+        empty.gc(&hs, 1);
+        assert_eq!((empty.recs.len(), empty.iter().count()), (2, 0));
+        assert_eq!(empty.consistent(&hs), Ok(()));
+
+        let mut u = build(12);
+        u.recs[3].name = Str::from("renamed");
+        assert_eq!(u.consistent(&hs), Err("user index does not find a record"));
+        let threshold = Err("user index kept below the scan threshold, or missing past it");
+        let mut u = Users::default();
+        u.index = Some(Box::default());
+        assert_eq!(u.consistent(&hs), threshold);
+        let mut u = build(12);
+        u.index = None;
+        assert_eq!(u.consistent(&hs), threshold);
+        let mut u = build(12);
+        let Users { recs, index, .. } = &mut u;
+        let rehash = |&i: &u32| hash_key(&hs, &recs[i as usize].name);
+        index
+            .as_deref_mut()
+            .unwrap()
+            .insert_unique(hash_key(&hs, "u0"), 0, rehash);
+        assert_eq!(
+            u.consistent(&hs),
+            Err("user index counts a record twice or a free one")
+        );
+
+        let mut u = build(3);
+        u.free = 0;
+        assert_eq!(u.consistent(&hs), Err("user free list names a live record"));
+        let mut u = build(3);
+        u.free = 100;
+        assert_eq!(u.consistent(&hs), Err("user free list leaves the records"));
+        let mut u = build(3);
+        u.recs[3].refs = 3;
+        assert_eq!(u.consistent(&hs), Err("user free list has a cycle"));
+        let mut u = build(3);
+        u.free = NONE;
+        assert_eq!(u.consistent(&hs), Err("user records neither live nor free"));
+    }
+
     /// Numbers are handed out as a vector with a free list would: freed
     /// ones first, last freed first, then the next unused, lowest first
     /// (the spare slots of a growth sit behind the freed ones).
