@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(empty.consistent(&hs), Ok(()));
 
         let mut u = build(12);
-        u.recs[3].name = Str::from("renamed");
+        u.recs.get_mut(3).unwrap().name = Str::from("renamed");
         assert_eq!(u.consistent(&hs), Err("user index does not find a record"));
         let threshold = Err("user index kept below the scan threshold, or missing past it");
         let mut u = Users::default();
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(u.consistent(&hs), threshold);
         let mut u = build(12);
         let Users { recs, index, .. } = &mut u;
-        let rehash = |&i: &u32| hash_key(&hs, &recs[i as usize].name);
+        let rehash = |&i: &u32| recs.get(i as usize).map_or(0, |r| hash_key(&hs, &r.name));
         index
             .as_deref_mut()
             .unwrap()
@@ -390,7 +390,7 @@ mod tests {
         u.free = 100;
         assert_eq!(u.consistent(&hs), Err("user free list leaves the records"));
         let mut u = build(3);
-        u.recs[3].refs = 3;
+        u.recs.get_mut(3).unwrap().refs = 3;
         assert_eq!(u.consistent(&hs), Err("user free list has a cycle"));
         let mut u = build(3);
         u.free = NONE;
