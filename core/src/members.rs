@@ -365,8 +365,10 @@ mod tests {
         u.recs.get_mut(3).unwrap().name = Str::from("renamed");
         assert_eq!(u.consistent(&hs), Err("user index does not find a record"));
         let threshold = Err("user index kept below the scan threshold, or missing past it");
-        let mut u = Users::default();
-        u.index = Some(Box::default());
+        let u = Users {
+            index: Some(Box::default()),
+            ..Users::default()
+        };
         assert_eq!(u.consistent(&hs), threshold);
         let mut u = build(12);
         u.index = None;
