@@ -179,6 +179,13 @@ mod tests {
             assert!(!w.high_exhausted(end, FLOW));
         }
         assert_eq!(w.start(), Some(end));
+        // Any count reads as started, equal counts too.
+        let both = FlowWindow {
+            start: end,
+            normal: 1,
+            high: 1,
+        };
+        assert_eq!(both.start(), Some(end));
         let zero = Some(Flow {
             normal_per_second: 0,
             high_per_second: 0,

@@ -595,6 +595,18 @@ fn zego_rate_limit_20_per_second_21st_in_same_ms_rejected() {
     d.check();
 }
 
+// SPEC §6: the bucket starts full, at any time: a whole second's
+// requests pass at time 0, before any refill could have added them.
+#[test]
+fn the_rate_bucket_starts_full_at_time_zero() {
+    let mut d = Driver::new(Profile::zego());
+    d.now = Millis(0);
+    d.create("r", "host");
+    spend(&mut d, 20);
+    assert_eq!(d.handle(read("r", None)), Err(Rejection::RateLimited));
+    d.check();
+}
+
 // SPEC §7 Tencent 200/s (from Tencent's public docs, per SPEC §7 note).
 #[test]
 fn tencent_rate_limit_200_per_second() {
