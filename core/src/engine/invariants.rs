@@ -263,3 +263,162 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Each check of `check_invariants`, shown to fire: a healthy engine is
+/// corrupted one way at a time, through the crate's own fields, and the
+/// violation it names is the one broken (a checker that cannot fail would
+/// pass every other test).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::command::{Actor, Command, Notify, Op, Role, Write};
+    use crate::engine::Engine;
+    use crate::profile::Profile;
+    use crate::room::Room;
+    use crate::time::Millis;
+
+    const NOW: Millis = Millis(10_000);
+
+    /// NetEase, history off (its own check is tested in `history.rs`): room
+    /// "r" of `host` with members ann (owns k1, auto-delete, and the queue
+    /// element), bob (dropped, in grace) and cat (present, owns nothing);
+    /// k2 is the Admin's.
+    fn healthy() -> Engine {
+        let mut profile = Profile::netease();
+        profile.limits.request_rate = None;
+        profile.limits.history_events = 0;
+        let mut e = Engine::new(profile);
+        let mut run = |c: Command| assert!(e.handle(NOW, c).is_ok());
+        run(Command::CreateRoom {
+            room: "r".into(),
+            creator: "host".into(),
+        });
+        for u in ["host", "ann", "bob", "cat"] {
+            run(Command::Join {
+                room: "r".into(),
+                user: u.into(),
+            });
+        }
+        run(Command::Write(
+            Write::new("r", Actor::user("ann")).op(Op::set("k1", "v1").auto_delete(true)),
+        ));
+        run(Command::Write(
+            Write::new("r", Actor::Admin).op(Op::set("k2", "v2")),
+        ));
+        run(Command::QueueOffer {
+            room: "r".into(),
+            operator: Actor::user("ann"),
+            key: "mic".into(),
+            value: "1".into(),
+            transient: false,
+            notify: Notify::default(),
+        });
+        run(Command::Disconnect {
+            room: "r".into(),
+            user: "bob".into(),
+        });
+        assert_eq!(e.check_invariants(), Ok(()));
+        e
+    }
+
+    fn room(e: &mut Engine) -> &mut Room {
+        e.rooms.get_mut("r").unwrap()
+    }
+
+    /// The user number of `name` in room "r".
+    fn user(e: &mut Engine, name: &str) -> u32 {
+        let r = room(e);
+        r.users.find(&r.hasher, name).unwrap()
+    }
+
+    /// One corruption, and the violation it must be named as.
+    type Case = (&'static str, fn(&mut Engine));
+
+    /// What `check_invariants` names after `f` corrupts a healthy engine.
+    fn named(f: impl FnOnce(&mut Engine)) -> &'static str {
+        let mut e = healthy();
+        f(&mut e);
+        e.check_invariants().unwrap_err().what
+    }
+
+    #[test]
+    fn each_check_names_what_it_finds() {
+        let cases: [Case; 20] = [
+            ("room value bytes differ from the recomputed sum", |e| {
+                room(e).value_bytes += 1;
+            }),
+            ("more keys than the profile allows", |e| {
+                e.profile.limits.max_keys_per_room = Some(1);
+            }),
+            ("room value bytes over the profile's limit", |e| {
+                e.profile.limits.max_room_value_bytes = Some(3);
+            }),
+            ("creator record missing or not Creator", |e| {
+                let n = user(e, "host");
+                room(e).users.get_mut(n).unwrap().role = Role::Admin;
+            }),
+            ("Creator role held by someone else", |e| {
+                let n = user(e, "cat");
+                room(e).users.get_mut(n).unwrap().role = Role::Creator;
+            }),
+            ("attribute revision after the room's major revision", |e| {
+                room(e).attr_rev = 1;
+            }),
+            ("major revision after the room's seq", |e| {
+                let r = room(e);
+                r.attr_rev = r.seq + 1;
+            }),
+            ("queue over capacity", |e| {
+                room(e).queue.as_mut().unwrap().capacity = 0;
+            }),
+            ("user record's reference count differs from its uses", |e| {
+                let n = user(e, "ann");
+                room(e).users.get_mut(n).unwrap().refs += 1;
+            }),
+            ("idle user record kept", |e| {
+                let n = user(e, "cat");
+                room(e).users.get_mut(n).unwrap().live = 0;
+            }),
+            (
+                "dropped connections without a deadline, or the reverse",
+                |e| {
+                    let n = user(e, "cat");
+                    room(e).users.get_mut(n).unwrap().dropped = 1;
+                },
+            ),
+            ("grace deadline without a timer", |e| e.timers.clear()),
+            ("grace deadline in the past not expired", |e| {
+                e.now = Millis(u64::MAX);
+            }),
+            ("grace deadline of a free user number", |e| {
+                room(e).rare_mut().grace.insert(999, Millis(NOW.0 + 1));
+            }),
+            ("empty rare parts kept", |e| {
+                let r = room(e);
+                r.rare.as_mut().unwrap().grace.clear();
+                let n = r.users.find(&r.hasher, "bob").unwrap();
+                r.users.get_mut(n).unwrap().dropped = 0;
+                r.users.get_mut(n).unwrap().live = 1;
+                e.timers.clear();
+            }),
+            ("engine value bytes differ from the sum over rooms", |e| {
+                e.value_bytes += 1;
+            }),
+            ("engine value bytes over the profile's limit", |e| {
+                e.profile.limits.max_engine_value_bytes = Some(3);
+            }),
+            ("lock timer without a lock deadline", |e| {
+                e.lock_timers.insert((NOW, "r".into(), "lock".into()));
+            }),
+            ("TTL timer without a deadline in its room", |e| {
+                e.ttls.insert((NOW, "gone".into(), "k".into()));
+            }),
+            ("timer without a dropped connection", |e| {
+                e.timers.insert((NOW, "gone".into(), "u".into()));
+            }),
+        ];
+        for (what, corrupt) in cases {
+            assert_eq!(named(corrupt), what);
+        }
+    }
+}
