@@ -421,4 +421,16 @@ mod tests {
             assert_eq!(named(corrupt), what);
         }
     }
+
+    /// The limits are inclusive: a room exactly at each is healthy (two
+    /// keys of 2-byte values, one queue element).
+    #[test]
+    fn a_room_exactly_at_each_limit_is_healthy() {
+        let mut e = healthy();
+        e.profile.limits.max_keys_per_room = Some(2);
+        e.profile.limits.max_room_value_bytes = Some(4);
+        e.profile.limits.max_engine_value_bytes = Some(4);
+        room(&mut e).queue.as_mut().unwrap().capacity = 1;
+        assert_eq!(e.check_invariants(), Ok(()));
+    }
 }
