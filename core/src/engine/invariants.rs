@@ -284,6 +284,16 @@ mod tests {
     /// element), bob (dropped, in grace) and cat (present, owns nothing);
     /// k2 is the Admin's.
     fn healthy() -> Engine {
+        build(false)
+    }
+
+    /// [`healthy`], with lock "stage" (TTL 60 s) held by bob, whose
+    /// deadline runs since he dropped, and ann waiting for it.
+    fn with_lock() -> Engine {
+        build(true)
+    }
+
+    fn build(lock: bool) -> Engine {
         let mut profile = Profile::netease();
         profile.limits.request_rate = None;
         profile.limits.history_events = 0;
@@ -313,12 +323,32 @@ mod tests {
             transient: false,
             notify: Notify::default(),
         });
+        if lock {
+            run(Command::SetLock {
+                room: "r".into(),
+                name: "stage".into(),
+                ttl_ms: 60_000,
+            });
+            for u in ["bob", "ann"] {
+                run(Command::AcquireLock {
+                    room: "r".into(),
+                    name: "stage".into(),
+                    user: u.into(),
+                    retry: true,
+                });
+            }
+        }
         run(Command::Disconnect {
             room: "r".into(),
             user: "bob".into(),
         });
         assert_eq!(e.check_invariants(), Ok(()));
         e
+    }
+
+    /// The room's lock "stage".
+    fn stage(e: &mut Engine) -> &mut crate::locks::Lock {
+        room(e).rare_mut().locks.get_mut("stage").unwrap()
     }
 
     fn room(e: &mut Engine) -> &mut Room {
@@ -420,6 +450,55 @@ mod tests {
         for (what, corrupt) in cases {
             assert_eq!(named(corrupt), what);
         }
+    }
+
+    #[test]
+    fn each_lock_check_names_what_it_finds() {
+        let cases: [Case; 12] = [
+            ("more locks than the profile allows", |e| {
+                e.profile.limits.locks.max_per_room = 0;
+            }),
+            ("lock name the profile refuses", |e| {
+                stage(e).name = "".into()
+            }),
+            ("two locks of one name", |e| {
+                let copy = stage(e).clone();
+                room(e).rare_mut().locks.push(copy);
+            }),
+            ("lock TTL outside the profile's range", |e| {
+                stage(e).ttl_ms = 0
+            }),
+            ("free lock with waiters or a deadline", |e| {
+                stage(e).holder = None;
+            }),
+            ("lock held by a user not in the room", |e| {
+                stage(e).holder = Some("zed".into());
+            }),
+            ("held lock without a token", |e| stage(e).token = 0),
+            (
+                "lock deadline without a disconnected holder, or the reverse",
+                |e| stage(e).deadline = None,
+            ),
+            ("lock deadline in the past not expired", |e| {
+                stage(e).deadline = Some(NOW);
+            }),
+            ("lock deadline without a timer", |e| e.lock_timers.clear()),
+            ("lock waiter twice in line, or the holder", |e| {
+                stage(e).waiters.push("bob".into());
+            }),
+            ("lock waiter not in the room", |e| {
+                stage(e).waiters.push("zed".into());
+            }),
+        ];
+        for (what, corrupt) in cases {
+            let mut e = with_lock();
+            corrupt(&mut e);
+            assert_eq!(e.check_invariants().unwrap_err().what, what);
+        }
+        // Exactly at the count limit is healthy.
+        let mut e = with_lock();
+        e.profile.limits.locks.max_per_room = 1;
+        assert_eq!(e.check_invariants(), Ok(()));
     }
 
     /// The limits are inclusive: a room exactly at each is healthy (two
