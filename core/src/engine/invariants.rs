@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn each_check_names_what_it_finds() {
-        let cases: [Case; 20] = [
+        let cases: [Case; 21] = [
             ("room value bytes differ from the recomputed sum", |e| {
                 room(e).value_bytes += 1;
             }),
@@ -391,6 +391,7 @@ mod tests {
                 let n = user(e, "cat");
                 room(e).users.get_mut(n).unwrap().role = Role::Creator;
             }),
+            ("attribute revision outside 1..=seq", |e| room(e).seq = 1),
             ("attribute revision after the room's major revision", |e| {
                 room(e).attr_rev = 1;
             }),
