@@ -455,7 +455,7 @@ mod tests {
 
     #[test]
     fn each_lock_check_names_what_it_finds() {
-        let cases: [Case; 12] = [
+        let cases: [Case; 13] = [
             ("more locks than the profile allows", |e| {
                 e.profile.limits.locks.max_per_room = 0;
             }),
@@ -470,7 +470,14 @@ mod tests {
                 stage(e).ttl_ms = 0
             }),
             ("free lock with waiters or a deadline", |e| {
-                stage(e).holder = None;
+                let lock = stage(e);
+                lock.holder = None;
+                lock.deadline = None;
+            }),
+            ("free lock with waiters or a deadline", |e| {
+                let lock = stage(e);
+                lock.holder = None;
+                lock.waiters.clear();
             }),
             ("lock held by a user not in the room", |e| {
                 stage(e).holder = Some("zed".into());
