@@ -364,9 +364,8 @@ mod tests {
     /// One corruption, and the violation it must be named as.
     type Case = (&'static str, fn(&mut Engine));
 
-    /// What `check_invariants` names after `f` corrupts a healthy engine.
-    fn named(f: impl FnOnce(&mut Engine)) -> &'static str {
-        let mut e = healthy();
+    /// What `check_invariants` names after `f` corrupts engine `e`.
+    fn named(mut e: Engine, f: impl FnOnce(&mut Engine)) -> &'static str {
         f(&mut e);
         e.check_invariants().unwrap_err().what
     }
@@ -449,7 +448,7 @@ mod tests {
             }),
         ];
         for (what, corrupt) in cases {
-            assert_eq!(named(corrupt), what);
+            assert_eq!(named(healthy(), corrupt), what);
         }
     }
 
@@ -499,9 +498,7 @@ mod tests {
             }),
         ];
         for (what, corrupt) in cases {
-            let mut e = with_lock();
-            corrupt(&mut e);
-            assert_eq!(e.check_invariants().unwrap_err().what, what);
+            assert_eq!(named(with_lock(), corrupt), what);
         }
         // Exactly at the count limit is healthy.
         let mut e = with_lock();
