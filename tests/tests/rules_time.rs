@@ -595,8 +595,9 @@ fn zego_rate_limit_20_per_second_21st_in_same_ms_rejected() {
     d.check();
 }
 
-// SPEC §6: the bucket starts full, at any time: a whole second's
-// requests pass at time 0, before any refill could have added them.
+// SPEC §6 request rate, a token bucket; flow.rs: it starts full, so a
+// whole second's requests pass at time 0, before any refill could have
+// added them.
 #[test]
 fn the_rate_bucket_starts_full_at_time_zero() {
     let mut d = Driver::new(Profile::zego());

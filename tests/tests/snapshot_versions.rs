@@ -209,17 +209,16 @@ fn a_version_1_rate_limit_code_is_kept() {
     // Tencent has no code for rate limiting, so the fixture writes none: its
     // profile's encoding ends with that `None` (0x00), right before the
     // engine's clock (1 000 000 as a varint: c0 84 3d). Write 429 there.
-    let clock = [0xc0, 0x84, 0x3d];
-    let at = V1
+    let none_then_clock = [0x00, 0xc0, 0x84, 0x3d];
+    let hits: Vec<usize> = V1
         .windows(4)
-        .position(|w| w[0] == 0 && w[1..] == clock)
-        .expect("the codes end right before the clock");
-    assert_eq!(
-        V1.windows(4)
-            .filter(|w| w[0] == 0 && w[1..] == clock)
-            .count(),
-        1
-    );
+        .enumerate()
+        .filter(|(_, w)| *w == none_then_clock)
+        .map(|(i, _)| i)
+        .collect();
+    let [at] = hits[..] else {
+        panic!("the codes end right before the clock, once: {hits:?}");
+    };
     let mut forged = V1[..at].to_vec();
     forged.extend([0x01, 0xad, 0x03]); // Some(429)
     forged.extend(&V1[at + 1..]);
