@@ -278,3 +278,97 @@ fn regression_an_empty_user_operator_is_invalid_and_changes_nothing() {
     let bytes = e.snapshot();
     assert_eq!(Engine::restore(&bytes).unwrap().snapshot(), bytes);
 }
+
+/// Every command that names an operator, with `who` as that operator.
+fn commands_with_operator(room: &str, who: &Actor) -> Vec<Command> {
+    let op = || who.clone();
+    vec![
+        Command::Write(roomstate::Write::new(room, op()).op(roomstate::Op::set("k", "v"))),
+        Command::RevokeLock {
+            room: room.into(),
+            name: "L".into(),
+            owner: "ann".into(),
+            operator: op(),
+        },
+        Command::QueueInit {
+            room: room.into(),
+            operator: op(),
+            capacity: 10,
+        },
+        Command::QueueDrop {
+            room: room.into(),
+            operator: op(),
+        },
+        Command::QueueOffer {
+            room: room.into(),
+            operator: op(),
+            key: "q".into(),
+            value: "v".into(),
+            transient: false,
+            notify: Notify::default(),
+        },
+        Command::QueueBatchOffer {
+            room: room.into(),
+            operator: op(),
+            elements: vec![roomstate::NewElement::new("q2", "v")],
+            transient: false,
+            notify: Notify::default(),
+        },
+        Command::QueueBatchUpdate {
+            room: room.into(),
+            operator: op(),
+            elements: vec![("q".into(), "w".into())],
+            notify: Notify::default(),
+        },
+        Command::QueuePoll {
+            room: room.into(),
+            operator: op(),
+            key: None,
+            notify: Notify::default(),
+        },
+        Command::counter(room, op(), "c", roomstate::CounterOp::Increase(1)),
+        Command::CounterDelete {
+            room: room.into(),
+            operator: op(),
+            keys: None,
+        },
+    ]
+}
+
+/// lib.rs: "A command whose operator is `Actor::User("")` is
+/// `InvalidParameter` right after the rate check", for each of the ten
+/// commands that name an operator: in a room where the same command by
+/// `Admin` is not refused as invalid, and in a room that does not exist
+/// (the check comes before the room is looked up). Nothing changes.
+#[test]
+fn every_command_with_an_empty_operator_is_invalid_and_changes_nothing() {
+    // Without a request rate: a refused request still takes its token
+    // (the rate check comes first), and this test looks at the rest.
+    let mut p = Profile::easemob();
+    p.limits.request_rate = None;
+    let mut e = room(p);
+    // The clock is part of the snapshot: move it first.
+    e.handle(Millis(2_000), Command::Tick).unwrap();
+    while e.poll_event().is_some() {}
+    let before = e.snapshot();
+    for room in ["r", "nope"] {
+        for cmd in commands_with_operator(room, &Actor::user("")) {
+            let what = format!("{cmd:?}");
+            assert_eq!(
+                e.handle(Millis(2_000), cmd),
+                Err(Rejection::InvalidParameter),
+                "{what}"
+            );
+        }
+    }
+    assert!(e.poll_event().is_none());
+    assert_eq!(e.snapshot(), before);
+    // The same commands by Admin, in order, are not invalid: the empty id
+    // is what was refused.
+    let mut control = room(p);
+    for cmd in commands_with_operator("r", &Actor::Admin) {
+        let what = format!("{cmd:?}");
+        let out = control.handle(Millis(2_000), cmd);
+        assert_ne!(out, Err(Rejection::InvalidParameter), "{what}");
+    }
+}
