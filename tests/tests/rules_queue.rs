@@ -588,10 +588,15 @@ fn ext_up_to_2048_chars_is_carried_on_event() {
     let mut d = netease_room();
     let ext = rep("中", 2048);
     let s0 = d.seq("r");
-    let notify = Notify {
-        ext: Some(ext.as_str().into()),
-        ..Notify::default()
-    };
+    // Built as a caller would: the builder sets the field and nothing else.
+    let notify = Notify::normal().ext(ext.as_str());
+    assert_eq!(
+        notify,
+        Notify {
+            ext: Some(ext.as_str().into()),
+            ..Notify::default()
+        }
+    );
     let (out, evs) = d.run(offer_with("r", u("u1"), "k", "v", false, notify));
     assert_eq!(out, Ok(Success::Done));
     let mut want = event(
