@@ -97,19 +97,20 @@ fn scenario(p: Profile, destroy: u32) -> Scenario {
 /// `users` users, from the storage layout.
 fn bound(p: &Profile, rooms: usize, users: usize) -> usize {
     // THE BOUND, from the storage layout (core/src/store.rs, members.rs).
-    // Per stored attribute: its record (32 bytes; an element's is 16), its
-    // key and value in the room's arena (at most 12 + 9 bytes here: 3 chars
-    // of up to 4 bytes, 9-byte values, plus a one-byte length each), and
-    // its hash-table entry (4 bytes +
-    // a control byte). Records are at most 2 × live + 32 (tombstones are
+    // Per stored attribute: its record (16 bytes; an element's is 8, see
+    // the size pins in room.rs) and its 2-byte hash tag, its key and value
+    // in the room's arena (at most 12 + 9 bytes here: 3 chars of up to 4
+    // bytes, 9-byte values, plus a one-byte length each), and, in a store
+    // large enough to index, its hash-table entry (4 bytes + a control
+    // byte). Records are at most 2 × live + 32 (tombstones are
     // compacted once they outnumber live ones and exceed 32); the arena
     // holds at most as much garbage as live bytes, or 256 bytes, before it is
     // rebuilt; vectors and tables are at most twice what they hold. Per user
     // record 40 bytes plus its table entry and two list heads, doubled, and
     // a grace deadline in the room's rare parts (a B-tree entry of 12 bytes,
     // at most 48 with the nodes' slack).
-    // Per room 1 KiB of fixed structure (the boxed room is 288 bytes, its
-    // rare parts 96);
+    // Per room 1 KiB of fixed structure (the boxed room is 216 bytes, its
+    // rare parts 120, its queue 96, its history 48);
     // 64 KiB for the engine, its timers and its event buffer, plus the
     // recycled change lists, at most MAX_SPARE_CHANGE_LISTS ×
     // MAX_SPARE_CHANGES changes.
@@ -129,8 +130,8 @@ fn bound(p: &Profile, rooms: usize, users: usize) -> usize {
     let counters = p.limits.max_counters_per_room.unwrap_or(0) as usize;
     let per_counter = std::mem::size_of::<(Str, i64)>();
     let per_room = 1024
-        + store(keys, 32)
-        + store(elems, 16)
+        + store(keys, 16 + 2)
+        + store(elems, 8 + 2)
         + users * (2 * (40 + 5 + 8) + 48)
         + lock_bytes
         + 2 * counters * per_counter
