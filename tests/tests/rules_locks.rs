@@ -485,7 +485,8 @@ fn agora_update_channel_metadata_fails_on_missing_items() {
 
 // Agora Signaling limits: keys of at most 32 ASCII characters (−12011),
 // values of at most 16 KB (−12012), the whole set at most 16 KB (−12006),
-// and 10 calls per second (approximated per application).
+// and 10 calls per second (approximated per application); any other bad
+// parameter −12004, a key count over a custom limit −12002.
 #[test]
 fn agora_rtm_profile_limits_and_codes() {
     let mut d = rtm();
@@ -494,7 +495,10 @@ fn agora_rtm_profile_limits_and_codes() {
     let too_long = op_err(OpError::KeyTooLong);
     d.rejected("r", set(&"k".repeat(33), "v"), too_long);
     assert_eq!(code(&d, too_long), Some(-12011));
-    d.rejected("r", set("ké", "v"), op_err(OpError::KeyCharset));
+    let charset = op_err(OpError::KeyCharset);
+    d.rejected("r", set("ké", "v"), charset);
+    // Any other invalid parameter: -12004.
+    assert_eq!(code(&d, charset), Some(-12004));
     let big = op_err(OpError::ValueTooLong);
     d.rejected("r", set("k", &"v".repeat(16 * 1024 + 1)), big);
     assert_eq!(code(&d, big), Some(-12012));
@@ -502,6 +506,18 @@ fn agora_rtm_profile_limits_and_codes() {
     let total = op_err(OpError::RoomSizeLimit);
     d.rejected("r", set("k2", "vv"), total);
     assert_eq!(code(&d, total), Some(-12006));
+    // Signaling bounds the set by bytes, not items, so the profile has no
+    // key limit; one set over the built-in (a custom profile) answers a key
+    // count over its limit with -12002.
+    let mut p = Profile::agora_rtm();
+    p.limits.max_keys_per_room = Some(1);
+    let mut d = Driver::new(p);
+    d.create("r", "host");
+    d.join("r", "ann");
+    d.write_ok(Write::new("r", u("ann")).op(Op::set("k1", "v")));
+    let count = op_err(OpError::KeyCountLimit);
+    d.rejected("r", set("k2", "v"), count);
+    assert_eq!(code(&d, count), Some(-12002));
 
     let mut d = Driver::new(Profile::agora_rtm());
     d.create("r", "host");
