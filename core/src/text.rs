@@ -222,3 +222,25 @@ impl<'a> arbitrary::Arbitrary<'a> for Str {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Str, INLINE};
+    use alloc::string::String;
+
+    /// Byte and char lengths, inline and shared, one-byte and wide text.
+    #[test]
+    fn lengths_count_bytes_and_chars() {
+        let long = "中".repeat(INLINE); // 66 bytes: shared
+        for (s, bytes, chars) in [
+            (Str::from(""), 0, 0),
+            (Str::from("k1"), 2, 2),
+            (Str::from("ké"), 3, 2),
+            (Str::from("😀"), 4, 1),
+            (Str::from(long.as_str()), 3 * INLINE, INLINE),
+            (Str::from(String::from(long.as_str())), 3 * INLINE, INLINE),
+        ] {
+            assert_eq!((s.byte_len(), s.char_len()), (bytes, chars), "{s:?}");
+        }
+    }
+}
