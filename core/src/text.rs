@@ -225,8 +225,28 @@ impl<'a> arbitrary::Arbitrary<'a> for Str {
 
 #[cfg(test)]
 mod tests {
-    use super::{Str, INLINE};
+    use super::{Repr, Str, INLINE};
     use alloc::string::String;
+
+    /// Up to 22 bytes a string is inline (a clone copies 24 bytes, no
+    /// count to touch), past that shared, whether it came as a `&str` or
+    /// a `String`.
+    #[test]
+    fn short_strings_are_inline_however_they_come() {
+        let at = "é".repeat(INLINE / 2); // exactly 22 bytes
+        let over = "x".repeat(INLINE + 1);
+        for (s, inline) in [
+            (Str::from(at.as_str()), true),
+            (Str::from(String::from(at.as_str())), true),
+            (Str::from(&String::from(at.as_str())), true),
+            (Str::from(""), true),
+            (Str::from(String::new()), true),
+            (Str::from(over.as_str()), false),
+            (Str::from(String::from(over.as_str())), false),
+        ] {
+            assert_eq!(matches!(s.0, Repr::Inline(_)), inline, "{s:?}");
+        }
+    }
 
     /// Byte and char lengths, inline and shared, one-byte and wide text.
     #[test]

@@ -299,3 +299,46 @@ fn drain_appends_oldest_first_and_recycle_empties_the_buffer() {
     assert_eq!(seqs(&out), [6]);
     assert!(e.poll_event().is_none());
 }
+
+/// `Str` stands in for the text it holds wherever a server uses it: as a
+/// map key found by a `&str` (its hash is the text's), compared with a
+/// `str`, passed as `AsRef<str>`, printed, and sent through serde.
+#[test]
+fn a_str_behaves_like_the_text_it_holds() {
+    use roomstate::Str;
+    use std::collections::{BTreeSet, HashMap};
+
+    let long = "v".repeat(40); // stored shared, not inline
+    let mut by_key: HashMap<Str, u32> = HashMap::new();
+    by_key.insert(Str::from("seat.1"), 1);
+    by_key.insert(Str::from(long.as_str()), 2);
+    assert_eq!(by_key.get("seat.1"), Some(&1));
+    assert_eq!(by_key.get(long.as_str()), Some(&2));
+    assert_eq!(by_key.get("seat.2"), None);
+
+    let s = Str::from("ké");
+    assert!(s == *"ké");
+    assert!(s != *"ke");
+    assert!(s == "ké");
+    assert!(s != "k");
+    fn len_of(text: impl AsRef<str>) -> usize {
+        text.as_ref().len()
+    }
+    assert_eq!(len_of(&s), 3);
+    assert_eq!(len_of(Str::from(long.as_str())), 40);
+    assert_eq!(format!("{s} {s:?}"), "ké \"ké\"");
+
+    // Order is the text's, whichever way each is stored.
+    let set: BTreeSet<Str> = ["b", long.as_str(), "a"]
+        .into_iter()
+        .map(Str::from)
+        .collect();
+    let order: Vec<&str> = set.iter().map(Str::as_str).collect();
+    assert_eq!(order, ["a", "b", long.as_str()]);
+
+    for text in ["", "ké", long.as_str()] {
+        let bytes = postcard::to_allocvec(&Str::from(text)).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(text).unwrap());
+        assert_eq!(postcard::from_bytes::<Str>(&bytes).unwrap(), text);
+    }
+}
