@@ -53,3 +53,59 @@ fn snapshot_decode_corpus_replays() {
 fn roundtrip_corpus_replays() {
     replay("roundtrip", fuzzing::roundtrip);
 }
+
+/// The fuzzers' strings (text.rs, `Arbitrary for Str`): seven times in eight
+/// one of sixteen fixed names, so that rooms, users and keys collide, else
+/// an arbitrary string. A generator that drifted (always empty, never the
+/// last names, never arbitrary) would leave the fuzz targets running
+/// without finding anything, and no other test would notice.
+#[test]
+fn fuzzed_strings_are_mostly_colliding_names() {
+    use arbitrary::{Arbitrary, Unstructured};
+    use roomstate::Str;
+    use std::collections::BTreeMap;
+
+    // Each first byte picks: below 224 the name `pick % 16`.
+    let names: Vec<Str> = (0u8..16)
+        .map(|pick| Str::arbitrary(&mut Unstructured::new(&[pick])).unwrap())
+        .collect();
+    for (pick, name) in names.iter().enumerate() {
+        let again = Str::arbitrary(&mut Unstructured::new(&[pick as u8 + 208])).unwrap();
+        assert_eq!(&again, name, "pick {pick} and {} agree", pick + 208);
+    }
+    let distinct: std::collections::BTreeSet<&Str> = names.iter().collect();
+    assert_eq!(distinct.len(), 16, "sixteen different names: {names:?}");
+    // From 224 up the rest of the input is the string: here "zz".
+    for pick in [224u8, 255] {
+        let s = Str::arbitrary(&mut Unstructured::new(&[pick, b'z', b'z', 2])).unwrap();
+        assert!(!names.contains(&s), "pick {pick} gave the name {s:?}");
+    }
+
+    // Over pseudo-random input: about 7/8 names, every name drawn.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let bytes: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut u = Unstructured::new(&bytes);
+    let mut seen: BTreeMap<Str, u32> = BTreeMap::new();
+    let mut draws = 0u32;
+    while u.len() > 64 {
+        *seen.entry(Str::arbitrary(&mut u).unwrap()).or_default() += 1;
+        draws += 1;
+    }
+    let named: u32 = names
+        .iter()
+        .map(|n| seen.get(n).copied().unwrap_or(0))
+        .sum();
+    let share = f64::from(named) / f64::from(draws);
+    assert!(
+        (0.8..0.95).contains(&share),
+        "{named} of {draws} draws were names"
+    );
+    assert!(names.iter().all(|n| seen.contains_key(n)), "{seen:?}");
+}
