@@ -93,3 +93,55 @@ impl Counters {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Counters;
+    use alloc::vec;
+
+    fn of(keys: &[&str]) -> Counters {
+        Counters {
+            entries: keys.iter().map(|k| ((*k).into(), 0)).collect(),
+        }
+    }
+
+    /// `sorted` is the invariant the checker relies on: keys strictly
+    /// ascending, so a repeated key is as wrong as a swapped pair.
+    #[test]
+    fn sorted_means_strictly_ascending() {
+        for ok in [&[][..], &["a"], &["a", "b"], &["a", "b", "c"], &["", "a"]] {
+            assert!(of(ok).sorted(), "{ok:?}");
+        }
+        for bad in [
+            &["b", "a"][..],
+            &["a", "a"],
+            &["a", "c", "b"],
+            &["a", "b", "b"],
+        ] {
+            assert!(!of(bad).sorted(), "{bad:?}");
+        }
+    }
+
+    /// `set` keeps the order whatever order keys come in; `remove` finds
+    /// them again and the last one gives the buffer back.
+    #[test]
+    fn set_keeps_key_order_and_remove_finds_every_key() {
+        let mut c = Counters::new();
+        for (k, v) in [("m", 1), ("c", 2), ("x", 3), ("a", 4), ("m", 5)] {
+            c.set(k.into(), v);
+            assert!(c.sorted());
+        }
+        let all: vec::Vec<(&str, i64)> = c.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        assert_eq!(all, [("a", 4), ("c", 2), ("m", 5), ("x", 3)]);
+        assert_eq!(c.get("m"), Some(5));
+        assert_eq!(c.get("b"), None);
+        assert!(!c.remove("b"));
+        for k in ["x", "a", "m", "c"] {
+            assert!(c.remove(k), "{k}");
+            assert_eq!(c.get(k), None);
+            assert!(c.sorted());
+        }
+        assert!(c.is_empty());
+        assert_eq!(c.entries.capacity(), 0);
+    }
+}
