@@ -85,6 +85,12 @@ impl Counters {
         self.list().iter().map(|(k, v)| (k, *v))
     }
 
+    /// Appends a counter without keeping the order: a test's corruption.
+    #[cfg(test)]
+    pub(crate) fn push_unordered(&mut self, key: Str, value: i64) {
+        self.entries.push((key, value));
+    }
+
     /// Whether the keys are strictly ascending (the invariant).
     pub(crate) fn sorted(&self) -> bool {
         self.list().windows(2).all(|w| match w {

@@ -271,7 +271,7 @@ impl Engine {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use crate::command::{Actor, Command, Notify, Op, Role, Write};
+    use crate::command::{Actor, Command, CounterOp, Notify, Op, Role, Write};
     use crate::engine::Engine;
     use crate::profile::Profile;
     use crate::room::Room;
@@ -450,6 +450,56 @@ mod tests {
         for (what, corrupt) in cases {
             assert_eq!(named(healthy(), corrupt), what);
         }
+    }
+
+    /// [`healthy`], with key k3 (TTL 60 s) and counter "c".
+    fn with_ttl_and_counter() -> Engine {
+        let mut e = healthy();
+        let w = Write::new("r", Actor::Admin).op(Op::set("k3", "v3").ttl(60_000));
+        assert!(e.handle(NOW, Command::Write(w)).is_ok());
+        let c = Command::counter("r", Actor::Admin, "c", CounterOp::Set(1));
+        assert!(e.handle(NOW, c).is_ok());
+        assert_eq!(e.check_invariants(), Ok(()));
+        e
+    }
+
+    /// Moves k3's TTL deadline, and its timer, to `at`.
+    fn move_ttl(e: &mut Engine, at: Millis) {
+        let old = room(e).rare_mut().expiry.insert("k3".into(), at).unwrap();
+        e.ttls.remove(&(old, "r".into(), "k3".into()));
+        e.ttls.insert((at, "r".into(), "k3".into()));
+    }
+
+    #[test]
+    fn each_ttl_and_counter_check_names_what_it_finds() {
+        let cases: [Case; 6] = [
+            ("TTL deadline of a key that is not stored", |e| {
+                let at = Millis(NOW.0 + 1);
+                room(e).rare_mut().expiry.insert("gone".into(), at);
+                e.ttls.insert((at, "r".into(), "gone".into()));
+            }),
+            ("TTL deadline in the past not expired", |e| move_ttl(e, NOW)),
+            ("TTL deadline without a timer", |e| e.ttls.clear()),
+            ("counters not sorted by key", |e| {
+                room(e).rare_mut().counters.push_unordered("a".into(), 2);
+            }),
+            ("counter key empty or over the profile's length", |e| {
+                room(e).rare_mut().counters.set("".into(), 2);
+            }),
+            ("more counters than the profile allows", |e| {
+                e.profile.limits.max_counters_per_room = Some(0);
+            }),
+        ];
+        for (what, corrupt) in cases {
+            assert_eq!(named(with_ttl_and_counter(), corrupt), what);
+        }
+        // A deadline one millisecond ahead is healthy, and so is a room
+        // exactly at the counter limits (one counter, a one-byte key).
+        let mut e = with_ttl_and_counter();
+        move_ttl(&mut e, Millis(NOW.0 + 1));
+        e.profile.limits.max_counters_per_room = Some(1);
+        e.profile.limits.max_counter_key_len = 1;
+        assert_eq!(e.check_invariants(), Ok(()));
     }
 
     #[test]
