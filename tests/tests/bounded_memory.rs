@@ -259,13 +259,20 @@ fn check(name: &str, p: &Profile, s: &Scenario, run: &Run) {
     );
 }
 
-#[test]
-fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
+/// Runs the scenario whose `DestroyRoom` weight is `destroy`, while no
+/// other test runs, and checks what every run must show.
+fn run_checked(name: &str, destroy: u32) -> (Scenario, Run) {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let p = profile();
-    let s = scenario(p, 1);
+    let s = scenario(p, destroy);
     let run = run(&s);
-    check("rooms destroyed now and then", &p, &s, &run);
+    check(name, &p, &s, &run);
+    (s, run)
+}
+
+#[test]
+fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
+    run_checked("rooms destroyed now and then", 1);
 }
 
 /// Rooms that are never destroyed: the stores of each live through all
@@ -277,11 +284,7 @@ fn live_heap_stays_within_the_bound_from_the_limits_over_a_million_commands() {
 /// end, from about 33 KB; run alone, as with `--test-threads 1`.)
 #[test]
 fn rooms_that_live_the_whole_run_do_not_grow() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = profile();
-    let s = scenario(p, 0);
-    let run = run(&s);
-    check("rooms never destroyed", &p, &s, &run);
+    let (s, run) = run_checked("rooms never destroyed", 0);
     assert_eq!(run.rooms_left, s.rooms.len());
     let [first, .., last] = run.quarters;
     assert!(
