@@ -222,15 +222,84 @@ impl Rejection {
     }
 }
 
+/// A sentence for each error, with no vendor wording: a server puts it in
+/// its logs, or in an answer that has no vendor text of its own.
 impl core::fmt::Display for OpError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        core::fmt::Debug::fmt(self, f)
+        let text = match self {
+            OpError::KeyEmpty => "the key is empty",
+            OpError::KeyTooLong => "the key is longer than the profile allows",
+            OpError::KeyCharset => "the key has a character outside the profile's charset",
+            OpError::ValueTooLong => "the value is longer than the profile allows",
+            OpError::Conflict { current: Some(n) } => {
+                return write!(
+                    f,
+                    "the expectation did not hold: the key is at revision {n}"
+                )
+            }
+            OpError::Conflict { current: None } => {
+                "the expectation did not hold: the key is absent"
+            }
+            OpError::NotOwner => "the key belongs to another user",
+            OpError::NotFound => "no such key or element",
+            OpError::KeyCountLimit => "the room would hold more keys than the profile allows",
+            OpError::RoomSizeLimit => "the room's values would exceed the profile's total",
+            OpError::EngineSizeLimit => {
+                "all rooms' values would exceed the profile's engine-wide total"
+            }
+            OpError::NotAttempted => "not attempted: an earlier op failed",
+            OpError::OwnerNotInRoom => "the element's owner is not in the room",
+            OpError::QueueFull => "the queue is full",
+        };
+        f.write_str(text)
     }
 }
 
 impl core::fmt::Display for Rejection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        core::fmt::Debug::fmt(self, f)
+        let text = match self {
+            Rejection::RoomNotFound => "no such room",
+            Rejection::RoomExists => "the room exists already",
+            Rejection::NotInRoom => "the user is not in the room",
+            Rejection::NoPermission => "the operator's role does not allow this",
+            Rejection::TooManyOps { max } => {
+                return write!(f, "more than {max} ops or elements in one request")
+            }
+            Rejection::Empty => "the request names no op or key",
+            Rejection::InvalidParameter => "a parameter is invalid",
+            Rejection::PolicyNotAllowed => {
+                "the profile does not let a request choose this batch policy"
+            }
+            Rejection::Op { index, error } => return write!(f, "op {index} failed: {error}"),
+            Rejection::NothingDeleted => "nothing was deleted",
+            Rejection::RateLimited => "the request rate is exhausted",
+            Rejection::NotificationBudget => "the high-priority notification budget is spent",
+            Rejection::InvalidLockName => "the lock name is empty, too long or not printable ASCII",
+            Rejection::LockExists => "a lock of that name exists already",
+            Rejection::LockNotFound => "no such lock",
+            Rejection::LockCountLimit { max } => {
+                return write!(f, "the room holds the most locks the profile allows ({max})")
+            }
+            Rejection::LockHeld => "the lock is held by another user",
+            Rejection::LockNotAcquired => "the user does not hold the lock",
+            Rejection::WriteLockNotHeld => "the operator does not hold the write's lock and token",
+            Rejection::RevisionOutdated { current } => {
+                return write!(
+                    f,
+                    "the room's attribute revision is {current}, not the one expected"
+                )
+            }
+            Rejection::QueueEmpty => "the queue is empty",
+            Rejection::CounterOverflow => "the counter's result would overflow",
+            Rejection::CounterOutOfBounds => "the counter's result would lie outside its bounds",
+            Rejection::HistoryTruncated { oldest } => {
+                return write!(
+                    f,
+                    "the room's history does not reach back that far: a catch-up starts at {oldest} at the earliest"
+                )
+            }
+        };
+        f.write_str(text)
     }
 }
 

@@ -676,7 +676,7 @@ pub(crate) fn op_error_text(e: OpError, limits: &Limits) -> String {
         OpError::NotAttempted => "not attempted: an earlier attribute failed".into(),
         OpError::OwnerNotInRoom => "owner is not in the room and is not its creator".into(),
         OpError::QueueFull => "queue is full".into(),
-        _ => format!("{e:?}"),
+        _ => e.to_string(),
     }
 }
 
@@ -714,6 +714,6 @@ pub(crate) fn rejection_text(r: Rejection, limits: &Limits, keys: &[Str]) -> Str
         Rejection::RateLimited => "request rate limit exceeded".into(),
         Rejection::NotificationBudget => "high-priority notification budget exceeded".into(),
         Rejection::QueueEmpty => "queue is empty".into(),
-        _ => format!("{r:?}"),
+        _ => r.to_string(),
     }
 }

@@ -342,3 +342,118 @@ fn a_str_behaves_like_the_text_it_holds() {
         assert_eq!(postcard::from_bytes::<Str>(&bytes).unwrap(), text);
     }
 }
+
+/// An error prints as a sentence a server can log or answer with, not as
+/// its `Debug` form.
+#[test]
+fn every_error_reads_as_a_sentence() {
+    use roomstate::{OpError, Rejection};
+    let ops = [
+        (OpError::KeyEmpty, "the key is empty"),
+        (
+            OpError::KeyTooLong,
+            "the key is longer than the profile allows",
+        ),
+        (
+            OpError::KeyCharset,
+            "the key has a character outside the profile's charset",
+        ),
+        (
+            OpError::ValueTooLong,
+            "the value is longer than the profile allows",
+        ),
+        (
+            OpError::Conflict { current: Some(7) },
+            "the expectation did not hold: the key is at revision 7",
+        ),
+        (
+            OpError::Conflict { current: None },
+            "the expectation did not hold: the key is absent",
+        ),
+        (OpError::NotOwner, "the key belongs to another user"),
+        (OpError::NotFound, "no such key or element"),
+        (
+            OpError::KeyCountLimit,
+            "the room would hold more keys than the profile allows",
+        ),
+        (
+            OpError::RoomSizeLimit,
+            "the room's values would exceed the profile's total",
+        ),
+        (
+            OpError::EngineSizeLimit,
+            "all rooms' values would exceed the profile's engine-wide total",
+        ),
+        (OpError::NotAttempted, "not attempted: an earlier op failed"),
+        (
+            OpError::OwnerNotInRoom,
+            "the element's owner is not in the room",
+        ),
+        (OpError::QueueFull, "the queue is full"),
+    ];
+    for (e, text) in ops {
+        assert_eq!(e.to_string(), text);
+    }
+    let rejections = [
+        (Rejection::RoomNotFound, "no such room"),
+        (Rejection::RoomExists, "the room exists already"),
+        (Rejection::NotInRoom, "the user is not in the room"),
+        (Rejection::NoPermission, "the operator's role does not allow this"),
+        (
+            Rejection::TooManyOps { max: 10 },
+            "more than 10 ops or elements in one request",
+        ),
+        (Rejection::Empty, "the request names no op or key"),
+        (Rejection::InvalidParameter, "a parameter is invalid"),
+        (
+            Rejection::PolicyNotAllowed,
+            "the profile does not let a request choose this batch policy",
+        ),
+        (
+            Rejection::Op {
+                index: 2,
+                error: OpError::NotOwner,
+            },
+            "op 2 failed: the key belongs to another user",
+        ),
+        (Rejection::NothingDeleted, "nothing was deleted"),
+        (Rejection::RateLimited, "the request rate is exhausted"),
+        (
+            Rejection::NotificationBudget,
+            "the high-priority notification budget is spent",
+        ),
+        (
+            Rejection::InvalidLockName,
+            "the lock name is empty, too long or not printable ASCII",
+        ),
+        (Rejection::LockExists, "a lock of that name exists already"),
+        (Rejection::LockNotFound, "no such lock"),
+        (
+            Rejection::LockCountLimit { max: 3 },
+            "the room holds the most locks the profile allows (3)",
+        ),
+        (Rejection::LockHeld, "the lock is held by another user"),
+        (Rejection::LockNotAcquired, "the user does not hold the lock"),
+        (
+            Rejection::WriteLockNotHeld,
+            "the operator does not hold the write's lock and token",
+        ),
+        (
+            Rejection::RevisionOutdated { current: 41 },
+            "the room's attribute revision is 41, not the one expected",
+        ),
+        (Rejection::QueueEmpty, "the queue is empty"),
+        (Rejection::CounterOverflow, "the counter's result would overflow"),
+        (
+            Rejection::CounterOutOfBounds,
+            "the counter's result would lie outside its bounds",
+        ),
+        (
+            Rejection::HistoryTruncated { oldest: 90 },
+            "the room's history does not reach back that far: a catch-up starts at 90 at the earliest",
+        ),
+    ];
+    for (r, text) in rejections {
+        assert_eq!(r.to_string(), text);
+    }
+}
