@@ -111,6 +111,25 @@ fn the_common_path_is_short() {
         .unwrap()
         .into_counter();
     assert_eq!(n, Some(3));
+    let listed = e
+        .handle(t, Command::QueueList { room: "r".into() })
+        .unwrap()
+        .into_elements()
+        .unwrap();
+    let keys: Vec<&str> = listed.elements.iter().map(|el| el.key.as_str()).collect();
+    assert_eq!(keys, ["b"]);
+    let counters = e
+        .handle(
+            t,
+            Command::CounterRead {
+                room: "r".into(),
+                keys: None,
+            },
+        )
+        .unwrap()
+        .into_counters()
+        .unwrap();
+    assert_eq!(counters.counters, [("likes".into(), 3)]);
     // The view: one element by key; live and dropped connections apart.
     e.handle(t, Command::disconnect("r", "host")).unwrap();
     let view = e.room("r").unwrap();
