@@ -103,7 +103,7 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::Counters;
-    use alloc::vec;
+    use alloc::vec::Vec;
 
     fn of(keys: &[&str]) -> Counters {
         Counters {
@@ -137,7 +137,7 @@ mod tests {
             c.set(k.into(), v);
             assert!(c.sorted());
         }
-        let all: vec::Vec<(&str, i64)> = c.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let all: Vec<(&str, i64)> = c.iter().map(|(k, v)| (k.as_str(), v)).collect();
         assert_eq!(all, [("a", 4), ("c", 2), ("m", 5), ("x", 3)]);
         assert_eq!(c.get("m"), Some(5));
         assert_eq!(c.get("b"), None);
