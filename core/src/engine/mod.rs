@@ -429,3 +429,30 @@ pub(crate) use attributes::check_key;
 pub(crate) use queue::check_element;
 
 pub(crate) use history::events_since;
+
+#[cfg(test)]
+mod tests {
+    use super::{Output, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
+    use crate::event::Change;
+    use alloc::vec::Vec;
+
+    /// The recycled change lists stay within what the constants promise:
+    /// at most `MAX_SPARE_CHANGE_LISTS` lists, none of more than
+    /// `MAX_SPARE_CHANGES` capacity, each handed out again empty.
+    #[test]
+    fn the_spare_change_lists_stay_bounded() {
+        let mut out = Output::default();
+        let big = Vec::<Change>::with_capacity(MAX_SPARE_CHANGES + 1);
+        out.give_back(big);
+        assert!(out.spare.is_empty(), "a list over the capacity is dropped");
+        for _ in 0..MAX_SPARE_CHANGE_LISTS + 5 {
+            let mut v = Vec::with_capacity(MAX_SPARE_CHANGES);
+            v.push(Change::QueueDropped);
+            out.give_back(v);
+        }
+        assert_eq!(out.spare.len(), MAX_SPARE_CHANGE_LISTS);
+        let reused = out.changes();
+        assert!(reused.is_empty());
+        assert_eq!(reused.capacity(), MAX_SPARE_CHANGES);
+    }
+}
