@@ -146,13 +146,11 @@ fn len_text(buf: &mut [u8; 8], n: usize) -> &str {
     let Some(first) = first else {
         return "";
     };
+    // A second char follows only a first past `0xFFFF`, four bytes long,
+    // so the second is written right after it.
     let (a, b) = buf.split_at_mut(4);
     let a = first.encode_utf8(a).len();
     let b = second.map_or(0, |c| c.encode_utf8(b).len());
-    if b > 0 {
-        // Close the gap between the two chars.
-        buf.copy_within(4..4 + b, a);
-    }
     core::str::from_utf8(buf.get(..a + b).unwrap_or_default()).unwrap_or_default()
 }
 
@@ -1292,6 +1290,15 @@ mod tests {
             assert_eq!(arena.len(), 2 + width, "{n:#x}");
             assert_eq!(read_len(&arena, 1), Some((n, width)), "{n:#x}");
         }
+        // Past `u32::MAX` (no profile comes near: `reserve_entry` refuses
+        // the entry first) a length is written as `u32::MAX`, and its
+        // width says so.
+        if let Ok(n) = usize::try_from(1u64 << 32) {
+            let mut arena = String::new();
+            push_len(&mut arena, n);
+            assert_eq!((len_width(n), arena.len()), (8, 8));
+            assert_eq!(read_len(&arena, 0), Some((u32::MAX as usize, 8)));
+        }
     }
 
     /// A compaction reads each entry's size from the arena's bytes: it
@@ -1375,6 +1382,28 @@ mod tests {
             assert!(owned.contains(&back), "{n}: {owned:?}");
             assert!(s.consistent(&hs, |_| true).is_ok(), "{n}");
         }
+    }
+
+    /// A non-ASCII value overwritten shorter in place is first blanked in
+    /// chunks of `FILL`'s length; a chunk whose end falls inside a char
+    /// ends at the char before it instead, so that every chunk is whole
+    /// text and the whole region is blanked.
+    #[test]
+    fn a_non_ascii_value_is_blanked_in_whole_chars() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        // The value starts at byte 3 (key length, key, value length), so
+        // the first 64-byte chunk from byte 2 ends inside an 'é'.
+        let a = put(&mut s, &hs, "k", &"é".repeat(60), 0);
+        let b = put(&mut s, &hs, "b", "after", 1);
+        let len = s.arena.len();
+        s.set_value(a, "short");
+        assert_eq!((s.key(a), s.value(a)), ("k", "short"));
+        assert_eq!((s.key(b), s.value(b)), ("b", "after"));
+        assert_eq!(s.arena.len(), len, "written in place");
+        assert!(s.arena[..len - 7].is_ascii(), "{:?}", s.arena);
+        assert_eq!(s.garbage, 120 - 5);
+        assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
     /// A value overwritten shorter is rewritten in place (its length at
