@@ -1302,8 +1302,9 @@ mod tests {
     }
 
     /// A compaction reads each entry's size from the arena's bytes: it
-    /// agrees with the text's reading for lengths of every width, and is 0
-    /// where the entry does not lie whole in the bytes.
+    /// agrees with the text's reading for lengths of every width (a
+    /// value's, and the key's of an entry at the arena's very start), and
+    /// is 0 where the entry does not lie whole in the bytes.
     #[test]
     fn entry_sizes_read_from_bytes_agree_with_the_text() {
         for n in [
@@ -1322,6 +1323,13 @@ mod tests {
             assert_eq!(entry_size(&bytes[..bytes.len() - 2], 2), 0, "cut short");
             assert_eq!(entry_size(bytes, 1), 0, "inside a char");
             assert_eq!(entry_size(bytes, bytes.len()), 0, "past the end");
+            // The same length as the key's, at the arena's start.
+            let mut arena = String::new();
+            push_len(&mut arena, n);
+            arena.push_str(&"k".repeat(n));
+            push_len(&mut arena, 1);
+            arena.push('v');
+            assert_eq!(entry_size(arena.as_bytes(), 0), arena.len(), "{n:#x}");
         }
     }
 
