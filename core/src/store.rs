@@ -1558,6 +1558,57 @@ mod tests {
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
+    /// The other side of the two compaction rules: waste up to the live
+    /// size, or below the minimum, stays until more removals pay for the
+    /// O(n) pass. Records: 32 tombstones beside 32 live records stay, the
+    /// 33rd compacts; 15 beside 5 stay (under `MIN_DEAD_TO_COMPACT`).
+    /// Bytes: 306 bytes of garbage beside 306 live ones stay, and so do 206
+    /// beside 4 (under `MIN_GARBAGE_TO_COMPACT`).
+    #[test]
+    fn waste_up_to_the_live_size_is_kept_until_it_outweighs_it() {
+        let hs = h();
+        let mut scratch = Scratch::default();
+        let remove = |s: &mut Store<u8>, k: &str| {
+            let pos = s.find(hash_key(&hs, k), k).unwrap();
+            s.remove_at(pos, &hs).unwrap();
+        };
+        for (n, removed, compacted) in [(64, 32, false), (64, 33, true), (20, 15, false)] {
+            let mut s = Store::<u8>::default();
+            let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+            for k in &keys {
+                put(&mut s, &hs, k, "v", 0);
+            }
+            for k in &keys[..removed] {
+                remove(&mut s, k);
+            }
+            s.settle(&hs, &mut scratch);
+            let records = if compacted { n - removed } else { n };
+            assert_eq!(
+                (s.metas.len(), s.len()),
+                (records, n - removed),
+                "{n} {removed}"
+            );
+            assert!(s.consistent(&hs, |_| true).is_ok());
+        }
+        for (gone, kept) in [(300, 300), (200, 0)] {
+            let mut s = Store::<u8>::default();
+            put(&mut s, &hs, "big", &"x".repeat(gone), 0);
+            put(&mut s, &hs, "bog", &"y".repeat(kept), 0);
+            remove(&mut s, "big");
+            let len = s.arena.len();
+            s.settle(&hs, &mut scratch);
+            assert_eq!(
+                (s.arena.len(), s.garbage as usize),
+                (len, gone + 6),
+                "{gone}"
+            );
+            assert_eq!(
+                s.value(s.find(hash_key(&hs, "bog"), "bog").unwrap()),
+                "y".repeat(kept)
+            );
+        }
+    }
+
     /// A compaction keeps its working memory for the next one while it is
     /// small, and gives it back when a large room made it large (more than
     /// `KEEP_PIECES` entries).
