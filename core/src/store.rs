@@ -1715,6 +1715,36 @@ mod tests {
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
+    /// User numbers are dense per room, but the first owner a store
+    /// lists may be any of them: the heads grow to a number far past
+    /// their length at once, and every list is found whole.
+    #[test]
+    fn owner_lists_reach_users_numbered_far_apart() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        let owners = [1000u32, 3, 0, 70, 1000, 3];
+        for i in 0..40u32 {
+            put(
+                &mut s,
+                &hs,
+                &alloc::format!("k{i}"),
+                "v",
+                owners[i as usize % 6],
+            );
+        }
+        assert!(s.large.is_some());
+        let mut owned = Vec::new();
+        for (n, &user) in owners.iter().enumerate().take(4) {
+            s.owned(user, &mut owned);
+            let mut expected: Vec<u32> = (0..40)
+                .filter(|i| owners[*i as usize % 6] == user)
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(owned, expected, "user {user} ({n})");
+        }
+        assert!(s.consistent(&hs, |_| true).is_ok());
+    }
+
     #[test]
     fn an_emptied_store_keeps_small_buffers_and_gives_large_ones_back() {
         let hs = h();
@@ -1793,6 +1823,10 @@ mod tests {
         assert!(
             damaged(40, &|s| s.metas.get_mut(1).unwrap().who = 1).is_err(),
             "unflagged record in a list"
+        );
+        assert!(
+            damaged(40, &|s| s.metas.get_mut(1).unwrap().who = FLAG).is_err(),
+            "a record in another user's list"
         );
         assert!(
             damaged(40, &|s| *large_of(s).heads.get_mut(0).unwrap() = NONE).is_err(),
