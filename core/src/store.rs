@@ -1609,6 +1609,35 @@ mod tests {
         }
     }
 
+    /// The growth policy of the records and the arena, as their comments
+    /// give it: doubling while small, then an eighth, and room for four
+    /// more of what is asked at least (the arena's floor capped at
+    /// `ARENA_SPARE` past the entry).
+    #[test]
+    fn buffers_double_while_small_then_grow_by_an_eighth() {
+        assert_eq!(growth(true, 0, 1), 4);
+        assert_eq!(growth(true, 8, 1), 8);
+        assert_eq!(growth(false, 16, 1), 4);
+        assert_eq!(growth(false, 160, 1), 20);
+        assert_eq!(growth(false, 160, 10), 40);
+        assert_eq!(arena_growth(100, 10), 100);
+        assert_eq!(arena_growth(DOUBLE_BELOW, 10), DOUBLE_BELOW / 8);
+        assert_eq!(arena_growth(4096, 10), 512);
+        assert_eq!(arena_growth(4096, 300), 1200);
+        assert_eq!(arena_growth(4096, 16_384), 16_384 + ARENA_SPARE);
+        // Records pushed one at a time: the capacities they pass through.
+        let mut v: Vec<u64> = Vec::new();
+        let mut caps = Vec::new();
+        for i in 0..60 {
+            grow(&mut v, 1);
+            v.push(i);
+            if caps.last() != Some(&v.capacity()) {
+                caps.push(v.capacity());
+            }
+        }
+        assert_eq!(caps, [4, 8, 16, 20, 24, 28, 32, 36, 40, 45, 50, 56, 63]);
+    }
+
     /// A compaction keeps its working memory for the next one while it is
     /// small, and gives it back when a large room made it large (more than
     /// `KEEP_PIECES` entries).
