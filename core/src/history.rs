@@ -1002,6 +1002,63 @@ mod tests {
         h.consistent(3, 2, 1 << 20).unwrap();
     }
 
+    // The boundaries of `place`: an event that exactly fills what is left
+    // of the buffer is appended (no newer run, no growth), and one exactly
+    // the size of the dropped front starts the newer run there.
+    #[test]
+    fn an_event_that_exactly_fits_the_room_left_takes_it() {
+        let mut scratch = Vec::new();
+        let size = stored_size(&sized_event(1, 20));
+        let back =
+            |h: &History| -> Vec<u64> { h.after(&Str::from("room"), 0).map(|e| e.seq).collect() };
+        for room_for in [4, 5] {
+            let mut h = History::default();
+            h.ring.reserve_exact(room_for * size);
+            let cap = h.ring.capacity();
+            for seq in 1..=5 {
+                h.record(&sized_event(seq, 20), 4, 1 << 20, &mut scratch);
+            }
+            // The fifth drops the first. With room for five it fills the
+            // buffer exactly and goes after the older run; with room for
+            // four there is none after it, and the dropped front is
+            // exactly its size: the newer run starts there.
+            let (head, wrap, len) = (h.head as usize, h.wrap as usize, h.ring.len());
+            match room_for {
+                5 => assert_eq!((head, wrap, len), (size, 0, 5 * size)),
+                _ => assert_eq!((head, wrap, len), (size, size, 4 * size)),
+            }
+            assert_eq!(h.ring.capacity(), cap, "nothing grew");
+            h.consistent(5, 4, 1 << 20).unwrap();
+            assert_eq!(back(&h), [2, 3, 4, 5]);
+        }
+    }
+
+    // A bound of zero holds nothing, whichever of the two it is.
+    #[test]
+    fn a_zero_bound_holds_nothing() {
+        let mut scratch = Vec::new();
+        for (max_events, max_bytes) in [(0, 1 << 20), (100, 0)] {
+            let mut h = History::default();
+            h.record(&sized_event(1, 10), 100, 1 << 20, &mut scratch);
+            h.record(&sized_event(2, 10), max_events, max_bytes, &mut scratch);
+            assert_eq!((h.len(), h.bytes(), h.covered_from()), (0, 0, 2));
+        }
+    }
+
+    // Offsets are checked against `u32`, not their product: a ring past
+    // 64 KiB keeps events past 64 KiB each.
+    #[test]
+    fn events_past_64_kib_are_held_side_by_side() {
+        let mut scratch = Vec::new();
+        let mut h = History::default();
+        for seq in 1..=2 {
+            h.record(&sized_event(seq, 70_000), 10, 1 << 20, &mut scratch);
+        }
+        assert_eq!(h.len(), 2);
+        let back: Vec<u64> = h.after(&Str::from("room"), 0).map(|e| e.seq).collect();
+        assert_eq!(back, [1, 2]);
+    }
+
     // check_invariants names a ring whose runs overlap or run past the
     // buffer, and an older run emptied without the ring being reset.
     #[test]
