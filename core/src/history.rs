@@ -1033,6 +1033,21 @@ mod tests {
         }
     }
 
+    // Once its bytes are at the front, a ring keeps an eighth of what it
+    // holds free (room for many wraps before the next move), and does not
+    // grow while it has that.
+    #[test]
+    fn a_ring_keeps_an_eighth_of_what_it_holds_free() {
+        let mut h = History::default();
+        h.ring.reserve_exact(8_100);
+        h.ring.resize(8_000, 0);
+        h.keep_free(10);
+        let cap = h.ring.capacity();
+        assert!(cap >= 8_000 + 1_000, "{cap}");
+        h.keep_free(10);
+        assert_eq!(h.ring.capacity(), cap);
+    }
+
     // A bound of zero holds nothing, whichever of the two it is.
     #[test]
     fn a_zero_bound_holds_nothing() {
@@ -1153,5 +1168,40 @@ mod tests {
         let back: Vec<Event> = h.after(&room, 3).collect();
         assert_eq!(back, all[3..]);
         h.consistent(all.len() as u64, 1_000, 1 << 20).unwrap();
+    }
+}
+
+/// Without serde no event can be encoded: the history holds none and
+/// always covers from the newest number, so a catch-up from before it is
+/// refused rather than answered with a gap (`.ci/run` runs these).
+#[cfg(all(test, not(feature = "serde")))]
+mod without_serde {
+    use super::*;
+    use crate::command::Actor;
+    use crate::event::{Cause, Change, Delivery};
+    use crate::time::Millis;
+
+    #[test]
+    fn nothing_is_held_and_a_catch_up_covers_from_the_newest() {
+        let room = Str::from("room");
+        let mut h = RoomHistory::default();
+        let mut scratch = Vec::new();
+        for seq in 1..=3 {
+            let e = Event {
+                room: room.clone(),
+                seq,
+                at: Millis(seq),
+                operator: Actor::Admin,
+                cause: Cause::Written,
+                delivery: Delivery::Normal,
+                ext: None,
+                changes: alloc::vec![Change::QueueRemoved {
+                    key: Str::from("k")
+                }],
+            };
+            h.record(&e, 256, 65_536, &mut scratch);
+            assert_eq!((h.len(), h.bytes(), h.covered_from(0)), (0, 0, seq));
+            assert_eq!(h.after(&room, 0).count(), 0);
+        }
     }
 }
