@@ -1774,6 +1774,81 @@ mod tests {
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
+    /// Only flagged entries of users are listed: an entry that is not
+    /// flagged, or is the administrator's, is in no owner list, whether
+    /// the lists are built from the records (past the threshold, after a
+    /// compaction), the entry is pushed into a store that has them, or
+    /// its owner or flag is set.
+    #[test]
+    fn only_flagged_entries_of_users_are_listed() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        // Key i: user 1, flagged when i is even; every fifth the admin's.
+        let push = |s: &mut Store<u8>, i: u32| {
+            let k = alloc::format!("k{i}");
+            let owner = if i % 5 == 0 { ADMIN } else { 1 };
+            s.push(hash_key(&hs, &k), &k, "v", owner, i % 2 == 0, 0, &hs)
+                .unwrap()
+        };
+        let listed = |s: &Store<u8>| {
+            let mut out = Vec::new();
+            s.owned(1, &mut out);
+            out
+        };
+        let expected =
+            |n: u32| -> Vec<u32> { (0..n).filter(|i| i % 2 == 0 && i % 5 != 0).collect() };
+        for i in 0..33 {
+            push(&mut s, i);
+        }
+        assert!(s.large.is_some(), "built from the records");
+        assert_eq!(listed(&s), expected(33));
+        for i in 33..40 {
+            push(&mut s, i);
+        }
+        assert_eq!(listed(&s), expected(40), "pushed into the lists");
+        s.set_owner(2, 1, false);
+        s.set_owner(4, ADMIN, true);
+        s.set_owner(3, 1, true);
+        let mut want: Vec<u32> = expected(40)
+            .into_iter()
+            .filter(|&p| p != 2 && p != 4)
+            .collect();
+        want.push(3);
+        want.sort_unstable();
+        assert_eq!(listed(&s), want, "owners and flags set");
+        assert!(s.consistent(&hs, |_| true).is_ok());
+        // Removals that compact the records rebuild the lists.
+        for p in 5..40 {
+            s.remove_at(p, &hs);
+        }
+        s.settle(&hs, &mut Scratch::default());
+        assert_eq!(s.metas.len(), 5, "compacted");
+        assert_eq!(listed(&s), [3], "rebuilt");
+        assert!(s.consistent(&hs, |_| true).is_ok());
+    }
+
+    /// The owner lists' heads grow as the records do: doubling while
+    /// small, then an eighth, and at once to a user numbered past them.
+    #[test]
+    fn list_heads_double_while_small_then_grow_by_an_eighth() {
+        let mut large = Large {
+            index: HashTable::new(),
+            links: Vec::new(),
+            heads: Box::default(),
+        };
+        let mut lens = Vec::new();
+        for user in 0..200 {
+            if large.heads.len() <= user {
+                large.grow_heads(user);
+                lens.push(large.heads.len());
+            }
+        }
+        assert_eq!(lens, [4, 8, 16, 32, 64, 128, 144, 162, 182, 204]);
+        large.grow_heads(1_000);
+        assert_eq!(large.heads.len(), 1_001);
+        assert!(large.heads.iter().all(|&h| h == NONE));
+    }
+
     #[test]
     fn an_emptied_store_keeps_small_buffers_and_gives_large_ones_back() {
         let hs = h();
