@@ -1098,6 +1098,12 @@ mod tests {
         assert_eq!(check(&h), overlap, "empty older run, head not reset");
         h.head = head;
         assert_eq!(check(&h), Ok(()));
+        // Each bound alone, passed by one, is named; held exactly, it is not.
+        let over = Err("history over the profile's bounds");
+        let bytes = h.bytes() as u32;
+        assert_eq!(h.consistent(6, 3, 1 << 20), over, "events");
+        assert_eq!(h.consistent(6, 4, bytes - 1), over, "bytes");
+        assert_eq!(h.consistent(6, 4, bytes), Ok(()));
     }
 
     // A full ring of events of one size drops one event for each it
