@@ -1609,6 +1609,20 @@ mod tests {
         }
     }
 
+    /// The tags are as long as the records' capacity: a push that fits
+    /// in that capacity writes its tag into the buffer already there.
+    #[test]
+    fn a_push_within_the_records_capacity_keeps_the_tags() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        put(&mut s, &hs, "a", "v", 0);
+        assert_eq!((s.tags.len(), s.metas.capacity()), (4, 4));
+        let tags = s.tags.as_ptr();
+        put(&mut s, &hs, "b", "v", 0);
+        assert_eq!(s.tags.as_ptr(), tags);
+        assert!(s.consistent(&hs, |_| true).is_ok());
+    }
+
     /// The growth policy of the records and the arena, as their comments
     /// give it: doubling while small, then an eighth, and room for four
     /// more of what is asked at least (the arena's floor capped at
