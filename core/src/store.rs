@@ -1881,6 +1881,33 @@ mod tests {
         assert!(s.consistent(&hs, |_| true).is_ok());
     }
 
+    /// An emptied store weighs its index and owner lists too when it
+    /// decides whether to keep its buffers: 150 entries' records, tags and
+    /// arena alone fit what an emptied store may keep, with the index and
+    /// lists they do not, and every buffer goes back.
+    #[test]
+    fn an_emptied_store_counts_its_index_toward_what_it_keeps() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        for i in 0..150 {
+            put(&mut s, &hs, &alloc::format!("k{i}"), "v", 0);
+        }
+        let base = s.metas.capacity() * core::mem::size_of::<Meta<u8>>()
+            + s.arena.capacity()
+            + s.tags.len() * 2;
+        let large = s.large.as_deref().map_or(0, Large::heap_bytes);
+        assert!(base <= KEEP_WHEN_EMPTY, "{base}");
+        assert!(
+            large >= 150 * 8 && base + large > KEEP_WHEN_EMPTY,
+            "{large}"
+        );
+        for p in s.slots() {
+            s.remove_at(p, &hs);
+        }
+        s.settle(&hs, &mut Scratch::default());
+        assert_eq!(s.heap_bytes(), 0);
+    }
+
     fn large_of(s: &mut Store<u8>) -> &mut Large {
         s.large.as_deref_mut().unwrap()
     }
