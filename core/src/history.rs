@@ -841,7 +841,7 @@ mod tests {
     fn variant(c: &Change) -> usize {
         match c {
             Change::RoomCreated { .. } => 0,
-            Change::RoomDestroyed { .. } => 1,
+            Change::RoomDestroyed => 1,
             Change::MemberJoined { .. } => 2,
             Change::MemberExited { .. } => 3,
             Change::RoleSet { .. } => 4,
@@ -855,7 +855,7 @@ mod tests {
             Change::QueueInit { .. } => 12,
             Change::QueueSet { .. } => 13,
             Change::QueueRemoved { .. } => 14,
-            Change::QueueDropped { .. } => 15,
+            Change::QueueDropped => 15,
             Change::CounterChanged { .. } => 16,
             Change::CounterDeleted { .. } => 17,
         }
