@@ -1189,11 +1189,16 @@ mod tests {
         assert!(e.handle(now, Command::Write(w)).is_ok());
         let kept = e.out.encoded.capacity();
         assert!(kept > 4_096 && kept <= KEEP_SCRATCH, "capacity {kept}");
+        // A buffer of exactly the limit is still kept.
+        e.out.encoded = Vec::with_capacity(KEEP_SCRATCH);
+        let w = Write::new("r", Actor::Admin).op(Op::set("k", "v"));
+        assert!(e.handle(now, Command::Write(w)).is_ok());
+        assert_eq!(e.out.encoded.capacity(), KEEP_SCRATCH);
         let big = "v".repeat(KEEP_SCRATCH + 1);
         let w = Write::new("r", Actor::Admin).op(Op::set("k", big.as_str()));
         assert!(e.handle(now, Command::Write(w)).is_ok());
         assert_eq!(e.out.encoded.capacity(), 0);
-        assert_eq!(e.rooms.get("r").unwrap().history.len(), 4);
+        assert_eq!(e.rooms.get("r").unwrap().history.len(), 5);
     }
 
     #[test]
