@@ -1663,6 +1663,9 @@ mod tests {
         let mut order = Vec::with_capacity(16);
         s.compact_bytes(&mut order);
         assert!(order.capacity() >= 16, "kept");
+        let mut order = Vec::with_capacity(KEEP_PIECES);
+        s.compact_bytes(&mut order);
+        assert_eq!(order.capacity(), KEEP_PIECES, "kept at the limit");
         let mut order = Vec::with_capacity(KEEP_PIECES * 8);
         s.compact_bytes(&mut order);
         assert_eq!(order.capacity(), 0, "given back");
@@ -1873,6 +1876,15 @@ mod tests {
         s.settle(&hs, &mut Scratch::default());
         assert_eq!(s.heap_bytes(), small, "kept for the next entry");
         assert!(s.consistent(&hs, |_| true).is_ok());
+        // Buffers of exactly `KEEP_WHEN_EMPTY` bytes are kept too.
+        let p = put(&mut s, &hs, "k", "v", 0);
+        let rest = KEEP_WHEN_EMPTY - s.capacity_bytes();
+        s.arena
+            .reserve_exact(s.arena.capacity() - s.arena.len() + rest);
+        assert_eq!(s.capacity_bytes(), KEEP_WHEN_EMPTY);
+        s.remove(hash_key(&hs, "k"), p);
+        s.settle(&hs, &mut Scratch::default());
+        assert_eq!(s.heap_bytes(), KEEP_WHEN_EMPTY, "kept at the limit");
         let big = "x".repeat(KEEP_WHEN_EMPTY + 1);
         let p = put(&mut s, &hs, "k", &big, 0);
         s.remove(hash_key(&hs, "k"), p);
