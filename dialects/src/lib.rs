@@ -717,3 +717,75 @@ pub(crate) fn rejection_text(r: Rejection, limits: &Limits, keys: &[Str]) -> Str
         _ => r.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roomstate::Profile;
+
+    /// Each error the dialects word themselves has its own words, not
+    /// the engine's sentence that the others fall back to.
+    #[test]
+    fn the_errors_the_dialects_word_read_as_worded() {
+        let limits = Profile::easemob().limits;
+        let ops = [
+            (OpError::KeyEmpty, "key is empty"),
+            (
+                OpError::KeyCharset,
+                "key may only contain A-Z a-z 0-9 _ - .",
+            ),
+            (
+                OpError::Conflict { current: Some(3) },
+                "the key changed since it was read",
+            ),
+            (OpError::NotOwner, "key is owned by another user"),
+            (OpError::NotFound, "key does not exist"),
+            (
+                OpError::EngineSizeLimit,
+                "application's values would exceed their total limit",
+            ),
+            (
+                OpError::NotAttempted,
+                "not attempted: an earlier attribute failed",
+            ),
+            (
+                OpError::OwnerNotInRoom,
+                "owner is not in the room and is not its creator",
+            ),
+            (OpError::QueueFull, "queue is full"),
+        ];
+        for (e, text) in ops {
+            assert_eq!(op_error_text(e, &limits), text, "{e:?}");
+        }
+        let keys = [Str::from("k")];
+        let rejections = [
+            (Rejection::RoomNotFound, "room does not exist"),
+            (Rejection::RoomExists, "room already exists"),
+            (Rejection::NotInRoom, "user is not in the room"),
+            (Rejection::NoPermission, "no permission"),
+            (Rejection::Empty, "the request names no key"),
+            (Rejection::InvalidParameter, "invalid parameter"),
+            (Rejection::PolicyNotAllowed, "batch policy not allowed"),
+            (
+                Rejection::NothingDeleted,
+                "none of the keys could be deleted",
+            ),
+            (Rejection::RateLimited, "request rate limit exceeded"),
+            (
+                Rejection::NotificationBudget,
+                "high-priority notification budget exceeded",
+            ),
+            (Rejection::QueueEmpty, "queue is empty"),
+            (
+                Rejection::Op {
+                    index: 0,
+                    error: OpError::NotFound,
+                },
+                "key \"k\": key does not exist",
+            ),
+        ];
+        for (r, text) in rejections {
+            assert_eq!(rejection_text(r, &limits, &keys), text, "{r:?}");
+        }
+    }
+}
