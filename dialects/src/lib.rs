@@ -723,6 +723,51 @@ mod tests {
     use super::*;
     use roomstate::Profile;
 
+    /// What a server reads from a dialect besides its answers: NetEase
+    /// accounts (noted for that vendor alone, and added back on restore),
+    /// the last rejection (for its metrics), and when the engine next
+    /// needs a tick.
+    #[test]
+    fn a_server_reads_accounts_rejections_and_the_next_tick() {
+        let now = Millis(1_000);
+        for vendor in [VendorId::NetEase, VendorId::Tencent] {
+            let mut d = Dialect::new(vendor);
+            let create = Command::CreateRoom {
+                room: "r".into(),
+                creator: "owner".into(),
+            };
+            assert!(d.handle(now, create).is_ok());
+            assert_eq!(d.last_rejection(), None);
+            let join = Command::Join {
+                room: "r".into(),
+                user: "guest".into(),
+            };
+            assert!(d.handle(now, join).is_ok());
+            let noted: Vec<&str> = d.accounts().collect();
+            match vendor {
+                VendorId::NetEase => assert_eq!(noted, ["guest", "owner"]),
+                _ => assert!(noted.is_empty(), "{noted:?}"),
+            }
+            d.add_account("restored");
+            assert!(d.accounts().any(|a| a == "restored"));
+            let again = Command::CreateRoom {
+                room: "r".into(),
+                creator: "owner".into(),
+            };
+            assert!(d.handle(now, again).is_err());
+            assert_eq!(d.last_rejection(), Some(Rejection::RoomExists));
+            assert_eq!(d.poll_timeout(), None, "nothing is due");
+            let dropped = Command::Disconnect {
+                room: "r".into(),
+                user: "guest".into(),
+            };
+            assert!(d.handle(now, dropped).is_ok());
+            let due = d.poll_timeout();
+            assert!(due.is_some_and(|at| at > now), "{due:?}");
+            assert_eq!(due, d.engine.poll_timeout());
+        }
+    }
+
     /// Each error the dialects word themselves has its own words, not
     /// the engine's sentence that the others fall back to.
     #[test]
