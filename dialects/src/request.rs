@@ -413,3 +413,37 @@ fn sniff_vendor(line: &str) -> Option<VendorId> {
     let name = rest.get(..rest.find('"')?)?;
     VendorId::from_name(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_vendor_is_at_its_index() {
+        for (i, v) in VendorId::ALL.into_iter().enumerate() {
+            assert_eq!(v.index(), i, "{v:?}");
+        }
+    }
+
+    /// `%XX` in either case of hex, `+` as a space only in a query, and
+    /// no answer for a cut or non-hex escape or bytes that are not UTF-8.
+    #[test]
+    fn percent_escapes_decode_to_their_bytes() {
+        let cases = [
+            ("room-1", true, Some("room-1")),
+            ("a%20b%2Fc%2fd", false, Some("a b/c/d")),
+            ("%E6%97%A5%e6%9c%ac", false, Some("日本")),
+            ("%ff%FE%7e", false, None),
+            ("a+b", true, Some("a b")),
+            ("a+b", false, Some("a+b")),
+            ("%2B+", true, Some("+ ")),
+            ("100%", false, None),
+            ("%4", false, None),
+            ("%zz", false, None),
+            ("%7E%7e", false, Some("~~")),
+        ];
+        for (s, plus, want) in cases {
+            assert_eq!(percent_decode(s, plus).as_deref(), want, "{s:?} {plus}");
+        }
+    }
+}
