@@ -651,6 +651,26 @@ fn decode(ring: &[u8], start: usize, len: usize, room: &Str, seq: u64) -> Option
     })
 }
 
+/// An event of one queue removal in room "room" whose key is `key_len`
+/// bytes long (the tests' event, with serde and without).
+#[cfg(test)]
+fn sized_event(seq: u64, key_len: usize) -> Event {
+    use crate::command::Actor;
+    use crate::event::{Cause, Change, Delivery};
+    Event {
+        room: Str::from("room"),
+        seq,
+        at: crate::time::Millis(seq),
+        operator: Actor::Admin,
+        cause: Cause::Written,
+        delivery: Delivery::Normal,
+        ext: None,
+        changes: alloc::vec![Change::QueueRemoved {
+            key: Str::from("x".repeat(key_len)),
+        }],
+    }
+}
+
 #[cfg(all(test, feature = "serde"))]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests
 mod tests {
@@ -879,22 +899,6 @@ mod tests {
             seen[variant(c)] = true;
         }
         assert!(seen.iter().all(|&s| s), "every kind of change is encoded");
-    }
-
-    /// An event of one queue removal whose key is `key_len` bytes long.
-    fn sized_event(seq: u64, key_len: usize) -> Event {
-        Event {
-            room: Str::from("room"),
-            seq,
-            at: Millis(seq),
-            operator: Actor::Admin,
-            cause: Cause::Written,
-            delivery: Delivery::Normal,
-            ext: None,
-            changes: vec![Change::QueueRemoved {
-                key: Str::from(String::from("x").repeat(key_len)),
-            }],
-        }
     }
 
     /// The stored size of `e` (its 4-byte length and postcard's bytes),
@@ -1223,9 +1227,6 @@ mod tests {
 #[cfg(all(test, not(feature = "serde")))]
 mod without_serde {
     use super::*;
-    use crate::command::Actor;
-    use crate::event::{Cause, Change, Delivery};
-    use crate::time::Millis;
 
     #[test]
     fn nothing_is_held_and_a_catch_up_covers_from_the_newest() {
@@ -1233,19 +1234,7 @@ mod without_serde {
         let mut h = RoomHistory::default();
         let mut scratch = Vec::new();
         for seq in 1..=3 {
-            let e = Event {
-                room: room.clone(),
-                seq,
-                at: Millis(seq),
-                operator: Actor::Admin,
-                cause: Cause::Written,
-                delivery: Delivery::Normal,
-                ext: None,
-                changes: alloc::vec![Change::QueueRemoved {
-                    key: Str::from("k")
-                }],
-            };
-            h.record(&e, 256, 65_536, &mut scratch);
+            h.record(&sized_event(seq, 1), 256, 65_536, &mut scratch);
             assert_eq!((h.len(), h.bytes(), h.covered_from(0)), (0, 0, seq));
             assert_eq!(h.after(&room, 0).count(), 0);
         }

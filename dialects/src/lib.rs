@@ -736,7 +736,7 @@ mod tests {
                 room: "r".into(),
                 creator: "owner".into(),
             };
-            assert!(d.handle(now, create).is_ok());
+            assert!(d.handle(now, create.clone()).is_ok());
             assert_eq!(d.last_rejection(), None);
             let join = Command::Join {
                 room: "r".into(),
@@ -750,11 +750,7 @@ mod tests {
             }
             d.add_account("restored");
             assert!(d.accounts().any(|a| a == "restored"));
-            let again = Command::CreateRoom {
-                room: "r".into(),
-                creator: "owner".into(),
-            };
-            assert!(d.handle(now, again).is_err());
+            assert!(d.handle(now, create).is_err(), "a second create");
             assert_eq!(d.last_rejection(), Some(Rejection::RoomExists));
             assert_eq!(d.poll_timeout(), None, "nothing is due");
             let dropped = Command::Disconnect {
