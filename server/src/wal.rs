@@ -123,6 +123,7 @@ pub use format::{
 };
 
 use error::io;
+use files::Syncer;
 
 /// Whether [`Wal::commit`] and snapshots fsync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,8 +191,17 @@ pub struct WalStats {
     pub appended: u64,
     /// Commits that wrote at least one record.
     pub commits: u64,
-    /// `fdatasync` calls on the log.
+    /// `fdatasync` calls on the log, one per commit with
+    /// [`FsyncMode::Always`].
     pub fsyncs: u64,
+    /// `fsync` calls on whole files: each new snapshot and log before its
+    /// rename, and a log that open cut or repaired. Those open made are
+    /// counted.
+    pub file_fsyncs: u64,
+    /// `fsync` calls on the shard directory: after each rename of a new
+    /// file into place, and after removing stale files (at open or after a
+    /// snapshot). Those open made are counted.
+    pub dir_fsyncs: u64,
     /// Frame bytes written to logs.
     pub bytes: u64,
     /// Snapshots written.
@@ -216,6 +226,9 @@ pub struct Wal {
     last_snapshot: Instant,
     poisoned: bool,
     stats: WalStats,
+    /// Whether to fsync files and the directory, and the count of those
+    /// fsyncs (the rest of `stats`).
+    sync: Syncer,
     /// Held for the WAL's life: see [`files::lock`].
     _lock: File,
 }
@@ -239,7 +252,7 @@ impl Wal {
         }
         std::fs::create_dir_all(dir).map_err(|e| io(dir, "create the shard directory", e))?;
         let lock = files::lock(dir)?;
-        let sync = opts.fsync == FsyncMode::Always;
+        let mut sync = Syncer::new(opts.fsync == FsyncMode::Always);
         let listing = files::list(dir)?;
         let mut removed = false;
         for tmp in &listing.tmps {
@@ -259,11 +272,11 @@ impl Wal {
             });
         }
         let opened = match listing.logs.get(&generation) {
-            Some(path) => open_log(path, generation, opts.repair, sync)?,
+            Some(path) => open_log(path, generation, opts.repair, &mut sync)?,
             None => {
                 let name = files::log_name(generation);
                 let header = format::log_header(generation);
-                let file = files::create_atomic(dir, &name, &[&header], sync)?;
+                let file = files::create_atomic(dir, &name, &[&header], &mut sync)?;
                 OpenedLog {
                     path: dir.join(name),
                     file,
@@ -282,8 +295,8 @@ impl Wal {
         for (_, path) in listing.snapshots.range(..generation) {
             removed |= files::remove_stale(path);
         }
-        if removed && sync {
-            files::sync_dir(dir)?;
+        if removed {
+            sync.dir(dir)?;
         }
         tracing::info!(
             dir = %dir.display(),
@@ -304,6 +317,7 @@ impl Wal {
             last_snapshot: Instant::now(),
             poisoned: false,
             stats: WalStats::default(),
+            sync,
             _lock: lock,
         };
         let recovery = Recovery {
@@ -357,7 +371,11 @@ impl Wal {
     /// Counters since open.
     #[must_use]
     pub fn stats(&self) -> WalStats {
-        self.stats
+        WalStats {
+            file_fsyncs: self.sync.files,
+            dir_fsyncs: self.sync.dirs,
+            ..self.stats
+        }
     }
 
     /// True once a write, fsync or snapshot failed; every call then fails.
@@ -453,11 +471,15 @@ impl Wal {
     /// there).
     pub fn snapshot(&mut self, engine_snapshot: &[u8]) -> Result<(), WalError> {
         self.commit()?;
-        let sync = self.opts.fsync == FsyncMode::Always;
         let next = self.generation.saturating_add(1);
         let header = format::snapshot_header(next, engine_snapshot);
         let snap_name = files::snapshot_name(next);
-        match files::create_atomic(&self.dir, &snap_name, &[&header, engine_snapshot], sync) {
+        match files::create_atomic(
+            &self.dir,
+            &snap_name,
+            &[&header, engine_snapshot],
+            &mut self.sync,
+        ) {
             Ok(file) => drop(file),
             Err(e) => {
                 // Once the new snapshot is in place (only the directory
@@ -469,7 +491,8 @@ impl Wal {
         }
         let log_name = files::log_name(next);
         let log_header = format::log_header(next);
-        let file = match files::create_atomic(&self.dir, &log_name, &[&log_header], sync) {
+        let file = match files::create_atomic(&self.dir, &log_name, &[&log_header], &mut self.sync)
+        {
             Ok(file) => file,
             Err(e) => {
                 self.poisoned = true;
@@ -488,10 +511,10 @@ impl Wal {
         if old_snapshot.exists() {
             removed |= files::remove_stale(&old_snapshot);
         }
-        if removed && sync {
+        if removed {
             // The removals need not be durable (recovery redoes them), so a
             // failure here is only logged.
-            if let Err(e) = files::sync_dir(&self.dir) {
+            if let Err(e) = self.sync.dir(&self.dir) {
                 tracing::warn!(error = %e, "cannot fsync the shard directory after a snapshot");
             }
         }
@@ -555,7 +578,12 @@ fn read_snapshot(path: &Path, generation: u64) -> Result<Vec<u8>, WalError> {
     }
 }
 
-fn open_log(path: &Path, generation: u64, repair: bool, sync: bool) -> Result<OpenedLog, WalError> {
+fn open_log(
+    path: &Path,
+    generation: u64,
+    repair: bool,
+    sync: &mut Syncer,
+) -> Result<OpenedLog, WalError> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -590,12 +618,7 @@ fn open_log(path: &Path, generation: u64, repair: bool, sync: bool) -> Result<Op
             .file
             .write_all(&header)
             .map_err(|e| io(path, "rewrite the log header", e))?;
-        if sync {
-            opened
-                .file
-                .sync_all()
-                .map_err(|e| io(path, "fsync the log", e))?;
-        }
+        sync.file(&opened.file, path, "fsync the log")?;
         opened.len = header.len() as u64;
         opened.repaired_at = Some(0);
         return Ok(opened);
@@ -634,15 +657,11 @@ fn open_log(path: &Path, generation: u64, repair: bool, sync: bool) -> Result<Op
     Ok(opened)
 }
 
-fn truncate(log: &mut OpenedLog, at: u64, sync: bool) -> Result<(), WalError> {
+fn truncate(log: &mut OpenedLog, at: u64, sync: &mut Syncer) -> Result<(), WalError> {
     log.file
         .set_len(at)
         .map_err(|e| io(&log.path, "truncate the log", e))?;
-    if sync {
-        log.file
-            .sync_all()
-            .map_err(|e| io(&log.path, "fsync the truncated log", e))?;
-    }
+    sync.file(&log.file, &log.path, "fsync the truncated log")?;
     log.file
         .seek(SeekFrom::Start(at))
         .map_err(|e| io(&log.path, "seek in the log", e))?;

@@ -249,3 +249,40 @@ pub(crate) fn io(path: &std::path::Path, action: &'static str, source: io::Error
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// The errors that wrap another hand it on as their `source`, so that a
+    /// reporter walking the chain reaches the OS error, the encoder's or the
+    /// snapshot's; the rest have none.
+    #[test]
+    fn wrapped_errors_are_their_source() {
+        let os = io(
+            std::path::Path::new("/shard"),
+            "read the log",
+            io::Error::other("disk on fire"),
+        );
+        assert_eq!(os.source().unwrap().to_string(), "disk on fire");
+        let encode = WalError::Encode(postcard::Error::SerializeBufferFull);
+        assert_eq!(
+            encode.source().unwrap().to_string(),
+            postcard::Error::SerializeBufferFull.to_string()
+        );
+        let bad = roomstate::Engine::restore(b"not a snapshot").err().unwrap();
+        let restore = WalError::Restore(bad);
+        assert_eq!(restore.source().unwrap().to_string(), bad.to_string());
+        for none in [
+            WalError::Poisoned,
+            WalError::ProfileMismatch,
+            WalError::RecordTooLarge { len: 1 },
+        ] {
+            assert!(none.source().is_none(), "{none:?}");
+        }
+    }
+}

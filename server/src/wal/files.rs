@@ -90,11 +90,53 @@ pub(crate) fn lock(dir: &Path) -> Result<File, WalError> {
     Ok(file)
 }
 
-/// Makes the directory's entries (creations, renames, removals) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io(dir, "fsync the shard directory", e))
+/// Whether the WAL fsyncs whole files and its directory, and how many
+/// such fsyncs it made (reported in [`WalStats`](super::WalStats)). Every
+/// fsync other than a commit's `fdatasync` goes through here, so that the
+/// counts show what [`FsyncMode`](super::FsyncMode) made durable.
+#[derive(Debug, Default)]
+pub(crate) struct Syncer {
+    /// Fsync (`FsyncMode::Always`) or not.
+    pub on: bool,
+    /// Files fsynced.
+    pub files: u64,
+    /// Directory fsyncs.
+    pub dirs: u64,
+}
+
+impl Syncer {
+    pub(crate) fn new(on: bool) -> Syncer {
+        Syncer {
+            on,
+            ..Syncer::default()
+        }
+    }
+
+    /// Fsyncs `file` (at `path`, for the error) when on.
+    pub(crate) fn file(
+        &mut self,
+        file: &File,
+        path: &Path,
+        action: &'static str,
+    ) -> Result<(), WalError> {
+        if self.on {
+            file.sync_all().map_err(|e| io(path, action, e))?;
+            self.files += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes the directory's entries (creations, renames, removals)
+    /// durable, when on.
+    pub(crate) fn dir(&mut self, dir: &Path) -> Result<(), WalError> {
+        if self.on {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io(dir, "fsync the shard directory", e))?;
+            self.dirs += 1;
+        }
+        Ok(())
+    }
 }
 
 /// A failed [`create_atomic`], and whether the new file is in place
@@ -112,7 +154,7 @@ impl From<AtomicError> for WalError {
 }
 
 /// Writes `parts` to `dir/name` atomically: a `.tmp` file is written and
-/// (with `sync`) fsynced, renamed over `name`, and the directory fsynced.
+/// (when `sync` is on) fsynced, renamed over `name`, and the directory fsynced.
 /// A crash leaves either no `name` or the whole of it, plus perhaps a
 /// `.tmp` that [`list`] reports for removal. Returns the file, open for
 /// appending, positioned at its end.
@@ -120,7 +162,7 @@ pub(crate) fn create_atomic(
     dir: &Path,
     name: &str,
     parts: &[&[u8]],
-    sync: bool,
+    sync: &mut Syncer,
 ) -> Result<File, AtomicError> {
     let before = |error| AtomicError {
         error,
@@ -139,16 +181,12 @@ pub(crate) fn create_atomic(
         file.write_all(part)
             .map_err(|e| before(io(&tmp, "write", e)))?;
     }
-    if sync {
-        file.sync_all().map_err(|e| before(io(&tmp, "fsync", e)))?;
-    }
+    sync.file(&file, &tmp, "fsync").map_err(before)?;
     fs::rename(&tmp, &path).map_err(|e| before(io(&path, "rename the new file into place", e)))?;
-    if sync {
-        sync_dir(dir).map_err(|error| AtomicError {
-            error,
-            in_place: true,
-        })?;
-    }
+    sync.dir(dir).map_err(|error| AtomicError {
+        error,
+        in_place: true,
+    })?;
     Ok(file)
 }
 
