@@ -39,6 +39,7 @@ fn life(mode: FsyncMode) -> Vec<(&'static str, (u64, u64, u64))> {
     let (_, cmds) = commands(11, 6);
     let mut seen = Vec::new();
     let (mut wal, _) = Wal::open(dir.path(), opts(mode)).unwrap();
+    assert_eq!(*wal.options(), opts(mode));
     seen.push(("open fresh", fsyncs(&wal)));
     for (now, command) in &cmds[..3] {
         wal.append(*now, command).unwrap();
@@ -122,5 +123,35 @@ fn a_torn_tail_cut_at_open_is_fsynced_with_always_only() {
         assert_eq!(recovery.torn_tail_cut, Some(whole), "{mode:?}");
         assert_eq!(recovery.records, cmds);
         assert_eq!(fsyncs(&wal), expected, "{mode:?}");
+    }
+}
+
+/// Files of older generations, left by a crash between a snapshot and the
+/// removal of what it covers, are removed at open, and the removal is
+/// made durable: one directory fsync with `Always`, for an old log alone
+/// and for an old snapshot alone.
+#[test]
+fn older_generations_removed_at_open_are_fsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cmds) = commands(13, 2);
+    let (mut wal, _) = Wal::open(dir.path(), opts(FsyncMode::Always)).unwrap();
+    wal.append(cmds[0].0, &cmds[0].1).unwrap();
+    wal.commit().unwrap();
+    let log0 = (
+        wal.log_path().to_path_buf(),
+        fs::read(wal.log_path()).unwrap(),
+    );
+    wal.snapshot(b"state one").unwrap();
+    let snap1 = files_named(dir.path(), "snap-", "")[0].clone();
+    let snap1 = (snap1.clone(), fs::read(&snap1).unwrap());
+    wal.append(cmds[1].0, &cmds[1].1).unwrap();
+    wal.snapshot(b"state two").unwrap();
+    drop(wal);
+    for (path, bytes) in [log0, snap1] {
+        fs::write(&path, bytes).unwrap();
+        let (wal, recovery) = Wal::open(dir.path(), opts(FsyncMode::Always)).unwrap();
+        assert_eq!(recovery.snapshot.as_deref(), Some(&b"state two"[..]));
+        assert!(!path.exists(), "{} is removed", path.display());
+        assert_eq!(fsyncs(&wal), (0, 0, 1), "{}", path.display());
     }
 }

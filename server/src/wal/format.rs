@@ -454,6 +454,76 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_exactly_spent_is_still_searched() {
+        // One plausible frame of 4 payload bytes with a wrong CRC, and no
+        // other position with a length that fits: the search spends
+        // exactly 4 bytes. A budget of 4 is not exceeded, so the answer is
+        // the search's own (nothing intact); a budget of 3 is.
+        let mut file = log_with(&[]);
+        let from = file.len();
+        file.extend_from_slice(&4u32.to_le_bytes());
+        file.extend_from_slice(&u32::MAX.to_le_bytes());
+        file.extend_from_slice(&[0; 4]);
+        assert!(!intact_frame_within(&file, from, 4));
+        assert!(intact_frame_within(&file, from, 3));
+    }
+
+    /// An intact frame needs both: a matching CRC and a payload that
+    /// decodes whole.
+    #[test]
+    fn an_intact_frame_has_its_crc_and_decodes() {
+        let framed = |payload: &[u8], sum: u32| {
+            let mut file = log_with(&[]);
+            file.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            file.extend_from_slice(&sum.to_le_bytes());
+            file.extend_from_slice(payload);
+            file
+        };
+        let garbage = [0xFF; 6];
+        let undecodable = framed(&garbage, crc(&garbage));
+        assert!(!intact_frame_within(&undecodable, LOG_HEADER_LEN, 1 << 30));
+        let good = log_with(&sample(1));
+        let payload = &good[LOG_HEADER_LEN + FRAME_HEADER_LEN..];
+        let bad_sum = framed(payload, crc(payload) ^ 1);
+        assert!(!intact_frame_within(&bad_sum, LOG_HEADER_LEN, 1 << 30));
+        assert!(intact_frame_within(
+            &framed(payload, crc(payload)),
+            LOG_HEADER_LEN,
+            1 << 30
+        ));
+    }
+
+    #[test]
+    fn a_frame_cut_short_names_the_bytes_it_has() {
+        let whole = log_with(&sample(1));
+        let payload_len = whole.len() - LOG_HEADER_LEN - FRAME_HEADER_LEN;
+        let cut = &whole[..whole.len() - 3];
+        let scan = scan_log(cut);
+        assert_eq!(
+            scan.stop.map(|s| s.reason),
+            Some(Corruption::ShortPayload {
+                len: payload_len as u32,
+                available: (payload_len - 3) as u64,
+            })
+        );
+        // Exactly a header and no payload: the payload is what is short.
+        let header_only = &whole[..LOG_HEADER_LEN + FRAME_HEADER_LEN];
+        assert_eq!(
+            scan_log(header_only).stop.map(|s| s.reason),
+            Some(Corruption::ShortPayload {
+                len: payload_len as u32,
+                available: 0,
+            })
+        );
+        // Less than a header: the header is, by the bytes it has.
+        let partial = &whole[..LOG_HEADER_LEN + 3];
+        assert_eq!(
+            scan_log(partial).stop.map(|s| s.reason),
+            Some(Corruption::ShortFrameHeader { available: 3 })
+        );
+    }
+
+    #[test]
     fn snapshot_header_checks() {
         let payload = b"engine bytes";
         let mut file = snapshot_header(9, payload);
