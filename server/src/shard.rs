@@ -645,6 +645,53 @@ mod tests {
     use super::*;
     use roomstate_dialects::Control;
 
+    /// The room-to-shard hash is FNV-1a 64, the same in every process and
+    /// build: a room's log lives in its shard's directory, so a change
+    /// here would strand every room on restart. Checked against the
+    /// published FNV-1a 64 vectors, and for spread.
+    #[test]
+    fn rooms_go_to_their_shards_by_fnv_1a() {
+        for (room, hash) in [
+            ("", 0xcbf2_9ce4_8422_2325_u64),
+            ("a", 0xaf63_dc4c_8601_ec8c),
+            ("foobar", 0x8594_4171_f739_67e8),
+        ] {
+            for shards in [1_usize, 2, 3, 7, 64, 1_000_003] {
+                assert_eq!(
+                    shard_of(room, shards) as u64,
+                    hash % shards as u64,
+                    "{room:?} over {shards}"
+                );
+            }
+        }
+        assert_eq!(shard_of("a", 0), 0, "no shards count as one");
+        let mut counts = [0usize; 4];
+        for i in 0..400 {
+            counts[shard_of(&format!("room-{i}"), 4)] += 1;
+        }
+        assert!(counts.iter().all(|&n| n > 50), "{counts:?}");
+    }
+
+    /// A salt holds the process's start in milliseconds and the shard's
+    /// index in its low byte, so that no two shards, nor two starts, hand
+    /// out the same request ids.
+    #[test]
+    fn request_id_salts_hold_the_start_and_the_shard() {
+        let ms = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        };
+        let before = ms();
+        let salts: Vec<u64> = [0, 1, 7, 255].map(request_id_salt).to_vec();
+        let after = ms();
+        for (salt, index) in salts.iter().zip([0, 1, 7, 255]) {
+            assert_eq!(salt & 0xff, index, "{salt:#x}");
+            assert!((before..=after).contains(&(salt >> 8)), "{salt:#x}");
+        }
+    }
+
     fn shard(vendor: VendorId) -> Shard {
         let mut config =
             crate::config::Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {

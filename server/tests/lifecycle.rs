@@ -12,7 +12,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{create_room, curl, easemob_get_all, easemob_set, join, Opts, Server};
+use support::{admin, create_room, curl, easemob_get_all, easemob_set, join, Opts, Server};
 
 fn put(s: &Server, key: &str) {
     easemob_set(s, "r", "u", key, "v", "NO_DELETE");
@@ -102,14 +102,33 @@ fn healthz_and_metrics_answer() {
     assert_eq!((h.status, h.body.as_str()), (200, "ok\n"));
     create_room(&s, "r", "h");
     join(&s, "r", "u");
+    join(&s, "r", "v");
+    create_room(&s, "q", "h");
+    join(&s, "q", "w");
     put(&s, "k");
     let m = curl(&[s.url("/metrics")]);
     assert_eq!(m.status, 200);
     for name in [
-        "roomstate_rooms{shard=\"0\"} 1",
-        "roomstate_members 1",
-        "roomstate_requests_total{vendor=\"easemob\",api=\"set\",status=\"200\"} 1",
+        "roomstate_rooms{shard=\"0\"} 2\n",
+        "roomstate_members 3\n",
+        "roomstate_requests_total{vendor=\"easemob\",api=\"set\",status=\"200\"} 1\n",
         "roomstate_wal_fsync_seconds_count",
+    ] {
+        assert!(m.body.contains(name), "{name} missing:\n{}", m.body);
+    }
+    // A leave and a destroyed room move the gauges down.
+    let left = admin(&s, "DELETE", "/admin/rooms/r/members/v", None);
+    assert_eq!(left.status, 200, "{}", left.body);
+    let gone = admin(&s, "DELETE", "/admin/rooms/q", None);
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    // A rejection is counted by its class.
+    let refused = admin(&s, "POST", "/admin/rooms/nope/members/x", None);
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    let m = curl(&[s.url("/metrics")]);
+    for name in [
+        "roomstate_rooms{shard=\"0\"} 1\n",
+        "roomstate_members 1\n",
+        "roomstate_rejections_total{class=\"roomnotfound\"} 1\n",
     ] {
         assert!(m.body.contains(name), "{name} missing:\n{}", m.body);
     }

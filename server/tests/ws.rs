@@ -219,6 +219,16 @@ async fn since_beyond_the_history_sends_the_full_state() {
     let at = state["seq"].as_u64().unwrap();
     assert_eq!(at, last + 260);
     assert_eq!(state["attributes"][0]["value"], "260");
+    // Who is present, by role and connections: gus through his socket,
+    // the creator through the management API.
+    assert_eq!(
+        state["members"],
+        json!([
+            {"user": "gus", "role": "member", "connections": 1},
+            {"user": "host", "role": "creator", "connections": 1},
+        ]),
+        "{state}"
+    );
     set(&s, "r6", "host", "k", "261", "NO_DELETE");
     let ev = next(&mut gus).await;
     assert_eq!(
@@ -464,4 +474,48 @@ async fn destroying_a_room_sends_its_last_event_and_closes_its_sockets() {
         }
         other => panic!("expected a close, got {other:?}"),
     }
+}
+
+/// Polls /metrics until the open-subscriptions gauge reads `want` (a
+/// closed socket is unsubscribed once the server reads its close), for at
+/// most 5 s.
+async fn ws_gauge_reaches(s: &Server, want: u64) {
+    let line = format!("roomstate_ws_connections {want}\n");
+    let mut body = String::new();
+    for _ in 0..100 {
+        body = curl(&[s.url("/metrics")]).body;
+        if body.contains(&line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {line:?} within 5 s:\n{body}");
+}
+
+// Closing one socket ends its subscription alone: the gauge of open
+// subscriptions goes down by one, and the other client in the room still
+// gets the room's events.
+#[tokio::test]
+async fn a_closed_socket_ends_its_subscription_and_no_other() {
+    let s = easemob("");
+    create_room(&s, "r7", "host");
+    let mut alice = connect(&s, &token(&s, "r7", "alice"), None).await;
+    next(&mut alice).await; // her join
+    let mut bob = connect(&s, &token(&s, "r7", "bob"), None).await;
+    next(&mut bob).await; // his join
+    ws_gauge_reaches(&s, 2).await;
+    bob.close(None).await.unwrap();
+    drop(bob);
+    ws_gauge_reaches(&s, 1).await;
+    set(&s, "r7", "alice", "seat", "1", "NO_DELETE");
+    loop {
+        let ev = next(&mut alice).await;
+        if ev["changes"].to_string().contains("seat") {
+            break;
+        }
+    }
+    // A destroyed room closes the sockets left in it.
+    let gone = admin(&s, "DELETE", "/admin/rooms/r7", None);
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    ws_gauge_reaches(&s, 0).await;
 }
