@@ -703,6 +703,50 @@ mod tests {
         Shard::open(&config, 0).unwrap()
     }
 
+    /// Each batch that reaches the log gets its own increasing number, and
+    /// its replies wait until the log reports that number durable: a
+    /// report for an earlier batch lets out that batch's replies, not a
+    /// later one's.
+    #[test]
+    fn a_batch_waits_for_its_own_number_to_be_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config =
+            crate::config::Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
+                Some(format!("{k}-secret"))
+            })
+            .unwrap();
+        config.data = Some(dir.path().to_path_buf());
+        config.fsync = crate::config::Fsync::Never;
+        let mut s = Shard::open(&config, 0).unwrap();
+        let store = s.store.take().unwrap();
+        let (durable_tx, _durable) = mpsc::unbounded_channel();
+        let syncer = crate::store::spawn_syncer(store, 0, durable_tx).unwrap();
+        let mut pending = VecDeque::new();
+        let mut next_batch = 1;
+        let mut replies = Vec::new();
+        for room in ["a", "b", "c"] {
+            let (reply, rx) = oneshot::channel();
+            let action = AdminAction::Control(Control::CreateRoom {
+                room: room.into(),
+                creator: "host".into(),
+            });
+            let mut out = Outbox::default();
+            s.answer(Job::Admin { action, reply }, &mut out);
+            s.stage(out, &syncer, &mut pending, &mut next_batch)
+                .unwrap();
+            replies.push(rx);
+        }
+        let numbers: Vec<u64> = pending.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        s.release_upto(&mut pending, 2);
+        assert!(replies[0].try_recv().is_ok());
+        assert!(replies[1].try_recv().is_ok());
+        assert!(replies[2].try_recv().is_err(), "batch 3 is not durable yet");
+        s.release_upto(&mut pending, 3);
+        assert!(replies[2].try_recv().is_ok());
+        assert!(pending.is_empty());
+    }
+
     /// Subscribes user `w` to `room`; returns a second sender on the same
     /// queue (to fill it) and the receiving end.
     fn subscribe(
