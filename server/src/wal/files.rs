@@ -92,8 +92,9 @@ pub(crate) fn lock(dir: &Path) -> Result<File, WalError> {
 
 /// Whether the WAL fsyncs whole files and its directory, and how many
 /// such fsyncs it made (reported in [`WalStats`](super::WalStats)). Every
-/// fsync other than a commit's `fdatasync` goes through here, so that the
-/// counts show what [`FsyncMode`](super::FsyncMode) made durable.
+/// fsync the WAL makes, other than a commit's `fdatasync`, goes through
+/// here, so that the counts show what [`FsyncMode`](super::FsyncMode)
+/// made durable.
 #[derive(Debug, Default)]
 pub(crate) struct Syncer {
     /// Fsync (`FsyncMode::Always`) or not.
