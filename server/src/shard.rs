@@ -692,7 +692,8 @@ mod tests {
         }
     }
 
-    fn shard(vendor: VendorId) -> Shard {
+    /// A configuration for `vendor`, in memory, with every secret set.
+    fn config(vendor: VendorId) -> crate::config::Config {
         let mut config =
             crate::config::Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
                 Some(format!("{k}-secret"))
@@ -700,7 +701,11 @@ mod tests {
             .unwrap();
         config.vendor = vendor;
         config.data = None;
-        Shard::open(&config, 0).unwrap()
+        config
+    }
+
+    fn shard(vendor: VendorId) -> Shard {
+        Shard::open(&config(vendor), 0).unwrap()
     }
 
     /// Each batch that reaches the log gets its own increasing number, and
@@ -710,11 +715,7 @@ mod tests {
     #[test]
     fn a_batch_waits_for_its_own_number_to_be_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config =
-            crate::config::Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
-                Some(format!("{k}-secret"))
-            })
-            .unwrap();
+        let mut config = config(VendorId::Easemob);
         config.data = Some(dir.path().to_path_buf());
         config.fsync = crate::config::Fsync::Never;
         let mut s = Shard::open(&config, 0).unwrap();
