@@ -221,3 +221,36 @@ pub struct Response {
     /// What a [`Request::Move`] step did; `None` for other entries.
     pub step: Option<Result<MoveDone, MoveError>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A span counts the events from `start` up to `end`; an inverted span
+    /// (never built, but a deserialized one could be) holds none.
+    #[test]
+    fn a_span_holds_end_minus_start_events() {
+        let span = |start, end| EventSpan { start, end };
+        assert_eq!((span(3, 5).len(), span(3, 5).is_empty()), (2, false));
+        assert_eq!((span(3, 3).len(), span(3, 3).is_empty()), (0, true));
+        assert_eq!((span(5, 3).len(), span(5, 3).is_empty()), (0, true));
+        assert!(EventSpan::default().is_empty());
+    }
+
+    /// A restore refused by the engine names its reason in the move's
+    /// terms: an existing room and another profile by name, anything else
+    /// as bad bytes.
+    #[test]
+    fn snapshot_errors_become_move_errors_by_reason() {
+        assert_eq!(
+            MoveError::from(SnapshotError::RoomExists),
+            MoveError::RoomExists
+        );
+        assert_eq!(
+            MoveError::from(SnapshotError::ProfileMismatch),
+            MoveError::ProfileMismatch
+        );
+        let bad = roomstate::Engine::restore(b"not a snapshot").err();
+        assert_eq!(bad.map(MoveError::from), Some(MoveError::BadSnapshot));
+    }
+}
