@@ -514,8 +514,22 @@ async fn a_closed_socket_ends_its_subscription_and_no_other() {
             break;
         }
     }
-    // A destroyed room closes the sockets left in it.
+    // A destroyed room closes the sockets left in it, with the policy
+    // code and the reason.
     let gone = admin(&s, "DELETE", "/admin/rooms/r7", None);
     assert_eq!(gone.status, 200, "{}", gone.body);
     ws_gauge_reaches(&s, 0).await;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), alice.next())
+            .await
+            .expect("no close within 5 s")
+            .expect("socket ended without a close frame")
+            .unwrap();
+        if let Message::Close(frame) = msg {
+            let frame = frame.expect("a close frame with a code");
+            assert_eq!(u16::from(frame.code), 1008, "{frame:?}");
+            assert_eq!(frame.reason.as_str(), "room destroyed");
+            break;
+        }
+    }
 }
