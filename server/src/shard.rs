@@ -684,7 +684,7 @@ mod tests {
                 .as_millis() as u64
         };
         let before = ms();
-        let salts: Vec<u64> = [0, 1, 7, 255].map(request_id_salt).to_vec();
+        let salts = [0, 1, 7, 255].map(request_id_salt);
         let after = ms();
         for (salt, index) in salts.iter().zip([0, 1, 7, 255]) {
             assert_eq!(salt & 0xff, index, "{salt:#x}");

@@ -64,7 +64,7 @@ fn life(mode: FsyncMode) -> Vec<(&'static str, (u64, u64, u64))> {
     seen.push(("reopen with a stale file", fsyncs(&wal)));
     leave_tmp(&wal);
     drop(wal);
-    fs::remove_file(files_named(dir.path(), "wal-", ".tmp")[0].clone()).unwrap();
+    fs::remove_file(&files_named(dir.path(), "wal-", ".tmp")[0]).unwrap();
     let (wal, _) = Wal::open(dir.path(), opts(mode)).unwrap();
     seen.push(("reopen clean", fsyncs(&wal)));
     seen

@@ -42,15 +42,19 @@ async fn connect(s: &Server, tok: &str, since: Option<u64>) -> Ws {
     connect_async(url).await.unwrap().0
 }
 
+/// The next message of any kind, within 5 s.
+async fn next_message(ws: &mut Ws) -> Message {
+    tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("no message within 5 s")
+        .expect("socket ended")
+        .unwrap()
+}
+
 /// The next text message as JSON (pings skipped), within 5 s.
 async fn next(ws: &mut Ws) -> Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("no message within 5 s")
-            .expect("socket ended")
-            .unwrap();
-        match msg {
+        match next_message(ws).await {
             Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
             Message::Close(f) => panic!("closed: {f:?}"),
             _ => {}
@@ -520,12 +524,7 @@ async fn a_closed_socket_ends_its_subscription_and_no_other() {
     assert_eq!(gone.status, 200, "{}", gone.body);
     ws_gauge_reaches(&s, 0).await;
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), alice.next())
-            .await
-            .expect("no close within 5 s")
-            .expect("socket ended without a close frame")
-            .unwrap();
-        if let Message::Close(frame) = msg {
+        if let Message::Close(frame) = next_message(&mut alice).await {
             let frame = frame.expect("a close frame with a code");
             assert_eq!(u16::from(frame.code), 1008, "{frame:?}");
             assert_eq!(frame.reason.as_str(), "room destroyed");
