@@ -88,4 +88,38 @@ mod tests {
         }
         assert!((600..1000).contains(&moved), "moved {moved}");
     }
+
+    /// The paper's step in exact integer arithmetic: floor((b + 1) · 2^31 /
+    /// ((key >> 33) + 1)). The floating-point step can differ only where
+    /// that quotient lies within a rounding error of an integer; below
+    /// 2^20 buckets the error is under 2^-20, and none of the keys below
+    /// comes that close.
+    fn exact_jump(mut key: u64, buckets: u32) -> u32 {
+        let n = u128::from(buckets.max(1));
+        let (mut b, mut j) = (0u128, 0u128);
+        while j < n {
+            b = j;
+            key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+            j = ((b + 1) << 31) / (u128::from(key >> 33) + 1);
+        }
+        u32::try_from(b).unwrap_or(u32::MAX)
+    }
+
+    #[test]
+    fn jump_hash_agrees_with_exact_arithmetic_over_many_buckets() {
+        // With many buckets the later steps' quotients are large, so a
+        // divisor off by one ((key >> 33) instead of (key >> 33) + 1)
+        // moves their floor often; a few buckets would hide it.
+        for buckets in [1, 2, 7, 1_000, 65_536, (1 << 20) - 1] {
+            let mut key = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..2_000 {
+                key = key.rotate_left(17) ^ key.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                assert_eq!(
+                    jump_consistent_hash(key, buckets),
+                    exact_jump(key, buckets),
+                    "key {key:#x}, {buckets} buckets"
+                );
+            }
+        }
+    }
 }
