@@ -361,6 +361,10 @@ async fn a_client_too_slow_is_closed_with_a_reason_and_a_fast_one_misses_nothing
         metrics.contains("roomstate_ws_dropped_total{why=\"too_slow\"} 1"),
         "{metrics}"
     );
+    // The kick ended the slow client's subscription; its socket's close,
+    // reported after, must not end it a second time (the fast client has
+    // gone too now, so the gauge is back at zero, not below).
+    ws_gauge_reaches(&s, 0).await;
 }
 
 #[tokio::test]
