@@ -266,6 +266,37 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_token_with_an_empty_room_or_user_is_refused() {
+        for (room, user) in [("", "u"), ("r", ""), ("", "")] {
+            let t = make_token("k", room, user, 2_000);
+            assert_eq!(verify_token("k", &t, 1_000), Err("malformed token"));
+        }
+        assert_eq!(
+            verify_token("k", &make_token("k", "r", "u", 2_000), 1_000),
+            Ok(("r".into(), "u".into()))
+        );
+    }
+
+    #[test]
+    fn a_signed_time_exactly_one_window_away_is_still_fresh() {
+        let window = Duration::from_secs(300);
+        for t in ["700", "1300", " 1000 "] {
+            assert_eq!(fresh(t, 1_000, window, "CurTime"), Ok(()), "{t}");
+        }
+        for t in ["699", "1301"] {
+            assert_eq!(
+                fresh(t, 1_000, window, "CurTime"),
+                Err("CurTime is stale or in the future".into()),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            fresh("-5", 1_000, window, "Timestamp"),
+            Err("Timestamp must be Unix seconds".into())
+        );
+    }
+
+    #[test]
     fn netease_checksum_is_sha1_hex_of_secret_nonce_curtime() {
         // sha1("abc") is a published test vector.
         assert_eq!(
