@@ -460,4 +460,62 @@ mod tests {
         assert!(Config::from_args(args(&["--vendor", "nope"]), env).is_err());
         assert!(Config::from_args(args(&["--vendor", "easemob", "--shards", "0"]), env).is_err());
     }
+
+    #[test]
+    fn shards_and_threads_take_one_to_their_maximum() {
+        let env = |k: &str| match k {
+            "ROOMSTATE_ADMIN_TOKEN" | "ROOMSTATE_TOKEN_SECRET" | "ROOMSTATE_APP_TOKEN" => {
+                Some("x".to_owned())
+            }
+            _ => None,
+        };
+        let with = |flag: &str, n: usize| {
+            Config::from_args(args(&["--vendor", "easemob", flag, &n.to_string()]), env)
+        };
+        for n in [1, 2, limits::MAX_SHARDS] {
+            assert_eq!(with("--shards", n).unwrap().shards, n);
+        }
+        for n in [1, 2, limits::MAX_THREADS] {
+            assert_eq!(with("--threads", n).unwrap().threads, n);
+        }
+        for (flag, max) in [
+            ("--shards", limits::MAX_SHARDS),
+            ("--threads", limits::MAX_THREADS),
+        ] {
+            for n in [0, max + 1] {
+                let err = with(flag, n).unwrap_err();
+                assert_eq!(err, format!("{flag} must be 1..={max}, not {n}"));
+            }
+        }
+        // Unset, both follow the cores this process may use.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let c = Config::from_args(args(&["--vendor", "easemob"]), env).unwrap();
+        assert_eq!((c.shards, c.threads), (cores, cores));
+    }
+
+    #[test]
+    fn an_empty_tencent_usersig_counts_as_missing() {
+        let (dir, path) = file(
+            "t.toml",
+            "vendor = \"tencent\"\nadmin_token = \"a\"\ntoken_secret = \"t\"\n\
+             tencent_sdkappid = 1400000000\n\
+             [tencent_usersigs]\nadministrator = \"sig\"\nops = \"\"\n",
+        );
+        let err = Config::from_args(args(&["--config", &path]), |_| None).unwrap_err();
+        assert!(err.contains("tencent_usersigs"), "{err}");
+        // Every signature given: taken.
+        let c = Config::from_args(args(&["--config", &path]), |k| {
+            (k == "ROOMSTATE_TENCENT_USERSIG").then(|| "sig".to_owned())
+        });
+        assert!(c.is_err(), "ops's signature is still empty");
+        std::fs::write(
+            &path,
+            "vendor = \"tencent\"\nadmin_token = \"a\"\ntoken_secret = \"t\"\n\
+             tencent_sdkappid = 1400000000\n[tencent_usersigs]\nops = \"sig\"\n",
+        )
+        .unwrap();
+        let c = Config::from_args(args(&["--config", &path]), |_| None).unwrap();
+        assert_eq!(c.auth.tencent_usersigs.len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
