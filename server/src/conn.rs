@@ -209,6 +209,21 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
+    // hyper reads the socket again while a request is handled, which
+    // disarms the deadline on its own; a reader that does not, and sees a
+    // whole request answered between two reads, must still find it ended.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_answered_between_two_reads_disarms_it() {
+        let (mut io, mut client, watch) = pair(Duration::from_secs(5));
+        let mut buf = [0u8; 64];
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 18);
+        watch.request_started();
+        watch.request_finished(200);
+        let read = tokio::time::timeout(Duration::from_secs(60), io.read(&mut buf)).await;
+        assert!(read.is_err(), "an idle connection, timed out: {read:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_upgraded_connection_has_no_head_deadline() {
         let (mut io, mut client, watch) = pair(Duration::from_secs(5));
