@@ -224,6 +224,37 @@ mod tests {
         assert!(read.is_err(), "an idle connection, timed out: {read:?}");
     }
 
+    // The wrapper only times reads: writes, flushes, shutdowns and the
+    // vectored-write hint are the socket's own. (Every tokio stream says
+    // yes to vectored writes, the TCP socket included, so only a "no"
+    // could show here.)
+    #[tokio::test]
+    async fn writes_flushes_and_shutdowns_reach_the_socket() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let buffered = tokio::io::BufWriter::new(server);
+        assert!(buffered.is_write_vectored());
+        let watch = Arc::new(Watch::default());
+        let mut io = HeadDeadline::new(buffered, watch, Duration::from_secs(5));
+        assert!(io.is_write_vectored());
+        let wait = Duration::from_secs(5);
+        // A buffered write arrives only once flushed.
+        io.write_all(b"abc").await.unwrap();
+        let mut buf = [0u8; 8];
+        let early = tokio::time::timeout(Duration::from_millis(50), client.read(&mut buf)).await;
+        assert!(early.is_err(), "arrived before the flush: {early:?}");
+        io.flush().await.unwrap();
+        let flushed = tokio::time::timeout(wait, client.read(&mut buf)).await;
+        assert_eq!(flushed.expect("flushed").unwrap(), 3);
+        let parts = [io::IoSlice::new(b"de"), io::IoSlice::new(b"f")];
+        let n = io.write_vectored(&parts).await.unwrap();
+        // The shutdown flushes what is buffered, then ends the stream.
+        io.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let eof = tokio::time::timeout(wait, client.read_to_end(&mut rest)).await;
+        assert!(eof.is_ok(), "no end of stream after the shutdown");
+        assert_eq!(Some(&rest[..]), b"def".get(..n));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_upgraded_connection_has_no_head_deadline() {
         let (mut io, mut client, watch) = pair(Duration::from_secs(5));
