@@ -617,4 +617,63 @@ mod tests {
         t.body = Some(Json::parse(r#"{"RoomId":"live"}"#).unwrap());
         assert_eq!(room_of(VendorId::Tencent, &t).as_deref(), Some("live"));
     }
+
+    #[test]
+    fn each_request_is_counted_under_its_vendor_api_name() {
+        let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let name = |vendor, method: &str, path: &str, query: &[(String, String)]| {
+            api_name(
+                vendor,
+                &Method::from_bytes(method.as_bytes()).unwrap(),
+                path,
+                query,
+            )
+        };
+        let user = "/o/a/metadata/chatroom/r/user/u";
+        let forced = "/o/a/metadata/chatroom/r/user/u/forced";
+        for vendor in [VendorId::Easemob, VendorId::AgoraChat] {
+            assert_eq!(name(vendor, "PUT", user, &[]), "set");
+            assert_eq!(name(vendor, "PUT", forced, &[]), "forced_set");
+            assert_eq!(name(vendor, "POST", "/o/a/metadata/chatroom/r", &[]), "get");
+            assert_eq!(name(vendor, "DELETE", user, &[]), "delete");
+            assert_eq!(name(vendor, "DELETE", forced, &[]), "forced_delete");
+            assert_eq!(name(vendor, "GET", user, &[]), "other");
+        }
+        // ZEGO names its action in the query; the last one given counts.
+        let zego = |action: &str| name(VendorId::Zego, "GET", "/", &q(&[("Action", action)]));
+        assert_eq!(zego("ModifyRoomAttribute"), "ModifyRoomAttribute");
+        assert_eq!(zego("QueryRoomAttributes"), "QueryRoomAttributes");
+        assert_eq!(zego("QueryRoomAttribute"), "QueryRoomAttributes");
+        assert_eq!(zego("DescribeUsers"), "other");
+        let twice = q(&[
+            ("Action", "DescribeUsers"),
+            ("Action", "ModifyRoomAttribute"),
+        ]);
+        assert_eq!(
+            name(VendorId::Zego, "GET", "/", &twice),
+            "ModifyRoomAttribute"
+        );
+        assert_eq!(name(VendorId::Zego, "GET", "/", &[]), "other");
+        // Tencent and NetEase: the path's last segment, from a fixed list.
+        let tencent = "/v4/live_engine_http_srv/";
+        for api in [
+            "set_room_metadata",
+            "get_room_metadata",
+            "del_room_metadata",
+        ] {
+            let path = format!("{tencent}{api}");
+            assert_eq!(name(VendorId::Tencent, "POST", &path, &[]), api);
+        }
+        for api in ["queueOffer.action", "queuePoll.action", "queueDrop.action"] {
+            let path = format!("/nimserver/chatroom/{api}");
+            assert_eq!(name(VendorId::NetEase, "POST", &path, &[]), api);
+        }
+        let unknown = "/nimserver/chatroom/queueSomething.action";
+        assert_eq!(name(VendorId::NetEase, "POST", unknown, &[]), "other");
+    }
 }
