@@ -64,6 +64,18 @@ fn an_oversized_body_is_413_with_the_vendors_error() {
     assert_eq!(a.status, 413);
     assert_eq!(a.json()["error"], "illegal_argument");
     assert_eq!(keys(&s), json!({}));
+    // The limit itself is taken (curl declares the length): a body of
+    // exactly 1 MiB reaches the dialect, whose answer is not 413, and a
+    // byte more does not.
+    let limit = 1 << 20;
+    let at = format!(r#"{{"metaData": {{"k": "v"}}}}{}"#, " ".repeat(limit - 24));
+    assert_eq!(at.len(), limit);
+    let (_dir, arg) = body_file(at.as_bytes());
+    let a = put(&s, "application/json", &arg);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(keys(&s), json!({"k": "v"}));
+    let (_dir, arg) = body_file(format!("{at} ").as_bytes());
+    assert_eq!(put(&s, "application/json", &arg).status, 413);
 }
 
 #[test]
