@@ -104,6 +104,11 @@ fn a_wrong_content_type_is_415_with_the_vendors_error() {
         let a = put(&s, ct, r#"{"metaData": {"k": "v"}}"#);
         assert_eq!(a.status, 415, "{ct}: {}", a.body);
         assert_eq!(a.json()["error"], "illegal_argument");
+        let why = a.json()["error_description"].to_string();
+        assert!(
+            why.contains("Content-Type must be application/json"),
+            "{why}"
+        );
     }
     // NetEase wants a form, not JSON.
     let n = Server::start("netease");
@@ -122,6 +127,12 @@ fn a_wrong_content_type_is_415_with_the_vendors_error() {
     let a = curl(&args);
     assert_eq!(a.status, 415);
     assert_eq!(a.json()["code"], 414);
+    let why = a.json()["desc"].to_string();
+    assert!(
+        why.contains("Content-Type must be application/x-www-form-urlencoded"),
+        "{}",
+        a.body
+    );
     assert_eq!(keys(&s), json!({}));
 }
 
