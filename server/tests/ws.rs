@@ -119,6 +119,13 @@ async fn two_clients_in_a_room_see_the_same_events_in_the_same_order() {
     // Every event carries the room and what changed.
     assert!(seen_by_bob.iter().all(|v| v["room"] == "r1"));
     assert!(seen_by_bob[1]["changes"].to_string().contains("k0"));
+    // Each event queued for a client is counted in the queue-depth
+    // histogram: alice's 22 (2..=23) and bob's 21 (3..=23).
+    let metrics = curl(&[s.url("/metrics")]).body;
+    assert!(
+        metrics.contains("roomstate_ws_queue_depth_count 43\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
