@@ -391,6 +391,39 @@ mod tests {
         assert_eq!(std::fs::read_to_string(data.join("shards")).unwrap(), "4\n");
     }
 
+    fn snapshots(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".snap"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    // `stop` is what an embedding program calls instead of SIGTERM: when
+    // it returns, the listener is closed and every shard has written its
+    // final snapshot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_returns_once_the_listener_is_closed_and_the_shards_snapshotted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path(), Some(1));
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        let running = start(c).await.unwrap();
+        let addr = running.addr;
+        let shard = dir.path().join("shard-0");
+        let before = snapshots(&shard);
+        assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+        running.stop().await.unwrap();
+        let after = snapshots(&shard);
+        assert_eq!(after.len(), 1, "{after:?}");
+        assert_ne!(after, before, "no snapshot at the stop");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still listening on {addr}"
+        );
+    }
+
     #[test]
     fn a_damaged_record_stops_the_start() {
         let dir = tempfile::tempdir().unwrap();
