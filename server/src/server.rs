@@ -89,7 +89,8 @@ pub fn settle_shard_count(config: &mut Config) -> Result<(), String> {
     match recorded {
         Some(n) if n != config.shards && config.shards_given => {
             return Err(format!(
-                "{} was made with {n} shards; start it with --shards {n} (rooms are                  placed by a hash over the shard count)",
+                "{} was made with {n} shards; start it with --shards {n} (rooms are \
+                 placed by a hash over the shard count)",
                 data.display()
             ));
         }
@@ -365,7 +366,13 @@ mod tests {
         // Asked for another count: refused, naming the one to use.
         let mut c = config(&data, Some(2));
         let err = settle_shard_count(&mut c).unwrap_err();
-        assert!(err.contains("--shards 3"), "{err}");
+        assert!(
+            err.ends_with(
+                "was made with 3 shards; start it with --shards 3 (rooms are placed by a \
+                 hash over the shard count)"
+            ),
+            "{err}"
+        );
         // The core-count default gives way.
         let mut c = config(&data, None);
         assert!(!c.shards_given);
@@ -429,6 +436,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("shards"), "many\n").unwrap();
         let mut c = config(dir.path(), Some(1));
-        assert!(settle_shard_count(&mut c).is_err());
+        let err = settle_shard_count(&mut c).unwrap_err();
+        assert!(err.ends_with("not a shard count: \"many\\n\""), "{err}");
+        // A record that cannot be read (here a directory) stops it too,
+        // rather than counting as no record.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("shards")).unwrap();
+        let mut c = config(dir.path(), Some(1));
+        let err = settle_shard_count(&mut c).unwrap_err();
+        assert!(
+            err.starts_with(&dir.path().join("shards").display().to_string()),
+            "{err}"
+        );
     }
 }
