@@ -748,6 +748,29 @@ mod tests {
         assert!(pending.is_empty());
     }
 
+    /// Without a data directory nothing is logged: a batch's replies go
+    /// out as soon as it is applied, and no batch number is taken.
+    #[test]
+    fn a_memory_only_shard_answers_at_once() {
+        let mut s = shard(VendorId::Easemob);
+        let store = s.store.take().unwrap();
+        let (durable_tx, _durable) = mpsc::unbounded_channel();
+        let syncer = crate::store::spawn_syncer(store, 0, durable_tx).unwrap();
+        let (mut pending, mut next_batch) = (VecDeque::new(), 1);
+        let (reply, mut rx) = oneshot::channel();
+        let action = AdminAction::Control(Control::CreateRoom {
+            room: "a".into(),
+            creator: "host".into(),
+        });
+        let mut out = Outbox::default();
+        s.answer(Job::Admin { action, reply }, &mut out);
+        s.stage(out, &syncer, &mut pending, &mut next_batch)
+            .unwrap();
+        assert_eq!(rx.try_recv().map(|r| r.status), Ok(200));
+        assert!(pending.is_empty());
+        assert_eq!(next_batch, 1);
+    }
+
     /// Subscribes user `w` to `room`; returns a second sender on the same
     /// queue (to fill it) and the receiving end.
     fn subscribe(
