@@ -140,6 +140,19 @@ ROOMSTATE_APP_TOKEN, ROOMSTATE_TENCENT_USERSIG, ROOMSTATE_NETEASE_APP_SECRET, \
 ROOMSTATE_ZEGO_SERVER_SECRET";
 
 impl Config {
+    /// A configuration for `vendor`, in memory, with every secret set
+    /// (`<VARIABLE>-secret`): for the crate's unit tests.
+    #[cfg(test)]
+    #[allow(clippy::expect_used)]
+    pub(crate) fn for_tests(vendor: VendorId) -> Config {
+        let mut config = Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
+            Some(format!("{k}-secret"))
+        })
+        .expect("a valid configuration");
+        config.vendor = vendor;
+        config
+    }
+
     /// Parses the command line (without the program name), reads the
     /// configuration file it names and the environment (`env` looks a
     /// variable up). Flags win over the file; the environment wins over

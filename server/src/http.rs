@@ -537,11 +537,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     fn test_app(vendor: VendorId, queue: usize) -> (App, mpsc::Receiver<Job>) {
-        let mut config = Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
-            Some(format!("{k}-secret"))
-        })
-        .unwrap();
-        config.vendor = vendor;
+        let config = Config::for_tests(vendor);
         let (tx, rx) = mpsc::channel(queue);
         let app = App {
             front: Mutex::new(Dialect::new(vendor)),

@@ -692,16 +692,8 @@ mod tests {
         }
     }
 
-    /// A configuration for `vendor`, in memory, with every secret set.
     fn config(vendor: VendorId) -> crate::config::Config {
-        let mut config =
-            crate::config::Config::from_args(["--vendor".to_owned(), "easemob".to_owned()], |k| {
-                Some(format!("{k}-secret"))
-            })
-            .unwrap();
-        config.vendor = vendor;
-        config.data = None;
-        config
+        crate::config::Config::for_tests(vendor)
     }
 
     fn shard(vendor: VendorId) -> Shard {

@@ -17,6 +17,9 @@ pub struct Store {
     /// Where the open WebSocket connections are listed (see
     /// [`read_ledger`]); `None` without a data directory.
     ledger: Option<std::path::PathBuf>,
+    /// Whether the ledger is synced as the log's files are (fsync
+    /// always); see [`write_ledger`].
+    ledger_synced: bool,
 }
 
 /// The file, in a shard's directory, listing the WebSocket connections
@@ -59,6 +62,7 @@ impl Store {
                 Store {
                     wal: None,
                     ledger: None,
+                    ledger_synced: false,
                 },
                 fresh(),
             ));
@@ -73,6 +77,7 @@ impl Store {
             snapshot_every: config.snapshot_every,
             repair: config.repair,
         };
+        let ledger_synced = opts.fsync == FsyncMode::Always;
         let (wal, recovery) = Wal::open(&dir, opts)?;
         if let Some(at) = recovery.torn_tail_cut {
             tracing::warn!(
@@ -102,6 +107,7 @@ impl Store {
             Store {
                 wal: Some(wal),
                 ledger: Some(dir.join(LEDGER)),
+                ledger_synced,
             },
             dialect,
         ))
@@ -217,7 +223,7 @@ fn sync_loop(
     durable: &tokio::sync::mpsc::UnboundedSender<Durable>,
 ) -> Result<(), StoreError> {
     use std::sync::atomic::Ordering;
-    let ledger = store.ledger.clone();
+    let (ledger, synced_ledger) = (store.ledger.clone(), store.ledger_synced);
     let Some(wal) = store.wal.as_mut() else {
         // No log: everything is "durable" at once.
         for msg in rx {
@@ -231,7 +237,6 @@ fn sync_loop(
         }
         return Ok(());
     };
-    let synced_ledger = wal.options().fsync == FsyncMode::Always;
     // Every sender gone without a Finish: the shard ended abruptly.
     while let Ok(first) = rx.recv() {
         let mut last_batch = None;
@@ -337,4 +342,31 @@ fn commit(wal: &mut Wal, pending: &mut bool) -> Result<(), StoreError> {
         *pending = false;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// The ledger of open connections is synced exactly when the log is:
+    /// under fsync always a power loss must not leave it older than the
+    /// log, under never nothing is synced.
+    #[test]
+    fn the_ledger_is_synced_when_the_log_is() {
+        for (fsync, synced) in [(Fsync::Always, true), (Fsync::Never, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = Config::for_tests(VendorId::Easemob);
+            config.data = Some(dir.path().to_path_buf());
+            config.fsync = fsync;
+            let (store, _) = Store::open(&config, 0).unwrap();
+            assert!(store.is_logged());
+            assert_eq!(store.ledger_synced, synced, "{fsync:?}");
+        }
+        let memory = Config::for_tests(VendorId::Easemob);
+        let (store, _) = Store::open(&memory, 0).unwrap();
+        assert!(!store.is_logged());
+        assert!(!store.ledger_synced);
+    }
 }
