@@ -516,11 +516,13 @@ mod tests {
         );
         let err = Config::from_args(args(&["--config", &path]), |_| None).unwrap_err();
         assert!(err.contains("tencent_usersigs"), "{err}");
-        // Every signature given: taken.
+        // The environment's signature is the administrator's; it does not
+        // fill in ops's.
         let c = Config::from_args(args(&["--config", &path]), |k| {
             (k == "ROOMSTATE_TENCENT_USERSIG").then(|| "sig".to_owned())
         });
         assert!(c.is_err(), "ops's signature is still empty");
+        // Every signature given: taken.
         std::fs::write(
             &path,
             "vendor = \"tencent\"\nadmin_token = \"a\"\ntoken_secret = \"t\"\n\

@@ -692,12 +692,8 @@ mod tests {
         }
     }
 
-    fn config(vendor: VendorId) -> crate::config::Config {
-        crate::config::Config::for_tests(vendor)
-    }
-
     fn shard(vendor: VendorId) -> Shard {
-        Shard::open(&config(vendor), 0).unwrap()
+        Shard::open(&crate::config::Config::for_tests(vendor), 0).unwrap()
     }
 
     /// Each batch that reaches the log gets its own increasing number, and
@@ -707,7 +703,7 @@ mod tests {
     #[test]
     fn a_batch_waits_for_its_own_number_to_be_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = config(VendorId::Easemob);
+        let mut config = crate::config::Config::for_tests(VendorId::Easemob);
         config.data = Some(dir.path().to_path_buf());
         config.fsync = crate::config::Fsync::Never;
         let mut s = Shard::open(&config, 0).unwrap();
