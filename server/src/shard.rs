@@ -805,25 +805,26 @@ mod tests {
         run(s, Job::Admin { action, reply });
     }
 
+    /// A NetEase offer of `key` in room 1; the deliveries of its events.
+    fn offer(s: &mut Shard, key: &str) -> Vec<roomstate::Delivery> {
+        let mut request = Request::new(
+            VendorId::NetEase,
+            "POST",
+            "/nimserver/chatroom/queueOffer.action",
+        );
+        request.form = vec![
+            ("roomid".into(), "1".into()),
+            ("key".into(), key.into()),
+            ("value".into(), "v".into()),
+        ];
+        let (reply, _rx) = oneshot::channel();
+        run(s, Job::Vendor { request, reply })
+    }
+
     /// 40 NetEase offers in one second: over the flow's 20 normal events a
     /// second, the rest are Overflow.
     fn offers(s: &mut Shard) -> Vec<roomstate::Delivery> {
-        let mut all = Vec::new();
-        for i in 0..40 {
-            let mut request = Request::new(
-                VendorId::NetEase,
-                "POST",
-                "/nimserver/chatroom/queueOffer.action",
-            );
-            request.form = vec![
-                ("roomid".into(), "1".into()),
-                ("key".into(), format!("k{i}")),
-                ("value".into(), "v".into()),
-            ];
-            let (reply, _rx) = oneshot::channel();
-            all.extend(run(s, Job::Vendor { request, reply }));
-        }
-        all
+        (0..40).flat_map(|i| offer(s, &format!("k{i}"))).collect()
     }
 
     fn drain(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<String> {
@@ -866,6 +867,61 @@ mod tests {
         let got = drain(&mut rx);
         assert_eq!(got.len(), deliveries.len());
         assert!(got.iter().any(|m| m.contains("\"Overflow\"")));
+    }
+
+    /// The bytes a subscriber's queue holds, as its socket would report
+    /// them.
+    fn set_queued_bytes(s: &Shard, room: &str, bytes: usize) {
+        s.rooms[room][0]
+            .sub
+            .queued_bytes
+            .store(bytes, Ordering::Relaxed);
+    }
+
+    /// Half the byte budget queued drops overflow events as half the
+    /// message count does, and sends the others.
+    #[test]
+    fn overflow_events_are_dropped_once_half_the_bytes_are_queued() {
+        let mut s = shard(VendorId::NetEase);
+        create(&mut s, "1");
+        let (_filler, mut rx, close) = subscribe(&mut s, "1");
+        let mut classes = Vec::new();
+        for i in 0..40 {
+            set_queued_bytes(&s, "1", limits::WS_QUEUE_BYTES / 2);
+            let delivery = offer(&mut s, &format!("k{i}"));
+            let want = usize::from(delivery != [roomstate::Delivery::Overflow]);
+            assert_eq!(drain(&mut rx).len(), want, "offer {i}: {delivery:?}");
+            classes.extend(delivery);
+        }
+        assert!(classes.contains(&roomstate::Delivery::Overflow));
+        assert!(classes.contains(&roomstate::Delivery::Normal));
+        assert_eq!(*close.lock().unwrap(), None);
+    }
+
+    /// An event that brings the queue to exactly its byte budget goes out;
+    /// one byte more closes the connection.
+    #[test]
+    fn the_byte_budget_is_the_last_byte_a_queue_takes() {
+        let mut s = shard(VendorId::NetEase);
+        create(&mut s, "1");
+        let (_filler, mut rx, close) = subscribe(&mut s, "1");
+        // The first offer also sets the queue up; the next ones' events
+        // differ only in digits of equal width.
+        offer(&mut s, "k0");
+        offer(&mut s, "k1");
+        let len = drain(&mut rx)[1].len();
+        set_queued_bytes(&s, "1", limits::WS_QUEUE_BYTES - len);
+        offer(&mut s, "k2");
+        let sent: Vec<usize> = drain(&mut rx).iter().map(String::len).collect();
+        assert_eq!(sent, [len]);
+        assert_eq!(*close.lock().unwrap(), None);
+        set_queued_bytes(&s, "1", limits::WS_QUEUE_BYTES - len + 1);
+        offer(&mut s, "k3");
+        assert!(drain(&mut rx).is_empty());
+        assert_eq!(
+            *close.lock().unwrap(),
+            Some("too slow: outgoing queue full")
+        );
     }
 
     #[test]
