@@ -64,8 +64,13 @@ async fn a_learner_added_after_the_log_was_purged_catches_up_from_a_snapshot() {
     assert_eq!(learner.last_serial(1), leader_sm.last_serial(1));
     // It never saw the purged entries: its log starts after them, it holds
     // a snapshot, and its event buffer starts at the snapshot's number.
-    let learner_log = cluster.log_store(0, 4).unwrap().entries();
+    let learner_store = cluster.log_store(0, 4).unwrap();
+    let learner_log = learner_store.entries();
     assert!(learner_log.first().is_some_and(|e| e.log_id.index > purged));
+    // The ten writes after it are in its log, and the store counts them.
+    assert!(learner_log.len() >= 10, "{}", learner_log.len());
+    assert_eq!(learner_store.len(), learner_log.len());
+    assert!(!learner_store.is_empty());
     let raft = cluster.raft(0, 4).unwrap();
     assert!(raft.metrics().borrow().snapshot.is_some());
     let events = learner.events_since(0);
