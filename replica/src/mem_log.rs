@@ -162,3 +162,18 @@ impl MemLogStore {
         self.lock().entries.values().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MemLogStore;
+
+    /// A new log holds nothing (the cluster tests check a filled one).
+    #[test]
+    fn a_new_log_is_empty() {
+        let log = MemLogStore::new();
+        assert!(log.is_empty());
+        assert_eq!(log.len(), 0);
+        assert!(log.entries().is_empty());
+        assert_eq!(log.last_purged(), None);
+    }
+}
