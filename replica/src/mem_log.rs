@@ -165,7 +165,11 @@ impl MemLogStore {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::MemLogStore;
+    use openraft::storage::RaftLogStorage;
+    use openraft::testing::log_id;
 
     /// A new log holds nothing (the cluster tests check a filled one).
     #[test]
@@ -175,5 +179,19 @@ mod tests {
         assert_eq!(log.len(), 0);
         assert!(log.entries().is_empty());
         assert_eq!(log.last_purged(), None);
+    }
+
+    /// The committed log id reads back as saved, in every clone (a node
+    /// restarted over the same store re-applies up to it).
+    #[tokio::test]
+    async fn the_committed_log_id_reads_back() {
+        let mut log = MemLogStore::new();
+        assert_eq!(log.read_committed().await.unwrap(), None);
+        log.save_committed(Some(log_id(2, 1, 7))).await.unwrap();
+        let mut restarted = log.clone();
+        assert_eq!(
+            restarted.read_committed().await.unwrap(),
+            Some(log_id(2, 1, 7))
+        );
     }
 }
