@@ -451,6 +451,7 @@ mod tests {
             store.truncate(log_id(1, 1, 5)).await.unwrap();
         }
         let mut store = RedbLogStore::<Cfg>::open(&path).unwrap();
+        assert_eq!(format!("{store:?}"), "RedbLogStore { .. }");
         let state = store.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 2)));
         assert_eq!(state.last_log_id, Some(log_id(1, 1, 4)));
