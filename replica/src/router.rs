@@ -314,3 +314,113 @@ impl RaftNetwork<TypeConfig> for RouterConnection {
         Backoff::new(std::iter::repeat(BACKOFF))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// xorshift64 (13, 7, 17), written out again as the reference the
+    /// drops must follow: each roll's value below a million. A message is
+    /// dropped when its roll is below the rate, so a seed gives the same
+    /// drops in every run.
+    fn reference_rolls(seed: u64, rolls: usize) -> Vec<u64> {
+        let mut x = seed;
+        (0..rolls)
+            .map(|_| {
+                x |= 1;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % 1_000_000
+            })
+            .collect()
+    }
+
+    fn reference_drops(seed: u64, per_million: u64, rolls: usize) -> u64 {
+        let rolls = reference_rolls(seed, rolls);
+        rolls.iter().filter(|&&roll| roll < per_million).count() as u64
+    }
+
+    #[test]
+    fn isolation_and_partitions_cut_links_both_ways() {
+        let r = Router::new(1);
+        assert!(r.can_reach(1, 2) && r.can_reach(2, 1));
+        r.isolate(2);
+        assert!(!r.can_reach(1, 2) && !r.can_reach(2, 1));
+        assert!(r.can_reach(1, 3));
+        assert_eq!(r.send(0, 1, 2).err(), Some(LinkDown::Isolated));
+        r.reconnect(2);
+        assert!(r.can_reach(1, 2));
+        // Nodes on different sides cannot talk; a node on no side talks
+        // to everyone, and so do nodes on the same side.
+        r.partition(&[&[1, 2], &[3]]);
+        assert!(r.can_reach(1, 2) && r.can_reach(2, 1));
+        assert!(!r.can_reach(1, 3) && !r.can_reach(3, 2));
+        assert!(r.can_reach(4, 3) && r.can_reach(1, 4));
+        assert_eq!(r.send(0, 3, 1).err(), Some(LinkDown::Partitioned));
+        assert_eq!(r.reply(3, 1).err(), Some(LinkDown::Partitioned));
+        // A link that is up, to a node never started.
+        assert_eq!(r.send(0, 1, 2).err(), Some(LinkDown::NoSuchNode));
+        r.isolate(4);
+        r.set_delay(Duration::from_millis(5));
+        r.set_drop_rate(1);
+        r.heal();
+        assert!(r.can_reach(1, 3) && r.can_reach(4, 1));
+        let f = lock(&r.inner.faults);
+        assert_eq!((f.delay, f.drop_per_million), (Duration::ZERO, 0));
+    }
+
+    #[test]
+    fn drops_follow_the_seed_and_the_rate() {
+        for (seed, rate) in [(7, 250_000), (0, 500_000), (0x9e37_79b9, 10)] {
+            let r = Router::new(seed);
+            r.set_drop_rate(rate);
+            let mut dropped = 0;
+            for _ in 0..10_000 {
+                if r.reply(1, 2) == Err(LinkDown::Dropped) {
+                    dropped += 1;
+                }
+            }
+            let want = reference_drops(seed, u64::from(rate), 10_000);
+            assert_eq!(r.counters(), (want, 10_000 - want), "seed {seed}");
+            assert_eq!(dropped, want);
+        }
+        // A roll exactly at the rate goes through.
+        let at = reference_rolls(7, 1)[0];
+        assert!(at > 0);
+        let r = Router::new(7);
+        r.set_drop_rate(u32::try_from(at).unwrap());
+        assert_eq!(r.reply(1, 2), Ok(()));
+        // No drops at rate 0, every message at a million or more.
+        let r = Router::new(3);
+        assert_eq!(r.send(0, 1, 2).err(), Some(LinkDown::NoSuchNode));
+        assert_eq!(r.reply(1, 2), Ok(()));
+        r.set_drop_rate(2_000_000);
+        assert_eq!(r.send(0, 1, 2).err(), Some(LinkDown::Dropped));
+        assert_eq!(r.reply(1, 2), Err(LinkDown::Dropped));
+        assert_eq!(r.counters(), (2, 1));
+    }
+
+    #[test]
+    fn each_link_failure_says_what_it_is() {
+        let words: Vec<String> = [
+            LinkDown::NoSuchNode,
+            LinkDown::Isolated,
+            LinkDown::Partitioned,
+            LinkDown::Dropped,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            words,
+            [
+                "no such node",
+                "node isolated",
+                "nodes partitioned",
+                "message dropped"
+            ]
+        );
+    }
+}
