@@ -365,6 +365,10 @@ mod tests {
         r.isolate(4);
         r.set_delay(Duration::from_millis(5));
         r.set_drop_rate(1);
+        {
+            let f = lock(&r.inner.faults);
+            assert_eq!((f.delay, f.drop_per_million), (Duration::from_millis(5), 1));
+        }
         r.heal();
         assert!(r.can_reach(1, 3) && r.can_reach(4, 1));
         let f = lock(&r.inner.faults);
