@@ -810,3 +810,143 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    use roomstate::{Actor, Op, Write};
+
+    use crate::types::MoveStep;
+
+    fn profile() -> Profile {
+        let mut p = Profile::tencent();
+        p.limits.request_rate = None;
+        p
+    }
+
+    /// Runs `command` as client 1's next serial, in the log entry `index`.
+    fn run(sm: &StateMachineStore, index: u64, command: Command) -> CommandResult {
+        let c = ClientCommand {
+            client: 1,
+            serial: index,
+            now: Millis(1_000 + index),
+            command,
+        };
+        let mut r = sm.apply_direct(index, Request::Command(c)).results;
+        assert_eq!(r.len(), 1);
+        r.remove(0)
+    }
+
+    fn step(sm: &StateMachineStore, index: u64, step: MoveStep) -> Result<MoveDone, MoveError> {
+        sm.apply_direct(index, Request::Move(step))
+            .step
+            .expect("a move step answers")
+    }
+
+    fn create(room: &str) -> Command {
+        Command::CreateRoom {
+            room: room.into(),
+            creator: "host".into(),
+        }
+    }
+
+    fn set(room: &str, value: &str) -> Command {
+        Command::Write(Write::new(room, Actor::Admin).op(Op::set("k", value)))
+    }
+
+    fn freeze(room: &str, to: GroupId) -> MoveStep {
+        MoveStep::Freeze {
+            room: room.into(),
+            to,
+        }
+    }
+
+    #[test]
+    fn a_freeze_repeats_to_its_own_target_only_and_never_after_the_finish() {
+        let sm = StateMachineStore::new(profile());
+        assert!(run(&sm, 1, create("r")).is_ok());
+        assert!(run(&sm, 2, set("r", "a")).is_ok());
+        let Ok(MoveDone::Frozen(bytes)) = step(&sm, 3, freeze("r", 2)) else {
+            panic!("the first freeze takes the room's bytes");
+        };
+        assert_eq!(sm.room_snapshot("r"), Some(bytes.clone()));
+        // A retried freeze (a mover that lost the reply) gets them again.
+        assert_eq!(step(&sm, 4, freeze("r", 2)), Ok(MoveDone::Frozen(bytes)));
+        assert_eq!(step(&sm, 5, freeze("r", 3)), Err(MoveError::OtherMove));
+        assert_eq!(run(&sm, 6, set("r", "b")), Err(Refused::Frozen));
+        let finish = || MoveStep::Finish { room: "r".into() };
+        assert_eq!(step(&sm, 7, finish()), Ok(MoveDone::Finished));
+        assert_eq!(sm.room_count(), 0);
+        // Finished: the room is gone from here, and no freeze, to its
+        // target or another, starts over.
+        assert_eq!(step(&sm, 8, freeze("r", 2)), Err(MoveError::OtherMove));
+        assert_eq!(step(&sm, 9, freeze("r", 3)), Err(MoveError::OtherMove));
+        // A retried finish answers the same and changes nothing.
+        let before = sm.snapshot_bytes();
+        assert_eq!(step(&sm, 10, finish()), Ok(MoveDone::Finished));
+        assert_eq!(sm.snapshot_bytes(), before);
+        assert_eq!(run(&sm, 11, create("r")), Err(Refused::Moved { to: 2 }));
+    }
+
+    #[test]
+    fn a_finished_move_cannot_be_aborted() {
+        let sm = StateMachineStore::new(profile());
+        assert!(run(&sm, 1, create("r")).is_ok());
+        let abort = || MoveStep::Abort { room: "r".into() };
+        // Nothing to abort yet; then a frozen move aborts and the room
+        // serves again.
+        assert_eq!(step(&sm, 2, abort()), Ok(MoveDone::Aborted));
+        assert!(matches!(
+            step(&sm, 3, freeze("r", 2)),
+            Ok(MoveDone::Frozen(_))
+        ));
+        assert_eq!(step(&sm, 4, abort()), Ok(MoveDone::Aborted));
+        assert!(run(&sm, 5, set("r", "a")).is_ok());
+        assert!(matches!(
+            step(&sm, 6, freeze("r", 2)),
+            Ok(MoveDone::Frozen(_))
+        ));
+        let finish = MoveStep::Finish { room: "r".into() };
+        assert_eq!(step(&sm, 7, finish), Ok(MoveDone::Finished));
+        assert_eq!(step(&sm, 8, abort()), Err(MoveError::NotFrozen));
+        // Still moved: the room must not be created here again.
+        assert_eq!(run(&sm, 9, create("r")), Err(Refused::Moved { to: 2 }));
+        assert_eq!(sm.room_count(), 0);
+    }
+
+    #[test]
+    fn each_snapshot_error_says_what_it_is() {
+        let words = [
+            (ReplicaSnapshotError::NotASnapshot, "not a replica snapshot"),
+            (
+                ReplicaSnapshotError::UnsupportedVersion(7),
+                "unsupported replica snapshot version 7",
+            ),
+            (
+                ReplicaSnapshotError::Malformed,
+                "malformed replica snapshot",
+            ),
+            (
+                ReplicaSnapshotError::Engine(SnapshotError::TrailingBytes),
+                "engine snapshot refused: TrailingBytes",
+            ),
+            (
+                ReplicaSnapshotError::Sessions,
+                "session table unsorted or repeated",
+            ),
+            (
+                ReplicaSnapshotError::LogIdMismatch,
+                "snapshot log id differs from its metadata",
+            ),
+            (
+                ReplicaSnapshotError::Io(std::io::ErrorKind::NotFound),
+                "snapshot file: entity not found",
+            ),
+        ];
+        for (error, text) in words {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+}
