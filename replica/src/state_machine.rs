@@ -916,6 +916,58 @@ mod tests {
         assert_eq!(sm.room_count(), 0);
     }
 
+    /// A replica snapshot of an empty state whose session table is
+    /// `sessions`, as another build could have written it.
+    fn with_sessions(sessions: Vec<(ClientId, Session)>) -> Vec<u8> {
+        encode_body(&SnapshotBody {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            last_now: Millis(0),
+            events_total: 0,
+            executed: 0,
+            sessions,
+            moves: Vec::new(),
+            moved_in: Vec::new(),
+            engine: Engine::new(profile()).snapshot(),
+        })
+    }
+
+    #[test]
+    fn a_session_table_out_of_order_repeated_empty_or_overflowing_is_refused() {
+        let sm = StateMachineStore::new(profile());
+        assert!(run(&sm, 1, create("r")).is_ok());
+        let Ok(reply) = run(&sm, 2, set("r", "a")) else {
+            panic!("the write applies");
+        };
+        let before = sm.snapshot_bytes();
+        let session = |first: u64, replies: usize| Session {
+            entry: 9,
+            first,
+            replies: vec![reply.clone(); replies],
+        };
+        let good = with_sessions(vec![(3, session(5, 2)), (4, session(u64::MAX - 1, 1))]);
+        let bad = [
+            vec![(4, session(5, 1)), (3, session(5, 1))],
+            vec![(3, session(5, 1)), (3, session(6, 1))],
+            vec![(3, session(5, 0))],
+            vec![(3, session(u64::MAX, 1))],
+            vec![(3, session(u64::MAX - 1, 2))],
+        ];
+        for sessions in bad {
+            let bytes = with_sessions(sessions);
+            assert_eq!(
+                sm.install_bytes(&bytes),
+                Err(ReplicaSnapshotError::Sessions)
+            );
+            assert_eq!(sm.snapshot_bytes(), before);
+        }
+        assert_eq!(sm.install_bytes(&good), Ok(()));
+        assert_eq!(sm.last_serial(3), Some(6));
+        assert_eq!(sm.last_serial(4), Some(u64::MAX - 1));
+        assert_eq!(sm.last_serial(1), None);
+        assert_eq!(sm.room_count(), 0);
+    }
+
     #[test]
     fn each_snapshot_error_says_what_it_is() {
         let words = [
