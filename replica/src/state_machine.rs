@@ -968,6 +968,176 @@ mod tests {
         assert_eq!(sm.room_count(), 0);
     }
 
+    fn join(room: &str, user: &str) -> Command {
+        Command::Join {
+            room: room.into(),
+            user: user.into(),
+        }
+    }
+
+    #[test]
+    fn the_event_stream_keeps_the_newest_events_numbered_from_the_first() {
+        let sm = StateMachineStore::new(profile());
+        let mut seen = sm.subscribe();
+        assert!(run(&sm, 1, create("r")).is_ok());
+        assert!(seen.has_changed().unwrap_or(false));
+        seen.mark_unchanged();
+        let Ok(reply) = run(&sm, 2, set("r", "a")) else {
+            panic!("the write applies");
+        };
+        let total = sm.events_total();
+        assert!(total >= 2, "a create and a write make events");
+        assert_eq!(reply.events.end, total);
+        assert_eq!(reply.events.len(), 1);
+        assert!(seen.has_changed().unwrap_or(false));
+        seen.mark_unchanged();
+        // A refused command makes no event, and wakes no one.
+        assert!(run(&sm, 3, join("nowhere", "u")).is_ok_and(|r| r.outcome.is_err()));
+        assert_eq!(sm.events_total(), total);
+        assert!(!seen.has_changed().unwrap_or(true));
+
+        let numbers = |from| -> Vec<u64> { sm.events_since(from).iter().map(|e| e.0).collect() };
+        assert_eq!(numbers(0), (0..total).collect::<Vec<_>>());
+        assert_eq!(numbers(total - 1), vec![total - 1]);
+        assert_eq!(numbers(total), Vec::<u64>::new());
+        let last = sm.events_since(total - 1);
+        assert_eq!(last.first().map(|e| e.1.room.as_str()), Some("r"));
+
+        // Shrunk to 2, the two newest stay, under their numbers; the older
+        // are gone, and a caller asking for them learns where the copy starts.
+        sm.set_event_capacity(2);
+        assert_eq!(numbers(0), vec![total - 2, total - 1]);
+        for i in 0..3 {
+            assert!(run(&sm, 4 + i, set("r", &format!("v{i}"))).is_ok());
+        }
+        assert_eq!(sm.events_total(), total + 3);
+        assert_eq!(numbers(0), vec![total + 1, total + 2]);
+        assert_eq!(numbers(total + 2), vec![total + 2]);
+        // Capacity 0: nothing kept, and the stream still numbered.
+        sm.set_event_capacity(0);
+        assert_eq!(numbers(0), Vec::<u64>::new());
+        assert!(run(&sm, 7, set("r", "z")).is_ok());
+        assert_eq!(sm.events_total(), total + 4);
+        assert_eq!(numbers(0), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn the_read_side_reports_what_was_applied() {
+        let sm = StateMachineStore::new(profile());
+        assert_eq!(
+            (sm.room_seq("r"), sm.executed(), sm.now()),
+            (0, 0, Millis(0))
+        );
+        assert!(run(&sm, 1, create("r")).is_ok());
+        assert!(run(&sm, 2, join("r", "guest")).is_ok());
+        assert!(run(&sm, 3, set("r", "a")).is_ok());
+        assert_eq!(sm.room_count(), 1);
+        assert_eq!(sm.executed(), 3);
+        assert_eq!(sm.now(), Millis(1_003));
+        assert_eq!(sm.last_serial(1), Some(3));
+        assert!(sm.room_seq("r") >= 3);
+        assert!(sm.is_present("r", "guest"));
+        assert!(!sm.is_present("r", "stranger"));
+        assert!(!sm.is_present("other", "guest"));
+        assert_eq!(sm.poll_timeout(), None);
+        // A guest who drops gets the profile's grace period: the engine
+        // then wants a tick, and a tick at that time ends the presence.
+        let drop = Command::Disconnect {
+            room: "r".into(),
+            user: "guest".into(),
+        };
+        assert!(run(&sm, 4, drop).is_ok());
+        let Some(due) = sm.poll_timeout() else {
+            panic!("a grace period asks for a tick");
+        };
+        assert!(due > Millis(1_004));
+        let _ = sm.apply_direct(5, Request::Tick { now: due });
+        assert_eq!(sm.now(), due);
+        assert!(!sm.is_present("r", "guest"));
+        // A retry is answered from the table, not run again.
+        let _ = sm.apply_direct(
+            6,
+            Request::Command(ClientCommand {
+                client: 1,
+                serial: 3,
+                now: due,
+                command: set("r", "again"),
+            }),
+        );
+        assert_eq!(sm.executed(), 4);
+        // Time stamped earlier than the clock does not move it back.
+        let _ = sm.apply_direct(7, Request::Tick { now: Millis(5) });
+        assert_eq!(sm.now(), due);
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_with_many_clients_and_clears_the_event_buffer() {
+        let sm = StateMachineStore::new(profile());
+        assert!(run(&sm, 1, create("r")).is_ok());
+        // Twenty clients: their order in the hash table is not their
+        // order in the snapshot, which must be sorted to install.
+        for client in 2..22 {
+            let c = ClientCommand {
+                client,
+                serial: 1,
+                now: Millis(2_000),
+                command: set("r", "x"),
+            };
+            let _ = sm.apply_direct(client, Request::Command(c));
+        }
+        let bytes = sm.snapshot_bytes();
+        let copy = StateMachineStore::new(profile());
+        assert!(run(&copy, 1, create("elsewhere")).is_ok());
+        assert!(!copy.events_since(0).is_empty());
+        assert_eq!(copy.install_bytes(&bytes), Ok(()));
+        assert_eq!(copy.snapshot_bytes(), bytes);
+        assert_eq!(copy.engine_snapshot(), sm.engine_snapshot());
+        assert_eq!(copy.events_total(), sm.events_total());
+        assert_eq!(copy.events_since(0), Vec::new());
+        assert_eq!(copy.last_serial(21), Some(1));
+        assert_eq!(copy.executed(), sm.executed());
+        assert_eq!(copy.now(), Millis(2_000));
+    }
+
+    #[test]
+    fn snapshot_ids_name_the_log_id_and_the_build() {
+        assert_eq!(snapshot_id(None, 3), "none-3");
+        let log = LogId::new(openraft::CommittedLeaderId::new(2, 7), 9);
+        assert_eq!(snapshot_id(Some(log), 4), "2-7-9-4");
+    }
+
+    #[tokio::test]
+    async fn each_build_gets_its_own_id_and_becomes_the_current_snapshot() {
+        let mut sm = StateMachineStore::new(profile());
+        assert!(run(&sm, 1, create("r")).is_ok());
+        let mut builder = sm.get_snapshot_builder().await;
+        let first = builder.build_snapshot().await.map(|s| s.meta);
+        let second = builder.build_snapshot().await.map(|s| s.meta);
+        assert_eq!(first.map(|m| m.snapshot_id).ok().as_deref(), Some("none-1"));
+        let second = second.ok();
+        assert_eq!(
+            second.as_ref().map(|m| m.snapshot_id.as_str()),
+            Some("none-2")
+        );
+        let current = sm.get_current_snapshot().await.ok().flatten();
+        assert_eq!(current.map(|c| c.meta), second);
+    }
+
+    #[test]
+    fn a_snapshot_file_that_cannot_be_read_stops_the_open() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir(dir.path().join(SNAPSHOT_FILE)).expect("a directory in its place");
+        let opened = StateMachineStore::open(profile(), dir.path()).map(|_| ());
+        assert!(
+            matches!(opened, Err(ReplicaSnapshotError::Io(k)) if k != std::io::ErrorKind::NotFound),
+            "{opened:?}"
+        );
+        // No file at all: a fresh start.
+        let empty = tempfile::tempdir().expect("a temporary directory");
+        let fresh = StateMachineStore::open(profile(), empty.path()).map(|s| s.room_count());
+        assert_eq!(fresh, Ok(0));
+    }
+
     #[test]
     fn each_snapshot_error_says_what_it_is() {
         let words = [
