@@ -367,6 +367,38 @@ mod tests {
     }
 
     #[test]
+    fn the_state_names_each_members_role() {
+        let mut d = new_dialect(VendorId::Easemob, Some(0), None);
+        let now = Millis(1_000);
+        let create = Control::CreateRoom {
+            room: "r".into(),
+            creator: "host".into(),
+        };
+        d.control(now, &create);
+        for user in ["host", "ann", "bob"] {
+            d.handle(now, join("r", user)).unwrap();
+        }
+        let promote = Control::SetRole {
+            room: "r".into(),
+            user: "ann".into(),
+            role: Role::Admin,
+        };
+        d.control(now, &promote);
+        let state: serde_json::Value =
+            serde_json::from_str(&room_state_json(&mut d, now, "r").unwrap()).unwrap();
+        let roles: Vec<(&str, &str)> = state["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["user"].as_str().unwrap(), m["role"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            roles,
+            [("ann", "admin"), ("bob", "member"), ("host", "creator")]
+        );
+    }
+
+    #[test]
     fn event_json_says_what_the_value_tree_said() {
         let mut d = new_dialect(VendorId::Easemob, Some(0), None);
         let now = Millis(1_000);

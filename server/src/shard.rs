@@ -924,6 +924,34 @@ mod tests {
         );
     }
 
+    /// Each event sent records the queue's depth with the event in it.
+    #[test]
+    fn the_depth_recorded_counts_the_event_just_queued() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let mut s = shard(VendorId::NetEase);
+        create(&mut s, "1");
+        let (filler, mut rx, _close) = subscribe(&mut s, "1");
+        let waiting = 5;
+        for _ in 0..waiting {
+            filler.try_send(Utf8Bytes::from_static("filler")).unwrap();
+        }
+        metrics::with_local_recorder(&recorder, || {
+            for key in ["k0", "k1", "k2"] {
+                offer(&mut s, key);
+            }
+        });
+        let sent = drain(&mut rx).len() - waiting;
+        assert!(sent >= 3, "{sent}");
+        let sum: usize = (1..=sent).map(|i| waiting + i).sum();
+        let text = handle.render();
+        assert!(
+            text.contains(&format!("roomstate_ws_queue_depth_sum {sum}\n"))
+                && text.contains(&format!("roomstate_ws_queue_depth_count {sent}\n")),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_full_queue_closes_the_connection_with_a_reason() {
         let mut s = shard(VendorId::NetEase);
