@@ -667,3 +667,45 @@ fn truncate(log: &mut OpenedLog, at: u64, sync: &mut Syncer) -> Result<(), WalEr
         .map_err(|e| io(&log.path, "seek in the log", e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn open(dir: &Path) -> Wal {
+        Wal::open(dir, WalOptions::default()).unwrap().0
+    }
+
+    /// A snapshot whose file fsync fails has not replaced anything: the
+    /// old log still counts, so the WAL goes on taking records. Once the
+    /// new snapshot is renamed into place, a failed directory fsync leaves
+    /// the old log no longer counting at recovery: the WAL is poisoned,
+    /// and refuses records rather than losing them.
+    #[test]
+    fn only_a_snapshot_failing_after_its_rename_poisons_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = open(dir.path());
+        wal.sync.fail_at = Some((wal.sync.files + 1, u64::MAX));
+        assert!(matches!(wal.snapshot(b"state"), Err(WalError::Io { .. })));
+        assert!(!wal.is_poisoned());
+        wal.append(Millis(1), &Command::Tick).unwrap();
+        assert!(wal.commit().is_ok());
+
+        wal.sync.fail_at = Some((u64::MAX, wal.sync.dirs + 1));
+        assert!(matches!(wal.snapshot(b"state"), Err(WalError::Io { .. })));
+        assert!(wal.is_poisoned());
+        assert!(matches!(
+            wal.append(Millis(2), &Command::Tick),
+            Err(WalError::Poisoned)
+        ));
+
+        // The snapshot in place, its new log failing: poisoned too.
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = open(dir.path());
+        wal.sync.fail_at = Some((wal.sync.files + 2, u64::MAX));
+        assert!(matches!(wal.snapshot(b"state"), Err(WalError::Io { .. })));
+        assert!(wal.is_poisoned());
+    }
+}

@@ -103,6 +103,10 @@ pub(crate) struct Syncer {
     pub files: u64,
     /// Directory fsyncs.
     pub dirs: u64,
+    /// Unit tests only: fail the fsync that would make `files` (or `dirs`)
+    /// this count, as a full disk or a failing device would.
+    #[cfg(test)]
+    pub fail_at: Option<(u64, u64)>,
 }
 
 impl Syncer {
@@ -121,6 +125,13 @@ impl Syncer {
         action: &'static str,
     ) -> Result<(), WalError> {
         if self.on {
+            #[cfg(test)]
+            if self
+                .fail_at
+                .is_some_and(|(files, _)| files == self.files + 1)
+            {
+                return Err(io(path, action, std::io::Error::other("injected")));
+            }
             file.sync_all().map_err(|e| io(path, action, e))?;
             self.files += 1;
         }
@@ -131,6 +142,11 @@ impl Syncer {
     /// durable, when on.
     pub(crate) fn dir(&mut self, dir: &Path) -> Result<(), WalError> {
         if self.on {
+            #[cfg(test)]
+            if self.fail_at.is_some_and(|(_, dirs)| dirs == self.dirs + 1) {
+                let e = std::io::Error::other("injected");
+                return Err(io(dir, "fsync the shard directory", e));
+            }
             File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io(dir, "fsync the shard directory", e))?;
