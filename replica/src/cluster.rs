@@ -884,3 +884,47 @@ fn first_result(response: Response) -> Result<Reply, ClientError> {
         Some(Err(_)) | None => Err(ClientError::MissingResult),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every setting of the test cluster reaches openraft. (Its purge
+    /// batch of one, and the cluster name, are openraft's defaults as
+    /// well, so leaving them out would change nothing.)
+    #[test]
+    fn the_raft_config_carries_every_setting() {
+        let mut cfg = ClusterConfig::new(3, 1, Profile::tencent());
+        cfg.heartbeat_ms = 70;
+        cfg.election_ms = (410, 820);
+        cfg.snapshot_policy = SnapshotPolicy::LogsSinceLast(12);
+        cfg.keep_after_snapshot = 3;
+        let raft = cfg.raft_config();
+        let got = raft.as_ref().map(|r| {
+            (
+                r.cluster_name.as_str(),
+                r.heartbeat_interval,
+                r.election_timeout_min,
+                r.election_timeout_max,
+                r.snapshot_policy.clone(),
+                r.max_in_snapshot_log_to_keep,
+                r.purge_batch_size,
+            )
+        });
+        assert_eq!(
+            got,
+            Ok((
+                "roomstate",
+                70,
+                410,
+                820,
+                SnapshotPolicy::LogsSinceLast(12),
+                3,
+                1
+            ))
+        );
+        // A range openraft does not take is refused, not started.
+        cfg.election_ms = (820, 410);
+        assert_eq!(cfg.raft_config().err(), Some(ClusterError::Config));
+    }
+}
