@@ -29,6 +29,23 @@ fn write(room: &str, value: &str) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_land_where_the_hash_says_and_one_groups_failover_leaves_the_others_serving() {
     let (cluster, leaders) = cluster_common::start(3, GROUPS).await;
+    // Group g is started from node 1 + g % 3, so that the first leaders
+    // spread over the nodes: a group still in its first term is led by
+    // that node.
+    let mut first_terms = 0;
+    for (g, leader) in (0..GROUPS).zip(&leaders) {
+        let term = cluster
+            .raft(g, *leader)
+            .unwrap()
+            .metrics()
+            .borrow()
+            .current_term;
+        if term == 1 {
+            first_terms += 1;
+            assert_eq!(*leader, 1 + u64::from(g) % 3, "group {g}");
+        }
+    }
+    eprintln!("groups still in their first term: {first_terms} of {GROUPS}");
 
     let mut client = cluster.client(1);
     client.attempt_timeout = Duration::from_millis(400);

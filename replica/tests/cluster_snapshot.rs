@@ -77,4 +77,6 @@ async fn a_learner_added_after_the_log_was_purged_catches_up_from_a_snapshot() {
     assert!(events.first().is_some_and(|(n, _)| *n > 0));
     assert_eq!(learner.events_total(), leader_sm.events_total());
     cluster.shutdown().await;
+    assert_eq!(cluster.live_nodes(0), Vec::<u64>::new());
+    assert!(cluster.raft(0, leader).is_none());
 }
