@@ -886,6 +886,7 @@ fn first_result(response: Response) -> Result<Reply, ClientError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -926,5 +927,91 @@ mod tests {
         // A range openraft does not take is refused, not started.
         cfg.election_ms = (820, 410);
         assert_eq!(cfg.raft_config().err(), Some(ClusterError::Config));
+    }
+
+    /// Whether `(group, node)`'s Raft says it leads.
+    fn leads(cluster: &Cluster, group: GroupId, node: NodeId) -> bool {
+        cluster
+            .raft(group, node)
+            .is_some_and(|r| r.metrics().borrow().state == ServerState::Leader)
+    }
+
+    /// `nodes` nodes and `groups` groups, every group with a leader.
+    async fn started(nodes: u64, groups: u32) -> Cluster {
+        let cfg = ClusterConfig::new(nodes, groups, Profile::tencent());
+        let started = Cluster::start_elected(cfg, Duration::from_secs(10)).await;
+        let Ok((cluster, _)) = started else {
+            panic!("the cluster elects its leaders");
+        };
+        cluster
+    }
+
+    /// The leader a test sees is a node that says it leads and that a
+    /// majority of the configured nodes reaches. A leader cut off keeps
+    /// saying it leads until it hears of a newer term; right after the
+    /// cut no election has run yet, so what `leader` answers then comes
+    /// from the reach rule alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_leader_is_one_a_majority_of_the_nodes_reaches() {
+        // Five nodes, two groups: group 1 starts from node 2.
+        let cluster = started(5, 2).await;
+        assert_eq!(cluster.live_nodes(1), [1, 2, 3, 4, 5]);
+        let Some(l) = cluster.leader(1) else {
+            panic!("group 1 has a leader");
+        };
+        for n in 1..=5 {
+            assert_eq!(leads(&cluster, 1, n), n == l, "node {n}");
+        }
+        let others: Vec<NodeId> = (1..=5).filter(|n| *n != l).collect();
+        // With two of the others: three of five is a majority.
+        cluster
+            .router()
+            .partition(&[&[l, others[0], others[1]], &[others[2], others[3]]]);
+        assert_eq!(cluster.leader(1), Some(l));
+        // With one: two of five is not.
+        cluster
+            .router()
+            .partition(&[&[l, others[0]], &[others[1], others[2], others[3]]]);
+        assert!(leads(&cluster, 1, l));
+        assert_eq!(cluster.leader(1), None);
+        // Cut off alone, it is replaced. Healed, the old leader says it
+        // leads until it hears of the new term: of two leaders a majority
+        // reaches, the newer term's is the leader.
+        cluster.router().isolate(l);
+        let next = cluster
+            .wait_leader(1, Some(l), Duration::from_secs(10))
+            .await;
+        let Ok(next) = next else {
+            panic!("the majority elects another leader");
+        };
+        cluster.router().heal();
+        let seen = cluster.leader(1);
+        let both = leads(&cluster, 1, l) && leads(&cluster, 1, next);
+        eprintln!("both still leading after the heal: {both}");
+        if both {
+            assert_eq!(seen, Some(next));
+        }
+        // A killed node is not live, in its group only.
+        cluster.kill_member(1, others[3]).await;
+        let live: Vec<NodeId> = (1..=5).filter(|n| *n != others[3]).collect();
+        assert_eq!(cluster.live_nodes(1), live);
+        assert_eq!(cluster.live_nodes(0), [1, 2, 3, 4, 5]);
+        cluster.shutdown().await;
+    }
+
+    /// Half the nodes is not a majority.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_reaching_half_the_nodes_is_not_the_leader() {
+        let cluster = started(4, 1).await;
+        let Some(l) = cluster.leader(0) else {
+            panic!("group 0 has a leader");
+        };
+        let others: Vec<NodeId> = (1..=4).filter(|n| *n != l).collect();
+        cluster
+            .router()
+            .partition(&[&[l, others[0]], &[others[1], others[2]]]);
+        assert!(leads(&cluster, 0, l));
+        assert_eq!(cluster.leader(0), None);
+        cluster.shutdown().await;
     }
 }
