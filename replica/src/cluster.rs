@@ -999,6 +999,45 @@ mod tests {
         cluster.shutdown().await;
     }
 
+    /// A client counts its attempts: a write sent once counts one; a
+    /// command for a frozen room is retried until the deadline, every
+    /// attempt answered `Frozen`, and the timeout says how many it made.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_counts_its_attempts_and_the_frozen_answers() {
+        let cluster = started(3, 1).await;
+        let Some(l) = cluster.leader(0) else {
+            panic!("group 0 has a leader");
+        };
+        let mut client = cluster.client(7);
+        let create = Command::CreateRoom {
+            room: "r".into(),
+            creator: "host".into(),
+        };
+        let once = client.write_once(0, l, create).await;
+        assert!(
+            matches!(once, Ok(Ok(ref r)) if r.outcome.is_ok()),
+            "{once:?}"
+        );
+        assert_eq!(client.attempts, 1);
+        let freeze = Request::Move(MoveStep::Freeze {
+            room: "r".into(),
+            to: 1,
+        });
+        let frozen = cluster.propose(0, l, freeze).await.map(|r| r.step);
+        assert!(matches!(frozen, Ok(Some(Ok(MoveDone::Frozen(_))))));
+        client.deadline = Duration::from_millis(200);
+        let read = client.read("r").await;
+        let Err(ClientError::Timeout { attempts }) = read else {
+            panic!("a frozen room's command times out: {read:?}");
+        };
+        assert!(attempts > 1, "{attempts}");
+        assert_eq!(client.frozen, u64::from(attempts));
+        // Each attempt is one submission or more (a first one sent to a
+        // follower is redirected).
+        assert!(client.attempts > u64::from(attempts), "{}", client.attempts);
+        cluster.shutdown().await;
+    }
+
     /// Half the nodes is not a majority.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_leader_reaching_half_the_nodes_is_not_the_leader() {
