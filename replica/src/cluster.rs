@@ -1008,6 +1008,18 @@ mod tests {
         let Some(l) = cluster.leader(0) else {
             panic!("group 0 has a leader");
         };
+        // A new client picks nodes round robin from 1 + (its id + 1) %
+        // nodes: client 2 starts at node 1, which leads a new group (it
+        // started it), so its first write takes one attempt.
+        let mut first = cluster.client(2);
+        let q = Command::CreateRoom {
+            room: "q".into(),
+            creator: "host".into(),
+        };
+        assert!(first.write(0, q).await.is_ok_and(|r| r.outcome.is_ok()));
+        if l == 1 {
+            assert_eq!(first.attempts, 1);
+        }
         let mut client = cluster.client(7);
         let create = Command::CreateRoom {
             room: "r".into(),
