@@ -890,9 +890,10 @@ fn first_result(response: Response) -> Result<Reply, ClientError> {
 mod tests {
     use super::*;
 
-    /// Every setting of the test cluster reaches openraft. (Its purge
-    /// batch of one, and the cluster name, are openraft's defaults as
-    /// well, so leaving them out would change nothing.)
+    /// Every setting of the test cluster reaches openraft, set to values
+    /// other than openraft's defaults (its heartbeat of 50 ms is one), so
+    /// that a setting left out shows. The purge batch of one is openraft's
+    /// default too: leaving it out would change nothing.
     #[test]
     fn the_raft_config_carries_every_setting() {
         let mut cfg = ClusterConfig::new(3, 1, Profile::tencent());
