@@ -1021,6 +1021,20 @@ mod tests {
         if l == 1 {
             assert_eq!(first.attempts, 1);
         }
+        // Client 3 starts at node 2, a follower: it names the leader (once
+        // it has heard from it: wait until every node has applied the
+        // write), and the second attempt goes there.
+        let converged = cluster.wait_converged(0, Duration::from_secs(5)).await;
+        assert!(converged.is_ok());
+        let mut third = cluster.client(3);
+        let p = Command::CreateRoom {
+            room: "p".into(),
+            creator: "host".into(),
+        };
+        assert!(third.write(0, p).await.is_ok_and(|r| r.outcome.is_ok()));
+        if l == 1 {
+            assert_eq!(third.attempts, 2);
+        }
         let mut client = cluster.client(7);
         let create = Command::CreateRoom {
             room: "r".into(),
@@ -1048,6 +1062,18 @@ mod tests {
         // Each attempt is one submission or more (a first one sent to a
         // follower is redirected).
         assert!(client.attempts > u64::from(attempts), "{}", client.attempts);
+        // Every node down: the timeout counts the submissions made.
+        for n in 1..=3 {
+            cluster.kill(n).await;
+        }
+        let mut last = cluster.client(9);
+        last.deadline = Duration::from_millis(100);
+        let down = last.write(0, Command::Tick).await;
+        let Err(ClientError::Timeout { attempts }) = down else {
+            panic!("no node answers: {down:?}");
+        };
+        assert!(attempts > 1, "{attempts}");
+        assert_eq!(last.attempts, u64::from(attempts));
         cluster.shutdown().await;
     }
 
