@@ -937,14 +937,21 @@ mod tests {
             .is_some_and(|r| r.metrics().borrow().state == ServerState::Leader)
     }
 
-    /// `nodes` nodes and `groups` groups, every group with a leader.
-    async fn started(nodes: u64, groups: u32) -> Cluster {
+    /// `nodes` nodes and `groups` groups, with each group's leader.
+    async fn started(nodes: u64, groups: u32) -> (Cluster, Vec<NodeId>) {
         let cfg = ClusterConfig::new(nodes, groups, Profile::tencent());
         let started = Cluster::start_elected(cfg, Duration::from_secs(10)).await;
-        let Ok((cluster, _)) = started else {
+        let Ok(started) = started else {
             panic!("the cluster elects its leaders");
         };
-        cluster
+        started
+    }
+
+    fn create(room: &str) -> Command {
+        Command::CreateRoom {
+            room: room.into(),
+            creator: "host".into(),
+        }
     }
 
     /// The leader a test sees is a node that says it leads and that a
@@ -955,11 +962,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_leader_is_one_a_majority_of_the_nodes_reaches() {
         // Five nodes, two groups: group 1 starts from node 2.
-        let cluster = started(5, 2).await;
+        let (cluster, leaders) = started(5, 2).await;
         assert_eq!(cluster.live_nodes(1), [1, 2, 3, 4, 5]);
-        let Some(l) = cluster.leader(1) else {
-            panic!("group 1 has a leader");
-        };
+        let l = leaders[1];
         for n in 1..=5 {
             assert_eq!(leads(&cluster, 1, n), n == l, "node {n}");
         }
@@ -1005,19 +1010,16 @@ mod tests {
     /// attempt answered `Frozen`, and the timeout says how many it made.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_counts_its_attempts_and_the_frozen_answers() {
-        let cluster = started(3, 1).await;
-        let Some(l) = cluster.leader(0) else {
-            panic!("group 0 has a leader");
-        };
+        let (cluster, leaders) = started(3, 1).await;
+        let l = leaders[0];
         // A new client picks nodes round robin from 1 + (its id + 1) %
         // nodes: client 2 starts at node 1, which leads a new group (it
         // started it), so its first write takes one attempt.
         let mut first = cluster.client(2);
-        let q = Command::CreateRoom {
-            room: "q".into(),
-            creator: "host".into(),
-        };
-        assert!(first.write(0, q).await.is_ok_and(|r| r.outcome.is_ok()));
+        assert!(first
+            .write(0, create("q"))
+            .await
+            .is_ok_and(|r| r.outcome.is_ok()));
         if l == 1 {
             assert_eq!(first.attempts, 1);
         }
@@ -1027,20 +1029,15 @@ mod tests {
         let converged = cluster.wait_converged(0, Duration::from_secs(5)).await;
         assert!(converged.is_ok());
         let mut third = cluster.client(3);
-        let p = Command::CreateRoom {
-            room: "p".into(),
-            creator: "host".into(),
-        };
-        assert!(third.write(0, p).await.is_ok_and(|r| r.outcome.is_ok()));
+        assert!(third
+            .write(0, create("p"))
+            .await
+            .is_ok_and(|r| r.outcome.is_ok()));
         if l == 1 {
             assert_eq!(third.attempts, 2);
         }
         let mut client = cluster.client(7);
-        let create = Command::CreateRoom {
-            room: "r".into(),
-            creator: "host".into(),
-        };
-        let once = client.write_once(0, l, create).await;
+        let once = client.write_once(0, l, create("r")).await;
         assert!(
             matches!(once, Ok(Ok(ref r)) if r.outcome.is_ok()),
             "{once:?}"
@@ -1082,10 +1079,8 @@ mod tests {
     /// Half the nodes is not a majority.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_leader_reaching_half_the_nodes_is_not_the_leader() {
-        let cluster = started(4, 1).await;
-        let Some(l) = cluster.leader(0) else {
-            panic!("group 0 has a leader");
-        };
+        let (cluster, leaders) = started(4, 1).await;
+        let l = leaders[0];
         let others: Vec<NodeId> = (1..=4).filter(|n| *n != l).collect();
         cluster
             .router()
