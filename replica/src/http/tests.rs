@@ -36,10 +36,14 @@ fn test_config(id: NodeId, dir: &std::path::Path) -> NodeConfig {
 
 /// Starts node `id` on a fresh port.
 async fn node(id: NodeId, dir: &std::path::Path) -> HttpNode {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     // A stopped clock: no timer comes due, so no tick changes the
     // engine behind a test's back.
-    let clock: Clock = Arc::new(|| Millis(1_000_000));
+    node_on_clock(id, dir, Arc::new(|| Millis(1_000_000))).await
+}
+
+/// Starts node `id` on a fresh port with `clock`.
+async fn node_on_clock(id: NodeId, dir: &std::path::Path, clock: Clock) -> HttpNode {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     HttpNode::start(test_config(id, dir), listener, clock)
         .await
         .unwrap()
@@ -47,9 +51,19 @@ async fn node(id: NodeId, dir: &std::path::Path) -> HttpNode {
 
 /// Starts nodes `1..=n` on fresh ports and initializes their cluster.
 async fn cluster(n: u64, dir: &std::path::Path) -> (Vec<HttpNode>, Vec<String>) {
+    let clock: Clock = Arc::new(|| Millis(1_000_000));
+    cluster_on_clock(n, dir, &clock).await
+}
+
+/// [`cluster`], every node on `clock`.
+async fn cluster_on_clock(
+    n: u64,
+    dir: &std::path::Path,
+    clock: &Clock,
+) -> (Vec<HttpNode>, Vec<String>) {
     let mut nodes = Vec::new();
     for id in 1..=n {
-        nodes.push(node(id, dir).await);
+        nodes.push(node_on_clock(id, dir, Arc::clone(clock)).await);
     }
     let members: Vec<(NodeId, String)> = nodes
         .iter()
@@ -276,6 +290,27 @@ async fn http_refused_connection_is_unreachable_and_silence_is_a_timeout() {
     assert!(err.to_string().contains("no answer within"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
     hold.abort();
+
+    // A whole snapshot to the closed port: unreachable too, so openraft
+    // backs off instead of resending it at once.
+    let mut conn = net.new_client(2, &BasicNode::new(closed.to_string())).await;
+    let snapshot = openraft::Snapshot::<crate::types::TypeConfig> {
+        meta: openraft::SnapshotMeta::default(),
+        snapshot: Box::new(std::io::Cursor::new(vec![1, 2, 3])),
+    };
+    let err = conn
+        .full_snapshot(
+            Vote::new(1, 1),
+            snapshot,
+            std::future::pending(),
+            RPCOption::new(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, openraft::error::StreamingError::Unreachable(_)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -294,4 +329,195 @@ async fn http_write_client_without_nodes_or_with_none_alive_gives_up() {
     assert_eq!(client.write(create("x")).await, Err(WriteError::Deadline));
     // The deadline, plus at most one attempt's connect timeout and pause.
     assert!(started.elapsed() < Duration::from_millis(300) + CONNECT_TIMEOUT + RETRY_PAUSE);
+}
+
+/// Waits until every node has applied the entry at `index`.
+async fn applied_everywhere(nodes: &[HttpNode], index: u64) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !nodes.iter().all(|n| {
+        n.state_machine()
+            .last_applied()
+            .is_some_and(|l| l.index >= index)
+    }) {
+        assert!(
+            std::time::Instant::now() < until,
+            "entry {index} never applied everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A grace period runs out on the leader's clock and reaches every node
+/// through the log. No client command follows the disconnect, so only the
+/// leader's tick task can expire it; until the clock reaches the
+/// deadline, the user stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_the_leaders_tick_expires_a_grace_period_on_every_node() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    const START: u64 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(START));
+    let clock: Clock = {
+        let now = Arc::clone(&now);
+        Arc::new(move || Millis(now.load(SeqCst)))
+    };
+    let (nodes, addrs) = cluster_on_clock(3, dir.path(), &clock).await;
+    let mut client = WriteClient::new(1, addrs);
+    client.write(create("g")).await.unwrap();
+    let join = Command::Join {
+        room: "g".into(),
+        user: "u".into(),
+    };
+    client.write(join).await.unwrap();
+    let disconnect = Command::Disconnect {
+        room: "g".into(),
+        user: "u".into(),
+    };
+    let dropped = client.write(disconnect).await.unwrap();
+    assert!(dropped.result.is_ok(), "{:?}", dropped.result);
+    applied_everywhere(&nodes, dropped.log_index).await;
+    let grace = test_config(1, dir.path())
+        .profile
+        .limits
+        .disconnect_grace_ms;
+    let deadline = START + grace;
+    for n in &nodes {
+        let sm = n.state_machine();
+        assert!(
+            sm.is_present("g", "u"),
+            "node {} lost the user at once",
+            n.id()
+        );
+        assert_eq!(sm.poll_timeout(), Some(Millis(deadline)), "node {}", n.id());
+    }
+
+    // A millisecond short: ten of the tick task's polls change nothing.
+    now.store(deadline - 1, SeqCst);
+    tokio::time::sleep(TICK_POLL * 10).await;
+    assert!(nodes.iter().all(|n| n.state_machine().is_present("g", "u")));
+
+    now.store(deadline, SeqCst);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while nodes.iter().any(|n| n.state_machine().is_present("g", "u")) {
+        assert!(
+            std::time::Instant::now() < until,
+            "the grace period never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Every node took the expiry at the same log entry, at the same time.
+    let leader = nodes.iter().find(|n| n.id() == dropped.leader_id).unwrap();
+    let last = leader.raft().metrics().borrow().last_log_index.unwrap();
+    applied_everywhere(&nodes, last).await;
+    let engine = nodes[0].state_machine().engine_snapshot();
+    for n in &nodes {
+        assert_eq!(n.state_machine().now(), Millis(deadline), "node {}", n.id());
+        assert_eq!(
+            n.state_machine().engine_snapshot(),
+            engine,
+            "node {}",
+            n.id()
+        );
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// The settings [`raft_config`] documents: 100 ms heartbeats, elections
+/// after 400–800 ms of silence, a snapshot every 5,000 entries with 1,000
+/// kept after it.
+#[test]
+fn http_raft_config_is_the_one_documented() {
+    let cfg = raft_config().unwrap();
+    assert_eq!(cfg.cluster_name, "roomstate");
+    assert_eq!(
+        (
+            cfg.heartbeat_interval,
+            cfg.election_timeout_min,
+            cfg.election_timeout_max
+        ),
+        (100, 400, 800)
+    );
+    assert_eq!(
+        cfg.snapshot_policy,
+        openraft::SnapshotPolicy::LogsSinceLast(5_000)
+    );
+    assert_eq!(cfg.max_in_snapshot_log_to_keep, 1_000);
+}
+
+#[test]
+fn http_members_and_member_ids_keep_every_node() {
+    let nodes = [(3, "127.0.0.1:9003".to_string()), (1, "h:1".to_string())];
+    let map = members(&nodes);
+    assert_eq!(
+        map.into_iter().collect::<Vec<_>>(),
+        [
+            (1, BasicNode::new("h:1")),
+            (3, BasicNode::new("127.0.0.1:9003"))
+        ]
+    );
+    assert_eq!(member_ids(&nodes).into_iter().collect::<Vec<_>>(), [1, 3]);
+}
+
+#[test]
+fn http_wall_clock_is_milliseconds_since_the_epoch() {
+    let ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let before = ms();
+    let now = wall_clock();
+    let after = ms();
+    assert!(
+        (before..=after).contains(&now.0),
+        "{before} {now:?} {after}"
+    );
+}
+
+/// A node whose files cannot be opened does not start, and its error
+/// names the part that failed.
+#[tokio::test]
+async fn http_a_node_whose_files_do_not_open_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |cfg: NodeConfig| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let clock: Clock = Arc::new(|| Millis(1));
+        HttpNode::start(cfg, listener, clock).await.map(|_| ())
+    };
+    let words = |r: Result<(), NodeError>| r.map_err(|e| e.to_string()).unwrap_err();
+
+    // Its directory is a file.
+    std::fs::write(dir.path().join("node1"), b"a file").unwrap();
+    let err = words(start(test_config(1, dir.path())).await);
+    assert!(err.starts_with("node directory: "), "{err}");
+
+    // Its log is not a redb file.
+    let cfg = test_config(2, dir.path());
+    std::fs::create_dir_all(&cfg.dir).unwrap();
+    std::fs::write(cfg.dir.join(LOG_FILE), vec![7u8; 4096]).unwrap();
+    let err = words(start(cfg).await);
+    assert!(err.starts_with("log: "), "{err}");
+
+    // Its snapshot is not a replica snapshot.
+    let cfg = test_config(3, dir.path());
+    std::fs::create_dir_all(cfg.dir.join(SNAPSHOT_DIR)).unwrap();
+    let file = cfg
+        .dir
+        .join(SNAPSHOT_DIR)
+        .join(crate::state_machine::SNAPSHOT_FILE);
+    std::fs::write(file, b"not a snapshot").unwrap();
+    let err = words(start(cfg).await);
+    assert_eq!(err, "snapshot: not a replica snapshot");
+
+    // A running node shows its id and address in its debug form.
+    let node = node(4, dir.path()).await;
+    let shown = format!("{node:?}");
+    assert!(
+        shown.starts_with("HttpNode { id: 4, addr: ") && shown.contains(&node.addr().to_string()),
+        "{shown}"
+    );
+    node.stop().await;
 }
