@@ -313,17 +313,30 @@ async fn http_refused_connection_is_unreachable_and_silence_is_a_timeout() {
     );
 }
 
-#[tokio::test]
-async fn http_write_client_without_nodes_or_with_none_alive_gives_up() {
-    let mut nobody = WriteClient::new(1, Vec::new());
-    assert_eq!(nobody.write(create("x")).await, Err(WriteError::NoNodes));
-
-    let closed: Vec<String> = (0..2)
+/// `n` loopback addresses nobody listens on.
+fn closed_ports(n: usize) -> Vec<String> {
+    (0..n)
         .map(|_| {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().to_string()
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn http_write_client_without_nodes_or_with_none_alive_gives_up() {
+    let mut nobody = WriteClient::new(1, Vec::new());
+    assert_eq!(nobody.write(create("x")).await, Err(WriteError::NoNodes));
+    assert_eq!(
+        WriteError::NoNodes.to_string(),
+        "no node address to send the write to"
+    );
+    assert_eq!(
+        WriteError::Deadline.to_string(),
+        "no node applied the write before the deadline"
+    );
+
+    let closed = closed_ports(2);
     let mut client = WriteClient::new(1, closed).with_deadline(Duration::from_millis(300));
     let started = std::time::Instant::now();
     assert_eq!(client.write(create("x")).await, Err(WriteError::Deadline));
@@ -520,4 +533,82 @@ async fn http_a_node_whose_files_do_not_open_says_which() {
         "{shown}"
     );
     node.stop().await;
+}
+
+/// A client asks its nodes in turn, one attempt each, when they do not
+/// answer; it follows a follower's redirect to the leader at once; and it
+/// asks the node that applied its last write first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_a_write_client_goes_round_its_nodes_follows_redirects_and_keeps_the_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = cluster(3, dir.path()).await;
+    let first = WriteClient::new(1, addrs).write(create("lobby")).await;
+    let leader = first.unwrap().leader_id;
+    let addr = |id: NodeId| {
+        let n = nodes.iter().find(|n| n.id() == id).unwrap();
+        n.addr().to_string()
+    };
+    let followers: Vec<NodeId> = (1..=3).filter(|&id| id != leader).collect();
+    for n in nodes.iter().filter(|n| n.id() != leader) {
+        n.raft()
+            .wait(Some(Duration::from_secs(10)))
+            .current_leader(leader, "the follower knows the leader")
+            .await
+            .unwrap();
+    }
+
+    // Two ports that refuse, then the leader.
+    let mut ports = closed_ports(2);
+    ports.push(addr(leader));
+    let mut client = WriteClient::new(2, ports).with_deadline(Duration::from_secs(5));
+    assert_eq!(client.id(), 2);
+    let w = client.write(create("a")).await.unwrap();
+    assert_eq!((w.leader_id, w.serial, client.attempts()), (leader, 1, 3));
+    let w = client.write(create("b")).await.unwrap();
+    assert_eq!((w.serial, client.attempts()), (2, 4), "the leader first");
+
+    // Two followers, then the leader: the first follower names the leader.
+    let order = vec![addr(followers[0]), addr(followers[1]), addr(leader)];
+    let mut client = WriteClient::new(3, order);
+    client.write(create("c")).await.unwrap();
+    assert_eq!(client.attempts(), 2, "one redirect");
+    client.write(create("d")).await.unwrap();
+    assert_eq!(client.attempts(), 3, "the leader first");
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// A node may take up to [`WRITE_TIMEOUT`] to say how a write ended, so a
+/// client waits longer than that for one answer: a node that applies a
+/// write after the whole timeout answers the first attempt, not a retry.
+#[tokio::test]
+async fn http_a_write_client_waits_out_a_node_that_answers_at_its_timeout() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let slow = {
+        let asked = Arc::clone(&asked);
+        axum::Router::new().route(
+            PATH_WRITE,
+            axum::routing::post(move |body: Bytes| async move {
+                asked.fetch_add(1, SeqCst);
+                let req: WriteRequest = postcard::from_bytes(&body).unwrap();
+                tokio::time::sleep(WRITE_TIMEOUT).await;
+                let reply = WriteReply::Applied {
+                    result: Err(crate::types::Refused::StaleSerial { last: req.serial }),
+                    log_index: 9,
+                    leader_id: 1,
+                };
+                postcard::to_allocvec(&reply).unwrap()
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move { axum::serve(listener, slow).await });
+    let mut client = WriteClient::new(1, vec![addr]).with_deadline(WRITE_TIMEOUT);
+    let w = client.write(create("x")).await.unwrap();
+    assert_eq!((w.log_index, w.serial), (9, 1));
+    assert_eq!((client.attempts(), asked.load(SeqCst)), (1, 1));
+    server.abort();
 }

@@ -60,6 +60,8 @@ pub struct WriteClient {
     leader_hint: Option<String>,
     /// How long one write is retried.
     deadline: Duration,
+    /// POSTs sent, over every write.
+    attempts: u64,
 }
 
 impl WriteClient {
@@ -75,6 +77,7 @@ impl WriteClient {
             target: 0,
             leader_hint: None,
             deadline: WRITE_DEADLINE,
+            attempts: 0,
         }
     }
 
@@ -90,6 +93,14 @@ impl WriteClient {
     #[must_use]
     pub fn id(&self) -> ClientId {
         self.client
+    }
+
+    /// How many requests the client has sent, over all its writes: one per
+    /// write that its first node applies, more for each redirect and retry
+    /// (a figure to watch for a client that keeps asking the wrong node).
+    #[must_use]
+    pub fn attempts(&self) -> u64 {
+        self.attempts
     }
 
     /// Sends `command` with the next serial until a node applies it or the
@@ -123,6 +134,7 @@ impl WriteClient {
                 },
             };
             let timeout = WRITE_TIMEOUT + CONNECT_TIMEOUT;
+            self.attempts += 1;
             match self
                 .http
                 .call::<_, WriteReply>(&addr, PATH_WRITE, req, timeout)
