@@ -73,13 +73,15 @@ fn zego() {
     check("zego");
 }
 
-/// Standard input (no FILE argument) gives the same answers as a file.
+/// Standard input (no FILE argument, or `-`) gives the same answers as a
+/// file.
 #[test]
 fn stdin_gives_the_same_output() {
-    for v in VENDORS {
+    for (v, args) in VENDORS.iter().flat_map(|v| [(v, &[][..]), (v, &["-"][..])]) {
         let input = std::fs::read_to_string(golden(&format!("{v}.in.jsonl"))).unwrap();
         let expected = std::fs::read_to_string(golden(&format!("{v}.out.jsonl"))).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_roomstate-replay"))
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -89,7 +91,11 @@ fn stdin_gives_the_same_output() {
         let out = child.wait_with_output().unwrap();
         writer.join().unwrap();
         assert!(out.status.success());
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "{v}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            expected,
+            "{v} {args:?}"
+        );
     }
 }
 

@@ -214,6 +214,32 @@ fn assert_one_line(out: &str, line: &str) -> Value {
     v
 }
 
+/// The replay clock is the last `now` a well-formed line gave: a line
+/// without one keeps it, and a malformed line's `now` is not taken.
+#[test]
+fn the_replay_clock_follows_well_formed_lines_only() {
+    let mut r = Replayer::new();
+    assert_eq!(r.now(), 0);
+    let create = json!({"vendor": "easemob", "control": "create_room", "room": "c",
+        "creator": "host", "now": 5_000});
+    assert_eq!(
+        replay_line(&mut r, &create.to_string()),
+        r#"{"status":200,"body":{}}"#
+    );
+    assert_eq!(r.now(), 5_000);
+    let join = json!({"vendor": "easemob", "control": "join", "room": "c", "user": "u1"});
+    replay_line(&mut r, &join.to_string());
+    assert_eq!(r.now(), 5_000);
+    let bad = json!({"vendor": "easemob", "control": "no_such_control", "now": 9_000});
+    let out = replay_line(&mut r, &bad.to_string());
+    assert!(out.starts_with(r#"{"status":4"#), "{out}");
+    assert_eq!(r.now(), 5_000);
+    let join = json!({"vendor": "easemob", "control": "join", "room": "c", "user": "u2",
+        "now": 7_000});
+    replay_line(&mut r, &join.to_string());
+    assert_eq!(r.now(), 7_000);
+}
+
 #[test]
 fn malformed_lines_change_nothing_and_answer_once() {
     let mut r = setup();
