@@ -423,7 +423,10 @@ pub fn read_stream(cold: &ColdRooms, seed: u64, min: usize) -> Stream<String> {
 mod tests {
     use std::collections::BTreeSet;
 
+    use roomstate::{Change, ExitKind, Success};
+
     use super::*;
+    use crate::naive::{NaiveChange, NaiveSuccess};
     use crate::workload::{engine_read_json, engine_visit_attributes, naive_read_json};
 
     #[test]
@@ -478,5 +481,131 @@ mod tests {
         };
         assert_eq!(first_pass(7), first_pass(7), "deterministic");
         assert_ne!(first_pass(7), first_pass(8), "the seed picks the order");
+    }
+
+    /// Each side's room `id` as (key, value, owner, revision), and its
+    /// members.
+    fn both_rooms(
+        engine: &Engine,
+        naive: &Naive,
+        id: &str,
+    ) -> [(BTreeSet<Attr>, BTreeSet<String>); 2] {
+        let mut attrs = BTreeSet::new();
+        engine_visit_attributes(engine, id, |k, v, o, rev| {
+            attrs.insert((k.to_string(), v.to_string(), o.to_string(), rev));
+        })
+        .unwrap();
+        let members = engine.room(id).unwrap().members().into_iter();
+        let engine_side = (attrs, members.map(|u| u.to_string()).collect());
+        let room = &naive.rooms[id];
+        let naive_attrs = room.attrs.iter();
+        let naive_side = (
+            naive_attrs
+                .map(|(k, a)| (k.clone(), a.value.clone(), a.owner.clone(), a.revision))
+                .collect(),
+            room.members.keys().cloned().collect(),
+        );
+        [engine_side, naive_side]
+    }
+
+    type Attr = (String, String, String, u64);
+
+    /// The timed streams do the work they are named for on both sides:
+    /// every overwrite is its key's owner's and applies, with a value no
+    /// other command carries; every leave is a member's last connection
+    /// and deletes exactly its keys; and the two sides end each pass
+    /// holding the same rooms. A stream the engine refused cheaply, or
+    /// that one side took differently, would time something else.
+    #[test]
+    fn cold_writes_and_leaves_apply_alike_on_both_sides() {
+        const ROOMS: usize = 23;
+        let cold = ColdRooms::new(ROOMS);
+        let (mut engine, mut naive) = (cold.engine(), cold.naive());
+        let (mut events, mut naive_events) = (Vec::new(), Vec::new());
+        // A value per command number, 64 bytes, over the numbers of a
+        // stream of millions (the values pool holds 256).
+        let numbers = (0..4_000_000).step_by(1_999);
+        let unique: BTreeSet<String> = numbers.clone().map(|n| cold.value(n)).collect();
+        assert_eq!(unique.len(), numbers.len());
+        assert!(unique.iter().all(|v| v.len() == 64));
+        let mut values = BTreeSet::new();
+        let mut ws = engine_write_stream(&cold, 5, 50);
+        let mut nws = naive_write_stream(&cold, 5, 50);
+        assert_eq!((ws.left(), nws.left()), (3 * ROOMS, 3 * ROOMS));
+        for _ in 0..3 {
+            while let (Some(cmd), Some(naive_cmd)) = (ws.take(), nws.take()) {
+                let report = engine.handle(NOW, cmd).ok().and_then(Success::into_written);
+                assert!(report.is_some_and(|r| r.applied == 1 && r.failed.is_empty()));
+                let naive_report = naive.handle(naive_cmd);
+                assert!(
+                    matches!(naive_report, Ok(NaiveSuccess::Written { applied: 1, ref failed, .. }) if failed.is_empty()),
+                    "{naive_report:?}"
+                );
+                engine.drain_events(&mut events);
+                let [event] = &events[..] else {
+                    panic!("{events:?}")
+                };
+                let [Change::AttributeSet { value, .. }] = &event.changes[..] else {
+                    panic!("{event:?}")
+                };
+                assert!(values.insert(value.to_string()), "{value} again");
+                naive.drain_events(&mut naive_events);
+                let [NaiveEvent { changes, .. }] = &naive_events[..] else {
+                    panic!("{naive_events:?}")
+                };
+                assert!(
+                    matches!(&changes[..], [NaiveChange::Set(_, v, _)] if v.as_str() == value.as_str())
+                );
+                let [e, n] = both_rooms(&engine, &naive, &event.room);
+                assert_eq!(e, n, "{}", event.room);
+                events.clear();
+                naive_events.clear();
+            }
+            assert_eq!((ws.left_in_pass(), nws.left_in_pass()), (0, 0));
+            ws.next_pass();
+            nws.next_pass();
+        }
+
+        let mut es = engine_exit_stream(&cold, 6, 50);
+        let mut ns = naive_exit_stream(&cold, 6, 50);
+        for pass in 0..3 {
+            let m = leaver(pass);
+            while let (Some(cmd), Some(naive_cmd)) = (es.take(), ns.take()) {
+                assert!(engine.handle(NOW, cmd).is_ok());
+                assert_eq!(naive.handle(naive_cmd), Ok(NaiveSuccess::Done));
+                engine.drain_events(&mut events);
+                naive.drain_events(&mut naive_events);
+                let [event] = &events[..] else {
+                    panic!("{events:?}")
+                };
+                let [naive_event] = &naive_events[..] else {
+                    panic!("{naive_events:?}")
+                };
+                let r = (0..ROOMS).find(|&r| cold.room(r) == *event.room).unwrap();
+                let gone = Change::MemberExited {
+                    user: cold.member(r, m).as_str().into(),
+                    how: ExitKind::Left,
+                };
+                assert_eq!(event.changes.first(), Some(&gone));
+                let deleted = |c: &Change| matches!(c, Change::AttributeDeleted { .. });
+                assert!(event.changes[1..].iter().all(deleted));
+                assert_eq!(event.changes.len(), 1 + keys_of(m).count());
+                assert_eq!(naive_event.changes.len(), event.changes.len());
+                events.clear();
+                naive_events.clear();
+                let [e, n] = both_rooms(&engine, &naive, &cold.room(r));
+                assert!(!e.1.contains(&cold.member(r, m)));
+                assert_eq!(e, n);
+            }
+            for r in 0..ROOMS {
+                cold.engine_arm(&mut engine, r, m, &mut events);
+                cold.naive_arm(&mut naive, r, m, &mut naive_events);
+                let [e, n] = both_rooms(&engine, &naive, &cold.room(r));
+                assert_eq!((e.0.len(), e.1.len()), (KEYS, MEMBERS));
+                assert_eq!(e, n);
+            }
+            es.next_pass();
+            ns.next_pass();
+        }
     }
 }
