@@ -134,6 +134,31 @@ mod tests {
         assert_eq!(a[1]["revision"], 42);
     }
 
+    /// Each character that needs an escape gets its own, found alone in
+    /// a string (the scan for one is a fold over every byte), and a string
+    /// without one, non-ASCII included, is copied as it is.
+    #[test]
+    fn each_escape_is_found_alone_and_written_exactly() {
+        let cases: [(&str, &str); 9] = [
+            ("a\"b", r#""a\"b""#),
+            ("a\\b", r#""a\\b""#),
+            ("a\nb", r#""a\nb""#),
+            ("a\rb", r#""a\rb""#),
+            ("a\tb", r#""a\tb""#),
+            ("a\u{0}b", r#""a\u0000b""#),
+            ("a\u{1f}b", r#""a\u001fb""#),
+            (" ~\u{7f}é😀", "\" ~\u{7f}é😀\""),
+            ("", r#""""#),
+        ];
+        for (text, json) in cases {
+            let plain = !json.contains('\\');
+            assert_eq!(super::needs_escape(text.as_bytes()), !plain, "{text:?}");
+            let mut out = Vec::new();
+            super::push_str(&mut out, text);
+            assert_eq!(String::from_utf8(out).unwrap(), json, "{text:?}");
+        }
+    }
+
     #[test]
     fn an_empty_room_is_an_empty_list() {
         let mut out = Vec::new();

@@ -118,6 +118,47 @@ mod tests {
         assert_eq!(run_naive(&mut naive, inputs, &mut ne, &mut jn), ok_n);
     }
 
+    /// Command by command, both sides announce the same events: as many,
+    /// for the same rooms, with the same sequence numbers and as many
+    /// changes. A side announcing more (an empty event for a write that
+    /// changed nothing) or fewer would be timed doing other work.
+    #[test]
+    fn mixed_workload_announces_the_same_events_on_both_sides() {
+        let mixed = Mixed::generate(11, 40, 4_000);
+        let (mut engine, mut naive) = (mixed.engine(), mixed.naive());
+        let (mut ee, mut ne) = (Vec::<Event>::new(), Vec::<NaiveEvent>::new());
+        let (mut events, mut failed_writes) = (0, 0);
+        let commands = mixed.engine_commands().into_iter();
+        for (c, n) in commands.zip(mixed.naive_commands()) {
+            let outcome = engine.handle(NOW, c);
+            let naive_outcome = naive.handle(n);
+            assert_eq!(outcome.is_ok(), naive_outcome.is_ok());
+            if let Ok(crate::naive::NaiveSuccess::Written { applied: 0, .. }) = naive_outcome {
+                failed_writes += 1;
+            }
+            engine.drain_events(&mut ee);
+            naive.drain_events(&mut ne);
+            let shape = |room: &str, seq: u64, changes: usize| (room.to_string(), seq, changes);
+            let engine_shapes: Vec<_> = ee
+                .iter()
+                .map(|e| shape(&e.room, e.seq, e.changes.len()))
+                .collect();
+            let naive_shapes: Vec<_> = ne
+                .iter()
+                .map(|e| shape(&e.room, e.seq, e.changes.len()))
+                .collect();
+            assert_eq!(engine_shapes, naive_shapes);
+            events += ee.len();
+            ee.clear();
+            ne.clear();
+        }
+        assert!(events > 1_000, "{events} events");
+        assert!(
+            failed_writes > 0,
+            "the workload has writes that change nothing"
+        );
+    }
+
     /// A read-all reply parsed back: `(seq, key -> (value, owner, revision))`.
     type Parsed = (u64, BTreeMap<String, (String, String, u64)>);
 
