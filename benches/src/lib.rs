@@ -323,6 +323,14 @@ mod tests {
             .handle(NOW, roomstate::Command::Write(stranger))
             .is_err());
 
+        // A value per command number, 64 bytes, over the numbers of a
+        // stream of millions (the value pool holds 256).
+        let numbers = (0..4_000_000).step_by(1_999);
+        let unique: std::collections::BTreeSet<String> =
+            numbers.clone().map(|n| cold.value(n)).collect();
+        assert_eq!(unique.len(), numbers.len());
+        assert!(unique.iter().all(|v| v.len() == 64));
+
         // Whole passes, each room once per pass, every value distinct.
         let picks = cold.write_picks(5, 100);
         assert_eq!(picks.len(), 3 * 37);
