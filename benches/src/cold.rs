@@ -427,6 +427,24 @@ mod tests {
     use crate::workload::{engine_read_json, engine_visit_attributes, naive_read_json};
 
     #[test]
+    fn a_stream_gives_one_pass_at_a_time_and_each_pass_has_its_leaver() {
+        let mut s = Stream::new((0..7).collect::<Vec<u32>>(), 3);
+        assert_eq!((s.left(), s.left_in_pass(), s.pass), (7, 3, 0));
+        let mut pass = |s: &mut Stream<u32>| (0..4).map(|_| s.take()).collect::<Vec<_>>();
+        assert_eq!(pass(&mut s), [Some(0), Some(1), Some(2), None]);
+        s.next_pass();
+        assert_eq!((s.pass, s.left_in_pass()), (1, 3));
+        assert_eq!(pass(&mut s), [Some(3), Some(4), Some(5), None]);
+        s.next_pass();
+        assert_eq!((s.pass, s.left(), s.left_in_pass()), (2, 1, 1));
+        assert_eq!(pass(&mut s), [Some(6), None, None, None]);
+        // Passes in a row send different members away, every one in turn.
+        let turn: BTreeSet<usize> = (0..MEMBERS).map(leaver).collect();
+        assert_eq!(turn.len(), MEMBERS);
+        assert_eq!(leaver(MEMBERS + 2), leaver(2));
+    }
+
+    #[test]
     fn cold_reads_visit_every_room_once_per_pass_and_read_all_20_attributes_alike() {
         let cold = ColdRooms::new(37);
         let (engine, naive) = (cold.engine(), cold.naive());

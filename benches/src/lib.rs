@@ -18,9 +18,9 @@ pub mod workload;
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
-    use roomstate::{Engine, Event};
+    use roomstate::{Command, Engine, Event};
 
     use crate::naive::{Naive, NaiveEvent};
     use crate::workload::{
@@ -130,9 +130,13 @@ mod tests {
         let (mut events, mut failed_writes) = (0, 0);
         let commands = mixed.engine_commands().into_iter();
         for (c, n) in commands.zip(mixed.naive_commands()) {
+            // The generator's model of who is present holds: every join
+            // and leave is taken.
+            let membership = matches!(c, Command::Join { .. } | Command::Leave { .. });
             let outcome = engine.handle(NOW, c);
             let naive_outcome = naive.handle(n);
             assert_eq!(outcome.is_ok(), naive_outcome.is_ok());
+            assert!(!membership || outcome.is_ok(), "{outcome:?}");
             if let Ok(crate::naive::NaiveSuccess::Written { applied: 0, .. }) = naive_outcome {
                 failed_writes += 1;
             }
@@ -224,6 +228,143 @@ mod tests {
         assert!((1_300..1_700).contains(&reads), "{reads}");
         assert!((350..650).contains(&members), "{members}");
         assert!((800..1_200).contains(&queue), "{queue}");
+
+        // Writes of 1–3 ops, one in ten a delete; a leave for one member
+        // step in four (half of those whose user is present); polls among
+        // the queue steps, offers mostly of new keys.
+        let ops: Vec<&(usize, Option<usize>)> = mixed
+            .steps
+            .iter()
+            .flat_map(|s| match s {
+                S::Write { ops, .. } => ops.iter().collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert!((writes * 19 / 10..writes * 21 / 10).contains(&ops.len()));
+        let deletes = ops.iter().filter(|(_, v)| v.is_none()).count();
+        assert!((ops.len() * 85 / 1000..ops.len() * 115 / 1000).contains(&deletes));
+        let leaves = count(|s| matches!(s, S::Leave { .. }));
+        assert!(
+            (members * 15 / 100..members * 35 / 100).contains(&leaves),
+            "{leaves}"
+        );
+        let polls = count(|s| matches!(s, S::Poll { .. }));
+        assert!((queue / 10..queue / 2).contains(&polls), "{polls}");
+        let offered: std::collections::BTreeSet<(usize, usize)> = mixed
+            .steps
+            .iter()
+            .filter_map(|s| match *s {
+                S::Offer { room, key, .. } => Some((room, key)),
+                _ => None,
+            })
+            .collect();
+        assert!(offered.len() > (queue - polls) * 3 / 4, "{}", offered.len());
+
+        // Each room's commands name its own users only.
+        let mut rooms_of = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+        for c in mixed.naive_commands() {
+            use crate::naive::NaiveCmd as C;
+            let (room, user) = match c {
+                C::Join { room, user } | C::Leave { room, user } => (room, user),
+                C::Write { room, operator, .. }
+                | C::QueueOffer { room, operator, .. }
+                | C::QueuePoll { room, operator, .. } => (room, operator),
+                _ => continue,
+            };
+            rooms_of.entry(user).or_default().insert(room);
+        }
+        assert!(rooms_of.len() > 5_000, "{}", rooms_of.len());
+        assert!(rooms_of.values().all(|r| r.len() == 1));
+
+        // Queue keys: one per room and element, as long as attribute keys.
+        let keys: BTreeSet<String> = (0..1_000)
+            .flat_map(|r| (0..50).map(move |n| Mixed::queue_key(r, n)))
+            .collect();
+        assert_eq!(keys.len(), 50_000);
+        assert!(keys
+            .iter()
+            .all(|k| k.len() == crate::workload::key(0).len()));
+
+        // Reads are served by each side's read path, at the same places.
+        let engine = mixed.engine_inputs().into_iter();
+        for (e, n) in engine.zip(mixed.naive_inputs()) {
+            use crate::workload::{EngineInput, NaiveInput};
+            let is_read = matches!(e, EngineInput::Read(_));
+            assert_eq!(is_read, matches!(n, NaiveInput::Read(_)));
+        }
+    }
+
+    /// The exit fixture is what its docs say: each room's leaver is a user
+    /// of its own and, once armed, owns key 0 alone; the other keys are
+    /// spread over the room's seven other users.
+    #[test]
+    fn the_exit_fixture_leaves_one_key_to_each_rooms_own_leaver() {
+        let fx = ExitFixture::new(5, 24);
+        assert_eq!(fx.rooms(), 5);
+        let mut engine = fx.engine();
+        let mut leavers = BTreeSet::new();
+        for r in 0..fx.rooms() {
+            let room = &fx.grid.rooms[r];
+            let leaver = fx.grid.users[fx.leaver(r)].clone();
+            assert!(leavers.insert(leaver.clone()), "{leaver} leaves twice");
+            let users: BTreeSet<String> = (0..8)
+                .map(|i| fx.grid.users[fx.grid.user(r, i)].clone())
+                .collect();
+            assert!(users.contains(&leaver));
+            fx.engine_arm(&mut engine, r, &mut Vec::new());
+            let mut owners = BTreeMap::<String, usize>::new();
+            engine_visit_attributes(&engine, room, |_, _, o, _| {
+                *owners.entry(o.to_string()).or_default() += 1;
+            });
+            assert_eq!(owners.remove(&leaver), Some(1), "{room}");
+            assert_eq!(owners.len(), 7, "{owners:?}");
+            assert!(owners.keys().all(|o| users.contains(o)));
+        }
+    }
+
+    /// The benchmark profile lets every fixture in at the largest size a
+    /// benchmark builds it (ZEGO's own limits would refuse the 100- and
+    /// 1,000-key rooms of `scaling/*` and a queue of 1,000), and keeps the
+    /// default history unless the run turns it off.
+    #[test]
+    fn the_bench_profile_takes_every_fixture_at_its_benchmark_size() {
+        let grid = Grid::new(2, 1_000);
+        let engine = grid.engine();
+        for room in &grid.rooms {
+            assert_eq!(engine.room(room).unwrap().attribute_count(), 1_000);
+        }
+        let fx = ExitFixture::new(2, 1_000);
+        let mut engine = fx.engine();
+        fx.engine_arm(&mut engine, 1, &mut Vec::new());
+        assert_eq!(
+            engine.room(&fx.grid.rooms[1]).unwrap().attribute_count(),
+            1_000
+        );
+        let q = QueueFixture::new(1_000);
+        assert_eq!(q.engine().room(&q.room).unwrap().queue_len(), 1_000);
+        let off = std::env::var("ROOMSTATE_BENCH_HISTORY").is_ok_and(|v| v == "off");
+        let events = crate::workload::bench_profile().limits.history_events;
+        assert_eq!(events == 0, off, "history_events {events}");
+    }
+
+    /// The benchmarks' random numbers are SplitMix64's (its published
+    /// first outputs for seed 0).
+    #[test]
+    fn the_generator_is_splitmix64() {
+        let mut rng = crate::workload::Rng::new(0);
+        let first: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
+        assert_eq!(
+            first,
+            [
+                0xE220_A839_7B1D_CDAF,
+                0x6E78_9E6A_A1B9_65F4,
+                0x06C4_5D18_8009_454F
+            ]
+        );
+        let mut rng = crate::workload::Rng::new(1);
+        let hits = (0..10_000).filter(|_| rng.percent(30)).count();
+        assert!((2_800..3_200).contains(&hits), "{hits}");
+        assert!((0..10_000).all(|_| rng.below(7) < 7));
     }
 
     #[test]
@@ -302,6 +443,12 @@ mod tests {
             assert_eq!(v.members().len(), MEMBERS);
             assert!(v.is_present(&cold.member(r, 7)));
         }
+        // Every room has members of its own.
+        let everyone: BTreeSet<String> = (0..cold.rooms)
+            .flat_map(|r| (0..MEMBERS).map(move |m| (r, m)))
+            .map(|(r, m)| cold.member(r, m))
+            .collect();
+        assert_eq!(everyone.len(), cold.rooms * MEMBERS);
         assert_eq!(engine_state(&engine, &rooms), naive_state(&naive, &rooms));
 
         // Easemob: a writer who is not present is refused, on both sides.
