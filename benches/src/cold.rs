@@ -430,7 +430,7 @@ mod tests {
     fn a_stream_gives_one_pass_at_a_time_and_each_pass_has_its_leaver() {
         let mut s = Stream::new((0..7).collect::<Vec<u32>>(), 3);
         assert_eq!((s.left(), s.left_in_pass(), s.pass), (7, 3, 0));
-        let mut pass = |s: &mut Stream<u32>| (0..4).map(|_| s.take()).collect::<Vec<_>>();
+        let pass = |s: &mut Stream<u32>| (0..4).map(|_| s.take()).collect::<Vec<_>>();
         assert_eq!(pass(&mut s), [Some(0), Some(1), Some(2), None]);
         s.next_pass();
         assert_eq!((s.pass, s.left_in_pass()), (1, 3));
