@@ -76,6 +76,9 @@ fn ratios_reports_each_figure_against_its_target() {
     bench(&root, "scaling/rooms/engine/write/10k", 1_000.0, None, &[]);
     bench(&root, "scaling/rooms/engine/write/500k", 3_000.0, None, &[]);
     bench(&root, "scaling/rooms/naive/write/10k", 4_000.0, None, &[]);
+    bench(&root, "scaling/engine/exit/10", 1_000.0, None, &[]);
+    bench(&root, "scaling/engine/exit/100", 1_100.0, None, &[]);
+    bench(&root, "scaling/engine/exit/1000", 1_250.0, None, &[]);
     let lines = dir.path().join("lines.txt");
     fs::write(
         &lines,
@@ -92,6 +95,8 @@ fn ratios_reports_each_figure_against_its_target() {
     has("| mixed 10k | 2.500 ms | — | — | ≤ 0.5 | ? | — / — |");
     has("| exit engine keys100 ÷ keys10 | 1.500 µs | 1.000 µs | 1.500 | ≤ 1.5 | yes | |");
     has("| snapshot restore | 1.000 s (300.0 MB) | — | 300 MB/s | ≥ 300 MB/s | yes | — |");
+    has("| engine exit | 1.000 µs | 1.100 µs | 1.250 µs | 1.25 |");
+    has("| engine write | — | — | — | — |");
     has("| engine write | 1.000 µs (IQR —) | — | 3.000 µs (IQR —) | 3.00 |");
     has("| engine ÷ naive write | 0.250 | — | — | |");
     has("| `heap_bytes_per_attr` | 128 | ≤ 128 | yes |");
