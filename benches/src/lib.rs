@@ -250,7 +250,7 @@ mod tests {
         );
         let polls = count(|s| matches!(s, S::Poll { .. }));
         assert!((queue / 10..queue / 2).contains(&polls), "{polls}");
-        let offered: std::collections::BTreeSet<(usize, usize)> = mixed
+        let offered: BTreeSet<(usize, usize)> = mixed
             .steps
             .iter()
             .filter_map(|s| match *s {
@@ -261,7 +261,7 @@ mod tests {
         assert!(offered.len() > (queue - polls) * 3 / 4, "{}", offered.len());
 
         // Each room's commands name its own users only.
-        let mut rooms_of = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+        let mut rooms_of = BTreeMap::<String, BTreeSet<String>>::new();
         for c in mixed.naive_commands() {
             use crate::naive::NaiveCmd as C;
             let (room, user) = match c {
@@ -323,8 +323,9 @@ mod tests {
     }
 
     /// The benchmark profile lets every fixture in at the largest size a
-    /// benchmark builds it (ZEGO's own limits would refuse the 100- and
-    /// 1,000-key rooms of `scaling/*` and a queue of 1,000), and keeps the
+    /// benchmark builds it (ZEGO's own 5,120 value bytes per room would
+    /// refuse the 100- and 1,000-key rooms of `scaling/*`; its default
+    /// queue capacity is the queue benchmark's 1,000), and keeps the
     /// default history unless the run turns it off.
     #[test]
     fn the_bench_profile_takes_every_fixture_at_its_benchmark_size() {
@@ -473,8 +474,7 @@ mod tests {
         // A value per command number, 64 bytes, over the numbers of a
         // stream of millions (the value pool holds 256).
         let numbers = (0..4_000_000).step_by(1_999);
-        let unique: std::collections::BTreeSet<String> =
-            numbers.clone().map(|n| cold.value(n)).collect();
+        let unique: BTreeSet<String> = numbers.clone().map(|n| cold.value(n)).collect();
         assert_eq!(unique.len(), numbers.len());
         assert!(unique.iter().all(|v| v.len() == 64));
 
