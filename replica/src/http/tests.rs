@@ -259,12 +259,9 @@ async fn http_a_learner_joining_after_the_purge_installs_the_snapshot_over_http(
 async fn http_refused_connection_is_unreachable_and_silence_is_a_timeout() {
     let vote = || VoteRequest::new(Vote::new(1, 1), None);
     // A port nobody listens on.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = closed_ports(1).remove(0);
     let mut net = HttpNetwork::new();
-    let mut conn = net.new_client(2, &BasicNode::new(closed.to_string())).await;
+    let mut conn = net.new_client(2, &BasicNode::new(closed.clone())).await;
     let err = conn
         .vote(vote(), RPCOption::new(Duration::from_secs(1)))
         .await
@@ -293,7 +290,7 @@ async fn http_refused_connection_is_unreachable_and_silence_is_a_timeout() {
 
     // A whole snapshot to the closed port: unreachable too, so openraft
     // backs off instead of resending it at once.
-    let mut conn = net.new_client(2, &BasicNode::new(closed.to_string())).await;
+    let mut conn = net.new_client(2, &BasicNode::new(closed.clone())).await;
     let snapshot = openraft::Snapshot::<crate::types::TypeConfig> {
         meta: openraft::SnapshotMeta::default(),
         snapshot: Box::new(std::io::Cursor::new(vec![1, 2, 3])),
