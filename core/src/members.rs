@@ -6,7 +6,7 @@ use alloc::boxed::Box;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::command::Role;
-use crate::store::{hash_key, ADMIN, NONE};
+use crate::store::{hash_key, json_plain, ADMIN, NONE};
 use crate::text::Str;
 
 /// One user's record in one room. It exists while the user is present,
@@ -30,6 +30,10 @@ pub(crate) struct UserRec {
     /// compares ids only where these agree. It fills padding: the record
     /// stays 40 bytes.
     tag: u16,
+    /// The id is [`json_plain`]: found once, when the record is made, so
+    /// that a reply copies the owner of each attribute without a scan. It
+    /// fills padding too.
+    pub(crate) plain: bool,
 }
 
 impl UserRec {
@@ -158,6 +162,7 @@ impl Users {
     fn add(&mut self, hasher: &DefaultHashBuilder, name: Str) -> Option<u32> {
         let hash = hash_key(hasher, &name);
         let rec = UserRec {
+            plain: json_plain(&name),
             name,
             tag: tag(hash),
             ..UserRec::default()
@@ -282,6 +287,9 @@ impl Users {
             if self.find(hasher, &rec.name) != Some(n) {
                 return Err("user index does not find a record");
             }
+            if rec.plain != json_plain(&rec.name) {
+                return Err("user record's plain flag disagrees with its id");
+            }
         }
         if self.index.is_some() != (self.recs.len() > SCAN_USERS) {
             return Err("user index kept below the scan threshold, or missing past it");
@@ -384,6 +392,17 @@ mod tests {
             u.consistent(&hs),
             Err("user index counts a record twice or a free one")
         );
+
+        let mut u = build(3);
+        u.recs.get_mut(1).unwrap().plain = false;
+        let plain = Err("user record's plain flag disagrees with its id");
+        assert_eq!(u.consistent(&hs), plain);
+        let mut u = Users::default();
+        u.intern(&hs, &Str::from("say \"hi\""));
+        assert!(!u.recs.first().unwrap().plain);
+        assert_eq!(u.consistent(&hs), Ok(()));
+        u.recs.get_mut(0).unwrap().plain = true;
+        assert_eq!(u.consistent(&hs), plain);
 
         let mut u = build(3);
         u.free = 0;

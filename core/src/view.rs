@@ -30,6 +30,11 @@ pub struct AttrRef<'a> {
     pub revision: u64,
     /// Time of its last change.
     pub changed_at: Millis,
+    /// Key, value and owner id hold no `"`, no `\` and no control
+    /// character below U+0020: a JSON writer may copy them between quotes
+    /// as they are. The engine learns it when it stores the text, so a
+    /// reply reads it instead of scanning each string.
+    pub plain: bool,
 }
 
 impl AttrRef<'_> {
@@ -109,6 +114,9 @@ pub struct ElemRef<'a> {
     pub owner: Option<&'a str>,
     /// Removed when its (user) owner exits.
     pub transient: bool,
+    /// Key, value and owner id need no JSON escape, as
+    /// [`AttrRef::plain`].
+    pub plain: bool,
 }
 
 impl ElemRef<'_> {
@@ -161,12 +169,18 @@ impl<'a> RoomView<'a> {
         self.room.value_bytes
     }
 
+    /// The owner's id (`None`: `Admin`) and whether the entry's key, value
+    /// and owner id are all plain.
     #[inline]
-    fn owner(&self, owner: u32) -> Option<&'a str> {
+    fn owner<X>(&self, m: &Meta<X>) -> (Option<&'a str>, bool) {
+        let owner = m.owner();
         if owner == ADMIN {
-            return None;
+            return (None, m.plain());
         }
-        self.room.owner_name(owner).map(|s| s.as_str())
+        match self.room.users.get(owner) {
+            Some(r) => (Some(r.name.as_str()), m.plain() && r.plain),
+            None => (None, m.plain()),
+        }
     }
 
     fn attr_at(&self, pos: u32) -> Option<AttrRef<'a>> {
@@ -178,13 +192,15 @@ impl<'a> RoomView<'a> {
     #[inline]
     fn attr(&self, m: &Meta<AttrX>, key: &'a str, value: &'a str) -> AttrRef<'a> {
         let stamp = self.room.stamp_of(key, m.x);
+        let (owner, plain) = self.owner(m);
         AttrRef {
             key,
             value,
-            owner: self.owner(m.owner()),
+            owner,
             auto_delete: m.flagged(),
             revision: stamp.revision,
             changed_at: stamp.at,
+            plain,
         }
     }
 
@@ -195,11 +211,13 @@ impl<'a> RoomView<'a> {
     }
 
     fn elem(&self, m: &Meta<()>, key: &'a str, value: &'a str) -> ElemRef<'a> {
+        let (owner, plain) = self.owner(m);
         ElemRef {
             key,
             value,
-            owner: self.owner(m.owner()),
+            owner,
             transient: m.flagged(),
+            plain,
         }
     }
 

@@ -15,7 +15,8 @@ use roomstate::{
 /// Rooms commands name.
 pub const ROOMS: [&str; 3] = ["r0", "r1", "r2"];
 /// Users commands name.
-pub const USERS: [&str; 4] = ["u0", "u1", "u2", "u3"];
+/// The last one is a user id that a JSON reply must escape.
+pub const USERS: [&str; 4] = ["u0", "u1", "u2", "u\"3"];
 
 /// Keys: valid ones (weighted up), then the empty key, one over-long for the
 /// tiny profiles (4 chars), one over-long for every profile (>128 chars, >50
@@ -31,6 +32,7 @@ fn key() -> BoxedStrategy<Str> {
         1 => Just(Str::from(long)),
         1 => Just(Str::from("k!")),
         1 => Just(Str::from("kéé")),
+        1 => Just(Str::from("k\\")),
     ]
     .boxed()
 }
@@ -42,7 +44,7 @@ fn key() -> BoxedStrategy<Str> {
 fn value() -> BoxedStrategy<Str> {
     prop_oneof![
         3 => Just(Str::from("")),
-        10 => select(vec!["x", "xy", "xyz", "wxyz", "é", "éé"]).prop_map(Str::from),
+        10 => select(vec!["x", "xy", "xyz", "wxyz", "é", "éé", "x\"", "\n\u{1f}"]).prop_map(Str::from),
         2 => select(vec!["vwxyz", "ééé"]).prop_map(Str::from),
         1 => select(vec![1000usize, 1030, 2049, 4087, 4097]).prop_map(|n| Str::from("v".repeat(n))),
         1 => select(vec![600usize, 1030, 4090]).prop_map(|n| Str::from("é".repeat(n))),

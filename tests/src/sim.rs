@@ -128,11 +128,27 @@ impl Scenario {
             l.max_engine_value_bytes = l.max_engine_value_bytes.map(|b| b.max(40_000));
             weights[2] += 6; // more joins, to fill the rooms with members
         }
-        keys.extend(["", "key.with.dots", "seventeen_bytes_k", "bad key!", "ké"].map(Str::from));
+        keys.extend(
+            [
+                "",
+                "key.with.dots",
+                "seventeen_bytes_k",
+                "bad key!",
+                "ké",
+                "k\"q",
+            ]
+            .map(Str::from),
+        );
+        // A user, a key and values that a JSON reply must escape: the
+        // engine's `plain` flags are checked on them.
+        let mut users = users;
+        users.push(Str::from("u\\q"));
         let values = [
             "",
             "v",
             "é",
+            "line\nbreak",
+            "tab\t\"quoted\"",
             "medium value",
             "🎤🎤🎤🎤",
             &"x".repeat(40),

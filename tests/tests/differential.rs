@@ -146,6 +146,26 @@ fn compare_state(engine: &Engine, model: &Model) -> Result<(), String> {
         if e_attrs != m.attributes {
             return Err(diff("attributes", short(&e_attrs), short(&m.attributes)));
         }
+        // The engine's `plain` flags, against a scan of the text (the
+        // text itself was compared with the model's just above).
+        let plain = |key: &str, value: &str, owner: Option<&str>| {
+            let needs = |s: &str| s.chars().any(|c| c < ' ' || c == '"' || c == '\\');
+            !(needs(key) || needs(value) || owner.is_some_and(needs))
+        };
+        for a in e.attributes() {
+            if a.plain != plain(a.key, a.value, a.owner) {
+                return Err(format!(
+                    "room {id}: attribute {a:?} has the wrong plain flag"
+                ));
+            }
+        }
+        for q in e.queue() {
+            if q.plain != plain(q.key, q.value, q.owner) {
+                return Err(format!(
+                    "room {id}: queue element {q:?} has the wrong plain flag"
+                ));
+            }
+        }
         let e_exp: Vec<_> = e
             .attributes()
             .filter_map(|a| e.expires_at(a.key).map(|t| (Str::from(a.key), t)))
