@@ -3,6 +3,14 @@
 //! writer, so the read benchmarks compare how each side gets at its data,
 //! not two serializers.
 //!
+//! One thing differs by what each side knows: a string needs escaping
+//! only if it holds `"`, `\` or a control character. The baseline's map
+//! does not know, so the writer scans each key, value and owner id. The
+//! engine knows: it finds out once, when it stores the text, and each
+//! borrowed attribute says so ([`roomstate::AttrRef::plain`]); the writer
+//! then copies the strings without a scan. Everything else the writer
+//! does is the same code for both.
+//!
 //! ```text
 //! {"attributes":[{"key":"k","value":"v","owner":"u1","revision":7},...],"seq":7}
 //! ```
@@ -26,19 +34,34 @@ impl<'a> Reply<'a> {
         Reply { out, first: true }
     }
 
-    /// Appends one attribute.
+    /// Appends one attribute, scanning each string for what needs an
+    /// escape.
     pub fn attr(&mut self, key: &str, value: &str, owner: &str, revision: u64) {
+        self.attr_with::<true>(key, value, owner, revision);
+    }
+
+    /// Appends one attribute whose key, value and owner the caller knows
+    /// need no escape (the engine's `AttrRef::plain`): the same bytes as
+    /// [`Reply::attr`], written without the scans.
+    pub fn attr_plain(&mut self, key: &str, value: &str, owner: &str, revision: u64) {
+        self.attr_with::<false>(key, value, owner, revision);
+    }
+
+    /// One code for both: `SCAN` only decides whether the strings are
+    /// scanned, so the baseline's path compiles as it did before there
+    /// was a choice.
+    fn attr_with<const SCAN: bool>(&mut self, key: &str, value: &str, owner: &str, revision: u64) {
         let out = &mut *self.out;
         if !self.first {
             out.push(b',');
         }
         self.first = false;
         out.extend_from_slice(b"{\"key\":");
-        push_str(out, key);
+        push_str::<SCAN>(out, key);
         out.extend_from_slice(b",\"value\":");
-        push_str(out, value);
+        push_str::<SCAN>(out, value);
         out.extend_from_slice(b",\"owner\":");
-        push_str(out, owner);
+        push_str::<SCAN>(out, owner);
         out.extend_from_slice(b",\"revision\":");
         push_u64(out, revision);
         out.push(b'}');
@@ -76,12 +99,13 @@ fn needs_escape(bytes: &[u8]) -> bool {
 }
 
 /// A JSON string literal: quotes, and escapes for `"`, `\` and control
-/// characters. Runs of plain bytes are copied in one go.
-fn push_str(out: &mut Vec<u8>, s: &str) {
+/// characters. Runs of plain bytes are copied in one go. Without `SCAN`
+/// the caller knows there is nothing to escape.
+fn push_str<const SCAN: bool>(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();
-    if !needs_escape(bytes) {
+    if !SCAN || !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -120,7 +144,7 @@ mod tests {
         let mut out = Vec::new();
         let mut r = Reply::begin(&mut out);
         r.attr("k\"1", "line\nbreak\\ \u{1} é", "u1", 0);
-        r.attr("k2", "", "admin", 42);
+        r.attr_plain("k2", "", "admin", 42);
         r.end(18_446_744_073_709_551_615);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["seq"].as_u64(), Some(u64::MAX));
@@ -154,8 +178,17 @@ mod tests {
             let plain = !json.contains('\\');
             assert_eq!(super::needs_escape(text.as_bytes()), !plain, "{text:?}");
             let mut out = Vec::new();
-            super::push_str(&mut out, text);
+            super::push_str::<true>(&mut out, text);
             assert_eq!(String::from_utf8(out).unwrap(), json, "{text:?}");
+            // Told that it is plain, the writer copies the text without a
+            // scan: the same bytes where that is true, the raw text where
+            // the caller was wrong (which the engine never is: its
+            // invariant checks recompute every flag).
+            let mut out = Vec::new();
+            super::push_str::<false>(&mut out, text);
+            let raw = format!("\"{text}\"");
+            let want = if plain { json } else { raw.as_str() };
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{text:?}");
         }
     }
 

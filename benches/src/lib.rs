@@ -192,6 +192,49 @@ mod tests {
         Some((v["seq"].as_u64().unwrap(), attrs))
     }
 
+    /// Where a key, a value or an owner id needs an escape, the engine's
+    /// reply takes the scanning path for that attribute and copies the
+    /// others without a scan: valid JSON with the baseline's attributes
+    /// (its map lists them in another order), escaped the same way.
+    #[test]
+    fn text_that_needs_escapes_is_escaped_on_both_sides() {
+        let mut grid = Grid::new(2, 20);
+        grid.keys[3] = "key \"3\"".to_string();
+        for v in grid.values.iter_mut().step_by(5) {
+            v.push('\n');
+        }
+        let u = grid.user(0, 2);
+        grid.users[u] = "user\\2".to_string();
+        let (engine, naive) = (grid.engine(), grid.naive());
+        for id in &grid.rooms {
+            let e = reply(|o| engine_read_json(&engine, id, o)).unwrap();
+            assert_eq!(e.1.len(), 20);
+            assert_eq!(Some(e), reply(|o| naive_read_json(&naive, id, o)), "{id}");
+            let plain = engine.room(id).unwrap().attributes().filter(|a| a.plain);
+            let plain = plain.count();
+            assert!(
+                (1..20).contains(&plain),
+                "both kinds in {id}: {plain} plain"
+            );
+        }
+        let text = |read: &dyn Fn(&mut Vec<u8>) -> bool| {
+            let mut out = Vec::new();
+            assert!(read(&mut out));
+            String::from_utf8(out).unwrap()
+        };
+        let room = &grid.rooms[0];
+        let e = text(&|o| engine_read_json(&engine, room, o));
+        let n = text(&|o| naive_read_json(&naive, room, o));
+        for part in [
+            r#""key":"key \"3\"""#,
+            r#""owner":"user\\2""#,
+            r#"\n","owner""#,
+        ] {
+            assert!(e.contains(part) && n.contains(part), "{part}: {e}");
+        }
+        assert_eq!(e.matches("\\n").count(), n.matches("\\n").count());
+    }
+
     #[test]
     fn both_read_paths_write_the_same_reply_of_every_attribute() {
         let grid = Grid::new(3, 20);
