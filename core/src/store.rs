@@ -1984,8 +1984,6 @@ mod tests {
         s.large.as_deref_mut().unwrap()
     }
 
-    /// `consistent` is what `check_invariants` relies on for the stores:
-    /// each kind of damage it claims to find, it finds (review, issue 9).
     /// `json_plain` agrees with a byte-by-byte check for each ASCII byte
     /// alone at each place of strings of 0 to 33 bytes (whole 8-byte words,
     /// the tail, and both), among multi-byte chars whose bytes are all
@@ -2061,6 +2059,8 @@ mod tests {
         assert_eq!(s.consistent(&hs, |_| true), wrong);
     }
 
+    /// `consistent` is what `check_invariants` relies on for the stores:
+    /// each kind of damage it claims to find, it finds (review, issue 9).
     #[test]
     fn consistent_reports_each_kind_of_damage() {
         let hs = h();

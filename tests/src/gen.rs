@@ -20,8 +20,9 @@ pub const USERS: [&str; 4] = ["u0", "u1", "u2", "u\"3"];
 
 /// Keys: valid ones (weighted up), then the empty key, one over-long for the
 /// tiny profiles (4 chars), one over-long for every profile (>128 chars, >50
-/// bytes), one outside the restricted charset, and a multi-byte one (3 chars,
-/// 5 bytes: fits a 3-char limit, not a 3-byte one).
+/// bytes), one outside the restricted charset, a multi-byte one (3 chars,
+/// 5 bytes: fits a 3-char limit, not a 3-byte one), and one that a JSON
+/// reply must escape (`AttrRef::plain` false).
 fn key() -> BoxedStrategy<Str> {
     let long: String = "k".repeat(130);
     prop_oneof![
@@ -39,7 +40,8 @@ fn key() -> BoxedStrategy<Str> {
 
 /// Values: short ones of every size around the tiny limits (4 bytes per
 /// value, 8 per room, 12 per engine), multi-byte ones (so `Bytes` and
-/// `Chars` differ), and rare long ones that cross the built-ins' limits
+/// `Chars` differ), two that a JSON reply must escape (a quote; a newline
+/// and a control character), and rare long ones that cross the built-ins' limits
 /// (ZEGO 1024 B, Tencent 2048 B, Agora 4086 chars, Easemob 4096 chars).
 fn value() -> BoxedStrategy<Str> {
     prop_oneof![
