@@ -630,14 +630,10 @@ impl<X: Copy> Store<X> {
         if let Some(t) = self.tags.get_mut(pos as usize) {
             *t = tag(hash);
         }
-        let plain = if json_plain(key) && json_plain(value) {
-            PLAIN
-        } else {
-            0
-        };
+        let plain = json_plain(key) && json_plain(value);
         self.metas.push(Meta {
             off,
-            who: who(owner, flagged) | plain,
+            who: who(owner, flagged, plain),
             x,
         });
         self.live += 1;
@@ -795,7 +791,7 @@ impl<X: Copy> Store<X> {
 
     fn set_plain(&mut self, pos: u32, plain: bool) {
         if let Some(m) = self.meta_mut(pos) {
-            m.who = (m.who & !PLAIN) | if plain { PLAIN } else { 0 };
+            m.who = who(m.owner(), m.flagged(), plain);
         }
     }
 
@@ -805,12 +801,12 @@ impl<X: Copy> Store<X> {
         let Some(m) = self.meta(pos) else {
             return;
         };
-        if m.who & !PLAIN == who(owner, flagged) {
+        if m.who == who(owner, flagged, m.plain()) {
             return;
         }
         let (was_listed, old_owner) = (m.indexed(), m.owner());
         if let Some(m) = self.meta_mut(pos) {
-            m.who = who(owner, flagged) | (m.who & PLAIN);
+            m.who = who(owner, flagged, m.plain());
         }
         if let Some(large) = self.large.as_deref_mut() {
             if was_listed {
@@ -1222,8 +1218,9 @@ impl Large {
     }
 }
 
-fn who(owner: u32, flagged: bool) -> u32 {
-    (owner & OWNER) | if flagged { FLAG } else { 0 }
+/// A record's owner word: the owner number, the flag and the plain bit.
+fn who(owner: u32, flagged: bool, plain: bool) -> u32 {
+    (owner & OWNER) | if flagged { FLAG } else { 0 } | if plain { PLAIN } else { 0 }
 }
 
 /// Whether `s` holds no byte that a JSON string must escape: no `"`, no
