@@ -33,7 +33,15 @@
 //! number of commands (default 20,000); for the write cases a third, the
 //! number of untimed writes before them (default 0): 3,000,000 brings
 //! every room of `write-cold` to its history's bound, as a long criterion
-//! run does.
+//! run does. `ROOMSTATE_COLD_ROOMS` sets the number of rooms of the
+//! `cold-*` cases (default 100,000), for the `scaling/rooms/*` sizes:
+//!
+//! ```text
+//! ROOMSTATE_COLD_ROOMS=500000 target/release/profile cold-write 500000
+//! ```
+//!
+//! It prints the time and the minor page faults per command, of the
+//! timed part alone.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -49,21 +57,62 @@ use roomstate_benches::workload::{
     QueueFixture, Rng, NOW, SEED,
 };
 
+/// Rooms of the `cold-*` cases: `ROOMSTATE_COLD_ROOMS`, else 100,000.
+fn cold_rooms() -> usize {
+    std::env::var("ROOMSTATE_COLD_ROOMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(100_000)
+}
+
 #[inline(never)]
 fn measured(engine: &mut Engine, cmds: Vec<Command>, events: &mut Vec<Event>) {
     let n = cmds.len();
-    let start = std::time::Instant::now();
+    let start = Start::now();
     timed_engine(engine, cmds, events);
     report(start, n);
 }
 
 static NANOS: AtomicU64 = AtomicU64::new(0);
 static COMMANDS: AtomicU64 = AtomicU64::new(0);
+static FAULTS: AtomicU64 = AtomicU64::new(0);
 
-fn report(start: std::time::Instant, n: usize) {
-    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+/// The start of a timed part: the clock and the process's minor page
+/// faults so far.
+struct Start {
+    at: std::time::Instant,
+    faults: u64,
+}
+
+impl Start {
+    fn now() -> Start {
+        let faults = minor_faults();
+        Start {
+            at: std::time::Instant::now(),
+            faults,
+        }
+    }
+}
+
+/// The process's minor page faults so far (`minflt`, the tenth field of
+/// `/proc/self/stat`; 0 where there is none).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name, in parentheses, may hold spaces: count after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after
+        .split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+fn report(start: Start, n: usize) {
+    let ns = u64::try_from(start.at.elapsed().as_nanos()).unwrap_or(u64::MAX);
     NANOS.fetch_add(ns, Relaxed);
     COMMANDS.fetch_add(n as u64, Relaxed);
+    FAULTS.fetch_add(minor_faults().saturating_sub(start.faults), Relaxed);
 }
 
 #[inline(never)]
@@ -83,7 +132,7 @@ fn restore(bytes: &[u8]) -> Engine {
 #[inline(never)]
 fn measured_naive(naive: &mut Naive, cmds: Vec<NaiveCmd>, events: &mut Vec<NaiveEvent>) {
     let n = cmds.len();
-    let start = std::time::Instant::now();
+    let start = Start::now();
     timed_naive(naive, cmds, events);
     report(start, n);
 }
@@ -273,13 +322,13 @@ fn main() {
                 if naive {
                     let mut s = mixed.naive();
                     let inputs = mixed.naive_inputs();
-                    let start = std::time::Instant::now();
+                    let start = Start::now();
                     timed_naive_mixed(&mut s, inputs, &mut nevents, &mut reply);
                     report(start, mixed.steps.len());
                 } else {
                     let mut s = mixed.engine();
                     let inputs = mixed.engine_inputs();
-                    let start = std::time::Instant::now();
+                    let start = Start::now();
                     timed_engine_mixed(&mut s, inputs, &mut events, &mut reply);
                     report(start, mixed.steps.len());
                 }
@@ -289,7 +338,7 @@ fn main() {
             let grid = Grid::new(1, 20);
             let id = grid.rooms[0].as_str();
             let mut out = Vec::with_capacity(4096);
-            let start = std::time::Instant::now();
+            let start = Start::now();
             if naive {
                 timed_naive_reads(&grid.naive(), id, n, &mut out);
             } else {
@@ -298,7 +347,7 @@ fn main() {
             report(start, n);
         }
         "cold-write" | "cold-exit" => {
-            let cold = ColdRooms::new(100_000);
+            let cold = ColdRooms::new(cold_rooms());
             let min = n.min(cold.rooms);
             if naive {
                 let mut s = cold.naive();
@@ -321,7 +370,7 @@ fn main() {
             }
         }
         "cold-read" => {
-            let cold = ColdRooms::new(100_000);
+            let cold = ColdRooms::new(cold_rooms());
             let mut stream = read_stream(&cold, SEED + 2, n);
             let mut ids = Vec::with_capacity(n);
             while ids.len() < n {
@@ -333,13 +382,13 @@ fn main() {
             let mut out = Vec::with_capacity(4096);
             let missed = if naive {
                 let s = cold.naive();
-                let start = std::time::Instant::now();
+                let start = Start::now();
                 let missed = timed_naive_cold_reads(&s, ids, &mut out);
                 report(start, n);
                 missed
             } else {
                 let s = cold.engine();
-                let start = std::time::Instant::now();
+                let start = Start::now();
                 let missed = timed_engine_cold_reads(&s, ids, &mut out);
                 report(start, n);
                 missed
@@ -349,7 +398,7 @@ fn main() {
         "restore" => {
             let bytes = Grid::new(10_000, 20).engine().snapshot();
             for _ in 0..n.div_ceil(200_000) {
-                let start = std::time::Instant::now();
+                let start = Start::now();
                 let engine = restore(&bytes);
                 report(start, 200_000);
                 drop(engine);
@@ -373,8 +422,10 @@ fn main() {
         }
     }
     let (ns, n) = (NANOS.load(Relaxed), COMMANDS.load(Relaxed));
+    let faults = FAULTS.load(Relaxed);
     eprintln!(
-        "{n} commands, {:.1} ns per command (timed part only)",
-        ns as f64 / n.max(1) as f64
+        "{n} commands, {:.1} ns and {:.3} minor page faults per command (timed part only)",
+        ns as f64 / n.max(1) as f64,
+        faults as f64 / n.max(1) as f64
     );
 }
