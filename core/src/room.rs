@@ -652,7 +652,7 @@ mod sizes {
         assert_eq!(size_of::<super::Room>(), 216);
         assert_eq!(size_of::<crate::members::Users>(), 32);
         assert_eq!(size_of::<super::Rare>(), 120);
-        assert_eq!(size_of::<crate::history::History>(), 48);
+        assert_eq!(size_of::<crate::history::History>(), 56);
         assert_eq!(size_of::<crate::queue::Queue>(), 96);
     }
 }

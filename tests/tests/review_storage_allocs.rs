@@ -294,13 +294,15 @@ fn review_join_leave_cycles_allocate_nothing_in_steady_state() {
 /// days in, then one written 60 days in), that allocates nothing: no wide
 /// pair, and no list of positions (the rebase walks the record slots).
 /// The write at day 60 cannot fit the old base, so it either rebases or
-/// makes a wide pair, which allocates.
+/// makes a wide pair, which allocates. The warm-up brings the catch-up
+/// history to its bound (256 events), where it allocates nothing: below
+/// it, any write may start a new history block.
 #[test]
 fn review_a_rebase_where_every_stamp_fits_allocates_nothing() {
     const DAY: u64 = 86_400_000;
     let (mut e, mut events) = room_with_keys(20);
     let day30 = Millis(NOW.0 + 30 * DAY);
-    let warm = (0..200).map(|i| set(&[i % 20], i)).collect();
+    let warm = (0..600).map(|i| set(&[i % 20], i)).collect();
     allocs_at(&mut e, &mut events, day30, warm);
     let day60 = Millis(NOW.0 + 60 * DAY);
     let n = allocs_at(&mut e, &mut events, day60, vec![set(&[0], 7)]);
