@@ -21,28 +21,39 @@ struct Counting;
 thread_local! {
     static ON: Cell<bool> = const { Cell::new(false) };
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes allocated less bytes freed while counting.
+    static LIVE: Cell<i64> = const { Cell::new(0) };
 }
 
-fn note() {
+/// Counts an allocation (`count`) that changed the live bytes by `bytes`.
+fn note(count: bool, bytes: i64) {
     if ON.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        if count {
+            let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        }
+        let _ = LIVE.try_with(|c| c.set(c.get() + bytes));
     }
+}
+
+fn size(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(true, size(layout.size()));
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(true, size(layout.size()));
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note(false, -size(layout.size()));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
+        note(true, size(new_size) - size(layout.size()));
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -62,6 +73,7 @@ fn allocs_of(engine: &mut Engine, events: &mut Vec<Event>, cmds: Vec<Command>) -
 fn allocs_at(engine: &mut Engine, events: &mut Vec<Event>, now: Millis, cmds: Vec<Command>) -> u64 {
     let mut outcomes = Vec::with_capacity(cmds.len());
     ALLOCS.with(|c| c.set(0));
+    LIVE.with(|c| c.set(0));
     ON.with(|on| on.set(true));
     for cmd in cmds {
         outcomes.push(engine.handle(now, cmd));
@@ -313,4 +325,33 @@ fn review_a_rebase_where_every_stamp_fits_allocates_nothing() {
         let at = room.attribute(&format!("key{i}")).unwrap().changed_at;
         assert_eq!(at, if i == 0 { day60 } else { day30 }, "key{i}");
     }
+}
+
+/// `history_heap_bytes` (`alloc_report`'s `history_bytes_per_room`) is the
+/// heap the catch-up history really holds. Same-size rewrites of one key
+/// leave everything else the room holds as it is, and each command frees
+/// the same bytes of its own, so the live heap of each write less the
+/// figure's change is one constant: through the young block's growth by
+/// quarters, each new 1 KiB block, the block list's growth, and the
+/// blocks written again at the bound (256 events).
+#[test]
+fn review_history_heap_bytes_is_the_heap_it_holds() {
+    let (mut e, mut events) = room_with_keys(1);
+    let history = |e: &Engine| size(e.room("r").unwrap().history_heap_bytes());
+    allocs_of(&mut e, &mut events, (0..3).map(|i| set(&[0], i)).collect());
+    let (mut rest, mut moved) = (None, 0);
+    for i in 0..600 {
+        let before = history(&e);
+        allocs_of(&mut e, &mut events, vec![set(&[0], i)]);
+        let grown = history(&e) - before;
+        let live = LIVE.with(Cell::get);
+        moved += usize::from(grown != 0);
+        let other = live - grown;
+        assert_eq!(
+            *rest.get_or_insert(other),
+            other,
+            "write {i}: {live} live, {grown}"
+        );
+    }
+    assert!(moved >= 15, "the history's heap moved {moved} times");
 }
