@@ -29,29 +29,33 @@
 //! - a young history is one block that grows by a quarter (at least by
 //!   the event) up to [`BLOCK`] bytes, so a room with few events holds
 //!   about their size;
-//! - past that, each new block is [`BLOCK`] bytes (or one event's size,
-//!   for a larger event), and the blocks already written stay where they
-//!   are;
+//! - past that, each new block holds four of the event it is made for:
+//!   [`BLOCK`] bytes for events up to a quarter of it, more for larger
+//!   ones (at most the byte bound), and the blocks already written stay
+//!   where they are;
 //! - a lone block whose dropped front is a quarter of it or more (a
 //!   history bounded below a block) moves what it holds to its start
 //!   instead of growing: at most three bytes moved for each byte
 //!   dropped, within one block;
-//! - a block all of whose events were dropped is kept as the spare, and
-//!   is the next new block (if it is a full block and can take the
-//!   event; a second spare frees the first): a history at its bound
-//!   allocates nothing.
+//! - a block all of whose events were dropped is kept as a spare, and the
+//!   oldest spare is the next new block if it is at least that block's
+//!   size (else it is freed: events larger than it came). Spares are
+//!   kept, not freed, when the events held shrink for a while: a history
+//!   at its bound allocates nothing unless its events outgrow its blocks,
+//!   and holds at most the blocks it needed at its largest.
 //!
 //! New blocks are full-sized at once, not grown by doubling: a block that
 //! grows by moving is the copying above on a smaller scale, and measured
 //! slower (3.2 µs a cold write starting at a quarter block, 5.3 µs at
 //! half a block, against 2.3 µs).
 //!
-//! What a history holds past its events is bounded by blocks, not by a
-//! ratio: the dropped front of the oldest block, the unused end of the
-//! newest, and the spare, each under [`BLOCK`] bytes (or one event, for
-//! events past it), and the block list, a pointer and two lengths per
-//! block. For the benchmark grid's rooms (about 2.3 KiB of events) that
-//! is about 760 bytes more than a buffer grown by a quarter held.
+//! What a history holds past its events is bounded by its blocks, not by
+//! a ratio: the dropped front of the oldest block; each block's unused
+//! end, less than the event that did not fit there, so under a quarter
+//! of the block while events keep one size; the spares; and the block
+//! list, a pointer and two lengths per block. For the benchmark grid's
+//! rooms (about 2.3 KiB of events) that is about 760 bytes more than a
+//! buffer grown by a quarter held.
 //!
 //! A room holds its history as one optional box ([`RoomHistory`], 8
 //! bytes): none while it holds no event (every room when the profile
@@ -85,7 +89,7 @@ pub(crate) struct History {
     /// The held events, oldest first: each block holds events back to
     /// back, each a little-endian `u32` length and that many bytes. The
     /// first block that holds events holds them from `head`; every later
-    /// one from its start. With `spare`, the first block holds none.
+    /// one from its start. The first `spares` blocks hold none.
     blocks: VecDeque<Vec<u8>>,
     /// Where the oldest event held starts, in the first block that holds
     /// events (0 when none does).
@@ -94,9 +98,9 @@ pub(crate) struct History {
     count: u32,
     /// Bytes held: the events' encodings and their lengths.
     held: u32,
-    /// The first block's events were all dropped: it waits to be written
-    /// again as the next new block. Only while events are held.
-    spare: bool,
+    /// Blocks at the front whose events were all dropped: each waits to
+    /// be written again as a new block. None while no event is held.
+    spares: u32,
     /// Every event with a sequence number above this one is held: a
     /// catch-up from this number or later is complete.
     covered_from: u64,
@@ -108,6 +112,15 @@ fn len_at(block: &[u8], at: usize) -> Option<usize> {
     let mut le = [0u8; PREFIX];
     le.copy_from_slice(bytes);
     Some(u32::from_le_bytes(le) as usize)
+}
+
+/// Capacity of a new block (after a history's first) for an event of
+/// `size` bytes: four such events, at least [`BLOCK`], at most the byte
+/// bound (and at least the event). A block's unused end is less than the
+/// event that did not fit in it, so with events of one size it is under
+/// a quarter of the block.
+fn new_block(size: usize, max_bytes: usize) -> usize {
+    size.saturating_mul(4).max(BLOCK).min(max_bytes).max(size)
 }
 
 impl History {
@@ -122,7 +135,7 @@ impl History {
         self.head = 0;
         self.count = 0;
         self.held = 0;
-        self.spare = false;
+        self.spares = 0;
         self.covered_from = seq;
     }
 
@@ -195,7 +208,7 @@ impl History {
         }
         // Now `count < max_events` and `held + size <= max_bytes`, so
         // neither sum below can overflow.
-        match self.place(size) {
+        match self.place(size, max_bytes as usize) {
             Some(block) => {
                 block.extend_from_slice(scratch);
                 self.count += 1;
@@ -206,12 +219,15 @@ impl History {
         }
     }
 
-    /// Drops the oldest event. A block left with no event becomes the
-    /// spare (the one before it, if any, is freed); the last event gone,
-    /// one block is kept, cleared.
+    /// Drops the oldest event. A block left with no event becomes a
+    /// spare; the last event gone, one block is kept, cleared.
     fn drop_oldest(&mut self) {
-        let first = usize::from(self.spare);
+        let first = self.spares as usize;
         let Some(front) = self.blocks.get(first) else {
+            // Events counted but no block holds them (cannot happen while
+            // the invariants hold): forget them, or `record` would never
+            // stop dropping.
+            self.restart_at(self.newest());
             return;
         };
         let head = self.head as usize;
@@ -227,24 +243,21 @@ impl History {
             self.head = u32::try_from(next).unwrap_or(u32::MAX);
             return;
         }
-        if self.spare {
-            self.blocks.pop_front();
-        }
         self.head = 0;
         if self.count == 0 {
             self.restart_at(self.covered_from);
         } else {
-            self.spare = true;
+            self.spares += 1;
         }
     }
 
     /// The block the next `size` bytes are appended to, with the capacity
     /// for them: the newest block if it has room; else a lone block whose
     /// dropped front is a quarter of it or more, closed up; else a lone
-    /// block grown towards [`BLOCK`]; else a new block of [`BLOCK`] bytes
-    /// (or `size`, if larger), the spare if it is one and can take the
-    /// event. `None` if a block's length would pass `u32::MAX`.
-    fn place(&mut self, size: usize) -> Option<&mut Vec<u8>> {
+    /// block grown towards [`BLOCK`]; else a new block (see
+    /// [`new_block`]), the oldest spare if it is at least that size.
+    /// `None` if a block's length would pass `u32::MAX`.
+    fn place(&mut self, size: usize, max_bytes: usize) -> Option<&mut Vec<u8>> {
         let lone = self.blocks.len() == 1;
         let head = self.head as usize;
         if let Some(back) = self.blocks.back_mut() {
@@ -269,23 +282,24 @@ impl History {
             // An empty history's block too small for the event.
             self.blocks.clear();
         }
-        let block = if self.spare {
-            self.spare = false;
+        let want = new_block(size, max_bytes);
+        let block = if self.spares > 0 {
+            self.spares -= 1;
             match self.blocks.pop_front() {
-                // Written again if it is a full block and can take the
-                // event, else freed.
-                Some(mut b) if b.capacity() >= size.max(BLOCK) => {
+                // Written again if it is at least a new block's size, else
+                // freed (a block that events larger than it outgrew).
+                Some(mut b) if b.capacity() >= want => {
                     b.clear();
                     b
                 }
-                _ => Vec::with_capacity(size.max(BLOCK)),
+                _ => Vec::with_capacity(want),
             }
         } else if self.blocks.is_empty() {
             // A first block starts at the event's size, in a list of one.
             self.blocks.reserve_exact(1);
             Vec::with_capacity(size)
         } else {
-            Vec::with_capacity(size.max(BLOCK))
+            Vec::with_capacity(want)
         };
         self.blocks.push_back(block);
         self.blocks.back_mut()
@@ -295,7 +309,7 @@ impl History {
     #[cfg(feature = "serde")]
     fn encodings(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let head = self.head as usize;
-        let live = self.blocks.iter().skip(usize::from(self.spare));
+        let live = self.blocks.iter().skip(self.spares as usize);
         live.enumerate().flat_map(move |(i, block)| {
             let mut at = if i == 0 { head } else { 0 };
             core::iter::from_fn(move || {
@@ -331,11 +345,11 @@ impl History {
     /// holds them exactly (the first from `head`), each holds one at
     /// least, and together they count the events and the bytes held.
     fn cover(&self) -> Result<(), &'static str> {
-        if self.spare && self.blocks.len() < 2 {
-            return Err("history spare with no block after it");
+        if self.spares as usize >= self.blocks.len() {
+            return Err("history spares with no block after them");
         }
         let head = self.head as usize;
-        let live = self.blocks.iter().skip(usize::from(self.spare));
+        let live = self.blocks.iter().skip(self.spares as usize);
         let (mut n, mut bytes) = (0u64, 0usize);
         for (i, block) in live.enumerate() {
             let from = if i == 0 { head } else { 0 };
@@ -365,7 +379,7 @@ impl History {
     }
 
     /// The invariants: an empty history is one cleared block or none,
-    /// with no spare; one that holds events is covered by its lengths
+    /// with no spares; one that holds events is covered by its lengths
     /// ([`History::cover`]); the numbers end at the room's `seq`, within
     /// the bounds.
     pub(crate) fn consistent(
@@ -376,7 +390,7 @@ impl History {
     ) -> Result<(), &'static str> {
         if self.count == 0 {
             let cleared = self.blocks.len() <= 1 && self.blocks.iter().all(Vec::is_empty);
-            if !cleared || self.head > 0 || self.held > 0 || self.spare {
+            if !cleared || self.head > 0 || self.held > 0 || self.spares > 0 {
                 return Err("an empty history holds bytes");
             }
         } else {
@@ -990,6 +1004,15 @@ mod tests {
             assert_eq!(h.after(&room, from).collect::<Vec<_>>(), want[tail..]);
             blocks = blocks.max(h.blocks.len());
             peak = peak.max(h.heap_bytes());
+            // Past the events: each live block but the newest has less
+            // room left than the largest event (one did not fit there),
+            // and the oldest has dropped less than its length.
+            let largest = stored_size(&sized_event(seq, spread as usize));
+            let live: Vec<&Vec<u8>> = h.blocks.iter().skip(h.spares as usize).collect();
+            for b in live.iter().take(live.len().saturating_sub(1)) {
+                assert!(b.capacity() - b.len() < largest, "event {seq}");
+            }
+            assert!(live.first().is_none_or(|b| (h.head as usize) < b.len()));
         }
         (blocks, peak)
     }
@@ -1004,21 +1027,25 @@ mod tests {
             (1_000, 600, 150),
             (256, 65_536, 100),
             (40, 1 << 20, 0),
+            (64, 65_536, 1_000),
+            (20, 1 << 20, 3_000),
         ] {
             let (blocks, peak) = against_a_queue(max_events, max_bytes, spread);
             let event = PREFIX + 12 + spread as usize;
             let held = (max_events as usize * event).min(max_bytes as usize);
-            // Held under a block: one block. Past it: several, and what
-            // is not held is under three blocks and the block list.
+            // Held under a block: one block. Past it: several. Spares
+            // are reused, so the heap stays within twice the most that
+            // can be held, a few blocks, and the list.
             if held + event <= BLOCK / 2 {
                 assert_eq!(blocks, 1, "{max_events} events, {max_bytes} bytes");
             }
             if held > 2 * BLOCK {
                 assert!(blocks > 2, "{max_events} events, {max_bytes} bytes");
             }
-            let list = 2 * (held / (BLOCK - event) + 2) * core::mem::size_of::<Vec<u8>>();
+            let list = 2 * (blocks + 1) * core::mem::size_of::<Vec<u8>>();
+            let few = 4 * new_block(event, max_bytes as usize);
             assert!(
-                peak <= held + 3 * BLOCK + list,
+                peak <= 2 * held + few + list,
                 "{max_events} events: heap {peak} for {held} bytes"
             );
         }
@@ -1072,7 +1099,7 @@ mod tests {
         let mut scratch = Vec::new();
         let mut h = History::default();
         let size = stored_size(&sized_event(1, 20));
-        let mut placed: Vec<*const u8> = Vec::new();
+        let (mut placed, mut first_ptr): (Vec<*const u8>, _) = (Vec::new(), None);
         for seq in 1..=200u64 {
             let before = h.blocks.front().map_or((0, 0), |b| (b.len(), b.capacity()));
             let lone = h.blocks.len() <= 1;
@@ -1088,18 +1115,21 @@ mod tests {
                 _ => {}
             }
             assert!(first <= BLOCK);
+            if lone && h.blocks.len() == 2 {
+                // The young block is left when the event no longer fits
+                // within a block.
+                assert!(before.0 + size > BLOCK, "event {seq}: left at {}", before.0);
+            }
+            if h.blocks.len() > 1 {
+                let p = h.blocks[0].as_ptr();
+                assert_eq!(*first_ptr.get_or_insert(p), p, "event {seq}: first moved");
+            }
             for (i, b) in h.blocks.iter().enumerate().skip(1) {
                 assert_eq!(b.capacity(), BLOCK, "event {seq}, block {i}");
-                match placed.get(i) {
+                match placed.get(i - 1) {
                     Some(&p) => assert_eq!(b.as_ptr(), p, "event {seq}: block {i} moved"),
                     None => placed.push(b.as_ptr()),
                 }
-            }
-            if placed.is_empty() && h.blocks.len() > 1 {
-                unreachable!("recorded above");
-            }
-            if placed.len() < h.blocks.len() {
-                placed.insert(0, h.blocks[0].as_ptr());
             }
         }
         assert!(h.blocks.len() > 4, "{} blocks", h.blocks.len());
@@ -1212,10 +1242,13 @@ mod tests {
     }
 
     // A young block that cannot take the next event within a block is not
-    // grown: the event starts a new block and the young one keeps its
-    // capacity.
+    // grown: the event starts a new block of four such events, and the
+    // young one keeps its capacity. A spare smaller than the new block an
+    // event needs is freed rather than written again, though it could
+    // take the event: first the young block, then a block that larger
+    // events outgrew.
     #[test]
-    fn a_young_block_is_not_grown_past_a_block() {
+    fn a_young_block_is_not_grown_past_a_block_and_small_spares_are_freed() {
         let mut scratch = Vec::new();
         let s = stored_size(&sized_event(1, 600));
         let mut h = lone_block(s + 100);
@@ -1223,24 +1256,25 @@ mod tests {
         h.record(&sized_event(1, 600), 100, 1 << 20, &mut scratch);
         assert!(s + s > BLOCK && cap < BLOCK, "{s}");
         h.record(&sized_event(2, 600), 100, 1 << 20, &mut scratch);
-        let caps: Vec<usize> = h.blocks.iter().map(Vec::capacity).collect();
-        assert_eq!(caps, [cap, BLOCK]);
+        let caps = |h: &History| h.blocks.iter().map(Vec::capacity).collect::<Vec<_>>();
+        assert_eq!(caps(&h), [cap, 4 * s]);
         h.consistent(2, 100, 1 << 20).unwrap();
-        // Bounded to two events, the third empties the young block: a
-        // spare under a full block, freed rather than written again,
-        // though it could take the event.
-        h.record(&sized_event(3, 600), 2, 1 << 20, &mut scratch);
+        // Bounded to two events: the young block is a spare from the
+        // third on, and the sixth needs a new block.
+        for seq in 3..=6 {
+            h.record(&sized_event(seq, 600), 2, 1 << 20, &mut scratch);
+        }
         assert!(cap >= s);
-        let caps: Vec<usize> = h.blocks.iter().map(Vec::capacity).collect();
-        assert_eq!(caps, [BLOCK, BLOCK]);
-        // A full spare too small for an event past a block is freed too:
-        // the event has a block of its own size.
-        let large = stored_size(&sized_event(4, 1_500));
-        h.record(&sized_event(4, 1_500), 2, 1 << 20, &mut scratch);
-        h.record(&sized_event(5, 1_500), 2, 1 << 20, &mut scratch);
-        let caps: Vec<usize> = h.blocks.iter().map(Vec::capacity).collect();
-        assert_eq!(caps, [large, large]);
-        h.consistent(5, 2, 1 << 20).unwrap();
+        assert_eq!(caps(&h), [4 * s, 4 * s]);
+        // Events past a quarter of that block: the seventh fits the room
+        // left, the eighth needs a block of four of its own size.
+        let large = stored_size(&sized_event(7, 1_500));
+        h.record(&sized_event(7, 1_500), 2, 1 << 20, &mut scratch);
+        h.record(&sized_event(8, 1_500), 2, 1 << 20, &mut scratch);
+        assert_eq!(caps(&h), [4 * s, 4 * large]);
+        h.consistent(8, 2, 1 << 20).unwrap();
+        let back: Vec<u64> = h.after(&Str::from("room"), 0).map(|e| e.seq).collect();
+        assert_eq!(back, [7, 8]);
     }
 
     // A spare before one block that holds events is a history's ordinary
@@ -1253,7 +1287,7 @@ mod tests {
         for seq in 1..=200 {
             h.record(&sized_event(seq, 20), 30, 1 << 20, &mut scratch);
             h.consistent(seq, 30, 1 << 20).unwrap();
-            seen |= h.spare && h.blocks.len() == 2;
+            seen |= h.spares == 1 && h.blocks.len() == 2;
         }
         assert!(seen, "never a spare and one block");
     }
@@ -1270,32 +1304,43 @@ mod tests {
         }
     }
 
-    // An event past a block has a block of its own size, and offsets are
+    // Past a quarter block, a new block holds four of its event, at most
+    // the byte bound; a first block is the first event. Offsets are
     // checked against `u32`, not their product: events past 64 KiB are
-    // held side by side.
+    // held side by side in one block.
     #[test]
-    fn events_past_a_block_and_past_64_kib_are_held_side_by_side() {
+    fn large_events_have_blocks_of_four_and_pass_64_kib_side_by_side() {
         let mut scratch = Vec::new();
         let mut h = History::default();
         let big = stored_size(&sized_event(1, 70_000));
-        for seq in 1..=2 {
+        for seq in 1..=3 {
             h.record(&sized_event(seq, 70_000), 10, 1 << 20, &mut scratch);
         }
-        assert_eq!(h.len(), 2);
+        assert_eq!(h.len(), 3);
         let caps: Vec<usize> = h.blocks.iter().map(Vec::capacity).collect();
-        assert_eq!(caps, [big, big]);
-        h.record(&sized_event(3, 10), 10, 1 << 20, &mut scratch);
-        assert_eq!(h.blocks.back().map(Vec::capacity), Some(BLOCK));
+        assert_eq!(caps, [big, 4 * big], "the third shares the second's block");
         let back: Vec<u64> = h.after(&Str::from("room"), 0).map(|e| e.seq).collect();
         assert_eq!(back, [1, 2, 3]);
         h.consistent(3, 10, 1 << 20).unwrap();
-        // Two such events in one block: its offsets pass 64 KiB.
+        // Under a byte bound of three such events, a block is the bound.
+        let mut h = History::default();
+        let bound = u32::try_from(3 * big).unwrap();
+        for seq in 1..=2 {
+            h.record(&sized_event(seq, 70_000), 10, bound, &mut scratch);
+        }
+        let caps: Vec<usize> = h.blocks.iter().map(Vec::capacity).collect();
+        assert_eq!(caps, [big, 3 * big]);
+        // Two such events in one block given at the start.
         let mut h = lone_block(3 * big);
         for seq in 1..=2 {
             h.record(&sized_event(seq, 70_000), 10, 1 << 20, &mut scratch);
         }
         assert_eq!((h.len(), h.blocks.len()), (2, 1));
         h.consistent(2, 10, 1 << 20).unwrap();
+        // A quarter block or less: new blocks are one block.
+        assert_eq!(new_block(BLOCK / 4, 1 << 20), BLOCK);
+        assert_eq!(new_block(BLOCK / 4 + 1, 1 << 20), BLOCK + 4);
+        assert_eq!(new_block(BLOCK, 100), BLOCK, "at least the event");
     }
 
     // check_invariants names a head past its block, a lone block whose
@@ -1323,8 +1368,8 @@ mod tests {
         lone.head = lone.blocks[0].len() as u32;
         assert_eq!(lone.consistent(1, 30, 1 << 20), no_event, "all dropped");
         lone.head = 0;
-        lone.spare = true;
-        let no_after = Err("history spare with no block after it");
+        lone.spares = 1;
+        let no_after = Err("history spares with no block after them");
         assert_eq!(lone.consistent(1, 30, 1 << 20), no_after);
         let holds = Err("an empty history holds bytes");
         for damage in 0..4 {
@@ -1332,7 +1377,7 @@ mod tests {
             match damage {
                 0 => none.head = 1,
                 1 => none.held = 1,
-                2 => none.spare = true,
+                2 => none.spares = 1,
                 _ => none.blocks.push_back(vec![0; 4]),
             }
             assert_eq!(none.consistent(0, 30, 1 << 20), holds, "damage {damage}");
