@@ -97,7 +97,12 @@ fn profile() -> Profile {
 /// A room "r" whose present user "u" owns `keys` keys `key{i}` of 64-byte
 /// values.
 fn room_with_keys(keys: usize) -> (Engine, Vec<Event>) {
-    let mut e = Engine::new(profile());
+    room_with_keys_in(profile(), keys)
+}
+
+/// [`room_with_keys`] under `profile`.
+fn room_with_keys_in(profile: Profile, keys: usize) -> (Engine, Vec<Event>) {
+    let mut e = Engine::new(profile);
     let mut events = Vec::new();
     let _ = e.handle(
         NOW,
@@ -372,6 +377,23 @@ fn review_a_full_history_of_uneven_events_allocates_nothing() {
     assert_eq!(n, 0, "{n} allocations in 4,000 writes of uneven values");
     let (held, _) = e.room("r").unwrap().history_len();
     assert_eq!(held, 256, "at the bound of events");
+}
+
+/// Under a small byte bound the blocks are always near the cap of a
+/// quarter over it: two spares are kept whatever the blocks hold, so the
+/// blocks needed going up and down by one or two allocate nothing. An
+/// 8,000-byte bound, values of 1 to 300 bytes (with the cap alone, a
+/// model of the history allocated at about one record in eleven).
+#[test]
+fn review_a_small_byte_bound_of_uneven_events_allocates_nothing() {
+    let mut p = profile();
+    p.limits.history_bytes = 8_000;
+    let (mut e, mut events) = room_with_keys_in(p, 4);
+    allocs_of(&mut e, &mut events, uneven(0, 12_000, 300));
+    let n = allocs_of(&mut e, &mut events, uneven(12_000, 4_000, 300));
+    assert_eq!(n, 0, "{n} allocations in 4,000 writes of uneven values");
+    let (_, bytes) = e.room("r").unwrap().history_len();
+    assert!(bytes > 7_000, "at the byte bound: {bytes}");
 }
 
 /// Past that, the blocks are held to it: values of 1 to 1,500 bytes fill
