@@ -4,10 +4,11 @@
 //! the whole state (see [`Command::Since`](crate::Command::Since)).
 //!
 //! The bound is the profile's `history_events` and `history_bytes` (bytes
-//! of encoded events; 0 in either turns history off). Once the history
-//! has grown to the bound it allocates nothing more: recording drops
-//! whole events from its front, and a block all of whose events were
-//! dropped becomes the block the next events are written into.
+//! of encoded events; 0 in either turns history off). At the bound,
+//! recording drops whole events from its front, and a block all of whose
+//! events were dropped becomes a block the next events are written into,
+//! so a history at its bound allocates nothing (the exceptions are
+//! below: events that outgrow its blocks, and spares past a cap).
 //!
 //! Compact by layout: an event is stored without its room id (the room's)
 //! and without its number (the history's numbers are consecutive: every
@@ -62,11 +63,11 @@
 //! What a history holds past its events: the dropped front of the
 //! oldest block; each block's unused end, less than the event that did
 //! not fit there, so under a quarter of the block while events keep one
-//! size; the spares, within the cap above; and the block list, a pointer
-//! and two lengths per block. `alloc_report`'s grid rooms hold 9 events,
-//! 2,061 bytes, in a first block of 927 bytes and one of 1,280 (four of
-//! the 302-byte event that started it, rounded up): 2,359 heap bytes
-//! with the box and the list, where the ring held 2,364.
+//! size; the spares, two and more only within the cap above; and the
+//! block list, a pointer and two lengths per block. `alloc_report`'s grid
+//! rooms hold 9 events, 2,061 bytes, in a first block of 927 bytes and
+//! one of 1,280 (four of the 302-byte event that started it, rounded up):
+//! 2,359 heap bytes with the box and the list, where the ring held 2,364.
 //!
 //! A room holds its history as one optional box ([`RoomHistory`], 8
 //! bytes): none while it holds no event (every room when the profile
@@ -132,9 +133,9 @@ fn len_at(block: &[u8], at: usize) -> Option<usize> {
 
 /// Capacity of a new block (after a history's first) for an event of
 /// `size` bytes: four such events rounded up to a [`STEP`], at least
-/// [`BLOCK`], at most the byte bound (and at least the event). A block's unused end is less than the
-/// event that did not fit in it, so with events of one size it is under
-/// a quarter of the block.
+/// [`BLOCK`], at most the byte bound (and at least the event). A block's
+/// unused end is less than the event that did not fit in it, so with
+/// events of one size it is under a quarter of the block.
 fn new_block(size: usize, max_bytes: usize) -> usize {
     let four = size.saturating_mul(4).saturating_add(STEP - 1) / STEP * STEP;
     four.max(BLOCK).min(max_bytes).max(size)
