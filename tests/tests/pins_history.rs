@@ -127,11 +127,10 @@ fn catch_up_after_many_drops_returns_the_events_that_went_out() {
     d.check();
 }
 
-// Module doc: "Once the history has grown to the bound it allocates
-// nothing more" (a block whose events were all dropped is written again):
-// at a steady size, the heap held stops moving, and stays within the
-// blocks' bound of the bytes held (one never reusing its blocks grows
-// without end).
+// Module doc: "a history at its bound allocates nothing" (a block whose
+// events were all dropped is written again): with events of one size, the
+// heap held stops moving, and stays within the blocks' bound of the bytes
+// held (one never reusing its blocks grows without end).
 #[test]
 fn history_at_its_bound_allocates_nothing_more() {
     let key = "k".repeat(100);
@@ -152,7 +151,7 @@ fn history_at_its_bound_allocates_nothing_more() {
     assert_eq!(held(&d, "r"), (16, bytes));
     assert_eq!(heap(&d, "r"), steady, "no allocation at the bound");
     assert!(
-        steady <= bytes + past_events(bytes),
+        steady <= bytes + past_events(bytes, bytes / n),
         "heap {steady} too far above the {bytes} bytes held"
     );
     d.check();
@@ -207,18 +206,23 @@ fn a_short_history_is_compacted_and_stays_bounded() {
 /// A history's block (`BLOCK` in `core/src/history.rs`).
 const BLOCK: usize = 1024;
 
-/// Module doc: what a history holds past its events of `bytes` bytes is
-/// "the dropped front of the oldest block, the unused end of the newest,
-/// and the spare, each under `BLOCK` bytes, and the block list, a pointer
-/// and two lengths per block" (a list of at most twice the blocks).
-fn past_events(bytes: usize) -> usize {
-    let blocks = bytes / (BLOCK / 2) + 3;
-    3 * BLOCK + 2 * blocks * 24
+/// Module doc: what a history holds past its events of `bytes` bytes, of
+/// `event` bytes each (a quarter block at most, so its blocks are
+/// `BLOCK`): "the dropped front of the oldest block" (under a block);
+/// "each block's unused end, less than the event that did not fit there";
+/// "the spares, two and more only within the cap" (the byte bounds here
+/// are far above it: two); "and the block list, a pointer and two lengths
+/// per block" (a list of at most twice the blocks).
+fn past_events(bytes: usize, event: usize) -> usize {
+    assert!(event <= BLOCK / 4);
+    let blocks = bytes / (BLOCK - event) + 4;
+    3 * BLOCK + blocks * event + 2 * blocks * 24
 }
 
 // Module doc: "a young history is one block that grows by a quarter (at
-// least by the event) up to `BLOCK` bytes", then "each new block is
-// `BLOCK` bytes", and a lone block closes up a dropped quarter instead of
+// least by the event) up to `BLOCK` bytes", then "each new block holds
+// four of the event it is made for: `BLOCK` bytes for events up to a
+// quarter of it", and a lone block closes up a dropped quarter instead of
 // growing. At its bound, for any event size and count: a history of
 // under a block is within 5/3 of its bytes plus two events (held plus a
 // dropped quarter, grown by a quarter); a larger one within the blocks'
@@ -251,7 +255,7 @@ fn history_grows_a_quarter_then_a_block_at_a_time() {
             let bound = if bytes + 2 * event <= BLOCK * 3 / 5 {
                 bytes * 5 / 3 + 2 * event + 24
             } else {
-                bytes + past_events(bytes)
+                bytes + past_events(bytes, event)
             };
             assert!(
                 h <= bound,
