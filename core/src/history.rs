@@ -331,13 +331,19 @@ impl History {
         self.blocks.back_mut()
     }
 
+    /// The blocks that hold events, oldest first, each with where its
+    /// events start: the first at `head`, every later one at 0.
+    fn live(&self) -> impl Iterator<Item = (&Vec<u8>, usize)> + '_ {
+        let head = self.head as usize;
+        let live = self.blocks.iter().skip(self.spares as usize);
+        live.enumerate()
+            .map(move |(i, block)| (block, if i == 0 { head } else { 0 }))
+    }
+
     /// Where each held event's bytes are, oldest first.
     #[cfg(feature = "serde")]
     fn encodings(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let head = self.head as usize;
-        let live = self.blocks.iter().skip(self.spares as usize);
-        live.enumerate().flat_map(move |(i, block)| {
-            let mut at = if i == 0 { head } else { 0 };
+        self.live().flat_map(|(block, mut at)| {
             core::iter::from_fn(move || {
                 let len = len_at(block, at)?;
                 let start = at + PREFIX;
@@ -374,11 +380,8 @@ impl History {
         if self.spares as usize >= self.blocks.len() {
             return Err("history spares with no block after them");
         }
-        let head = self.head as usize;
-        let live = self.blocks.iter().skip(self.spares as usize);
         let (mut n, mut bytes) = (0u64, 0usize);
-        for (i, block) in live.enumerate() {
-            let from = if i == 0 { head } else { 0 };
+        for (block, from) in self.live() {
             if from > block.len() {
                 return Err("history head past its blocks");
             }
@@ -466,7 +469,7 @@ impl RoomHistory {
         self.0.as_ref().map_or(0, |h| h.bytes())
     }
 
-    /// Heap bytes the history holds: its box and its buffer.
+    /// Heap bytes the history holds: its box and its blocks.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.0
             .as_ref()
@@ -1034,11 +1037,11 @@ mod tests {
             // room left than the largest event (one did not fit there),
             // and the oldest has dropped less than its length.
             let largest = stored_size(&sized_event(seq, spread as usize));
-            let live: Vec<&Vec<u8>> = h.blocks.iter().skip(h.spares as usize).collect();
-            for b in live.iter().take(live.len().saturating_sub(1)) {
+            let live: Vec<(&Vec<u8>, usize)> = h.live().collect();
+            for (b, _) in live.iter().take(live.len().saturating_sub(1)) {
                 assert!(b.capacity() - b.len() < largest, "event {seq}");
             }
-            assert!(live.first().is_none_or(|b| (h.head as usize) < b.len()));
+            assert!(live.iter().all(|&(b, from)| from < b.len()));
         }
         (blocks, peak)
     }
