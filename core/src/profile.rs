@@ -48,6 +48,26 @@ impl Unit {
             Unit::Chars => s.chars().count(),
         }
     }
+
+    /// Whether `s` is longer than `max` in this unit: `self.len(s) > max`,
+    /// counting characters only where the byte length cannot decide. A
+    /// character takes one to four bytes, so at most `max` bytes are at
+    /// most `max` characters, and `4 × (max + 1)` bytes or more are more
+    /// than `max` characters. A value within its limit in bytes, the common
+    /// case, is not scanned, and an oversized one is refused without
+    /// being counted.
+    #[must_use]
+    #[inline]
+    pub fn exceeds(self, s: &str, max: usize) -> bool {
+        let bytes = s.len();
+        if bytes <= max {
+            return false;
+        }
+        match self {
+            Unit::Bytes => true,
+            Unit::Chars => bytes / 4 > max || s.chars().count() > max,
+        }
+    }
 }
 
 /// Characters a key may contain.
@@ -707,5 +727,42 @@ impl Profile {
                 ..VendorCodes::NONE
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::String;
+
+    use super::Unit;
+
+    /// `exceeds` is `len(s) > max` for every mix of one- to four-byte
+    /// characters up to 13 of them, and every `max` around their lengths:
+    /// the byte shortcuts' boundaries (exactly `max` bytes, exactly
+    /// `4 × max` bytes of four-byte characters) included.
+    #[test]
+    fn exceeds_agrees_with_the_length() {
+        let chars = ['a', 'é', '€', '𝄞'];
+        let mut checked = 0;
+        for n in 0..=13usize {
+            for pick in 0..4usize.pow(3) {
+                // Three choices cycled over n characters, and the four pure runs.
+                let mut s = String::new();
+                for i in 0..n {
+                    s.push(chars[(pick >> (2 * (i % 3))) & 3]);
+                }
+                for unit in [Unit::Bytes, Unit::Chars] {
+                    for max in 0..=60 {
+                        assert_eq!(
+                            unit.exceeds(&s, max),
+                            unit.len(&s) > max,
+                            "{unit:?} {s:?} max {max}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 14 * 64 * 2 * 61);
     }
 }

@@ -478,7 +478,10 @@ fn add_attribute(ctx: &Ctx<'_>, room: &mut Room, a: AttrRec<'_>) -> Result<(), S
     if !limits.key_charset.allows(a.key) {
         return invalid("attribute key charset");
     }
-    if limits.value_unit.len(a.value) > limits.max_value_len as usize {
+    if limits
+        .value_unit
+        .exceeds(a.value, limits.max_value_len as usize)
+    {
         return invalid("attribute value too long");
     }
     if a.revision == 0 || a.revision > room.seq || ctx.after_now(a.changed_at) {

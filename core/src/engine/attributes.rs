@@ -557,7 +557,10 @@ fn check_op(
     }
     let expect = match op {
         Op::Set { value, expect, .. } => {
-            if limits.value_unit.len(value) > limits.max_value_len as usize {
+            if limits
+                .value_unit
+                .exceeds(value, limits.max_value_len as usize)
+            {
                 return Err(OpError::ValueTooLong);
             }
             expect
@@ -621,7 +624,7 @@ fn check_limits(
 pub(crate) fn check_key(key: &str, max: u32, unit: Unit) -> Result<(), OpError> {
     if key.is_empty() {
         Err(OpError::KeyEmpty)
-    } else if unit.len(key) > max as usize {
+    } else if unit.exceeds(key, max as usize) {
         Err(OpError::KeyTooLong)
     } else {
         Ok(())

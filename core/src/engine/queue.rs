@@ -393,7 +393,7 @@ fn check_ext(limits: &Limits, notify: &Notify) -> Result<(), Rejection> {
     let too_long = notify
         .ext
         .as_ref()
-        .is_some_and(|e| Unit::Chars.len(e) > limits.queue.max_ext_chars as usize);
+        .is_some_and(|e| Unit::Chars.exceeds(e, limits.queue.max_ext_chars as usize));
     if too_long {
         Err(Rejection::InvalidParameter)
     } else {
@@ -421,7 +421,7 @@ fn check_budget(
 
 pub(crate) fn check_element(key: &str, value: &str, ql: &QueueLimits) -> Result<(), OpError> {
     check_key(key, ql.max_key_len, ql.key_unit)?;
-    if ql.value_unit.len(value) > ql.max_value_len as usize {
+    if ql.value_unit.exceeds(value, ql.max_value_len as usize) {
         return Err(OpError::ValueTooLong);
     }
     Ok(())
