@@ -742,14 +742,19 @@ mod tests {
     /// `4 × max` bytes of four-byte characters) included.
     #[test]
     fn exceeds_agrees_with_the_length() {
-        let chars = ['a', 'é', '€', '𝄞'];
         let mut checked = 0;
         for n in 0..=13usize {
             for pick in 0..4usize.pow(3) {
-                // Three choices cycled over n characters, and the four pure runs.
+                // Character i is choice i % 3 of `pick`: three choices
+                // cycled over n characters, the four pure runs among them.
                 let mut s = String::new();
                 for i in 0..n {
-                    s.push(chars[(pick >> (2 * (i % 3))) & 3]);
+                    s.push(match (pick >> (2 * (i % 3))) & 3 {
+                        0 => 'a',
+                        1 => 'é',
+                        2 => '€',
+                        _ => '𝄞',
+                    });
                 }
                 for unit in [Unit::Bytes, Unit::Chars] {
                     for max in 0..=60 {
