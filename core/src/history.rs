@@ -1307,6 +1307,46 @@ mod tests {
         assert_eq!(back, [7, 8]);
     }
 
+    // Past two spares, a block emptied is kept while the blocks stay
+    // within a quarter over the byte bound, and freed past it. A history
+    // at its byte bound (11 blocks of 1 KiB, a quarter over is 10), then
+    // bounded to one event fewer at each record, of small events: its
+    // blocks empty one by one. Two spares are kept over the quarter, the
+    // next block emptied is freed, and from then on every block emptied
+    // is kept, the capacity exactly at the quarter.
+    #[test]
+    fn spares_past_two_are_kept_within_a_quarter_over_the_byte_bound() {
+        const MAX: usize = 8_192;
+        const QUARTER_OVER: usize = MAX + MAX / 4;
+        let mut scratch = Vec::new();
+        let mut h = History::default();
+        let within = |h: &History| h.spares <= 2 || h.capacity() <= QUARTER_OVER;
+        for seq in 1..=200 {
+            h.record(&sized_event(seq, 200), 1_000, MAX as u32, &mut scratch);
+            assert!(within(&h), "{seq}: {} spares", h.spares);
+        }
+        let full = h.capacity();
+        assert!(full > QUARTER_OVER, "{full}");
+        let held = h.len();
+        let mut two_over = false;
+        for seq in 201..=300 {
+            let max_events =
+                u32::try_from(held.saturating_sub((seq - 200) as usize).max(4)).unwrap_or(u32::MAX);
+            h.record(&sized_event(seq, 1), max_events, MAX as u32, &mut scratch);
+            h.consistent(seq, max_events, MAX as u32).unwrap();
+            assert!(within(&h), "{seq}: {} spares", h.spares);
+            assert!(h.capacity() <= full, "{seq}");
+            two_over |= h.spares == 2 && h.capacity() > QUARTER_OVER;
+        }
+        assert!(two_over, "never two spares over the quarter");
+        // Every block but the newest is a spare, and together they hold
+        // exactly a quarter over the bound: a capacity at the quarter
+        // keeps its spares.
+        assert_eq!(h.capacity(), QUARTER_OVER);
+        assert!(h.blocks.iter().all(|b| b.capacity() == BLOCK));
+        assert_eq!(h.spares as usize, h.blocks.len() - 1);
+    }
+
     // A spare before one block that holds events is a history's ordinary
     // state (a history a little over a block), and the invariants hold.
     #[test]
