@@ -97,6 +97,10 @@ async fn two_clients_in_a_room_see_the_same_events_in_the_same_order() {
     assert_eq!(first["seq"], 2);
     assert_eq!(first["type"], "event");
     let mut bob = connect(&s, &token(&s, "r1", "bob"), None).await;
+    // Bob's join (3) is applied after the handshake: wait for it, so that
+    // every write comes after it and both see the same stream.
+    let bob_join = next(&mut bob).await;
+    assert_eq!(bob_join["seq"], 3);
     for i in 0..20 {
         set(
             &s,
@@ -109,7 +113,8 @@ async fn two_clients_in_a_room_see_the_same_events_in_the_same_order() {
     }
     // Bob's join is 3, the writes 4..=23.
     let seen_by_alice = until_seq(&mut alice, 23).await;
-    let seen_by_bob = until_seq(&mut bob, 23).await;
+    let mut seen_by_bob = vec![bob_join];
+    seen_by_bob.extend(until_seq(&mut bob, 23).await);
     assert_eq!(seen_by_alice, seen_by_bob);
     let seqs: Vec<u64> = seen_by_bob
         .iter()
@@ -164,10 +169,13 @@ async fn since_resumes_without_gaps_or_duplicates() {
     join(&s, "r3", "host");
     let tok = token(&s, "r3", "dave");
     let mut dave = connect(&s, &tok, None).await;
+    // 1 created, 2 host joined, 3 dave joined, 4 and 5 the writes. Dave's
+    // join is applied after the handshake, and his writes need him in the
+    // room: wait for it (under load, writing at once was refused).
+    let mut seen = until_seq(&mut dave, 3).await;
     set(&s, "r3", "dave", "a", "1", "NO_DELETE");
     set(&s, "r3", "dave", "b", "2", "NO_DELETE");
-    // 1 created, 2 host joined, 3 dave joined, 4 and 5 the writes.
-    let seen = until_seq(&mut dave, 5).await;
+    seen.extend(until_seq(&mut dave, 5).await);
     assert_eq!(seen.first().unwrap()["seq"], 3);
     let last = seen.last().unwrap()["seq"].as_u64().unwrap();
     assert_eq!(last, 5);
