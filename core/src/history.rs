@@ -1247,9 +1247,10 @@ mod tests {
 
     /// A history of one empty block of `cap` bytes' capacity.
     fn lone_block(cap: usize) -> History {
-        let mut h = History::default();
-        h.newest = Vec::with_capacity(cap);
-        h
+        History {
+            newest: Vec::with_capacity(cap),
+            ..History::default()
+        }
     }
 
     // A lone block with no room left closes up its dropped front when it
