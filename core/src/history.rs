@@ -1213,6 +1213,29 @@ mod tests {
         assert_eq!(h.len(), 200);
     }
 
+    // The heap a history reports is its blocks' capacity and its list's:
+    // none before an event, then the first block alone (sized to the
+    // first event, with no list), then with a second block a list of one.
+    #[test]
+    fn heap_bytes_are_the_blocks_and_a_list_of_the_older_ones() {
+        let mut scratch = Vec::new();
+        let mut h = History::default();
+        assert_eq!(h.heap_bytes(), 0);
+        let size = stored_size(&sized_event(1, 20));
+        h.record(&sized_event(1, 20), 1_000, 1 << 20, &mut scratch);
+        assert_eq!(h.heap_bytes(), size, "one block, no list");
+        let mut seq = 1;
+        while h.blocks().len() < 2 {
+            seq += 1;
+            h.record(&sized_event(seq, 20), 1_000, 1 << 20, &mut scratch);
+        }
+        // The young block grew to a full block before the second came.
+        let first = h.blocks()[0].capacity();
+        assert_eq!(first, BLOCK);
+        let list = core::mem::size_of::<Vec<u8>>();
+        assert_eq!(h.heap_bytes(), first + BLOCK + list, "a list of one");
+    }
+
     // A full history drops one event for each it records, and a block
     // whose events were all dropped is the one written next: at the
     // bound, the same blocks go round and nothing is allocated.
