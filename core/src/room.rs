@@ -511,16 +511,19 @@ impl Room {
     /// pushing a change for each after `changes`' first (the exit itself).
     /// `scratch` is reused working memory.
     pub(crate) fn exit(&mut self, n: u32, changes: &mut Vec<Change>, scratch: &mut Scratch) {
+        // What the leaver owns, at most: the scans below stop there.
+        let mut most = 0;
         if let Some(rec) = self.users.get_mut(n) {
             rec.live = 0;
             rec.dropped = 0;
+            most = rec.refs;
         }
         if !self.graces().is_empty() {
             self.clear_grace(n);
         }
         // Hold a reference so the record outlives its removals below.
         self.add_ref(n, true);
-        self.attrs.owned(n, &mut scratch.positions);
+        self.attrs.owned(n, most, &mut scratch.positions);
         for &pos in &scratch.positions {
             let key = Str::from(self.attrs.key(pos));
             self.forget_wide_at(pos);
@@ -531,7 +534,9 @@ impl Room {
             }
         }
         if let Some(q) = self.queue.as_mut() {
-            q.elems.owned(n, &mut scratch.positions);
+            // Less what was just removed, and the reference held above.
+            let most = self.users.get(n).map_or(0, |r| r.refs.saturating_sub(1));
+            q.elems.owned(n, most, &mut scratch.positions);
             for &pos in &scratch.positions {
                 let key = Str::from(q.elems.key(pos));
                 if q.elems.remove_at(pos, &self.hasher).is_some() {

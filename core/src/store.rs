@@ -866,15 +866,24 @@ impl<X: Copy> Store<X> {
 
     /// Positions of `user`'s flagged entries, in order, into `out`
     /// (cleared first): its owner list, or a scan of the records in a
-    /// store without lists.
-    pub(crate) fn owned(&self, user: u32, out: &mut Vec<u32>) {
+    /// store without lists. `most` is what the user owns at most (its
+    /// record's count of entries): a scan stops once it has found that
+    /// many, and none is made for a user who owns nothing, so an exit
+    /// reads the records only up to its last key.
+    pub(crate) fn owned(&self, user: u32, most: u32, out: &mut Vec<u32>) {
         out.clear();
+        if most == 0 {
+            return;
+        }
         let Some(large) = self.large.as_deref() else {
             let first = self.first as usize;
             let metas = self.metas.get(first..).unwrap_or_default();
             for (i, m) in metas.iter().enumerate() {
                 if m.live() && m.indexed() && m.owner() == user {
                     out.push(u32::try_from(first + i).unwrap_or(NONE));
+                    if out.len() >= most as usize {
+                        break;
+                    }
                 }
             }
             return;
@@ -1444,7 +1453,7 @@ mod tests {
             let back = put(&mut s, &hs, &keys[n as usize - 2], "w", 1);
             assert_eq!(back, n - 2);
             let mut owned = Vec::new();
-            s.owned(1, &mut owned);
+            s.owned(1, u32::MAX, &mut owned);
             assert!(owned.contains(&back), "{n}: {owned:?}");
             assert!(s.consistent(&hs, |_| true).is_ok(), "{n}");
         }
@@ -1753,7 +1762,7 @@ mod tests {
             s.set_owner(k8, 0, true);
             assert!(s.consistent(&hs, |_| true).is_ok());
             let mut out = Vec::new();
-            s.owned(0, &mut out);
+            s.owned(0, u32::MAX, &mut out);
             let owned: Vec<&str> = out.iter().map(|&p| s.key(p)).collect();
             // Keys k0, k12, k24, ... (i % 4 == 0 and i % 3 == 0), and k8,
             // in order.
@@ -1839,13 +1848,37 @@ mod tests {
         assert!(s.large.is_some());
         let mut owned = Vec::new();
         for &user in &owners[..4] {
-            s.owned(user, &mut owned);
+            s.owned(user, u32::MAX, &mut owned);
             let expected: Vec<u32> = (0..40)
                 .filter(|i| owners[*i as usize % 6] == user)
                 .collect();
             assert_eq!(owned, expected, "user {user}");
         }
         assert!(s.consistent(&hs, |_| true).is_ok());
+    }
+
+    /// A scan for what a user owns stops once it has found `most` entries
+    /// (an exit passes the user's count of entries), and none is made for
+    /// a user who owns nothing.
+    #[test]
+    fn a_scan_for_owned_entries_stops_at_most() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        for i in 0..6u32 {
+            let k = alloc::format!("k{i}");
+            s.push(hash_key(&hs, &k), &k, "v", i % 2, true, 0, &hs)
+                .unwrap();
+        }
+        assert!(s.large.is_none(), "a store that scans");
+        let mut out = Vec::new();
+        s.owned(1, u32::MAX, &mut out);
+        assert_eq!(out, [1, 3, 5]);
+        s.owned(1, 3, &mut out);
+        assert_eq!(out, [1, 3, 5]);
+        s.owned(1, 2, &mut out);
+        assert_eq!(out, [1, 3]);
+        s.owned(1, 0, &mut out);
+        assert!(out.is_empty());
     }
 
     /// Only flagged entries of users are listed: an entry that is not
@@ -1866,7 +1899,7 @@ mod tests {
         };
         let listed = |s: &Store<u8>| {
             let mut out = Vec::new();
-            s.owned(1, &mut out);
+            s.owned(1, u32::MAX, &mut out);
             out
         };
         let expected =
