@@ -345,9 +345,8 @@ impl History {
         }
         u32::try_from(size).ok()?;
         if self.count == 0 {
-            // An empty history's block too small for the event (and past
-            // a block): a first block of the event's size.
-            self.older.clear();
+            // An empty history's block (it has no older ones) too small for
+            // the event, and past a block: a first block of the event's size.
             self.newest = Vec::with_capacity(size);
             return Some(&mut self.newest);
         }
@@ -452,7 +451,7 @@ impl History {
         Ok(())
     }
 
-    /// The invariants: an empty history is one cleared block or none,
+    /// The invariants: an empty history is its newest block alone, cleared,
     /// with no spares; one that holds events is covered by its lengths
     /// ([`History::cover`]); the numbers end at the room's `seq`, within
     /// the bounds.
