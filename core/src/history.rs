@@ -489,6 +489,21 @@ impl History {
 pub(crate) struct RoomHistory(Option<Box<History>>);
 
 impl RoomHistory {
+    /// Prefetch hint: the history's counts.
+    pub(crate) fn warm_counts(&self) {
+        if let Some(h) = &self.0 {
+            crate::prefetch::line(&**h);
+        }
+    }
+
+    /// Prefetch hint: where the next event goes (reads the counts, which
+    /// [`RoomHistory::warm_counts`] has started loading).
+    pub(crate) fn warm_end(&self) {
+        if let Some(h) = &self.0 {
+            crate::prefetch::line(h.newest.as_ptr().wrapping_add(h.newest.len()));
+        }
+    }
+
     /// Forgets every event (see [`History::restart_at`]); an absent history
     /// already covers from the room's `seq`.
     pub(crate) fn restart_at(&mut self, seq: u64) {

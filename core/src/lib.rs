@@ -302,6 +302,7 @@ mod locks;
 mod members;
 mod outcome;
 mod overwrite;
+mod prefetch;
 mod profile;
 mod queue;
 mod queue_builders;

@@ -116,6 +116,12 @@ impl Users {
             .copied()
     }
 
+    /// Prefetch hint: the user records (their first lines).
+    pub(crate) fn warm(&self) {
+        let bytes = self.recs.len() * core::mem::size_of::<UserRec>();
+        crate::prefetch::span(self.recs.as_ptr(), bytes, 8 * crate::prefetch::LINE);
+    }
+
     #[inline]
     pub(crate) fn get(&self, n: u32) -> Option<&UserRec> {
         self.recs.get(n as usize).filter(|r| !r.name.is_empty())

@@ -1,5 +1,6 @@
-//! The engine's one use of `unsafe` (issue 9): writing text over text of
-//! the same length inside a `String`.
+//! One of the engine's two uses of `unsafe` (issue 9; the other is
+//! [`crate::prefetch`]): writing text over text of the same length inside
+//! a `String`.
 //!
 //! A room keeps its keys and values in one `String` arena, so that a read
 //! hands out `&arena[a..b]` with two char-boundary checks and no UTF-8

@@ -93,6 +93,39 @@ impl Rare {
 static NO_RARE: Rare = Rare::new();
 
 impl Room {
+    /// Prefetch hint: the lines of the room itself.
+    pub(crate) fn warm(&self) {
+        let size = core::mem::size_of::<Room>();
+        crate::prefetch::span(self, size, size);
+    }
+
+    /// Prefetch hint: the user records, the attributes' tags and records,
+    /// and the history's counts.
+    pub(crate) fn warm_parts(&self) {
+        self.users.warm();
+        self.attrs.warm_index();
+        self.history.warm_counts();
+    }
+
+    /// Prefetch hint: the text of attribute `key` (after
+    /// [`Room::warm_parts`]).
+    pub(crate) fn warm_key(&self, key: &str) {
+        self.attrs.warm_entry(hash_key(&self.hasher, key));
+    }
+
+    /// Prefetch hint: the attributes' text, up to 2 KiB (what an exit's
+    /// removals move; 20 attributes of 16-byte keys and 64-byte values
+    /// hold about 1.7 KiB).
+    pub(crate) fn warm_text(&self) {
+        self.attrs.warm_text(2048);
+    }
+
+    /// Prefetch hint: where the history's next event goes (after
+    /// [`Room::warm_parts`]).
+    pub(crate) fn warm_end(&self) {
+        self.history.warm_end();
+    }
+
     /// A room with its creator's record; `None` for an empty creator id.
     pub(crate) fn new(id: Str, creator: &Str) -> Option<Room> {
         let hasher = DefaultHashBuilder::default();
@@ -612,6 +645,18 @@ impl Rooms {
     #[cfg(test)]
     pub(crate) fn table_bytes(&self) -> usize {
         self.table.allocation_size()
+    }
+
+    /// The hash the table files `id` under.
+    pub(crate) fn hash(&self, id: &str) -> u64 {
+        hash_key(&self.hasher, id)
+    }
+
+    /// The room that `hash` first matches in the table, found without
+    /// comparing ids: for hints only, since it may be another room (a
+    /// match of the hash's 7-bit tag alone), or none.
+    pub(crate) fn guess(&self, hash: u64) -> Option<&Room> {
+        self.table.find(hash, |_| true).map(|r| &**r)
     }
 
     /// Every room, in no particular order.

@@ -253,7 +253,7 @@ const FILL: &str = "                                                            
 
 /// Overwrites `range` of the arena with `with`, of the same length; a
 /// no-op unless both ends are char boundaries (callers make sure). A
-/// `memcpy`, through the crate's one `unsafe` block ([`crate::overwrite`]).
+/// `memcpy`, through [`crate::overwrite`]'s `unsafe` block.
 #[inline]
 fn replace(arena: &mut String, range: core::ops::Range<usize>, with: &str) {
     crate::overwrite::overwrite(arena, range, with);
@@ -399,6 +399,16 @@ fn grow<T>(v: &mut Vec<T>, extra: usize) {
     }
 }
 
+/// Bit `j` set iff `chunk[j]` is `tag` (a loop without an exit, which the
+/// compiler vectorizes).
+#[inline]
+fn matches(chunk: &[u16], tag: u16) -> u32 {
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0u32, |m, (j, &t)| m | (u32::from(t == tag) << j))
+}
+
 /// How much [`grow`] adds to a buffer of `len` that needs `extra` more,
 /// doubling if it is `small`.
 fn growth(small: bool, len: usize, extra: usize) -> usize {
@@ -499,10 +509,7 @@ impl<X: Copy> Store<X> {
         let tags = self.tags.get(first..metas.len()).unwrap_or_default();
         let mut base = first;
         for chunk in tags.chunks(8) {
-            let mut mask = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |m, (j, &t)| m | (u32::from(t == tag) << j));
+            let mut mask = matches(chunk, tag);
             while mask != 0 {
                 let at = base + mask.trailing_zeros() as usize;
                 if key_bytes_are(metas, arena, at as u32, key) {
@@ -513,6 +520,45 @@ impl<X: Copy> Store<X> {
             base += 8;
         }
         None
+    }
+
+    /// Prefetch hint: the tags and the records (their first lines).
+    pub(crate) fn warm_index(&self) {
+        use crate::prefetch::{span, LINE};
+        span(self.tags.as_ptr(), self.tags.len() * 2, 2 * LINE);
+        let metas = self.metas.len() * core::mem::size_of::<Meta<X>>();
+        span(self.metas.as_ptr(), metas, 8 * LINE);
+    }
+
+    /// Prefetch hint: the arena's text, its first `most` bytes.
+    pub(crate) fn warm_text(&self, most: usize) {
+        crate::prefetch::span(self.arena.as_ptr(), self.arena.len(), most);
+    }
+
+    /// Prefetch hint: the text of the entry whose tag first matches
+    /// `hash` (no key comparison, so possibly another entry's). Reads only
+    /// the tags, the records and the index, which [`Store::warm_index`]
+    /// has started loading.
+    pub(crate) fn warm_entry(&self, hash: u64) {
+        let pos = match self.large.as_deref() {
+            Some(large) => large.index.find(hash, |_| true).copied(),
+            None => {
+                let tag = tag(hash);
+                let first = self.first as usize;
+                let tags = self.tags.get(first..self.metas.len()).unwrap_or_default();
+                tags.chunks(8)
+                    .enumerate()
+                    .map(|(c, chunk)| (c, matches(chunk, tag)))
+                    .find(|&(_, mask)| mask != 0)
+                    .and_then(|(c, mask)| {
+                        u32::try_from(first + c * 8 + mask.trailing_zeros() as usize).ok()
+                    })
+            }
+        };
+        if let Some(m) = pos.and_then(|p| self.meta(p)) {
+            let at = self.arena.as_ptr().wrapping_add(m.off as usize);
+            crate::prefetch::span(at, 2 * crate::prefetch::LINE, 2 * crate::prefetch::LINE);
+        }
     }
 
     pub(crate) fn meta(&self, pos: u32) -> Option<&Meta<X>> {

@@ -29,6 +29,7 @@ mod locks;
 mod membership;
 mod queue;
 mod ttl;
+mod warm;
 
 /// The room-state engine. See the [crate docs](crate) for the drive loop
 /// and the rules it applies.
