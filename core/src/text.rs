@@ -28,6 +28,15 @@ enum Repr {
 }
 
 impl Str {
+    /// The text, if it lives on the heap (a prefetch hint's target; an
+    /// inline string lives wherever the `Str` does).
+    pub(crate) fn shared(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Inline(_) => None,
+            Repr::Shared(s) => Some(s),
+        }
+    }
+
     /// The empty string.
     pub(crate) const EMPTY: Str = Str(Repr::Inline(heapless::String::new()));
 

@@ -41,6 +41,7 @@ use crate::command::{Command, Op};
 use crate::engine::Engine;
 use crate::outcome::Outcome;
 use crate::prefetch::{line, span, LINE};
+use crate::text::Str;
 use crate::time::Millis;
 
 /// How many commands ahead the first hint goes: [`Engine::hint_room`]
@@ -133,10 +134,15 @@ impl Engine {
             room.warm_parts();
         }
         for op in ops(command).iter().take(OPS) {
-            let key = op.key();
-            span(key.as_ptr(), key.len(), LINE);
-            if let Op::Set { value, .. } = op {
-                span(value.as_str().as_ptr(), value.len(), 2 * LINE);
+            let (key, value) = match op {
+                Op::Set { key, value, .. } => (key, Some(value)),
+                Op::Delete { key, .. } => (key, None),
+            };
+            if let Some(key) = key.shared() {
+                span(key.as_ptr(), key.len(), LINE);
+            }
+            if let Some(value) = value.and_then(Str::shared) {
+                span(value.as_ptr(), value.len(), 2 * LINE);
             }
         }
     }
