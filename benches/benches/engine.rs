@@ -12,6 +12,13 @@
 //! `exit/*/cold_stream`, `scaling/rooms/*`) times long pre-built streams
 //! over 10k to 500k full rooms; see `roomstate_benches::cold`.
 //!
+//! `engine_batch` (`write/engine_batch/{hot,cold_stream}`,
+//! `exit/engine_batch/cold_stream`, `scaling/rooms/engine_batch/*`) is
+//! the engine driven through `Engine::handle_batch`, in batches of 64
+//! commands, on the same inputs: what its prefetch hints gain where rooms
+//! are cold, and what they cost where they are hot. The naive map has no
+//! such path; its cases are the same ones either way.
+//!
 //! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p roomstate-benches`,
 //! then `cargo run -p roomstate-benches --release --bin ratios`.
 
@@ -22,7 +29,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
-use roomstate::{Engine, Event};
+use roomstate::{Command, Engine, Event};
 use roomstate_benches::cold::{
     engine_exit_stream, engine_write_stream, leaver, naive_exit_stream, naive_write_stream,
     read_stream, ColdRooms, Stream, STREAM_MIN,
@@ -114,6 +121,46 @@ fn write(c: &mut Criterion) {
             20,
         );
     }
+    write_batched_hot(c);
+}
+
+/// `write/engine_batch/hot`: the hot case's overwrites through
+/// `Engine::handle_batch`, in batches of [`BATCH_COMMANDS`] built outside
+/// the timing: what the prefetch hints cost where every room is in cache.
+fn write_batched_hot(c: &mut Criterion) {
+    let rooms = 100;
+    let grid = Grid::new(rooms, 20);
+    let mut engine = None;
+    let mut events: Vec<Event> = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH_COMMANDS);
+    let mut rng = Rng::new(SEED);
+    let mut v = 0usize;
+    let mut g = c.benchmark_group("write");
+    g.bench_function(BenchmarkId::new("engine_batch", "hot"), |b| {
+        let engine = engine.get_or_insert_with(|| grid.engine());
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let n = usize::try_from(iters - done)
+                    .map_or(BATCH_COMMANDS, |left| left.min(BATCH_COMMANDS));
+                for _ in 0..n {
+                    v += 1;
+                    batch.push(grid.engine_overwrite(rng.below(rooms), rng.below(20), v));
+                }
+                let start = Instant::now();
+                engine.handle_batch(NOW, &mut batch, |e, out| {
+                    black_box(out).ok();
+                    e.drain_events(&mut events);
+                    e.recycle(&mut events);
+                });
+                total += start.elapsed();
+                done += n as u64;
+            }
+            total
+        });
+    });
+    g.finish();
 }
 
 /// Times exits only: every `rooms` exits, `arm` re-joins the leavers,
@@ -413,6 +460,81 @@ fn prepare<S, C>(
     }
 }
 
+/// Commands per `handle_batch` call in the `engine_batch` cases: what a
+/// server's read loop might collect (tokio's `recv_many` with a limit of
+/// 64); the hints look three commands ahead, so any batch past about
+/// eight commands behaves alike.
+const BATCH_COMMANDS: usize = 64;
+
+/// What a timed stream does with each command it takes: a closure
+/// handles it at once; [`Batched`] collects it and handles a full batch.
+trait Apply<S, C> {
+    fn apply(&mut self, state: &mut S, cmd: C);
+    /// The end of a timed stretch: handle what `apply` left pending.
+    fn finish(&mut self, _state: &mut S) {}
+}
+
+impl<S, C, F: FnMut(&mut S, C)> Apply<S, C> for F {
+    fn apply(&mut self, state: &mut S, cmd: C) {
+        self(state, cmd);
+    }
+}
+
+/// How the engine's cold cases handle their stream: a `handle` call per
+/// command, or, with `batch`, batches of [`BATCH_COMMANDS`] through
+/// `Engine::handle_batch`. Either way each outcome is checked and its
+/// events drained into a reused buffer and dropped.
+struct EngineSink<'a> {
+    batch: Option<Vec<Command>>,
+    events: &'a mut Vec<Event>,
+    failed: &'a mut u64,
+}
+
+impl<'a> EngineSink<'a> {
+    fn new(batched: bool, events: &'a mut Vec<Event>, failed: &'a mut u64) -> Self {
+        EngineSink {
+            batch: batched.then(|| Vec::with_capacity(BATCH_COMMANDS)),
+            events,
+            failed,
+        }
+    }
+
+    fn run(&mut self, engine: &mut Engine) {
+        let (events, failed) = (&mut *self.events, &mut *self.failed);
+        if let Some(batch) = &mut self.batch {
+            engine.handle_batch(NOW, batch, |e, out| {
+                *failed += u64::from(black_box(out).is_err());
+                e.drain_events(events);
+                events.clear();
+            });
+        }
+    }
+}
+
+impl Apply<Engine, Command> for EngineSink<'_> {
+    fn apply(&mut self, engine: &mut Engine, cmd: Command) {
+        match &mut self.batch {
+            None => {
+                *self.failed += u64::from(black_box(engine.handle(NOW, cmd)).is_err());
+                engine.drain_events(self.events);
+                self.events.clear();
+            }
+            Some(batch) => {
+                batch.push(cmd);
+                if batch.len() == BATCH_COMMANDS {
+                    self.run(engine);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, engine: &mut Engine) {
+        if self.batch.as_ref().is_some_and(|b| !b.is_empty()) {
+            self.run(engine);
+        }
+    }
+}
+
 /// Times `iters` commands of a stream, pass by pass: `between` runs
 /// outside the timing after each pass (re-arming what the pass
 /// destroyed), and a spent stream is built again, also outside.
@@ -422,7 +544,7 @@ fn time_stream<S, C>(
     build: &impl Fn() -> Stream<C>,
     state: &mut S,
     between: &mut impl FnMut(&mut S, usize),
-    apply: &mut impl FnMut(&mut S, C),
+    apply: &mut impl Apply<S, C>,
 ) -> Duration {
     let mut total = Duration::ZERO;
     let mut done = 0u64;
@@ -444,9 +566,10 @@ fn time_stream<S, C>(
         let start = Instant::now();
         for _ in 0..n {
             if let Some(cmd) = s.take() {
-                apply(state, cmd);
+                apply.apply(state, cmd);
             }
         }
+        apply.finish(state);
         total += start.elapsed();
         done += n as u64;
     }
@@ -469,6 +592,23 @@ fn cold_ids(
         ids.push((op, BenchmarkId::new(side, "cold_stream")));
     }
     ids
+}
+
+/// [`cold_ids`] for the engine, one by one and then batched
+/// (`engine_batch`), each with whether it is batched.
+fn engine_cold_ids(
+    op: &'static str,
+    label: &str,
+    rooms: usize,
+) -> Vec<(&'static str, BenchmarkId, bool)> {
+    [("engine", false), ("engine_batch", true)]
+        .into_iter()
+        .flat_map(|(side, batched)| {
+            cold_ids(op, side, label, rooms)
+                .into_iter()
+                .map(move |(group, id)| (group, id, batched))
+        })
+        .collect()
 }
 
 /// `read_all/<side>/cold_stream`, on the 100k rooms the side's write
@@ -500,7 +640,7 @@ fn cold_reads<S>(
                 &build,
                 state,
                 &mut |_, _| {},
-                &mut |s, id: String| {
+                &mut |s: &mut S, id: String| {
                     out.clear();
                     failed += u64::from(!read(s, black_box(&id), &mut out));
                     black_box(out.len());
@@ -519,7 +659,7 @@ fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
     let mut failed = 0u64;
     let mut stream = None;
     let build = || engine_write_stream(&cold, SEED, STREAM_MIN);
-    for (group, id) in cold_ids("write", "engine", label, rooms) {
+    for (group, id, batched) in engine_cold_ids("write", label, rooms) {
         let mut g = cold_group(c, group);
         g.bench_function(id, |b| {
             let engine = engine.get_or_insert_with(|| cold.engine());
@@ -531,11 +671,7 @@ fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
                     &build,
                     engine,
                     &mut |_, _| {},
-                    &mut |e, cmd| {
-                        failed += u64::from(black_box(e.handle(NOW, cmd)).is_err());
-                        e.drain_events(&mut events);
-                        events.clear();
-                    },
+                    &mut EngineSink::new(batched, &mut events, &mut failed),
                 )
             });
         });
@@ -554,7 +690,7 @@ fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
     }
     let mut stream = None;
     let build = || engine_exit_stream(&cold, SEED + 1, STREAM_MIN);
-    for (group, id) in cold_ids("exit", "engine", label, rooms) {
+    for (group, id, batched) in engine_cold_ids("exit", label, rooms) {
         let mut g = cold_group(c, group);
         g.bench_function(id, |b| {
             let engine = engine.get_or_insert_with(|| cold.engine());
@@ -572,11 +708,7 @@ fn cold_engine(c: &mut Criterion, label: &str, rooms: usize) {
                     &build,
                     engine,
                     &mut rearm,
-                    &mut |e, cmd| {
-                        failed += u64::from(black_box(e.handle(NOW, cmd)).is_err());
-                        e.drain_events(&mut events);
-                        events.clear();
-                    },
+                    &mut EngineSink::new(batched, &mut events, &mut failed),
                 )
             });
         });
@@ -604,7 +736,7 @@ fn cold_naive(c: &mut Criterion, label: &str, rooms: usize) {
                     &build,
                     naive,
                     &mut |_, _| {},
-                    &mut |n, cmd| {
+                    &mut |n: &mut Naive, cmd| {
                         failed += u64::from(black_box(n.handle(cmd)).is_err());
                         n.drain_events(&mut events);
                         events.clear();
@@ -645,7 +777,7 @@ fn cold_naive(c: &mut Criterion, label: &str, rooms: usize) {
                     &build,
                     naive,
                     &mut rearm,
-                    &mut |n, cmd| {
+                    &mut |n: &mut Naive, cmd| {
                         failed += u64::from(black_box(n.handle(cmd)).is_err());
                         n.drain_events(&mut events);
                         events.clear();
