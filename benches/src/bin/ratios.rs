@@ -205,6 +205,30 @@ fn main() {
             ratio.map_or_else(|| "—".to_string(), |r| format!("{r:.3}")),
         );
     }
+    // The engine through `handle_batch` (`engine_batch`), against the
+    // same naive cases and targets, and against the engine one by one.
+    for (group, case, goal) in [
+        ("write", "hot", Goal::AtMost(0.8)),
+        ("write", "cold_stream", Goal::AtMost(0.6)),
+        ("exit", "cold_stream", Goal::AtMost(0.3)),
+    ] {
+        let b = median(&format!("{group}/engine_batch/{case}"));
+        let n = median(&format!("{group}/naive/{case}"));
+        let e = median(&format!("{group}/engine/{case}"));
+        let ratio = b.zip(n).map(|(b, n)| b / n);
+        let (target_s, met) = goal.cells(ratio);
+        let over_engine = b
+            .zip(e)
+            .map_or_else(|| "—".to_string(), |(b, e)| format!("{:.2}", b / e));
+        println!(
+            "| {group} {case}, batched (÷ one by one: {over_engine}) | {} | {} | {} | {target_s} | {met} | {} / {} |",
+            b.map_or_else(|| "—".to_string(), human),
+            n.map_or_else(|| "—".to_string(), human),
+            ratio.map_or_else(|| "—".to_string(), |r| format!("{r:.3}")),
+            spread(&format!("{group}/engine_batch/{case}")),
+            spread(&format!("{group}/naive/{case}"))
+        );
+    }
     if let (Some(k100), Some(k10)) = (median("exit/engine/keys100"), median("exit/engine/keys10")) {
         let r = k100 / k10;
         println!(
@@ -270,12 +294,12 @@ fn main() {
         };
         let m =
             |side: &str| -> Vec<Option<f64>> { ids(side).iter().map(|id| median(id)).collect() };
-        let (e, n) = (m("engine"), m("naive"));
+        let (e, b, n) = (m("engine"), m("engine_batch"), m("naive"));
         let growth = |v: &[Option<f64>]| match (v[0], v[2]) {
             (Some(a), Some(c)) => format!("{:.2}", c / a),
             _ => "—".to_string(),
         };
-        for (side, v) in [("engine", &e), ("naive", &n)] {
+        for (side, v) in [("engine", &e), ("engine_batch", &b), ("naive", &n)] {
             let id = ids(side);
             let cell = |i: usize| {
                 v[i].map_or_else(
@@ -291,16 +315,18 @@ fn main() {
                 growth(v)
             );
         }
-        let ratio = |i: usize| {
-            e[i].zip(n[i])
-                .map_or_else(|| "—".to_string(), |(a, b)| format!("{:.3}", a / b))
-        };
-        println!(
-            "| engine ÷ naive {what} | {} | {} | {} | |",
-            ratio(0),
-            ratio(1),
-            ratio(2)
-        );
+        for (side, v) in [("engine", &e), ("engine_batch", &b)] {
+            let ratio = |i: usize| {
+                v[i].zip(n[i])
+                    .map_or_else(|| "—".to_string(), |(a, b)| format!("{:.3}", a / b))
+            };
+            println!(
+                "| {side} ÷ naive {what} | {} | {} | {} | |",
+                ratio(0),
+                ratio(1),
+                ratio(2)
+            );
+        }
     }
 
     if lines.is_empty() {
