@@ -73,14 +73,47 @@ pub fn lockstep(
     command: Command,
     step: usize,
 ) -> (Outcome, Vec<Event>) {
+    let a = engine.handle(Millis(now), command.clone());
+    check(engine, model, now, a, &command, step)
+}
+
+/// Applies `commands`, all at `now`, to the engine in one
+/// `Engine::handle_batch` and to the model one by one, and checks each
+/// command as [`lockstep`] does, right after the engine handled it.
+pub fn lockstep_batch(
+    engine: &mut Engine,
+    model: &mut Model,
+    now: u64,
+    mut commands: Vec<Command>,
+    first_step: usize,
+) {
+    let copies = commands.clone();
+    let mut checked = 0;
+    engine.handle_batch(Millis(now), &mut commands, |engine, a| {
+        let command = copies.get(checked).expect("one outcome per command");
+        let _ = check(engine, model, now, a, command, first_step + checked);
+        checked += 1;
+    });
+    assert_eq!(checked, copies.len(), "one outcome per command of a batch");
+}
+
+/// The engine has handled `command` with outcome `a`: applies it to the
+/// model and checks outcomes, events, timers and invariants.
+fn check(
+    engine: &mut Engine,
+    model: &mut Model,
+    now: u64,
+    a: Outcome,
+    command: &Command,
+    step: usize,
+) -> (Outcome, Vec<Event>) {
     // Formatting the trace costs more than the step: only on a finding.
     let trace = |c: &Command| format!("step {step} at {now} ms: {c:?}");
-    let a = engine.handle(Millis(now), command.clone());
     let b = model.handle(Millis(now), command.clone());
     if a != b {
         panic!(
             "outcome differs, {}\n engine: {a:?}\n  model: {b:?}",
-            trace(&command)
+            trace(command)
         );
     }
     let (mut ea, mut eb): (Vec<Event>, Vec<Event>) = (Vec::new(), Vec::new());
@@ -89,18 +122,18 @@ pub fn lockstep(
     if ea != eb {
         panic!(
             "events differ, {}\n engine: {ea:?}\n  model: {eb:?}",
-            trace(&command)
+            trace(command)
         );
     }
     let (ta, tb) = (engine.poll_timeout(), model.next_deadline());
     if ta != tb {
         panic!(
             "next deadline differs, {}: engine {ta:?}, model {tb:?}",
-            trace(&command)
+            trace(command)
         );
     }
     if let Err(v) = engine.check_invariants() {
-        panic!("invariant broken: {v:?}, {}", trace(&command));
+        panic!("invariant broken: {v:?}, {}", trace(command));
     }
     (a, ea)
 }
@@ -112,12 +145,28 @@ pub fn commands(data: &[u8]) {
     let mut engine = Engine::new(profile);
     let mut model = Model::new(profile);
     let mut now = 0;
-    for step in 0..MAX_STEPS {
-        let Some(s) = next_step(&mut u) else {
-            return;
-        };
-        now = advance(now, s.clock);
-        let _ = lockstep(&mut engine, &mut model, now, s.command, step);
+    let mut step = 0;
+    let mut next = next_step(&mut u);
+    // A step at the same instant as the one before (`Forward(0)`) joins
+    // its batch: the engine handles each run of them with `handle_batch`,
+    // which must equal handling them one by one at that instant.
+    while let Some(first) = next.take().filter(|_| step < MAX_STEPS) {
+        now = advance(now, first.clock);
+        let mut batch = vec![first.command];
+        next = next_step(&mut u);
+        while let Some(s) =
+            next.take_if(|s| matches!(s.clock, Clock::Forward(0)) && step + batch.len() < MAX_STEPS)
+        {
+            batch.push(s.command);
+            next = next_step(&mut u);
+        }
+        let len = batch.len();
+        if len > 1 {
+            lockstep_batch(&mut engine, &mut model, now, batch, step);
+        } else if let Some(one) = batch.pop() {
+            let _ = lockstep(&mut engine, &mut model, now, one, step);
+        }
+        step += len;
     }
 }
 
