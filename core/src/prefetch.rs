@@ -21,6 +21,8 @@ pub(crate) const LINE: usize = 64;
 /// Starts loading the cache line that holds `p`, into every level.
 #[inline(always)]
 pub(crate) fn line<T>(p: *const T) {
+    #[cfg(test)]
+    log::push(p.addr() - p.addr() % LINE);
     #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
     // SAFETY: a prefetch is defined for any address (module notes), and
     // the `cfg` guarantees the SSE feature the intrinsic is declared with.
@@ -31,24 +33,60 @@ pub(crate) fn line<T>(p: *const T) {
     let _ = p;
 }
 
-/// Starts loading the lines of the first `len` bytes from `p`, but no
-/// more than `most` bytes' worth.
+/// Starts loading the lines that hold the first `len` bytes from `p`, but
+/// no more than `most` bytes' worth.
 #[inline]
 pub(crate) fn span<T>(p: *const T, len: usize, most: usize) {
     let p = p.cast::<u8>();
-    for i in 0..lines(len, most) {
-        line(p.wrapping_add(i * LINE));
+    let skew = p.addr() % LINE;
+    let first = p.wrapping_sub(skew);
+    for i in 0..lines(skew, len.min(most)) {
+        line(first.wrapping_add(i.wrapping_mul(LINE)));
     }
 }
 
-/// The lines [`span`] prefetches: those of `len.min(most)` bytes.
-fn lines(len: usize, most: usize) -> usize {
-    len.min(most).div_ceil(LINE)
+/// The lines that hold `len` bytes from `skew` bytes into a line.
+fn lines(skew: usize, len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        skew.saturating_add(len).div_ceil(LINE)
+    }
+}
+
+/// The lines hinted (each line's first address), in the crate's own
+/// tests: a hint changes no result, so these are how a test sees which
+/// lines a hint asks for.
+#[cfg(test)]
+pub(crate) mod log {
+    use std::cell::RefCell;
+    use std::vec::Vec;
+
+    std::thread_local! {
+        static LINES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn push(address: usize) {
+        LINES.with(|l| l.borrow_mut().push(address));
+    }
+
+    /// The addresses hinted on this thread since the last call.
+    pub(crate) fn take() -> Vec<usize> {
+        LINES.with(|l| core::mem::take(&mut *l.borrow_mut()))
+    }
+
+    /// The line addresses a hint of `len` bytes from `at` asks for.
+    pub(crate) fn covering(at: usize, len: usize) -> Vec<usize> {
+        let first = at - at % super::LINE;
+        (0..super::lines(at % super::LINE, len))
+            .map(|i| first + i * super::LINE)
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{line, lines, span, LINE};
+    use super::{line, lines, log, span, LINE};
     use alloc::boxed::Box;
 
     /// The invariant: any address at all may be prefetched. Each of these
@@ -64,14 +102,23 @@ mod tests {
     }
 
     #[test]
-    fn a_span_is_a_hint_per_line_up_to_most() {
-        assert_eq!(lines(0, 128), 0);
-        assert_eq!(lines(1, 128), 1);
-        assert_eq!(lines(64, 128), 1);
-        assert_eq!(lines(65, 128), 2);
-        assert_eq!(lines(1000, 128), 2);
-        assert_eq!(lines(1000, 129), 3);
-        assert_eq!(lines(216, 216), 4);
-        assert_eq!(lines(usize::MAX, usize::MAX), usize::MAX / LINE + 1);
+    fn a_span_hints_every_line_its_bytes_touch() {
+        assert_eq!(lines(0, 0), 0);
+        assert_eq!(lines(63, 0), 0);
+        assert_eq!(lines(0, 1), 1);
+        assert_eq!(lines(63, 1), 1);
+        assert_eq!(lines(0, 64), 1);
+        assert_eq!(lines(1, 64), 2);
+        assert_eq!(lines(0, 65), 2);
+        assert_eq!(lines(40, 216), 4);
+        assert_eq!(lines(41, 216), 5);
+        // From the line's start; `most` caps the bytes, not the lines.
+        log::take();
+        span(100 as *const u8, 1_000, 60);
+        assert_eq!(log::take(), [64, 128]);
+        span(128 as *const u8, 64, 64);
+        assert_eq!(log::take(), [128]);
+        span(128 as *const u8, 0, 64);
+        assert!(log::take().is_empty());
     }
 }

@@ -530,6 +530,13 @@ impl<X: Copy> Store<X> {
         span(self.metas.as_ptr(), metas, 8 * LINE);
     }
 
+    /// The arena's addresses, for the hints' tests.
+    #[cfg(test)]
+    pub(crate) fn arena_range(&self) -> core::ops::Range<usize> {
+        let start = self.arena.as_ptr().addr();
+        start..start + self.arena.len()
+    }
+
     /// Prefetch hint: the arena's text, its first `most` bytes.
     pub(crate) fn warm_text(&self, most: usize) {
         crate::prefetch::span(self.arena.as_ptr(), self.arena.len(), most);
@@ -1925,6 +1932,45 @@ mod tests {
         assert_eq!(out, [1, 3]);
         s.owned(1, 0, &mut out);
         assert!(out.is_empty());
+    }
+
+    /// The hints ask for the lines a lookup reads: the tags and records
+    /// (at most 2 and 8 lines), and the text of the record whose tag
+    /// matches the key, in a store that scans and in one with an index;
+    /// a key with no record gets no text hint.
+    #[test]
+    fn hints_name_the_lines_a_lookup_reads() {
+        use crate::prefetch::{log, LINE};
+        let hs = h();
+        for n in [20u32, 40] {
+            let mut s = Store::<u8>::default();
+            for i in 0..n {
+                let k = alloc::format!("key{i:02}");
+                s.push(hash_key(&hs, &k), &k, &"v".repeat(64), 1, true, 0, &hs)
+                    .unwrap();
+            }
+            assert_eq!(s.large.is_some(), n > SCAN_KEYS as u32);
+            log::take();
+            s.warm_index();
+            let tag_bytes = (s.tags.len() * 2).min(2 * LINE);
+            let meta_bytes = (s.metas.len() * size_of::<Meta<u8>>()).min(8 * LINE);
+            let mut want = log::covering(s.tags.as_ptr().addr(), tag_bytes);
+            want.extend(log::covering(s.metas.as_ptr().addr(), meta_bytes));
+            assert_eq!(log::take(), want);
+            for i in [0, 7, n - 1] {
+                let k = alloc::format!("key{i:02}");
+                s.warm_entry(hash_key(&hs, &k));
+                let at = s.arena.as_ptr().addr() + s.metas[i as usize].off as usize;
+                // The entry: two length bytes, the key, the value.
+                let entry = log::covering(at, 2 + k.len() + 64);
+                let hinted = log::take();
+                assert!(entry.iter().all(|a| hinted.contains(a)), "key {k} of {n}");
+                assert_eq!(hinted, log::covering(at, 2 * LINE));
+            }
+            s.warm_entry(hash_key(&hs, "absent"));
+            let hinted = log::take();
+            assert!(hinted.len() <= 3, "at most a tag's false match");
+        }
     }
 
     /// Only flagged entries of users are listed: an entry that is not

@@ -88,8 +88,9 @@ impl Engine {
     where
         F: FnMut(&mut Engine, Outcome),
     {
-        // The room hash of the command at position `i`, at `i % (AHEAD + 1)`.
-        let mut hashes = [0u64; AHEAD + 1];
+        // The room hash of the command at position `i`, at `i % (AHEAD + 1)`
+        // (`None`: a command without a room).
+        let mut hashes = [None; AHEAD + 1];
         let mut drain = commands.drain(..);
         for (i, c) in drain.as_slice().iter().take(AHEAD).enumerate() {
             if let Some(h) = hashes.get_mut(i) {
@@ -103,10 +104,10 @@ impl Engine {
             if let (Some(c), Some(h)) = (ahead.get(AHEAD - 1), hashes.get_mut(slot(AHEAD))) {
                 *h = self.hint_room(c);
             }
-            if let (Some(c), Some(&h)) = (ahead.get(1), hashes.get(slot(2))) {
+            if let (Some(c), Some(&Some(h))) = (ahead.get(1), hashes.get(slot(2))) {
                 self.hint_parts(c, h);
             }
-            if let (Some(c), Some(&h)) = (ahead.first(), hashes.get(slot(1))) {
+            if let (Some(c), Some(&Some(h))) = (ahead.first(), hashes.get(slot(1))) {
                 self.hint_key(c, h);
             }
             let outcome = self.handle(now, command);
@@ -116,15 +117,15 @@ impl Engine {
     }
 
     /// The first hint: the lines of the room that `command`'s room id
-    /// hashes to, and the write's op list. Returns the id's hash.
-    fn hint_room(&self, command: &Command) -> u64 {
-        let Some(id) = command.room() else { return 0 };
-        let hash = self.rooms.hash(id);
+    /// hashes to, and the write's op list. Returns the id's hash (`None`
+    /// for a command without a room, which gets no hints).
+    fn hint_room(&self, command: &Command) -> Option<u64> {
+        let hash = self.rooms.hash(command.room()?);
         if let Some(room) = self.rooms.guess(hash) {
             room.warm();
         }
         line(ops(command).as_ptr());
-        hash
+        Some(hash)
     }
 
     /// The second hint: the room's user records, tags, records and
@@ -167,5 +168,166 @@ fn ops(command: &Command) -> &[Op] {
     match command {
         Command::Write(w) => &w.ops,
         _ => &[],
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use crate::command::{Actor, Command, Op, Write};
+    use crate::engine::Engine;
+    use crate::prefetch::{log, LINE};
+    use crate::profile::Profile;
+    use crate::time::Millis;
+
+    /// Rooms `r0`..`r5`, each of 8 members and 20 attributes (64-byte
+    /// values, so that a value is text on the heap).
+    fn rooms() -> Engine {
+        let mut profile = Profile::easemob();
+        profile.limits.request_rate = None;
+        let mut e = Engine::new(profile);
+        for r in 0..6 {
+            let room = format!("r{r}");
+            assert!(e.handle(Millis(1), create(&room)).is_ok());
+            for u in 0..8 {
+                assert!(e.handle(Millis(1), join(&room, u)).is_ok());
+            }
+            for k in 0..20 {
+                assert!(e
+                    .handle(Millis(1), write(&room, k, &"v".repeat(64)))
+                    .is_ok());
+            }
+        }
+        e.drain_events(&mut Vec::new());
+        e
+    }
+
+    fn create(room: &str) -> Command {
+        Command::CreateRoom {
+            room: room.into(),
+            creator: "u0".into(),
+        }
+    }
+
+    fn join(room: &str, u: usize) -> Command {
+        Command::Join {
+            room: room.into(),
+            user: format!("u{u}").as_str().into(),
+        }
+    }
+
+    /// Key `k` of `room`, written by its owner `u{k % 8}`.
+    fn write(room: &str, k: usize, value: &str) -> Command {
+        let w = Write::new(room, Actor::user(format!("u{}", k % 8).as_str()));
+        Command::Write(w.op(Op::set(format!("key{k:02}").as_str(), value)))
+    }
+
+    /// What each stage asks for, seen in `room`'s memory: its own lines,
+    /// a user record, and its attributes' text.
+    struct Seen {
+        room_lines: bool,
+        users: bool,
+        text: bool,
+    }
+
+    fn seen(e: &Engine, id: &str, hinted: &[usize]) -> Seen {
+        let room = e.rooms.get(id).unwrap();
+        let at = core::ptr::from_ref(room).addr();
+        // User 3's record and lines inside the text, not their first or
+        // last lines, which another allocation next to them may share.
+        let user = core::ptr::from_ref(room.users.get(3).unwrap()).addr();
+        let text = room.attrs.arena_range();
+        Seen {
+            room_lines: log::covering(at, size_of::<crate::room::Room>())
+                .iter()
+                .all(|a| hinted.contains(a)),
+            users: hinted.contains(&(user - user % LINE)),
+            text: hinted
+                .iter()
+                .any(|&a| a >= text.start + LINE && a + 2 * LINE <= text.end),
+        }
+    }
+
+    /// Each stage hints what it is for, at the addresses the command will
+    /// read: the room's lines and the op list; the user records and the
+    /// value's text; the text of the key's record.
+    #[test]
+    fn each_stage_hints_the_memory_its_command_reads() {
+        let e = rooms();
+        let value = "w".repeat(64);
+        let c = write("r3", 7, &value);
+        let Command::Write(w) = &c else {
+            unreachable!()
+        };
+        let Op::Set { value, .. } = &w.ops[0] else {
+            unreachable!()
+        };
+        let (ops, text) = (w.ops.as_ptr().addr(), value.as_str().as_ptr().addr());
+        log::take();
+
+        let hash = e.hint_room(&c).unwrap();
+        let hinted = log::take();
+        let s = seen(&e, "r3", &hinted);
+        assert!(s.room_lines && !s.users && !s.text);
+        assert!(hinted.contains(&(ops - ops % LINE)));
+
+        e.hint_parts(&c, hash);
+        let hinted = log::take();
+        let s = seen(&e, "r3", &hinted);
+        assert!(!s.room_lines && s.users && !s.text);
+        assert!(log::covering(text, 64).iter().all(|a| hinted.contains(a)));
+
+        e.hint_key(&c, hash);
+        let hinted = log::take();
+        let s = seen(&e, "r3", &hinted);
+        assert!(!s.room_lines && !s.users && s.text);
+        // The text hinted is key07's record, not just any.
+        let room = e.rooms.get("r3").unwrap();
+        room.attrs.warm_entry(room.hash("key07"));
+        let entry = log::take();
+        assert!(!entry.is_empty() && entry.iter().all(|a| hinted.contains(a)));
+
+        // A command without a room gets none.
+        assert_eq!(e.hint_room(&Command::Tick), None);
+        assert!(log::take().is_empty());
+    }
+
+    /// In a batch, the command three ahead gets the room's lines, two
+    /// ahead the parts, one ahead the key's text, so each command from the
+    /// fourth on has had all three before it is handled; the first ones
+    /// get what the batch's start allows.
+    #[test]
+    fn a_batch_hints_each_command_at_every_stage_before_it_runs() {
+        let mut e = rooms();
+        let ids: Vec<String> = (0..6).map(|r| format!("r{r}")).collect();
+        let mut batch: Vec<Command> = ids.iter().map(|r| write(r, 3, "x")).collect();
+        log::take();
+        let mut hinted_before = Vec::new();
+        e.handle_batch(Millis(2), &mut batch, |_, outcome| {
+            assert!(outcome.is_ok());
+            hinted_before.push(log::take());
+        });
+        // `hinted_before[i]`: what was hinted after command i - 1 ran and
+        // up to command i's `done` (the hints for later commands, which
+        // come before command i runs); the first also holds what the batch
+        // hinted before it began. Command i's hints are in the entries
+        // before its own, command 0's in its own.
+        let e = &e;
+        let stages = |i: usize| {
+            let before: Vec<usize> = hinted_before[..i.max(1)].concat();
+            let s = seen(e, &ids[i], &before);
+            (s.room_lines, s.users, s.text)
+        };
+        // Addresses were taken before the commands ran; the writes here
+        // change values in place (same length), so no buffer moved.
+        assert_eq!(stages(0), (true, false, false));
+        assert_eq!(stages(1), (true, false, true));
+        for i in 2..6 {
+            assert_eq!(stages(i), (true, true, true), "command {i}");
+        }
     }
 }
