@@ -840,6 +840,30 @@ mod tests {
         (e, now)
     }
 
+    /// The history's hints: its box, then the line where the next event
+    /// goes (the end of the newest block); an absent history, none.
+    #[test]
+    fn hints_name_the_box_and_the_newest_blocks_end() {
+        use crate::prefetch::log;
+        let mut h = RoomHistory::default();
+        log::take();
+        h.warm_counts();
+        h.warm_end();
+        assert!(log::take().is_empty());
+        let mut scratch = Vec::new();
+        for seq in 1..40 {
+            h.record(&sized_event(seq, 30), 256, 65_536, &mut scratch);
+        }
+        let b = h.0.as_deref().unwrap();
+        assert!(!b.older.is_empty(), "more than one block");
+        let boxed = core::ptr::from_ref(b).addr();
+        let end = b.newest.as_ptr().addr() + b.newest.len();
+        h.warm_counts();
+        assert_eq!(log::take(), log::covering(boxed, 1));
+        h.warm_end();
+        assert_eq!(log::take(), log::covering(end, 1));
+    }
+
     // check_invariants holds a room's history to the room's number: a
     // history that ends elsewhere is named.
     #[test]
