@@ -31,8 +31,8 @@
 //! [`Engine::handle`] called on each command in turn; the tests in
 //! `tests/tests/batch.rs` compare the two on random streams.
 //!
-//! The hints cost about 480 instructions a write (callgrind, `profile
-//! write-hot`, history off: 2,815 against 2,331), paid where the rooms
+//! The hints cost about 530 instructions a write (callgrind, `profile
+//! write-hot`, history off: 2,864 against 2,331), paid where the rooms
 //! are hot too. The README's performance section gives the times.
 
 use alloc::vec::Vec;
@@ -124,7 +124,9 @@ impl Engine {
         if let Some(room) = self.rooms.guess(hash) {
             room.warm();
         }
-        line(ops(command).as_ptr());
+        if let Some(op) = ops(command).first() {
+            line(op);
+        }
         Some(hash)
     }
 
