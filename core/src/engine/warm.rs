@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn each_stage_hints_the_memory_its_command_reads() {
         let e = rooms();
-        let value = "w".repeat(64);
+        let value = "w".repeat(120);
         let c = write("r3", 7, &value);
         let Command::Write(w) = &c else {
             unreachable!()
@@ -281,7 +281,7 @@ mod tests {
         let hinted = log::take();
         let s = seen(&e, "r3", &hinted);
         assert!(!s.room_lines && s.users && !s.text);
-        assert!(log::covering(text, 64).iter().all(|a| hinted.contains(a)));
+        assert!(log::covering(text, 120).iter().all(|a| hinted.contains(a)));
 
         e.hint_key(&c, hash);
         let hinted = log::take();
@@ -292,6 +292,20 @@ mod tests {
         room.attrs.warm_entry(room.hash("key07"));
         let entry = log::take();
         assert!(!entry.is_empty() && entry.iter().all(|a| hinted.contains(a)));
+        // And where the history's next event goes.
+        room.history.warm_end();
+        let end = log::take();
+        assert!(!end.is_empty() && end.iter().all(|a| hinted.contains(a)));
+
+        // An exit's last stage asks for the text its removals move.
+        let leave = Command::Leave {
+            room: "r3".into(),
+            user: "u2".into(),
+        };
+        let hash = e.hint_room(&leave).unwrap();
+        log::take();
+        e.hint_key(&leave, hash);
+        assert!(seen(&e, "r3", &log::take()).text);
 
         // A command without a room gets none.
         assert_eq!(e.hint_room(&Command::Tick), None);
@@ -313,23 +327,20 @@ mod tests {
             assert!(outcome.is_ok());
             hinted_before.push(log::take());
         });
-        // `hinted_before[i]`: what was hinted after command i - 1 ran and
-        // up to command i's `done` (the hints for later commands, which
-        // come before command i runs); the first also holds what the batch
-        // hinted before it began. Command i's hints are in the entries
-        // before its own, command 0's in its own.
-        let e = &e;
-        let stages = |i: usize| {
-            let before: Vec<usize> = hinted_before[..i.max(1)].concat();
-            let s = seen(e, &ids[i], &before);
-            (s.room_lines, s.users, s.text)
-        };
-        // Addresses were taken before the commands ran; the writes here
-        // change values in place (same length), so no buffer moved.
-        assert_eq!(stages(0), (true, false, false));
-        assert_eq!(stages(1), (true, false, true));
-        for i in 2..6 {
-            assert_eq!(stages(i), (true, true, true), "command {i}");
+        // `hinted_before[k]`: what was hinted before command k ran and
+        // after command k - 1 did, which is the loop's hints for the
+        // commands after k (and for k = 0, the batch's first hints too).
+        // Each names exactly the rooms it is for, each at its stage.
+        for (k, hinted) in hinted_before.iter().enumerate() {
+            for (j, id) in ids.iter().enumerate() {
+                let s = seen(&e, id, hinted);
+                let want = (j == k + 3 || (k == 0 && j < 3), j == k + 2, j == k + 1);
+                assert_eq!(
+                    (s.room_lines, s.users, s.text),
+                    want,
+                    "room {j} before command {k}"
+                );
+            }
         }
     }
 }
