@@ -110,7 +110,7 @@ impl Room {
     /// Prefetch hint: the text of attribute `key` (after
     /// [`Room::warm_parts`]).
     pub(crate) fn warm_key(&self, key: &str) {
-        self.attrs.warm_entry(hash_key(&self.hasher, key));
+        self.attrs.warm_entry(self.hash(key));
     }
 
     /// Prefetch hint: the attributes' text, up to 2 KiB (what an exit's

@@ -1937,7 +1937,8 @@ mod tests {
     /// The hints ask for the lines a lookup reads: the tags and records
     /// (at most 2 and 8 lines), and the text of the record whose tag
     /// matches the key, in a store that scans and in one with an index;
-    /// a key with no record gets no text hint.
+    /// a key with no record gets at most the text of a record whose tag
+    /// matches by chance.
     #[test]
     fn hints_name_the_lines_a_lookup_reads() {
         use crate::prefetch::{log, LINE};
