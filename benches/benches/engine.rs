@@ -467,7 +467,8 @@ fn prepare<S, C>(
 const BATCH_COMMANDS: usize = 64;
 
 /// What a timed stream does with each command it takes: a closure
-/// handles it at once; [`Batched`] collects it and handles a full batch.
+/// handles it at once; [`EngineSink`] may collect it and handle a full
+/// batch.
 trait Apply<S, C> {
     fn apply(&mut self, state: &mut S, cmd: C);
     /// The end of a timed stretch: handle what `apply` left pending.
@@ -529,9 +530,8 @@ impl Apply<Engine, Command> for EngineSink<'_> {
     }
 
     fn finish(&mut self, engine: &mut Engine) {
-        if self.batch.as_ref().is_some_and(|b| !b.is_empty()) {
-            self.run(engine);
-        }
+        // Nothing pending, or handling one by one: an empty batch.
+        self.run(engine);
     }
 }
 

@@ -12,12 +12,12 @@
 //! prefetch hints for the next three, a stage deeper for each step
 //! closer:
 //! - [`Engine::hint_room`], three commands ahead: the lines of the room
-//!   that the id's hash finds in the table, and the write's op list;
+//!   that the id's hash finds in the table, and the write's first op;
 //! - [`Engine::hint_parts`], two ahead: that room's user records, tags,
 //!   records and history counts, and the write's key and value text;
 //! - [`Engine::hint_key`], one ahead: the text of the record whose tag
 //!   matches each key, where the history's next event goes, and for an
-//!   exit the room's text (which the exit's removals move).
+//!   exit the attributes' text (which the exit's removals move).
 //!
 //! Each stage reads only what the one before has started loading, so the
 //! trips of several commands overlap instead of following each other.
@@ -117,7 +117,7 @@ impl Engine {
     }
 
     /// The first hint: the lines of the room that `command`'s room id
-    /// hashes to, and the write's op list. Returns the id's hash (`None`
+    /// hashes to, and the write's first op. Returns the id's hash (`None`
     /// for a command without a room, which gets no hints).
     fn hint_room(&self, command: &Command) -> Option<u64> {
         let hash = self.rooms.hash(command.room()?);
