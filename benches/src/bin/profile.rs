@@ -22,7 +22,8 @@
 //!
 //! Cases: `write-hot`, `write-cold`, `write10`/`write100`/`write1000`,
 //! `exit10`, `exit100`, `queue`, `mixed` (reads through the view into
-//! JSON, as `mixed/*/10k`), `read-json` (as `read_all/*/20`),
+//! JSON, as `mixed/*/10k`), `mixed-peer` (the same over 50,000 steps, as
+//! `redis_peer` runs it), `read-json` (as `read_all/*/20`),
 //! `cold-write` and `cold-exit` (the first commands of the cold streams
 //! over 100,000 rooms, as `*/cold_stream`; at most one pass, 100,000),
 //! `cold-read` (the first reads of the cold read stream over the same
@@ -334,10 +335,14 @@ fn main() {
                 measured(&mut s, cmds, &mut events);
             }
         }
-        "mixed" => {
-            let mixed = Mixed::standard();
+        "mixed" | "mixed-peer" => {
+            let mixed = if case == "mixed" {
+                Mixed::standard()
+            } else {
+                Mixed::generate(SEED, 1_000, 50_000)
+            };
             let mut reply = Vec::with_capacity(4096);
-            for _ in 0..n.div_ceil(10_000) {
+            for _ in 0..n.div_ceil(mixed.steps.len()) {
                 if naive {
                     let mut s = mixed.naive();
                     let inputs = mixed.naive_inputs();
