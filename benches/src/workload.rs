@@ -109,6 +109,18 @@ pub fn with_history_choice(mut profile: Profile) -> Profile {
     profile
 }
 
+/// [`bench_profile`] with the catch-up history chosen here, whatever the
+/// environment says: off (`false`), or the profile's default (`true`).
+/// For `redis_peer`, which measures both in one run.
+#[must_use]
+pub fn bench_profile_with_history(history: bool) -> Profile {
+    let mut profile = zego_bench_profile();
+    if !history {
+        profile.limits.history_events = 0;
+    }
+    profile
+}
+
 fn zego_bench_profile() -> Profile {
     let zego = Profile::zego();
     Profile {
@@ -936,7 +948,13 @@ impl Mixed {
     /// The engine after the set-up steps.
     #[must_use]
     pub fn engine(&self) -> Engine {
-        let mut engine = Engine::new(bench_profile());
+        self.engine_with(bench_profile())
+    }
+
+    /// The engine with `profile`, after the set-up steps.
+    #[must_use]
+    pub fn engine_with(&self, profile: Profile) -> Engine {
+        let mut engine = Engine::new(profile);
         for step in &self.setup {
             let _ = engine.handle(NOW, self.engine_command(step));
         }

@@ -348,6 +348,9 @@ fn main() {
         ("redis_server_cpu_us_per_cmd", Goal::None),
         ("engine_cpu_us_per_cmd", Goal::None),
         ("redis_cpu_ratio", Goal::AtLeast(20.0)),
+        ("redis_server_cpu_us_per_cmd_with_history", Goal::None),
+        ("engine_cpu_us_per_cmd_with_history", Goal::None),
+        ("redis_cpu_ratio_with_history", Goal::None),
     ];
     for (name, goal) in figures {
         let v = lines.get(name).copied();

@@ -25,9 +25,24 @@
 //! send them. Redis keeps no per-attribute revision (one more hash would):
 //! that favours Redis.
 //!
-//! After the timed run the bench compares every room's attributes (value
-//! and owner), members and queue length in Redis with the engine's, and
-//! fails if they differ: both did the same work.
+//! Two variants, each measured in [`ROUNDS`] rounds (a round: Redis on
+//! the timed steps, then the engine on the same steps [`ENGINE_RUNS`]
+//! times, the round's engine figure their median):
+//! - without a catch-up history on either side, as the issue defines the
+//!   peer: Redis as above, the engine with its history off (whatever
+//!   `ROOMSTATE_BENCH_HISTORY` says). Like for like.
+//! - with one on both: each script also `XADD`s the change (sequence
+//!   number, operator or member, the keys and values) to a per-room
+//!   stream `{R}:h` trimmed with `MAXLEN ~` to about the engine's default
+//!   number of events (256), as a server team needing catch-up would keep
+//!   it on Redis; the engine with its default history (256 events or
+//!   64 KiB a room, whichever binds first).
+//!
+//! After each variant's rounds the bench compares every room's attributes
+//! (value and owner), members and queue length in Redis with the
+//! engine's, and fails if they differ: both did the same work. With the
+//! history it also checks that every room's stream is non-empty, trimmed,
+//! and ends at the room's sequence number.
 //!
 //! Prints:
 //! - `redis_server_cpu_us_per_cmd`: the server's `used_cpu_user +
@@ -36,12 +51,13 @@
 //!   (reads through the borrowed view into a JSON reply, events drained),
 //!   per step: the thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`), single
 //!   thread;
-//! - `redis_cpu_ratio`: the first over the second (medians of
-//!   [`ROUNDS`] rounds each);
+//! - `redis_cpu_ratio`: the median of the rounds' first over second (the
+//!   two lines above are the medians of each side's rounds);
+//! - the same three with `_with_history`, for the second variant;
 //! - `redis_heap_bytes_per_attr`: growth of `used_memory` while loading
 //!   10,000 rooms × 20 attributes (16 B keys, 64 B values, 8 owners per
-//!   room, each owner's set), per attribute; compare with `alloc_report`'s
-//!   `heap_bytes_per_attr` for the same grid.
+//!   room, each owner's set; no history), per attribute; compare with
+//!   `alloc_report`'s `heap_bytes_per_attr` for the same grid.
 //!
 //! Redis's figure includes its network I/O with the one client; the
 //! engine's does not (it is a library): a server embedding the engine
@@ -55,7 +71,8 @@ use std::time::{Duration, Instant};
 use redis::{Connection, Pipeline};
 use roomstate::{Command, Engine, Event, Success};
 use roomstate_benches::workload::{
-    engine_visit_attributes, run_engine, Grid, Mixed, Step, OWNERS_PER_ROOM, SEED,
+    bench_profile_with_history, engine_visit_attributes, run_engine, Grid, Mixed, Step,
+    OWNERS_PER_ROOM, SEED,
 };
 
 /// Requests per pipeline.
@@ -67,18 +84,31 @@ const PIPELINE: usize = 64;
 const ROOMS: usize = 1_000;
 const STEPS: usize = 50_000;
 
-/// Timed rounds per side; the medians are printed.
-const ROUNDS: usize = 3;
+/// Timed rounds; the medians are printed.
+const ROUNDS: usize = 5;
+
+/// Timed runs of the engine in each round, right after Redis's. One takes
+/// about 50 ms, short enough for a neighbour on the VM to double it; the
+/// round's figure is their median.
+const ENGINE_RUNS: usize = 5;
 
 /// Rooms of the memory grid.
 const GRID_ROOMS: usize = 10_000;
 
+// The scripts below are written once for both variants of the peer.
+// A line that starts with `--H ` is a Lua comment in the variant without
+// history, and code in the variant with it ([`script`]): there each
+// change also goes into a per-room stream trimmed to about `HISTORY`
+// entries, as a server that needs catch-up would keep it on Redis. Every
+// script takes that stream's key as its last key, used or not.
+
 /// The write: `ARGV` = operator, then (`s`|`d`, key, value) per op.
 /// Owner check per op, best effort; returns the number of ops applied.
 const WRITE: &str = r"
-local vals, owners, seqk, uset = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local vals, owners, seqk, uset, hist = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local op = ARGV[1]
 local applied = 0
+--H local changes = {}
 for i = 2, #ARGV, 3 do
   local kind, key = ARGV[i], ARGV[i + 1]
   local owner = redis.call('HGET', owners, key)
@@ -88,20 +118,24 @@ for i = 2, #ARGV, 3 do
       redis.call('HSET', owners, key, op)
       redis.call('SADD', uset, key)
       applied = applied + 1
+--H   changes[#changes + 1] = 's:' .. key; changes[#changes + 1] = ARGV[i + 2]
     elseif owner == op then
       redis.call('HSET', vals, key, ARGV[i + 2])
       applied = applied + 1
+--H   changes[#changes + 1] = 's:' .. key; changes[#changes + 1] = ARGV[i + 2]
     end
   elseif owner == op then
     redis.call('HDEL', vals, key)
     redis.call('HDEL', owners, key)
     redis.call('SREM', uset, key)
     applied = applied + 1
+--H changes[#changes + 1] = 'd:' .. key; changes[#changes + 1] = ''
   end
 end
 if applied > 0 then
   local seq = redis.call('INCR', seqk)
   redis.call('PUBLISH', seqk, seq)
+--H redis.call('XADD', hist, 'MAXLEN', '~', HISTORY, '*', 'seq', seq, 'op', op, unpack(changes))
 end
 return applied
 ";
@@ -112,6 +146,7 @@ local c = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 if c == 1 then
   local seq = redis.call('INCR', KEYS[2])
   redis.call('PUBLISH', KEYS[2], seq)
+--H redis.call('XADD', KEYS[3], 'MAXLEN', '~', HISTORY, '*', 'seq', seq, 'joined', ARGV[1])
 end
 return c
 ";
@@ -119,7 +154,7 @@ return c
 /// A leave: one connection fewer; at zero the user exits and the keys of
 /// its set go. Returns -1 if not present, else the keys deleted.
 const LEAVE: &str = r"
-local members, vals, owners, seqk, uset = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local members, vals, owners, seqk, uset, hist = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local c = redis.call('HGET', members, ARGV[1])
 if not c then return -1 end
 if tonumber(c) > 1 then
@@ -135,6 +170,9 @@ end
 redis.call('DEL', uset)
 local seq = redis.call('INCR', seqk)
 redis.call('PUBLISH', seqk, seq)
+--H local fields = {'seq', seq, 'exited', ARGV[1]}
+--H for _, key in ipairs(keys) do fields[#fields + 1] = 'd'; fields[#fields + 1] = key end
+--H redis.call('XADD', hist, 'MAXLEN', '~', HISTORY, '*', unpack(fields))
 return #keys
 ";
 
@@ -145,6 +183,7 @@ if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 1 then
 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('PUBLISH', KEYS[3], seq)
+--H redis.call('XADD', KEYS[4], 'MAXLEN', '~', HISTORY, '*', 'seq', seq, 'offered', ARGV[1], 'value', ARGV[2])
 return 1
 ";
 
@@ -164,8 +203,21 @@ local v = redis.call('HGET', KEYS[2], key)
 redis.call('HDEL', KEYS[2], key)
 local seq = redis.call('INCR', KEYS[3])
 redis.call('PUBLISH', KEYS[3], seq)
+--H redis.call('XADD', KEYS[4], 'MAXLEN', '~', HISTORY, '*', 'seq', seq, 'polled', key)
 return v
 ";
+
+/// `body` as run: without history, the `--H ` lines stay comments; with a
+/// history of `events` entries, they become code trimming the stream to
+/// about that many.
+fn script(body: &str, history: Option<u32>) -> String {
+    match history {
+        None => body.to_string(),
+        Some(events) => body
+            .replace("--H ", "")
+            .replace("HISTORY", &events.to_string()),
+    }
+}
 
 /// The `redis-server` child, killed and reaped on drop.
 struct Server {
@@ -241,11 +293,13 @@ struct Scripts {
 }
 
 impl Scripts {
-    fn load(con: &mut Connection) -> redis::RedisResult<Scripts> {
+    /// Loads the scripts, with a history of `history` events per room or
+    /// none ([`script`]).
+    fn load(con: &mut Connection, history: Option<u32>) -> redis::RedisResult<Scripts> {
         let mut load = |body: &str| {
             redis::cmd("SCRIPT")
                 .arg("LOAD")
-                .arg(body)
+                .arg(script(body, history))
                 .query::<String>(con)
         };
         Ok(Scripts {
@@ -281,21 +335,23 @@ impl Peer<'_> {
             Step::Join { room, user } => {
                 pipe.cmd("EVALSHA")
                     .arg(&self.scripts.join)
-                    .arg(2)
+                    .arg(3)
                     .arg(k(room, "m"))
                     .arg(k(room, "seq"))
+                    .arg(k(room, "h"))
                     .arg(self.user(room, user));
             }
             Step::Leave { room, user } => {
                 let u = self.user(room, user);
                 pipe.cmd("EVALSHA")
                     .arg(&self.scripts.leave)
-                    .arg(5)
+                    .arg(6)
                     .arg(k(room, "m"))
                     .arg(k(room, "v"))
                     .arg(k(room, "o"))
                     .arg(k(room, "seq"))
                     .arg(uset(room, u))
+                    .arg(k(room, "h"))
                     .arg(u);
             }
             Step::Write {
@@ -307,11 +363,12 @@ impl Peer<'_> {
                 let cmd = pipe
                     .cmd("EVALSHA")
                     .arg(&self.scripts.write)
-                    .arg(4)
+                    .arg(5)
                     .arg(k(room, "v"))
                     .arg(k(room, "o"))
                     .arg(k(room, "seq"))
                     .arg(uset(room, u))
+                    .arg(k(room, "h"))
                     .arg(u);
                 for &(key, value) in ops {
                     match value {
@@ -330,20 +387,22 @@ impl Peer<'_> {
             } => {
                 pipe.cmd("EVALSHA")
                     .arg(&self.scripts.offer)
-                    .arg(3)
+                    .arg(4)
                     .arg(k(room, "ql"))
                     .arg(k(room, "qh"))
                     .arg(k(room, "seq"))
+                    .arg(k(room, "h"))
                     .arg(Mixed::queue_key(room, key))
                     .arg(&m.values[value]);
             }
             Step::Poll { room, key, .. } => {
                 pipe.cmd("EVALSHA")
                     .arg(&self.scripts.poll)
-                    .arg(3)
+                    .arg(4)
                     .arg(k(room, "ql"))
                     .arg(k(room, "qh"))
                     .arg(k(room, "seq"))
+                    .arg(k(room, "h"))
                     .arg(key.map_or_else(String::new, |n| Mixed::queue_key(room, n)));
             }
         }
@@ -463,9 +522,10 @@ fn redis_round(con: &mut Connection, peer: &Peer<'_>) -> redis::RedisResult<f64>
     Ok((after - before) * 1e6 / peer.mixed.steps.len() as f64)
 }
 
-/// Engine CPU per step over the same timed steps.
-fn engine_round(mixed: &Mixed) -> (f64, Engine) {
-    let mut engine = mixed.engine();
+/// Engine CPU per step over the same timed steps, with the profile's
+/// default history or none.
+fn engine_round(mixed: &Mixed, history: bool) -> (f64, Engine) {
+    let mut engine = mixed.engine_with(bench_profile_with_history(history));
     let inputs = mixed.engine_inputs();
     let (mut events, mut reply): (Vec<Event>, Vec<u8>) = (Vec::new(), Vec::with_capacity(4096));
     let start = thread_cpu();
@@ -494,11 +554,12 @@ fn redis_heap_per_attr(con: &mut Connection, scripts: &Scripts) -> redis::RedisR
                 let cmd = pipe
                     .cmd("EVALSHA")
                     .arg(&scripts.write)
-                    .arg(4)
+                    .arg(5)
                     .arg(format!("{{{id}}}:v"))
                     .arg(format!("{{{id}}}:o"))
                     .arg(format!("{{{id}}}:seq"))
                     .arg(format!("{{{id}}}:u:{user}"))
+                    .arg(format!("{{{id}}}:h"))
                     .arg(user);
                 for k in (o..grid.keys_per_room).step_by(OWNERS_PER_ROOM) {
                     cmd.arg("s")
@@ -550,44 +611,160 @@ fn run(server: &mut Server) -> Result<(), String> {
         .lines()
         .find_map(|l| l.strip_prefix("redis_version:"))
         .map_or_else(|| "unknown".to_string(), str::to_string);
-    let scripts = Scripts::load(&mut con).map_err(|e| e.to_string())?;
     let mixed = Mixed::generate(SEED, ROOMS, STEPS);
-    let peer = Peer {
-        mixed: &mixed,
-        scripts,
-    };
+    let events = bench_profile_with_history(true).limits.history_events;
+    let plain = Variant::measure(&mut con, &mixed, None)?;
+    let history = Variant::measure(&mut con, &mixed, Some(events))?;
+    let scripts = Scripts::load(&mut con, None).map_err(|e| e.to_string())?;
+    let heap = redis_heap_per_attr(&mut con, &scripts).map_err(|e| e.to_string())?;
 
-    let mut redis_us = Vec::new();
-    let mut engine_us = Vec::new();
-    let mut last_engine = None;
-    for _ in 0..ROUNDS {
-        redis_us.push(redis_round(&mut con, &peer).map_err(|e| e.to_string())?);
-        let (us, engine) = engine_round(&mixed);
-        engine_us.push(us);
-        last_engine = Some(engine);
-    }
-    let mut engine = last_engine.ok_or("no round ran")?;
-    let expected = engine_state(&mut engine, &mixed);
-    let got = redis_state(&mut con, &mixed).map_err(|e| e.to_string())?;
-    if let Some(r) = (0..expected.len()).find(|&r| expected[r] != got[r]) {
-        return Err(format!(
-            "Redis and the engine disagree on room {}: engine {:?}, redis {:?}",
-            mixed.rooms[r], expected[r], got[r]
-        ));
-    }
-    let heap = redis_heap_per_attr(&mut con, &peer.scripts).map_err(|e| e.to_string())?;
-
-    let (r, e) = (median(redis_us.clone()), median(engine_us.clone()));
     println!("redis_version: {version}");
     println!("redis_steps_per_round: {}", mixed.steps.len());
-    println!("redis_server_cpu_us_per_cmd: {r:.3}");
-    println!("engine_cpu_us_per_cmd: {e:.3}");
-    println!("redis_cpu_ratio: {:.1}", r / e);
+    plain.print("");
     println!("redis_heap_bytes_per_attr: {heap:.1}");
+    history.print("_with_history");
     eprintln!(
-        "redis_peer: rounds redis {redis_us:.3?} us, engine {engine_us:.3?} us per step; \
-         {:.1} s in all; states agree",
+        "redis_peer: {:.1} s in all; states agree; every room's stream ends at its number",
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// One variant of the comparison, measured: without a catch-up history on
+/// either side, or with one on both (Redis: a stream per room trimmed to
+/// about the engine's default number of events; the engine: its default
+/// history).
+struct Variant {
+    /// Per round: Redis's figure, and the median of the engine's runs.
+    rounds: Vec<(f64, f64)>,
+    /// Every engine run, for the log.
+    engine_runs: Vec<f64>,
+}
+
+impl Variant {
+    /// [`ROUNDS`] rounds of Redis then [`ENGINE_RUNS`] of the engine, then
+    /// the check that both ended in the same state, and with a history,
+    /// that every room's stream ends at the room's sequence number.
+    fn measure(
+        con: &mut Connection,
+        mixed: &Mixed,
+        history: Option<u32>,
+    ) -> Result<Variant, String> {
+        let scripts = Scripts::load(con, history).map_err(|e| e.to_string())?;
+        let peer = Peer { mixed, scripts };
+        let mut rounds = Vec::new();
+        let mut engine_runs = Vec::new();
+        let mut last_engine = None;
+        for _ in 0..ROUNDS {
+            let redis = redis_round(con, &peer).map_err(|e| e.to_string())?;
+            let mut runs = Vec::new();
+            for _ in 0..ENGINE_RUNS {
+                let (us, engine) = engine_round(mixed, history.is_some());
+                runs.push(us);
+                last_engine = Some(engine);
+            }
+            engine_runs.extend(&runs);
+            rounds.push((redis, median(runs)));
+        }
+        let mut engine = last_engine.ok_or("no round ran")?;
+        let expected = engine_state(&mut engine, mixed);
+        let got = redis_state(con, mixed).map_err(|e| e.to_string())?;
+        if let Some(r) = (0..expected.len()).find(|&r| expected[r] != got[r]) {
+            return Err(format!(
+                "Redis and the engine disagree on room {}: engine {:?}, redis {:?}",
+                mixed.rooms[r], expected[r], got[r]
+            ));
+        }
+        if let Some(events) = history {
+            check_streams(con, mixed, events).map_err(|e| e.to_string())??;
+        }
+        Ok(Variant {
+            rounds,
+            engine_runs,
+        })
+    }
+
+    /// The variant's lines, their names ending in `suffix`: the medians of
+    /// each side's rounds, and the median of the rounds' ratios (a round's
+    /// two sides run back to back, so a slow spell of the VM that slows
+    /// both cancels out of its ratio).
+    fn print(&self, suffix: &str) {
+        let redis: Vec<f64> = self.rounds.iter().map(|r| r.0).collect();
+        let engine: Vec<f64> = self.rounds.iter().map(|r| r.1).collect();
+        let ratios: Vec<f64> = self.rounds.iter().map(|(r, e)| r / e).collect();
+        println!(
+            "redis_server_cpu_us_per_cmd{suffix}: {:.3}",
+            median(redis.clone())
+        );
+        println!("engine_cpu_us_per_cmd{suffix}: {:.3}", median(engine));
+        println!("redis_cpu_ratio{suffix}: {:.1}", median(ratios.clone()));
+        eprintln!(
+            "redis_peer{suffix}: rounds redis {redis:.3?} us per step, ratios {ratios:.1?}; \
+             engine runs {:.3?} us per step",
+            self.engine_runs
+        );
+    }
+}
+
+/// With a history: every room's stream holds at least one entry and at
+/// most a trimmed stream's slack over `events`, and its newest entry is
+/// the room's newest change (its `seq` field is the room's number).
+fn check_streams(
+    con: &mut Connection,
+    mixed: &Mixed,
+    events: u32,
+) -> redis::RedisResult<Result<(), String>> {
+    for id in &mixed.rooms {
+        let len: u64 = redis::cmd("XLEN").arg(format!("{{{id}}}:h")).query(con)?;
+        let seq: u64 = redis::cmd("GET").arg(format!("{{{id}}}:seq")).query(con)?;
+        let newest: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+            .arg(format!("{{{id}}}:h"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query(con)?;
+        let last = newest
+            .first()
+            .and_then(|(_, fields)| fields.get(1))
+            .and_then(|s| s.parse::<u64>().ok());
+        // `MAXLEN ~` trims whole stream nodes (100 entries by default).
+        if len == 0 || len > u64::from(events) + 100 || last != Some(seq) {
+            return Ok(Err(format!(
+                "room {id}: its stream holds {len} entries, the newest of seq {last:?}; the room is at {seq}"
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{script, JOIN, LEAVE, OFFER, POLL, WRITE};
+
+    /// Without history a script runs as written, its `--H ` lines
+    /// comments; with one, each of those lines is code, and every script
+    /// appends to the stream, trimmed to the number given.
+    #[test]
+    fn the_history_lines_are_comments_or_code() {
+        for body in [WRITE, JOIN, LEAVE, OFFER, POLL] {
+            assert_eq!(script(body, None), body);
+            let xadds = body.lines().filter(|l| l.contains("XADD")).count();
+            assert_eq!(xadds, 1, "{body}");
+            for line in body
+                .lines()
+                .filter(|l| l.contains("XADD") || l.contains("HISTORY"))
+            {
+                assert!(line.starts_with("--H "), "{line}");
+            }
+            let with = script(body, Some(256));
+            assert!(!with.contains("--H") && !with.contains("HISTORY"), "{with}");
+            assert!(with.contains("'MAXLEN', '~', 256, '*'"), "{with}");
+            assert_eq!(
+                with.lines().count(),
+                body.lines().count(),
+                "only the markers go"
+            );
+        }
+    }
 }
