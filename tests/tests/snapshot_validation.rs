@@ -174,6 +174,40 @@ fn notification_counts_over_the_budget_are_refused() {
         },
         "notification counts over budget",
     );
+    refused(
+        |s| {
+            let budget = s.profile.limits.notification_flow.unwrap().high_per_second;
+            room(s).flow_high = budget + 1;
+        },
+        "notification counts over budget",
+    );
+}
+
+#[test]
+fn notification_counts_exactly_at_the_budget_restore() {
+    // Each kind alone at its budget, then both: a window that used all it
+    // may is a window the engine itself writes.
+    for (normal, high) in [(true, false), (false, true), (true, true)] {
+        let bytes = forged(|s| {
+            let f = s.profile.limits.notification_flow.unwrap();
+            let r = room(s);
+            if normal {
+                r.flow_normal = f.normal_per_second;
+            }
+            if high {
+                r.flow_high = f.high_per_second;
+            }
+        });
+        let restored = Engine::restore(&bytes).map(|_| ());
+        assert_eq!(restored, Ok(()), "normal {normal}, high {high}");
+        // What was restored is what was written.
+        let (_, again) = decode(&Engine::restore(&bytes).unwrap().snapshot());
+        let (_, want) = decode(&bytes);
+        assert_eq!(
+            (again.rooms[0].flow_normal, again.rooms[0].flow_high),
+            (want.rooms[0].flow_normal, want.rooms[0].flow_high)
+        );
+    }
 }
 
 #[test]
@@ -196,6 +230,10 @@ fn room_ids_and_sequence_numbers_are_checked() {
         |s| room(s).seq = MAX_SEQ + 1,
         "room sequence number 0 or above MAX_SEQ",
     );
+    // MAX_SEQ itself is a room's number like any other.
+    let at_max = forged(|s| room(s).seq = MAX_SEQ);
+    let engine = Engine::restore(&at_max).unwrap();
+    assert_eq!(engine.room("r").map(|v| v.seq()), Some(MAX_SEQ));
     refused(
         |s| {
             let copy = s.rooms[0].clone();
