@@ -377,6 +377,18 @@ fn the_queue_is_checked() {
         |s| room(s).queue.as_mut().unwrap().0 = 0,
         "queue capacity out of range",
     );
+    // The largest capacity a queue can have (made by init, or by a first
+    // offer at the default), and one more.
+    let largest = |s: &EngineSnap| {
+        let q = &s.profile.limits.queue;
+        q.max_capacity.max(q.default_capacity)
+    };
+    refused(
+        |s| room(s).queue.as_mut().unwrap().0 = largest(s) + 1,
+        "queue capacity out of range",
+    );
+    let at_largest = forged(|s| room(s).queue.as_mut().unwrap().0 = largest(s));
+    assert!(Engine::restore(&at_largest).is_ok());
     refused(
         |s| room(s).queue.as_mut().unwrap().1[0].key = "".into(),
         "queue element shape",
