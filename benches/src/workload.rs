@@ -102,11 +102,9 @@ pub fn bench_profile() -> Profile {
 /// that run compares the state machines like for like, and the default run
 /// shows what the engine's default history costs on top.
 #[must_use]
-pub fn with_history_choice(mut profile: Profile) -> Profile {
-    if std::env::var("ROOMSTATE_BENCH_HISTORY").is_ok_and(|v| v == "off") {
-        profile.limits.history_events = 0;
-    }
-    profile
+pub fn with_history_choice(profile: Profile) -> Profile {
+    let off = std::env::var("ROOMSTATE_BENCH_HISTORY").is_ok_and(|v| v == "off");
+    with_history(profile, !off)
 }
 
 /// [`bench_profile`] with the catch-up history chosen here, whatever the
@@ -114,7 +112,11 @@ pub fn with_history_choice(mut profile: Profile) -> Profile {
 /// For `redis_peer`, which measures both in one run.
 #[must_use]
 pub fn bench_profile_with_history(history: bool) -> Profile {
-    let mut profile = zego_bench_profile();
+    with_history(zego_bench_profile(), history)
+}
+
+/// `profile` with its history kept (`true`) or turned off.
+fn with_history(mut profile: Profile, history: bool) -> Profile {
     if !history {
         profile.limits.history_events = 0;
     }
