@@ -209,3 +209,64 @@ fn baseline_plus_catch_up_plus_live_is_the_state() {
     assert_eq!(mine, engine);
     assert_eq!(engine, [("c".to_string(), "3".to_string())]);
 }
+
+/// The history is not in a snapshot (it is a cache of events, not state):
+/// a restored room covers catch-ups from its number at the restore, never
+/// from further back than the original, and from there on both record the
+/// same events and answer alike.
+#[test]
+fn a_restored_room_covers_catch_up_from_the_restore() {
+    let mut p = Profile::tencent();
+    p.limits.history_events = 3;
+    p.limits.request_rate = None;
+    let now = Millis(1_000);
+    let mut original = Engine::new(p);
+    let set = |i: i64| Command::counter("r", Actor::Admin, "n", CounterOp::Set(i));
+    let create = Command::CreateRoom {
+        room: "r".into(),
+        creator: "host".into(),
+    };
+    assert!(original.handle(now, create).is_ok());
+    for i in 0..10 {
+        assert!(original.handle(now, set(i)).is_ok());
+    }
+    let mut copy = Engine::restore(&original.snapshot()).unwrap();
+    // seq 11: the original keeps events 9 to 11, the copy none.
+    assert_eq!(
+        original.handle(now, since("r", 7)),
+        Err(Rejection::HistoryTruncated { oldest: 8 })
+    );
+    assert_eq!(
+        copy.handle(now, since("r", 7)),
+        Err(Rejection::HistoryTruncated { oldest: 11 })
+    );
+    assert_eq!(
+        copy.handle(now, since("r", 8)),
+        Err(Rejection::HistoryTruncated { oldest: 11 })
+    );
+    assert_eq!(events_of(original.handle(now, since("r", 8))).len(), 3);
+    assert!(events_of(copy.handle(now, since("r", 11))).is_empty());
+    // Two more events: the copy answers from the restore on, as the
+    // original does.
+    for i in 10..12 {
+        assert!(original.handle(now, set(i)).is_ok());
+        assert!(copy.handle(now, set(i)).is_ok());
+    }
+    let after = events_of(copy.handle(now, since("r", 11)));
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [12, 13]);
+    assert_eq!(events_of(original.handle(now, since("r", 11))), after);
+    // One more: both at the bound, holding events 12 to 14 alike.
+    assert!(original.handle(now, set(12)).is_ok());
+    assert!(copy.handle(now, set(12)).is_ok());
+    for seq in [10, 11] {
+        assert_eq!(
+            copy.handle(now, since("r", seq)),
+            original.handle(now, since("r", seq))
+        );
+    }
+    assert_eq!(
+        copy.handle(now, since("r", 10)),
+        Err(Rejection::HistoryTruncated { oldest: 11 })
+    );
+    assert_eq!(original.snapshot(), copy.snapshot());
+}
