@@ -664,11 +664,18 @@ impl Writer<'_> {
         self.varint(((n << 1) ^ (n >> 63)) as u64);
     }
 
+    // Into each caller, as `actor` (see there).
+    #[inline(always)]
     fn text(&mut self, s: &str) {
         self.varint(s.len() as u64);
         self.0.extend_from_slice(s.as_bytes());
     }
 
+    // Into each caller: an attribute's event writes two actors and three
+    // texts, and the calls cost about 50 instructions of a hot write at the
+    // history's bound (callgrind, `profile write-hot 20000 40000`: 2,873
+    // called, 2,824 inlined).
+    #[inline(always)]
     fn actor(&mut self, a: &crate::command::Actor) {
         match a {
             crate::command::Actor::Admin => self.tag(0),
