@@ -320,7 +320,7 @@ mod view;
 pub use command::{
     Actor, Command, CounterOp, Expect, HighPolicy, NewElement, Notify, Op, Role, Write,
 };
-pub use engine::{Engine, Violation, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
+pub use engine::{Engine, Violation, KEEP_EVENT_SLOTS, MAX_SPARE_CHANGES, MAX_SPARE_CHANGE_LISTS};
 pub use error::{ErrorClass, OpError, Rejection};
 pub use event::{Cause, Change, Delivery, Event, ExitKind};
 pub use outcome::{
