@@ -905,6 +905,15 @@ impl<X: Copy> Store<X> {
         if let Some(slot) = self.metas.get_mut(pos as usize) {
             slot.off = DEAD;
         }
+        if self.live > 0 && pos as usize + 1 == self.metas.len() {
+            // The newest record: its tombstone, and any just before it, are
+            // dropped now, while their line is at hand, so that a store
+            // with live entries always ends in a live one and `settle`
+            // need not read its last record (a cache miss per cold exit).
+            // The last entry out is left to `settle`, which empties the
+            // store.
+            self.trim_dead_tail();
+        }
         let start = m.off as usize;
         if start + size == self.arena.len() && self.arena.is_char_boundary(start) {
             // The arena's last entry (the one written most recently, as
@@ -961,9 +970,7 @@ impl<X: Copy> Store<X> {
             }
             return;
         }
-        if self.metas.last().is_some_and(|m| !m.live()) {
-            self.trim_dead_tail();
-        }
+        // No dead tail to trim: `remove` drops it as it forms.
         let dead = self.metas.len() - live;
         if dead >= MIN_DEAD_TO_COMPACT && dead > live {
             self.compact_metas(hasher);
@@ -1103,6 +1110,9 @@ impl<X: Copy> Store<X> {
         }
         if large.is_none() && live > SCAN_KEYS {
             return Err("store past the scan threshold without an index");
+        }
+        if live > 0 && self.metas.last().is_some_and(|m| !m.live()) {
+            return Err("store with live entries ends in a tombstone");
         }
         if large.is_some_and(|l| l.links.len() != self.metas.len()) {
             return Err("store owner links disagree with its records");
@@ -1367,6 +1377,41 @@ mod tests {
 
     fn put(s: &mut Store<u8>, hs: &DefaultHashBuilder, k: &str, v: &str, owner: u32) -> u32 {
         s.push(hash_key(hs, k), k, v, owner, true, 0, hs).unwrap()
+    }
+
+    /// Removing the newest record drops its tombstone at once, and the
+    /// dead ones just before it; a hole elsewhere stays until a
+    /// compaction; the last entry out is left for `settle`, which empties
+    /// the store. The invariants hold after each step.
+    #[test]
+    fn removing_the_newest_record_trims_the_dead_tail_at_once() {
+        let hs = h();
+        let mut s = Store::<u8>::default();
+        let pos: Vec<u32> = (0..5)
+            .map(|i| put(&mut s, &hs, &alloc::format!("k{i}"), "v", 0))
+            .collect();
+        let ok = |s: &Store<u8>| s.consistent(&hs, |_| true);
+        s.remove_at(pos[2], &hs).unwrap();
+        assert_eq!(s.metas.len(), 5, "a hole stays");
+        s.remove_at(pos[4], &hs).unwrap();
+        assert_eq!(
+            s.metas.len(),
+            4,
+            "the newest goes, the live one before it stays"
+        );
+        assert_eq!(ok(&s), Ok(()));
+        s.remove_at(pos[3], &hs).unwrap();
+        assert_eq!(s.metas.len(), 2, "the newest goes with the hole before it");
+        assert_eq!(ok(&s), Ok(()));
+        s.remove_at(pos[1], &hs).unwrap();
+        assert_eq!(s.metas.len(), 1);
+        s.remove_at(pos[0], &hs).unwrap();
+        assert_eq!(s.metas.len(), 1, "the last out is left to settle");
+        assert_eq!(ok(&s), Ok(()));
+        s.settle(&hs, &mut Scratch::default());
+        assert!(s.metas.is_empty());
+        assert_eq!((s.live, s.first, s.garbage), (0, 0, 0));
+        assert_eq!(ok(&s), Ok(()));
     }
 
     #[test]
@@ -2218,6 +2263,18 @@ mod tests {
             assert!(damaged(n, &key_byte).is_err(), "key and index {n}");
             let long = |s: &mut Store<u8>| s.arena.replace_range(0..1, "\u{7f}");
             assert!(damaged(n, &long).is_err(), "a length past the arena {n}");
+            if n == 6 {
+                // The last record dead, the count agreeing: what `remove`
+                // must not leave behind (it trims the tail as it forms).
+                let dead_tail = |s: &mut Store<u8>| {
+                    s.metas.last_mut().unwrap().off = DEAD;
+                    s.live -= 1;
+                };
+                assert_eq!(
+                    damaged(n, &dead_tail),
+                    Err("store with live entries ends in a tombstone")
+                );
+            }
             let unplain = |s: &mut Store<u8>| s.metas.get_mut(4).unwrap().who &= !PLAIN;
             assert_eq!(
                 damaged(n, &unplain),
