@@ -41,7 +41,10 @@
 //! Call [`Engine::handle`] for every input, then [`Engine::drain_events`]
 //! (or [`Engine::poll_event`]) and [`Engine::recycle`], then
 //! [`Engine::poll_timeout`]. Reads that must not copy use [`Engine::room`],
-//! which borrows ([`RoomView`], [`AttrRef`], [`ElemRef`]).
+//! which borrows ([`RoomView`], [`AttrRef`], [`ElemRef`]). Events wait in
+//! the engine until drained; once drained, its queue keeps room for at
+//! most [`KEEP_EVENT_SLOTS`] of them, so the memory of a burst (a tick that
+//! expired many deadlines) comes back.
 //!
 //! ## Storage
 //!
