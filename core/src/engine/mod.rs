@@ -74,6 +74,9 @@ pub const MAX_SPARE_CHANGES: usize = 16;
 /// Events the outgoing queue keeps room for once it is empty. A burst (a
 /// tick that expired many deadlines, a caller that drains rarely) grows
 /// it; what is past this is given back when the burst has been drained.
+/// A caller that lets more than this pile up between drains has the queue
+/// grow again each time (a few reallocations); one that drains after each
+/// command, or each batch of fewer events, allocates nothing for it.
 pub const KEEP_EVENT_SLOTS: usize = 64;
 
 impl Output {
