@@ -36,10 +36,11 @@
 //! buffers); when garbage outweighs the live bytes the arena is squeezed
 //! in place, its entries moved down in runs. Both are O(n), paid for by
 //! the removals that made the waste, and run only at the end of an
-//! operation ([`Store::settle`]), so positions held during one command
-//! stay valid. The removal of the arena's last entry (the newest: a key
-//! set and deleted again, a user's key gone when it leaves) makes no
-//! garbage: the arena is cut back at once.
+//! operation ([`Store::settle`]), so positions of live entries held during
+//! one command stay valid (a removal drops only tombstones at the end of
+//! the records, where no live entry is). The removal of the arena's last
+//! entry (the newest: a key set and deleted again, a user's key gone when
+//! it leaves) makes no garbage: the arena is cut back at once.
 
 use alloc::boxed::Box;
 use alloc::string::String;
