@@ -116,3 +116,35 @@ impl Lock {
         self.token
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Lock, Locks};
+    use alloc::vec;
+
+    /// Exits and disconnects skip their scans of a room's locks when these
+    /// say no, so they must say yes exactly for the holder (`holds_any`)
+    /// and for the holder and the waiters (`involves`).
+    #[test]
+    fn only_the_holder_holds_and_only_holder_and_waiters_are_involved() {
+        let mut locks = Locks::new();
+        assert!(locks.is_empty());
+        assert!(!locks.holds_any("ann") && !locks.involves("ann"));
+        let mut held = Lock::new("a".into(), 10);
+        held.holder = Some("ann".into());
+        held.waiters = vec!["bob".into()];
+        locks.push(held);
+        locks.push(Lock::new("free".into(), 10));
+        assert!(!locks.is_empty());
+        assert!(locks.holds_any("ann"));
+        assert!(!locks.holds_any("bob"), "a waiter holds nothing");
+        assert!(!locks.holds_any("cy"));
+        assert!(locks.involves("ann"));
+        assert!(locks.involves("bob"));
+        assert!(!locks.involves("cy"));
+        assert!(locks.remove("a").is_some());
+        assert!(!locks.holds_any("ann") && !locks.involves("bob"));
+        assert!(locks.remove("free").is_some());
+        assert!(locks.is_empty());
+    }
+}
