@@ -275,4 +275,49 @@ mod tests {
             assert_eq!((s.byte_len(), s.char_len()), (bytes, chars), "{s:?}");
         }
     }
+
+    /// A `Str` is its text, inline or shared and however it came: it
+    /// reads, prints, compares and hashes as that `str`, so a map keyed by
+    /// `Str` can be searched with a `&str`.
+    #[test]
+    fn a_str_reads_prints_compares_and_hashes_as_its_text() {
+        use core::hash::BuildHasher;
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let long = "x".repeat(INLINE + 1);
+        for text in ["", "k1", "ké", long.as_str()] {
+            let owned = String::from(text);
+            for s in [Str::from(text), Str::from(owned.clone()), Str::from(&owned)] {
+                assert_eq!(s.as_str(), text);
+                assert_eq!(AsRef::<str>::as_ref(&s), text);
+                assert_eq!(&*s, text);
+                assert_eq!(alloc::format!("{s}"), text);
+                assert_eq!(alloc::format!("{s:?}"), alloc::format!("{text:?}"));
+                assert!(s == *text && s == text, "{s:?}");
+                assert!(s != *"other" && s != "other", "{s:?}");
+                assert_eq!(hasher.hash_one(&s), hasher.hash_one(text), "{s:?}");
+            }
+        }
+    }
+
+    /// A fuzzed `Str` is the known name `pick % 16` when its first byte
+    /// `pick` is below 224 (seven times in eight), so that rooms, users and
+    /// keys collide; else it is whatever string the rest of the input makes.
+    #[cfg(feature = "arbitrary")]
+    #[test]
+    fn a_fuzzed_str_is_a_known_name_seven_times_in_eight() {
+        use super::FUZZ_NAMES;
+        use arbitrary::{Arbitrary, Unstructured};
+        let rest = [b'z'; 8];
+        let free = <&str>::arbitrary(&mut Unstructured::new(&rest)).ok();
+        let free = free.filter(|f| !f.is_empty() && !FUZZ_NAMES.contains(f));
+        assert!(free.is_some(), "the rest makes a string of its own");
+        for pick in 0..=u8::MAX {
+            let mut input = alloc::vec![pick];
+            input.extend_from_slice(&rest);
+            let s = Str::arbitrary(&mut Unstructured::new(&input)).ok();
+            let name = FUZZ_NAMES.get(usize::from(pick % 16)).copied();
+            let want = if pick < 224 { name } else { free };
+            assert_eq!(s.as_deref(), want, "pick {pick}");
+        }
+    }
 }
