@@ -300,6 +300,22 @@ mod tests {
     }
 
     /// A fuzzed `Str` is the known name `pick % 16` when its first byte
+    /// A `Str` reads from a string, and refuses anything else with an error
+    /// that says what it wanted (a server decoding a request shows it).
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_str_deserializes_from_text_and_says_what_it_expects() {
+        use serde::de::value::Error;
+        use serde::de::{Deserialize, IntoDeserializer};
+        let s = Str::deserialize(IntoDeserializer::<Error>::into_deserializer("seat.1"));
+        assert_eq!(s, Ok(Str::from("seat.1")));
+        let e = Str::deserialize(IntoDeserializer::<Error>::into_deserializer(5u32));
+        assert_eq!(
+            e.map_err(|e| alloc::string::ToString::to_string(&e)),
+            Err(String::from("invalid type: integer `5`, expected a string"))
+        );
+    }
+
     /// `pick` is below 224 (seven times in eight), so that rooms, users and
     /// keys collide; else it is whatever string the rest of the input makes.
     #[cfg(feature = "arbitrary")]
