@@ -299,7 +299,6 @@ mod tests {
         }
     }
 
-    /// A fuzzed `Str` is the known name `pick % 16` when its first byte
     /// A `Str` reads from a string, and refuses anything else with an error
     /// that says what it wanted (a server decoding a request shows it).
     #[cfg(feature = "serde")]
@@ -316,6 +315,7 @@ mod tests {
         );
     }
 
+    /// A fuzzed `Str` is the known name `pick % 16` when its first byte
     /// `pick` is below 224 (seven times in eight), so that rooms, users and
     /// keys collide; else it is whatever string the rest of the input makes.
     #[cfg(feature = "arbitrary")]
