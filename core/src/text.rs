@@ -304,13 +304,14 @@ mod tests {
     #[cfg(feature = "serde")]
     #[test]
     fn a_str_deserializes_from_text_and_says_what_it_expects() {
+        use alloc::string::ToString;
         use serde::de::value::Error;
         use serde::de::{Deserialize, IntoDeserializer};
         let s = Str::deserialize(IntoDeserializer::<Error>::into_deserializer("seat.1"));
         assert_eq!(s, Ok(Str::from("seat.1")));
         let e = Str::deserialize(IntoDeserializer::<Error>::into_deserializer(5u32));
         assert_eq!(
-            e.map_err(|e| alloc::string::ToString::to_string(&e)),
+            e.map_err(|e| e.to_string()),
             Err(String::from("invalid type: integer `5`, expected a string"))
         );
     }
