@@ -192,6 +192,26 @@ mod tests {
         }
     }
 
+    /// A string with more than one character to escape, of one kind or
+    /// of several, is found to need escapes (the scan's fold must not
+    /// cancel out) and gets every escape.
+    #[test]
+    fn repeated_escapes_are_all_found_and_written() {
+        let cases: [(&str, &str); 5] = [
+            ("\"a\"", r#""\"a\"""#),
+            ("\u{1}\u{2}", r#""\u0001\u0002""#),
+            ("a\n\nb", r#""a\n\nb""#),
+            ("\\\\", r#""\\\\""#),
+            ("\"\\\n\"", r#""\"\\\n\"""#),
+        ];
+        for (text, json) in cases {
+            assert!(super::needs_escape(text.as_bytes()), "{text:?}");
+            let mut out = Vec::new();
+            super::push_str::<true>(&mut out, text);
+            assert_eq!(String::from_utf8(out).unwrap(), json, "{text:?}");
+        }
+    }
+
     #[test]
     fn an_empty_room_is_an_empty_list() {
         let mut out = Vec::new();
