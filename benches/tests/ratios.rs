@@ -66,6 +66,11 @@ fn ratios_reports_each_figure_against_its_target() {
     bench(&root, "exit/naive/keys100", 14_999.0, None, &[]);
     bench(&root, "exit/engine/keys10", 1_000.0, None, &[]);
     bench(&root, "mixed/engine/10k", 2_500_000.0, None, &[]);
+    // Batched: 600 ns against the baseline's 1 µs and the engine's 1.2 µs
+    // one by one.
+    bench(&root, "write/engine_batch/cold_stream", 600.0, None, &[]);
+    bench(&root, "write/naive/cold_stream", 1_000.0, None, &[]);
+    bench(&root, "write/engine/cold_stream", 1_200.0, None, &[]);
     bench(
         &root,
         "snapshot/engine/restore",
@@ -93,6 +98,9 @@ fn ratios_reports_each_figure_against_its_target() {
     has("| write hot | 400.0 ns | 500.0 ns | 0.800 | ≤ 0.8 | yes | 50% / — |");
     has("| exit keys100 | 1.500 µs | 14.999 µs | 0.100 | ≤ 0.1 | no | — / — |");
     has("| mixed 10k | 2.500 ms | — | — | ≤ 0.5 | ? | — / — |");
+    has("| write cold_stream | 1.200 µs | 1.000 µs | 1.200 | ≤ 0.6 | no | — / — |");
+    has("| write cold_stream, batched (÷ one by one: 0.50) | 600.0 ns | 1.000 µs | 0.600 | ≤ 0.6 | yes | — / — |");
+    has("| exit cold_stream, batched (÷ one by one: —) | — | — | — | ≤ 0.3 | ? | — / — |");
     has("| exit engine keys100 ÷ keys10 | 1.500 µs | 1.000 µs | 1.500 | ≤ 1.5 | yes | |");
     has("| snapshot restore | 1.000 s (300.0 MB) | — | 300 MB/s | ≥ 300 MB/s | yes | — |");
     has("| engine exit | 1.000 µs | 1.100 µs | 1.250 µs | 1.25 |");
