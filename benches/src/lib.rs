@@ -391,6 +391,71 @@ mod tests {
         assert_eq!(events == 0, off, "history_events {events}");
     }
 
+    /// The benchmark profile opens what ZEGO's own limits would close
+    /// (the baseline has none), so that no fixture's size and no request
+    /// meets a limit: a writer outside the room sets a 128-byte key to a
+    /// 4,096-byte value (ZEGO: 16 and 1,024), and a queue takes more than
+    /// NetEase's default capacity of 1,000. Its batches are the baseline's
+    /// best effort, for sets and for deletes, whatever a request asks
+    /// (ZEGO lets a request choose).
+    #[test]
+    fn the_bench_profile_opens_every_limit_and_fixes_best_effort() {
+        use roomstate::{Actor, BatchPolicy, Op, Rejection, Success, Write};
+
+        let mut engine = Engine::new(crate::workload::bench_profile());
+        engine
+            .handle(NOW, Command::create_room("r", "creator"))
+            .unwrap();
+        let key = "k".repeat(128);
+        let write =
+            Write::new("r", Actor::user("stranger")).op(Op::set(key.as_str(), "v".repeat(4_096)));
+        engine.handle(NOW, Command::Write(write)).unwrap();
+        assert_eq!(
+            engine
+                .room("r")
+                .unwrap()
+                .attribute(&key)
+                .unwrap()
+                .value
+                .len(),
+            4_096
+        );
+
+        // The batches are best effort, fixed: one failing op (a key past
+        // 128 bytes; a key that is not there) leaves the other applied,
+        // and a request may not ask for another policy.
+        let set = Write::new("r", Actor::user("stranger"))
+            .op(Op::set("a", "1"))
+            .op(Op::set("k".repeat(129), "2"));
+        let done = engine.handle(NOW, Command::Write(set.clone()));
+        assert!(matches!(done, Ok(Success::Written(_))), "{done:?}");
+        assert!(engine.room("r").unwrap().attribute("a").is_some());
+        let delete = Write::new("r", Actor::user("stranger"))
+            .op(Op::delete("missing"))
+            .op(Op::delete("a"));
+        for asks in [set, delete.clone()] {
+            let done = engine.handle(NOW, Command::Write(asks.policy(BatchPolicy::Atomic)));
+            assert_eq!(done.unwrap_err(), Rejection::PolicyNotAllowed);
+        }
+        let done = engine.handle(NOW, Command::Write(delete));
+        assert!(matches!(done, Ok(Success::Written(_))), "{done:?}");
+        assert!(engine.room("r").unwrap().attribute("a").is_none());
+
+        let q = QueueFixture::new(1_001);
+        assert_eq!(q.engine().room(&q.room).unwrap().queue_len(), 1_001);
+    }
+
+    /// `ROOMSTATE_BENCH_HISTORY=off` turns the engine's history off; any
+    /// other value, or none, keeps the profile's default.
+    #[test]
+    fn only_off_turns_the_bench_history_off() {
+        use crate::workload::history_wanted;
+        assert!(!history_wanted(Some("off")));
+        assert!(history_wanted(None));
+        assert!(history_wanted(Some("on")));
+        assert!(history_wanted(Some("")));
+    }
+
     /// The benchmarks' random numbers are SplitMix64's (its published
     /// first outputs for seed 0).
     #[test]

@@ -103,8 +103,15 @@ pub fn bench_profile() -> Profile {
 /// shows what the engine's default history costs on top.
 #[must_use]
 pub fn with_history_choice(profile: Profile) -> Profile {
-    let off = std::env::var("ROOMSTATE_BENCH_HISTORY").is_ok_and(|v| v == "off");
-    with_history(profile, !off)
+    let var = std::env::var("ROOMSTATE_BENCH_HISTORY").ok();
+    with_history(profile, history_wanted(var.as_deref()))
+}
+
+/// Whether a run keeps the history, given `ROOMSTATE_BENCH_HISTORY`'s
+/// value: unless it is `off`.
+#[must_use]
+pub fn history_wanted(var: Option<&str>) -> bool {
+    var != Some("off")
 }
 
 /// [`bench_profile`] with the catch-up history chosen here, whatever the
