@@ -431,7 +431,10 @@ mod tests {
         let mut s = Stream::new((0..7).collect::<Vec<u32>>(), 3);
         assert_eq!((s.left(), s.left_in_pass(), s.pass), (7, 3, 0));
         let pass = |s: &mut Stream<u32>| (0..4).map(|_| s.take()).collect::<Vec<_>>();
-        assert_eq!(pass(&mut s), [Some(0), Some(1), Some(2), None]);
+        // Part way through a pass, what is left of it.
+        assert_eq!(s.take(), Some(0));
+        assert_eq!((s.left(), s.left_in_pass()), (6, 2));
+        assert_eq!(pass(&mut s), [Some(1), Some(2), None, None]);
         s.next_pass();
         assert_eq!((s.pass, s.left_in_pass()), (1, 3));
         assert_eq!(pass(&mut s), [Some(3), Some(4), Some(5), None]);
