@@ -406,11 +406,12 @@ impl ExitFixture {
         self.grid.user(r, 0)
     }
 
-    /// Owner of key `k > 0`: keys are spread over users 1..8 of the room,
-    /// so key 0 is the leaver's only key.
+    /// Owner of key `k > 0` (key 0, the leaver's only key, is written by
+    /// the arming): keys are spread over users 1..8 of the room, the
+    /// multiples of 8 going to user 1.
     fn owner(&self, r: usize, k: usize) -> usize {
         match k % OWNERS_PER_ROOM {
-            0 if k > 0 => self.grid.user(r, 1),
+            0 => self.grid.user(r, 1),
             o => self.grid.user(r, o),
         }
     }
