@@ -15,7 +15,8 @@
 //!
 //! - `overwrite_allocs_per_cmd`, `read_all_allocs`, `exit_allocs_per_cmd`:
 //!   the engine's allocations in steady state, per command;
-//!   `naive_overwrite_allocs_per_cmd`: the baseline's, per overwrite.
+//!   `naive_overwrite_allocs_per_cmd` and `naive_exit_allocs_per_cmd`: the
+//!   baseline's, per overwrite and per exit, measured by the same code.
 //! - `heap_bytes_per_attr`: live heap bytes per attribute of 10,000 rooms
 //!   × 20 attributes (16 B keys, 64 B values, 8 owners per room), with the
 //!   catch-up history off: the state alone, as `naive_heap_bytes_per_attr`
@@ -106,38 +107,67 @@ fn allocs_in(f: impl FnOnce()) -> u64 {
     ALLOCS.load(Relaxed) - before
 }
 
-/// Steady-state overwrites with same-size values, events drained into a
-/// reused buffer.
-fn overwrite_allocs_per_cmd() -> f64 {
-    const N: usize = 10_000;
-    let grid = Grid::new(100, 20);
-    let mut engine = grid.engine();
-    let mut rng = Rng::new(SEED);
-    let mut events: Vec<Event> = Vec::new();
-    let mut commands = |n: usize| -> Vec<Command> {
-        (0..n)
-            .map(|v| grid.engine_overwrite(rng.below(100), rng.below(20), v))
-            .collect()
-    };
-    // Warm up: every buffer reaches its steady size. The longest to fill
-    // are the catch-up histories: 256 events per room (the profile's
-    // bound), so 100 rooms need 25,600 events; 4 × N is well past that.
-    for cmd in commands(4 * N) {
-        let _ = engine.handle(NOW, cmd);
-        engine.drain_events(&mut events);
-        engine.recycle(&mut events);
-    }
-    let cmds = commands(N);
-    let mut outcomes = Vec::with_capacity(N);
-    let n = allocs_in(|| {
-        for cmd in cmds {
-            outcomes.push(engine.handle(NOW, cmd));
-            engine.drain_events(&mut events);
-            engine.recycle(&mut events);
+/// Allocations per command in steady state, one code for every side
+/// and command, so that the baseline's figures (never 0) check the
+/// counting and the arithmetic that report the engine's 0: `warm` rounds
+/// uncounted, then `measured` rounds counted, each round's commands
+/// made by `round` (which may also re-arm the state) before its count
+/// opens, and each run by `run`.
+fn steady_allocs_per_cmd<S, C>(
+    state: &mut S,
+    warm: usize,
+    measured: usize,
+    mut round: impl FnMut(&mut S) -> Vec<C>,
+    mut run: impl FnMut(&mut S, C),
+) -> f64 {
+    let (mut allocs, mut counted) = (0, 0);
+    for i in 0..warm + measured {
+        let cmds = round(state);
+        let n = cmds.len();
+        let made = allocs_in(|| {
+            for cmd in cmds {
+                run(state, cmd);
+            }
+        });
+        if i >= warm {
+            allocs += made;
+            counted += n;
         }
-    });
-    assert!(outcomes.iter().all(Result::is_ok), "overwrites succeed");
-    n as f64 / N as f64
+    }
+    allocs as f64 / counted.max(1) as f64
+}
+
+/// Overwrites per round of the overwrite figures.
+const OVERWRITES: usize = 10_000;
+
+/// Steady-state overwrites with same-size values, events drained into a
+/// reused buffer. Warm-up: every buffer reaches its steady size. The
+/// longest to fill are the catch-up histories: 256 events per room (the
+/// profile's bound), so 100 rooms need 25,600 events; four rounds of
+/// 10,000 are well past that.
+fn overwrite_allocs_per_cmd() -> f64 {
+    let grid = Grid::new(100, 20);
+    let mut rng = Rng::new(SEED);
+    let mut v = 0;
+    let state = &mut (grid.engine(), Vec::<Event>::new());
+    steady_allocs_per_cmd(
+        state,
+        4,
+        1,
+        |_| {
+            (0..OVERWRITES)
+                .map(|_| {
+                    v += 1;
+                    grid.engine_overwrite(rng.below(100), rng.below(20), v)
+                })
+                .collect()
+        },
+        |(engine, events), cmd| {
+            assert!(engine.handle(NOW, cmd).is_ok(), "overwrites succeed");
+            engine.drain_events(events);
+            engine.recycle(events);
+        },
+    )
 }
 
 /// The baseline's allocations per overwrite, measured as the engine's
@@ -145,32 +175,28 @@ fn overwrite_allocs_per_cmd() -> f64 {
 /// buffer): what the engine's 0 saves. It also shows that the counting
 /// works, where every engine figure is 0.
 fn naive_overwrite_allocs_per_cmd() -> f64 {
-    const N: usize = 10_000;
     let grid = Grid::new(100, 20);
-    let mut naive = grid.naive();
     let mut rng = Rng::new(SEED);
-    let mut events: Vec<NaiveEvent> = Vec::new();
-    let mut commands = |n: usize| -> Vec<NaiveCmd> {
-        (0..n)
-            .map(|v| grid.naive_overwrite(rng.below(100), rng.below(20), v))
-            .collect()
-    };
-    for cmd in commands(N) {
-        let _ = naive.handle(cmd);
-        naive.drain_events(&mut events);
-        events.clear();
-    }
-    let cmds = commands(N);
-    let mut outcomes = Vec::with_capacity(N);
-    let n = allocs_in(|| {
-        for cmd in cmds {
-            outcomes.push(naive.handle(cmd));
-            naive.drain_events(&mut events);
+    let mut v = 0;
+    let state = &mut (grid.naive(), Vec::<NaiveEvent>::new());
+    steady_allocs_per_cmd(
+        state,
+        1,
+        1,
+        |_| {
+            (0..OVERWRITES)
+                .map(|_| {
+                    v += 1;
+                    grid.naive_overwrite(rng.below(100), rng.below(20), v)
+                })
+                .collect::<Vec<NaiveCmd>>()
+        },
+        |(naive, events), cmd| {
+            assert!(naive.handle(cmd).is_ok(), "overwrites succeed");
+            naive.drain_events(events);
             events.clear();
-        }
-    });
-    assert!(outcomes.iter().all(Result::is_ok), "overwrites succeed");
-    n as f64 / N as f64
+        },
+    )
 }
 
 /// Reading all 20 attributes of a room through the borrowed view into a
@@ -192,35 +218,57 @@ fn read_all_allocs() -> u64 {
     n
 }
 
-/// Exits (kicks) that each delete one key, in rooms of 100 keys.
+/// Rounds of exits of each exit figure, after as many rounds of warm-up.
+const EXIT_ROUNDS: usize = 20;
+
+/// Exits (kicks) that each delete one key (the leaver's only one), in
+/// rooms of 100 keys, each room re-armed before its exit, outside the
+/// count: the leaver joins again and writes its key.
 fn exit_allocs_per_cmd() -> f64 {
-    const ROUNDS: usize = 20;
     let fx = ExitFixture::new(64, 100);
-    let mut engine = fx.engine();
-    let mut events: Vec<Event> = Vec::new();
-    let mut total = 0;
-    // The first rounds are warm-up: each exit's event (100 deleted keys,
-    // about 2 KB) fills the room's catch-up history towards its 64 KiB
-    // bound, and a filling history grows. Steady state is after it.
-    for round in 0..3 * ROUNDS {
-        let cmds: Vec<Command> = (0..fx.rooms())
-            .map(|r| {
-                fx.engine_arm(&mut engine, r, &mut events);
-                fx.engine_exit(r)
-            })
-            .collect();
-        let allocs = allocs_in(|| {
-            for cmd in cmds {
-                let _ = black_box(engine.handle(NOW, cmd));
-                engine.drain_events(&mut events);
-                engine.recycle(&mut events);
-            }
-        });
-        if round >= 2 * ROUNDS {
-            total += allocs;
-        }
-    }
-    total as f64 / (ROUNDS * fx.rooms()) as f64
+    let state = &mut (fx.engine(), Vec::<Event>::new());
+    steady_allocs_per_cmd(
+        state,
+        EXIT_ROUNDS,
+        EXIT_ROUNDS,
+        |(engine, events)| {
+            (0..fx.rooms())
+                .map(|r| {
+                    fx.engine_arm(engine, r, events);
+                    fx.engine_exit(r)
+                })
+                .collect()
+        },
+        |(engine, events), cmd| {
+            let _ = black_box(engine.handle(NOW, cmd));
+            engine.drain_events(events);
+            engine.recycle(events);
+        },
+    )
+}
+
+/// The baseline's allocations per exit, measured as the engine's are.
+fn naive_exit_allocs_per_cmd() -> f64 {
+    let fx = ExitFixture::new(64, 100);
+    let state = &mut (fx.naive(), Vec::<NaiveEvent>::new());
+    steady_allocs_per_cmd(
+        state,
+        EXIT_ROUNDS,
+        EXIT_ROUNDS,
+        |(naive, events)| {
+            (0..fx.rooms())
+                .map(|r| {
+                    fx.naive_arm(naive, r, events);
+                    fx.naive_exit(r)
+                })
+                .collect::<Vec<NaiveCmd>>()
+        },
+        |(naive, events), cmd| {
+            let _ = black_box(naive.handle(cmd));
+            naive.drain_events(events);
+            events.clear();
+        },
+    )
 }
 
 /// `profile` with the catch-up history off: the state alone, as the naive
@@ -452,6 +500,10 @@ fn main() {
     );
     println!("read_all_allocs: {}", read_all_allocs());
     println!("exit_allocs_per_cmd: {:.2}", exit_allocs_per_cmd());
+    println!(
+        "naive_exit_allocs_per_cmd: {:.2}",
+        naive_exit_allocs_per_cmd()
+    );
     // The state, like for like with the naive map and Redis (history off),
     // then the same with the default catch-up history (256 events / 64 KiB).
     let (engine, naive, _) = heap_bytes_per_attr(without_history(bench_profile()));
