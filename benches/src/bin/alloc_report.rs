@@ -534,3 +534,23 @@ fn main() {
     }
     println!("restore_peak_over_input: {worst:.2}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counting allocator: a block raises the peak of live bytes by
+    /// its size at least while it lives, and each allocation counts. (Other
+    /// threads of the test harness may allocate too: lower bounds only.)
+    #[test]
+    fn a_block_raises_the_peak_by_its_size_and_counts_once() {
+        const SIZE: usize = 1 << 20;
+        let before = LIVE.load(Relaxed);
+        PEAK.store(before, Relaxed);
+        let block = vec![0u8; SIZE];
+        let peak = PEAK.load(Relaxed) - before;
+        drop(black_box(block));
+        assert!(peak >= bytes(SIZE), "{peak}");
+        assert!(allocs_in(|| drop(black_box(vec![1u8; 10]))) >= 1);
+    }
+}
