@@ -148,7 +148,6 @@ const OVERWRITES: usize = 10_000;
 fn overwrite_allocs_per_cmd() -> f64 {
     let grid = Grid::new(100, 20);
     let mut rng = Rng::new(SEED);
-    let mut v = 0;
     let state = &mut (grid.engine(), Vec::<Event>::new());
     steady_allocs_per_cmd(
         state,
@@ -156,10 +155,7 @@ fn overwrite_allocs_per_cmd() -> f64 {
         1,
         |_| {
             (0..OVERWRITES)
-                .map(|_| {
-                    v += 1;
-                    grid.engine_overwrite(rng.below(100), rng.below(20), v)
-                })
+                .map(|v| grid.engine_overwrite(rng.below(100), rng.below(20), v))
                 .collect()
         },
         |(engine, events), cmd| {
@@ -177,7 +173,6 @@ fn overwrite_allocs_per_cmd() -> f64 {
 fn naive_overwrite_allocs_per_cmd() -> f64 {
     let grid = Grid::new(100, 20);
     let mut rng = Rng::new(SEED);
-    let mut v = 0;
     let state = &mut (grid.naive(), Vec::<NaiveEvent>::new());
     steady_allocs_per_cmd(
         state,
@@ -185,10 +180,7 @@ fn naive_overwrite_allocs_per_cmd() -> f64 {
         1,
         |_| {
             (0..OVERWRITES)
-                .map(|_| {
-                    v += 1;
-                    grid.naive_overwrite(rng.below(100), rng.below(20), v)
-                })
+                .map(|v| grid.naive_overwrite(rng.below(100), rng.below(20), v))
                 .collect::<Vec<NaiveCmd>>()
         },
         |(naive, events), cmd| {
