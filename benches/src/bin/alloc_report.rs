@@ -535,7 +535,7 @@ mod tests {
     /// its size at least while it lives, and each allocation counts. (Other
     /// threads of the test harness may allocate too: lower bounds only.)
     #[test]
-    fn a_block_raises_the_peak_by_its_size_and_counts_once() {
+    fn a_block_raises_the_peak_by_its_size_and_an_allocation_counts() {
         const SIZE: usize = 1 << 20;
         let before = LIVE.load(Relaxed);
         PEAK.store(before, Relaxed);
