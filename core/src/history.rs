@@ -198,7 +198,7 @@ impl History {
     }
 
     /// The blocks, oldest first.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "serde"))]
     fn blocks(&self) -> VecDeque<&Vec<u8>> {
         self.older
             .iter()
@@ -207,7 +207,7 @@ impl History {
     }
 
     /// The block at `i`, oldest first, to damage.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "serde"))]
     fn block_mut(&mut self, i: usize) -> &mut Vec<u8> {
         self.older.get_mut(i).unwrap_or(&mut self.newest)
     }
