@@ -2037,6 +2037,48 @@ mod tests {
         }
     }
 
+    /// The index hint asks for the tags' and the records' lines up to its
+    /// caps, 2 lines of tags and 8 of records, in stores at and past them
+    /// (64 and 200 keys: 128 and 400 bytes of tags, 1,024 and 3,200 of
+    /// records). A hint from a line's start names as many lines for 66
+    /// bytes as for 128, so each store used is one whose tags and records
+    /// do not start a line (the ones that do are kept, so the allocator
+    /// hands out other addresses).
+    #[test]
+    fn the_index_hint_stops_at_its_caps() {
+        use crate::prefetch::{log, LINE};
+        let hs = h();
+        let mut skipped = Vec::new();
+        for n in [64u32, 200] {
+            let build = || {
+                let mut s = Store::<u8>::default();
+                for i in 0..n {
+                    let k = alloc::format!("key{i:03}");
+                    s.push(hash_key(&hs, &k), &k, "v", 1, true, 0, &hs).unwrap();
+                }
+                s
+            };
+            let skewed = |s: &Store<u8>| {
+                s.tags.as_ptr().addr() % LINE != 0 && s.metas.as_ptr().addr() % LINE != 0
+            };
+            let mut s = build();
+            for _ in 0..64 {
+                if skewed(&s) {
+                    break;
+                }
+                skipped.push(core::mem::replace(&mut s, build()));
+            }
+            assert!(skewed(&s), "no store of {n} keys off a line's start");
+            log::take();
+            s.warm_index();
+            let mut want = log::covering(s.tags.as_ptr().addr(), 2 * LINE);
+            want.extend(log::covering(s.metas.as_ptr().addr(), 8 * LINE));
+            assert_eq!(log::take(), want, "{n} keys");
+            // Off a line's start, the caps' bytes take one line more.
+            assert_eq!(want.len(), 3 + 9);
+        }
+    }
+
     /// Only flagged entries of users are listed: an entry that is not
     /// flagged, or is the administrator's, is in no owner list, whether
     /// the lists are built from the records (past the threshold, after a

@@ -278,15 +278,39 @@ mod tests {
     #[test]
     fn each_stage_hints_the_memory_its_command_reads() {
         let e = rooms();
-        let value = "w".repeat(120);
-        let c = write("r3", 7, &value);
+        // A write whose 120-byte value does not start a line, so that it
+        // spans three (from a line's start, 66 bytes would name as many
+        // lines as 128), and shares none with the room's parts, which the
+        // same stage hints (the value may sit in a hole next to them). The
+        // commands passed over are kept, so that each try gets a new
+        // address.
+        e.rooms.get("r3").unwrap().warm_parts();
+        let parts = log::take();
+        let apart = |text: usize| {
+            let lines = log::covering(text, 120);
+            lines.len() == 3 && lines.iter().all(|a| !parts.contains(a))
+        };
+        let text_of = |c: &Command| match c {
+            Command::Write(w) => match &w.ops[0] {
+                Op::Set { value, .. } => value.as_str().as_ptr().addr(),
+                Op::Delete { .. } => unreachable!(),
+            },
+            _ => unreachable!(),
+        };
+        let mut passed_over = Vec::new();
+        let mut c = write("r3", 7, &"w".repeat(120));
+        while !apart(text_of(&c)) && passed_over.len() < 64 {
+            passed_over.push(core::mem::replace(&mut c, write("r3", 7, &"w".repeat(120))));
+        }
+        let text = text_of(&c);
+        assert!(
+            apart(text),
+            "a value off a line's start, apart from the room"
+        );
         let Command::Write(w) = &c else {
             unreachable!()
         };
-        let Op::Set { value, .. } = &w.ops[0] else {
-            unreachable!()
-        };
-        let (ops, text) = (w.ops.as_ptr().addr(), value.as_str().as_ptr().addr());
+        let ops = w.ops.as_ptr().addr();
         log::take();
 
         let hash = e.hint_room(&c).unwrap();
@@ -345,6 +369,7 @@ mod tests {
             assert!(outcome.is_ok());
             hinted_before.push(log::take());
         });
+        assert_eq!(hinted_before.len(), 6, "each command handled once");
         // `hinted_before[k]`: what was hinted before command k ran and
         // after command k - 1 did, which is the loop's hints for the
         // commands after k (and for k = 0, the batch's first hints too).
