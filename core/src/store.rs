@@ -1998,9 +1998,11 @@ mod tests {
     /// (at most 2 and 8 lines), and the text of the record whose tag
     /// matches the key, in a store that scans and in one with an index;
     /// a key with no record gets at most the text of a record whose tag
-    /// matches by chance. The hasher is one under which the checked keys
-    /// match no other key's tag: a hint reads no key, so with a shared tag
-    /// it may rightly name the other record (CI once drew such a seed).
+    /// matches by chance. The hasher is one under which no checked key
+    /// shares its hash's top 7 bits with another key: a hint reads no key,
+    /// so with those bits shared (the index's control byte, or a whole
+    /// tag) it may rightly name the other record (CI once drew such a
+    /// seed).
     #[test]
     fn hints_name_the_lines_a_lookup_reads() {
         use crate::prefetch::{log, LINE};
